@@ -1,0 +1,39 @@
+# cxvalue: `make report` sets everything up and runs the demo; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup report test test-slow bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name cxvalue --display-name "cxvalue" >/dev/null
+	touch $(STAMP)
+
+report: setup
+	$(BIN)/cxvalue demo --out reports/demo
+	@echo "Report: $(CURDIR)/reports/demo/report.html"
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lock:
+	rm -rf /tmp/cxvalue-lock && $(PYTHON) -m venv /tmp/cxvalue-lock
+	/tmp/cxvalue-lock/bin/pip install --quiet ".[dev]"
+	( echo "# Pinned, resolved set for reproducible installs (pip install -c constraints.txt ...)."; \
+	  echo "# Regenerate with: make lock"; \
+	  /tmp/cxvalue-lock/bin/pip freeze --exclude-editable | grep -v '^cxvalue' | sort ) > constraints.txt
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache
