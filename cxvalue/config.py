@@ -1,0 +1,293 @@
+"""Run parameters: defaults, YAML and ``--set`` overrides, validation.
+
+Every parameter a run accepts is declared once in :data:`PARAMETERS` with its default,
+type and meaning. :func:`load_params` merges a YAML file and ``key=value`` overrides
+over the defaults and raises :class:`~cxvalue.exceptions.ParameterError` (exit 2) naming
+the key for anything unknown, mistyped or impossible.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from cxvalue.exceptions import ParameterError
+
+METRICS = ("nps", "csat", "ces")
+
+#: Score bands per metric: label -> [lowest, highest] score (inclusive), in display order.
+DEFAULT_BANDS: dict[str, dict[str, list[int]]] = {
+    "nps": {"detractor": [0, 6], "passive": [7, 8], "promoter": [9, 10]},
+    "csat": {"dissatisfied": [1, 2], "neutral": [3, 3], "satisfied": [4, 5]},
+    "ces": {"high_effort": [1, 3], "neutral": [4, 4], "low_effort": [5, 7]},
+}
+DEFAULT_REFERENCE = {"nps": "passive", "csat": "neutral", "ces": "neutral"}
+#: Valid score range per metric (CONTRACT section 1).
+SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One run parameter: dotted name, default, accepted type and a one-line meaning."""
+
+    name: str
+    default: Any
+    kind: str  # "date?", "str", "int", "float", "map:float", "bands", "float?"
+    help: str
+    choices: tuple = ()
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+
+def _share(v):
+    return None if 0 <= v <= 1 else "must be a share between 0 and 1"
+
+
+def _positive(v):
+    return None if v > 0 else "must be positive"
+
+
+def _non_negative(v):
+    return None if v >= 0 else "must be zero or more"
+
+
+PARAMETERS: list[Param] = [
+    Param("as_of", None, "date?", "Date the data is 'as of'; histories are censored here (default: latest date in the data)."),
+    Param("study_start", None, "date?", "First day an index response may fall on (default: earliest response)."),
+    Param("study_end", None, "date?", "Last day an index response may fall on (default: as_of)."),
+    Param("metric", "nps", "str", "Score that defines the satisfaction groups.", choices=METRICS),
+    Param("index_response", "first", "str", "Which relationship response in the study window sets a customer's group.", choices=("first", "last")),
+    Param("survey_type", "relationship", "str", "Responses that may be index responses: relationship surveys only, or any survey.", choices=("relationship", "any")),
+    Param("bands", {}, "bands", "Score bands per metric, e.g. bands.nps.detractor=[0, 6] (default: CONTRACT section 2)."),
+    Param("reference_group", "", "str", "Group every ratio is relative to (default: passive / neutral)."),
+    Param("window_months", 12, "int", "Length of the pre- and post-response windows, months.", check=_positive),
+    Param("horizon_years", 5, "int", "Business-case horizon, years.", check=_positive),
+    Param("discount_rate", 0.08, "float", "Yearly discount rate for NPV and CLV (0.08 = 8%).", check=_non_negative),
+    Param("gross_margin", 0.6, "float", "Gross margin as a share of revenue, used when transactions have no cost.", check=_share),
+    Param("contact_cost", {"phone": 6.0, "email": 3.5, "chat": 2.5, "web": 0.5, "store": 8.0, "other": 4.0}, "map:float",
+          "Cost per contact by channel (currency), used when contacts have no cost column; 'other' covers unlisted channels."),
+    Param("min_group_size", 100, "int", "Groups with fewer customers are reported but flagged as unreliable.", check=_positive),
+    Param("min_cell_size", 10, "int", "Cells with fewer customers are suppressed in the report.", check=_positive),
+    Param("seed", 42, "int", "Random seed for every simulation and resampling."),
+    Param("scenario.detractor_to_passive", 0.2, "float", "Share of detractors (lowest group) moved to the reference group.", check=_share),
+    Param("scenario.passive_to_promoter", 0.1, "float", "Share of the reference group moved to the highest group.", check=_share),
+    Param("scenario.one_off_cost", 250_000.0, "float", "One-off programme cost, currency.", check=_non_negative),
+    Param("scenario.yearly_cost", 100_000.0, "float", "Yearly running cost of the programme, currency.", check=_non_negative),
+    Param("targets.nps", None, "float?", "NPS goal (-100..100)."),
+    Param("targets.csat", None, "float?", "CSAT goal (share satisfied, 0-1)."),
+    Param("targets.ces", None, "float?", "CES goal (share low effort, 0-1)."),
+    Param("targets.retention_12m", None, "float?", "12-month retention goal (share, 0-1)."),
+    Param("targets.revenue_per_customer", None, "float?", "Revenue per customer per year goal, currency."),
+    Param("targets.cost_to_serve_per_customer", None, "float?", "Cost to serve per customer per year goal, currency."),
+]
+_BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+def defaults() -> dict[str, Any]:
+    """The default parameters as a nested dict (``scenario``, ``targets`` are sub-dicts)."""
+    out: dict[str, Any] = {}
+    for p in PARAMETERS:
+        _set_dotted(out, p.name, copy.deepcopy(p.default))
+    return out
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for part in parts[:-1]:
+        d = d.setdefault(part, {})
+        if not isinstance(d, dict):
+            raise ParameterError(f"parameter '{key}': '{part}' is not a group of parameters")
+    d[parts[-1]] = value
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if name in _BY_NAME or not isinstance(v, dict):
+            out[name] = v
+        else:
+            out.update(_flatten(v, name + "."))
+    return out
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``key=value`` strings (values read as YAML scalars/lists) into a flat dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ParameterError(f"--set '{item}': expected key=value, e.g. --set discount_rate=0.1")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ParameterError(f"--set {key}: cannot read value {raw!r}: {exc}") from None
+        out[key.strip()] = value
+    return out
+
+
+def _coerce(p: Param, key: str, v: Any) -> Any:
+    def bad(what: str):
+        return ParameterError(f"parameter '{key}': {what} (got {v!r}). {p.help}")
+
+    kind = p.kind
+    if kind.endswith("?"):
+        if v is None or v == "":
+            return None
+        kind = kind[:-1]
+    if kind == "date":
+        if isinstance(v, dt.datetime):
+            return v.date().isoformat()
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, str):
+            try:
+                return dt.date.fromisoformat(v.strip()[:10]).isoformat()
+            except ValueError:
+                pass
+        raise bad("expected a date YYYY-MM-DD")
+    if kind == "str":
+        if not isinstance(v, str):
+            raise bad("expected text")
+        if p.choices and v not in p.choices:
+            raise bad(f"expected one of {', '.join(p.choices)}")
+        return v
+    if kind == "int":
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise bad("expected a whole number")
+        return v
+    if kind == "float":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("expected a number")
+        return float(v)
+    if kind == "map:float":
+        if not isinstance(v, dict):
+            raise bad("expected a mapping of name -> number")
+        out = {}
+        for k2, v2 in v.items():
+            if isinstance(v2, bool) or not isinstance(v2, (int, float)) or v2 < 0:
+                raise ParameterError(f"parameter '{key}.{k2}': expected a number >= 0 (got {v2!r})")
+            out[str(k2)] = float(v2)
+        return out
+    if kind == "bands":
+        if not isinstance(v, dict):
+            raise bad("expected metric -> {label: [low, high]}")
+        for metric, bands in v.items():
+            if metric not in METRICS:
+                raise ParameterError(f"parameter '{key}.{metric}': unknown metric; expected one of {', '.join(METRICS)}")
+            _check_bands(f"{key}.{metric}", metric, bands)
+        return v
+    raise AssertionError(kind)
+
+
+def _check_bands(key: str, metric: str, bands: Any) -> None:
+    lo_ok, hi_ok = SCORE_RANGES[metric]
+    if not isinstance(bands, dict) or len(bands) < 2:
+        raise ParameterError(f"parameter '{key}': expected at least two groups as label: [low, high]")
+    covered: list[int] = []
+    for label, rng in bands.items():
+        if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in rng) or rng[0] > rng[1]):
+            raise ParameterError(f"parameter '{key}.{label}': expected [low, high] whole scores, got {rng!r}")
+        covered += list(range(rng[0], rng[1] + 1))
+    expected = list(range(lo_ok, hi_ok + 1))
+    if sorted(covered) != expected:
+        raise ParameterError(f"parameter '{key}': bands must cover each score {lo_ok}-{hi_ok} exactly once")
+
+
+def validate(flat: dict[str, Any]) -> dict[str, Any]:
+    """Check a flat ``{dotted_key: value}`` dict and return it coerced; raise on problems."""
+    out = {}
+    for key, v in flat.items():
+        p = _BY_NAME.get(key)
+        if p is None:
+            # sub-keys of a mapping parameter, e.g. contact_cost.phone or bands.nps.detractor
+            head = next((n for n in _BY_NAME if key.startswith(n + ".")), None)
+            if head and _BY_NAME[head].kind in ("map:float", "bands"):
+                out.setdefault(head, {})
+                _set_dotted(out[head], key[len(head) + 1:], v)
+                continue
+            close = [n for n in _BY_NAME if n.split(".")[-1] == key.split(".")[-1]]
+            hint = f" Did you mean '{close[0]}'?" if close else " Run `cxvalue params` to list them."
+            raise ParameterError(f"unknown parameter '{key}'.{hint}")
+        out[key] = v
+    return {k: _coerce(_BY_NAME[k], k, v) if True else v for k, v in out.items()}
+
+
+def load_params(config_file: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+    """Defaults, then a YAML file, then overrides; validated; returned nested.
+
+    Parameters
+    ----------
+    config_file : path to a YAML mapping of parameters (nested or dotted keys).
+    overrides : ``{"scenario.detractor_to_passive": 0.3}`` or a list of ``key=value`` strings.
+    """
+    flat = _flatten(defaults())
+    layers: list[dict[str, Any]] = []
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ParameterError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ParameterError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ParameterError(f"config file {path} must hold a mapping of parameter: value")
+        layers.append(_flatten(data))
+    if isinstance(overrides, list):
+        overrides = parse_set(overrides)
+    if overrides:
+        layers.append(_flatten(overrides) if any(isinstance(v, dict) for v in overrides.values()) else dict(overrides))
+    for layer in layers:
+        checked = validate(layer)
+        for k, v in checked.items():
+            if _BY_NAME[k].kind in ("map:float", "bands") and isinstance(flat.get(k), dict):
+                merged = dict(flat[k])
+                merged.update(v)
+                flat[k] = merged
+            else:
+                flat[k] = v
+    flat = validate(flat)
+    nested: dict[str, Any] = {}
+    for k, v in flat.items():
+        _set_dotted(nested, k, v)
+    _check_cross(nested)
+    return nested
+
+
+def _check_cross(params: dict[str, Any]) -> None:
+    metric = params["metric"]
+    ref = params["reference_group"] or DEFAULT_REFERENCE[metric]
+    labels = list(bands_for(params))
+    if ref not in labels:
+        raise ParameterError(
+            f"parameter 'reference_group': '{ref}' is not a group of metric {metric} (groups: {', '.join(labels)})")
+    s, e = params.get("study_start"), params.get("study_end")
+    if s and e and s > e:
+        raise ParameterError(f"parameters 'study_start' ({s}) is after 'study_end' ({e})")
+
+
+def bands_for(params: dict[str, Any]) -> dict[str, list[int]]:
+    """Score bands of the chosen metric: label -> [low, high], lowest band first."""
+    metric = params["metric"]
+    bands = params.get("bands", {}).get(metric) or DEFAULT_BANDS[metric]
+    return dict(sorted(bands.items(), key=lambda kv: kv[1][0]))
+
+
+def reference_group(params: dict[str, Any]) -> str:
+    return params["reference_group"] or DEFAULT_REFERENCE[params["metric"]]
+
+
+def describe() -> str:
+    """Every parameter with its default and meaning, for ``cxvalue params``."""
+    lines = []
+    for p in PARAMETERS:
+        default = "(none)" if p.default in (None, "", {}) else p.default
+        choice = f" [{' | '.join(p.choices)}]" if p.choices else ""
+        lines.append(f"{p.name} = {default}{choice}\n    {p.help}")
+    return "\n".join(lines)

@@ -1,0 +1,485 @@
+"""Read a data source and check it against the contract (CONTRACT section 1).
+
+One code path for every source: a folder of CSV/Parquet files (read by DuckDB), a
+DuckDB database file (attached read-only), an Ibis backend connection (Spark, BigQuery,
+Snowflake, Postgres, ...), a dict of DataFrames, or ``"demo"`` (the bundled synthetic
+world). Tables stay Ibis expressions on the source's own backend; nothing is
+round-tripped through pandas.
+
+The rules, applied in this order, each row counted under the first rule it breaks
+(``data_quality[table]["excluded"]``); ``error`` rules stop the run with exit code 2.
+
+========================  =====================================================  ========
+table                     rule                                                   action
+========================  =====================================================  ========
+any                       required table or column missing                       error
+any                       half or more of a date/number column unreadable         error
+customers                 duplicate ``customer_id``                              error
+customers                 ``customer_id`` empty                                  exclude
+customers                 ``start_date`` empty or not a date                     exclude
+customers                 ``start_date`` after ``as_of``                         exclude
+customers                 ``end_date`` not a date                                exclude
+customers                 ``end_date`` before ``start_date``                     exclude
+customers                 ``end_date`` after ``as_of``: still a customer then    corrected
+customers                 ``referred_by`` not a known customer: set empty        corrected
+responses, transactions,  ``customer_id`` not a (kept) customer                  exclude
+contacts                  date empty or not a date                               exclude
+                          date after ``as_of``                                   exclude
+                          date before the customer's ``start_date``              exclude
+                          date after the customer's ``end_date``                 exclude
+responses                 no score at all                                        exclude
+responses                 a score outside its range or not whole                 exclude
+transactions              ``amount`` empty or not a number                       exclude
+contacts                  ``channel`` empty: counted as ``other``                corrected
+========================  =====================================================  ========
+
+Score ranges: nps 0-10, csat 1-5, ces 1-7. Identifiers compare as trimmed strings.
+Dates accept ISO ``YYYY-MM-DD`` and timestamps (the day is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from cxvalue.config import METRICS, SCORE_RANGES
+from cxvalue.exceptions import ContractError, InputError
+
+__all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "load"]
+
+#: Required (bold in the contract) and optional typed columns per table.
+TABLES: dict[str, dict[str, Any]] = {
+    "customers": {"required": True, "columns": {"customer_id": "id", "start_date": "date"},
+                  "optional": {"end_date": "date", "referred_by": "id"}},
+    "responses": {"required": True, "columns": {"customer_id": "id", "response_date": "date"},
+                  "optional": {"nps": "number", "csat": "number", "ces": "number", "journey": "text", "touchpoint": "text"}},
+    "transactions": {"required": True, "columns": {"customer_id": "id", "date": "date", "amount": "number"},
+                     "optional": {"cost": "number"}},
+    "contacts": {"required": False, "columns": {"customer_id": "id", "date": "date", "channel": "text"},
+                 "optional": {"cost": "number", "reason": "text", "is_complaint": "bool", "resolved": "bool",
+                              "resolved_date": "date"}},
+}
+DATE_COLUMN = {"responses": "response_date", "transactions": "date", "contacts": "date"}
+UNREADABLE_SHARE = 0.5
+N_EXAMPLES = 3
+
+
+@dataclass
+class Source:
+    """An opened data source: an Ibis backend and its raw tables by contract name."""
+
+    con: Any
+    tables: dict[str, ir.Table]
+    description: str
+    files: dict[str, Path] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)  # e.g. the demo world's as_of
+
+    def file_hashes(self) -> dict[str, str]:
+        """sha256 of each input file (folder sources), for the run manifest."""
+        out = {}
+        for name, path in self.files.items():
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            out[name] = h.hexdigest()
+        return out
+
+
+@dataclass
+class CheckedData:
+    """Typed, checked tables (Ibis expressions) and what was excluded on the way."""
+
+    source: Source
+    tables: dict[str, ir.Table]
+    as_of: dt.date
+    data_quality: dict[str, dict[str, Any]]
+    metrics: list[str]
+    covariates: dict[str, str]  # name -> "numeric" | "categorical"
+    attributes: list[str]
+    has_transaction_cost: bool
+    has_contact_cost: bool
+
+    @property
+    def con(self):
+        return self.source.con
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_source(source: Any) -> Source:
+    """Open a folder, a DuckDB file, an Ibis backend, a dict of DataFrames or ``"demo"``."""
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, str) and source == "demo":
+        from cxvalue.synthetic import demo_dir
+
+        path = demo_dir()
+        src = open_source(path)
+        import json
+
+        src.defaults["as_of"] = json.loads((path / "truth.json").read_text())["as_of"]
+        src.description = f"demo world ({path})"
+        return src
+    if isinstance(source, dict):
+        con = ibis.duckdb.connect()
+        tables = {name: con.create_table(name, df, temp=True) for name, df in source.items()}
+        return Source(con, tables, "in-memory tables")
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return _open_folder(path)
+        if path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
+            con = ibis.duckdb.connect()
+            con.attach(str(path), name="src", read_only=True)
+            names = set(con.list_tables(database="src"))
+            tables = {t: con.table(t, database="src") for t in TABLES if t in names}
+            return Source(con, tables, f"DuckDB file {path}", files={"database": path})
+        raise InputError(f"data source {source}: no such folder or DuckDB file")
+    if hasattr(source, "list_tables") and hasattr(source, "table"):  # an Ibis backend
+        names = set(source.list_tables())
+        tables = {t: source.table(t) for t in TABLES if t in names}
+        return Source(source, tables, f"Ibis backend {getattr(source, 'name', type(source).__name__)}")
+    raise InputError(f"data source {source!r}: expected a folder, a DuckDB file, an Ibis connection or 'demo'")
+
+
+def _open_folder(path: Path) -> Source:
+    con = ibis.duckdb.connect()
+    tables, files = {}, {}
+    for name in TABLES:
+        found = [p for ext in (".parquet", ".csv", ".csv.gz", ".tsv") for p in [path / f"{name}{ext}"] if p.is_file()]
+        if len(found) > 1:
+            raise InputError(f"data source {path}: table '{name}' is there twice ({', '.join(p.name for p in found)}); keep one")
+        if not found:
+            continue
+        f = found[0]
+        if f.suffix == ".parquet":
+            tables[name] = con.read_parquet(f, table_name=f"raw_{name}")
+        else:
+            # every column as text: identifiers keep leading zeros, dates and numbers are
+            # parsed by the contract's rules below, not guessed by the CSV sniffer
+            tables[name] = con.read_csv(f, table_name=f"raw_{name}", all_varchar=True,
+                                        delim="\t" if f.suffix == ".tsv" else ",")
+        files[name] = f
+    return Source(con, tables, f"folder {path}", files=files)
+
+
+# --------------------------------------------------------------------------- typing
+
+
+def _as_id(col: ir.Value) -> ir.Value:
+    return col.cast("string").strip().nullif("")
+
+
+def _as_date(col: ir.Value) -> ir.Value:
+    t = col.type()
+    if t.is_date():
+        return col
+    if t.is_timestamp():
+        return col.date()
+    s = col.cast("string").strip().nullif("")
+    return ibis.coalesce(s.try_cast("timestamp").date(), s.substr(0, 10).try_cast("date"))
+
+
+def _as_number(col: ir.Value) -> ir.Value:
+    t = col.type()
+    if t.is_numeric() or t.is_boolean():
+        return col.cast("float64")
+    return col.cast("string").strip().nullif("").try_cast("float64")
+
+
+def _as_text(col: ir.Value) -> ir.Value:
+    return col.cast("string").strip().nullif("")
+
+
+def _as_bool(col: ir.Value) -> ir.Value:
+    t = col.type()
+    if t.is_boolean():
+        return col
+    if t.is_numeric():
+        return col != 0
+    s = col.cast("string").strip().lower()
+    return ibis.cases((s.isin(["true", "t", "yes", "y", "1"]), True), (s.isin(["false", "f", "no", "n", "0"]), False),
+                      else_=ibis.null("boolean"))
+
+
+_CASTS = {"id": _as_id, "date": _as_date, "number": _as_number, "text": _as_text, "bool": _as_bool}
+
+
+def _examples(expr: ir.Table, columns: list[str]) -> str:
+    df = expr.select(*[c for c in columns if c in expr.columns]).limit(N_EXAMPLES).to_pandas()
+    return df.to_string(index=False, max_colwidth=40)
+
+
+def _typed(name: str, raw: ir.Table) -> tuple[ir.Table, dict[str, str]]:
+    """Check required columns, cast known columns; return the typed table and covariates."""
+    spec = TABLES[name]
+    cols = {c.lower().strip(): c for c in raw.columns}
+    missing = [c for c in spec["columns"] if c not in cols]
+    if missing:
+        raise ContractError(
+            f"table '{name}': required column(s) {', '.join(missing)} missing "
+            f"(columns found: {', '.join(raw.columns)}). Rename or add them; see CONTRACT section 1.")
+    known = {**spec["columns"], **spec["optional"]}
+    out, extra = {}, {}
+    for low, orig in cols.items():
+        if low in known:
+            out[low] = _CASTS[known[low]](raw[orig])
+            out[f"_raw_{low}"] = raw[orig]
+        elif name == "responses" and low.startswith("attr_"):
+            out[low] = _as_number(raw[orig])
+        else:
+            out[low] = raw[orig]
+            extra[low] = raw[orig].type()
+    typed = raw.select(**out)
+    covariates = {}
+    if name == "customers":
+        for c, t in extra.items():
+            covariates[c] = "numeric" if t.is_numeric() else "categorical"
+    return typed, covariates
+
+
+def _check_readable(name: str, typed: ir.Table) -> None:
+    """Stop when a date or number column is mostly unreadable (a format problem)."""
+    spec = TABLES[name]
+    known = {**spec["columns"], **spec["optional"]}
+    checks = {c: k for c, k in known.items() if k in ("date", "number") and c in typed.columns}
+    if not checks:
+        return
+    aggs = {}
+    for c in checks:
+        raw = typed[f"_raw_{c}"].cast("string").strip().nullif("")
+        aggs[f"{c}__n"] = raw.notnull().sum()
+        aggs[f"{c}__bad"] = (raw.notnull() & typed[c].isnull()).sum()
+    counts = typed.aggregate(**aggs).to_pandas().iloc[0]
+    for c, kind in checks.items():
+        n, bad = int(counts[f"{c}__n"] or 0), int(counts[f"{c}__bad"] or 0)
+        if n and bad / n >= UNREADABLE_SHARE:
+            ex = _examples(typed.filter(typed[f"_raw_{c}"].notnull() & typed[c].isnull()), [f"_raw_{c}"])
+            what = "ISO dates YYYY-MM-DD (or timestamps)" if kind == "date" else "plain numbers like 1234.50"
+            raise ContractError(
+                f"table '{name}', column '{c}': {bad:,} of {n:,} values cannot be read; expected {what}. "
+                f"Examples:\n{ex}")
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _apply_rules(name: str, typed: ir.Table, rules: list[tuple[str, ir.Value]]) -> tuple[ir.Table, dict[str, int], int]:
+    """Label each row with the first rule it breaks; return kept rows and counts."""
+    reason = ibis.cases(*[(cond.fill_null(False), label) for label, cond in rules], else_=ibis.null("string")) if rules else ibis.null("string")
+    labelled = typed.mutate(_reason=reason)
+    counts = labelled.group_by("_reason").aggregate(n=ibis._.count()).to_pandas()
+    excluded = {str(r): int(n) for r, n in zip(counts["_reason"], counts["n"]) if pd.notna(r)}
+    rows_read = int(counts["n"].sum())
+    kept = labelled.filter(labelled._reason.isnull()).drop("_reason")
+    ordered = {label: excluded[label] for label, _ in rules if label in excluded}
+    return kept, ordered, rows_read
+
+
+def check(source: Any, params: dict[str, Any] | None = None, materialize: bool | None = None) -> CheckedData:
+    """Check a source against the contract; return typed tables and ``data_quality``.
+
+    Parameters
+    ----------
+    source : anything :func:`open_source` accepts.
+    params : run parameters (``as_of``, ``metric``); defaults when omitted.
+    materialize : cache the large checked tables on the backend (default: for CSV folders,
+        whose files would otherwise be parsed again by every query).
+
+    Raises
+    ------
+    ContractError : a rule marked *error* in the module docstring (exit code 2).
+    """
+    from cxvalue.config import load_params
+
+    params = params or load_params()
+    src = open_source(source)
+    missing = [t for t, s in TABLES.items() if s["required"] and t not in src.tables]
+    if missing:
+        raise ContractError(
+            f"data source {src.description}: required table(s) {', '.join(missing)} not found "
+            f"(found: {', '.join(src.tables) or 'none'}). A folder needs files named customers.csv (or .parquet), "
+            f"responses, transactions; contacts is optional.")
+    if materialize is None:
+        materialize = any(str(p).endswith((".csv", ".csv.gz", ".tsv")) for p in src.files.values())
+
+    typed, covariates = {}, {}
+    for name, raw in src.tables.items():
+        typed[name], cov = _typed(name, raw)
+        covariates.update(cov)
+        _check_readable(name, typed[name])
+
+    metrics = [m for m in METRICS if m in typed["responses"].columns]
+    if not metrics:
+        raise ContractError(
+            f"table 'responses': none of the score columns nps, csat, ces is present (columns: "
+            f"{', '.join(src.tables['responses'].columns)})")
+    if params["metric"] not in metrics:
+        raise ContractError(
+            f"table 'responses': column '{params['metric']}' (the chosen metric) is missing; "
+            f"available: {', '.join(metrics)}. Set --set metric=... to one of them.")
+
+    as_of = _resolve_as_of(params.get("as_of") or src.defaults.get("as_of"), typed)
+    as_of_lit = ibis.literal(as_of, type="date")
+    dq: dict[str, dict[str, Any]] = {}
+
+    # customers ---------------------------------------------------------------------
+    c = typed["customers"]
+    dup = (c.filter(c.customer_id.notnull()).group_by("customer_id").aggregate(n=ibis._.count()).filter(lambda t: t.n > 1))
+    n_dup = int(dup.count().to_pandas())
+    if n_dup:
+        ex = _examples(c.semi_join(dup, "customer_id").order_by("customer_id"), ["_raw_customer_id", "_raw_start_date"])
+        raise ContractError(
+            f"table 'customers', column 'customer_id': {n_dup:,} identifier(s) appear on more than one row; "
+            f"each customer must have exactly one row. Examples:\n{ex}")
+    has_end = "end_date" in c.columns
+    rules = [
+        ("customer_id empty", c.customer_id.isnull()),
+        ("start_date empty or not a date", c.start_date.isnull()),
+        ("start_date after as_of", c.start_date > as_of_lit),
+    ]
+    if has_end:
+        rules += [
+            ("end_date not a date", c._raw_end_date.cast("string").strip().nullif("").notnull() & c.end_date.isnull()),
+            ("end_date before start_date", c.end_date < c.start_date),
+        ]
+    kept, excluded, rows_read = _apply_rules("customers", c, rules)
+    flags = {}
+    if has_end:
+        kept = kept.mutate(_late=(kept.end_date > as_of_lit).fill_null(False))
+        kept = kept.mutate(end_date=ibis.cases((kept._late, ibis.null("date")), else_=kept.end_date))
+        flags["end_date after as_of (treated as still a customer)"] = "_late"
+    else:
+        kept = kept.mutate(end_date=ibis.null("date"))
+    if "referred_by" in kept.columns:
+        ids = kept.select(_ref_id=kept.customer_id)
+        kept = kept.left_join(ids, kept.referred_by == ids._ref_id)
+        kept = kept.mutate(_bad_ref=(kept.referred_by.notnull() & kept._ref_id.isnull()).fill_null(False))
+        kept = kept.mutate(referred_by=ibis.cases((kept._bad_ref, ibis.null("string")), else_=kept.referred_by))
+        flags["referred_by not a known customer (set empty)"] = "_bad_ref"
+    else:
+        kept = kept.mutate(referred_by=ibis.null("string"))
+    kept = _materialize(src.con, "customers", _drop_raw(kept))
+    corr_counts = _count_flags(kept, flags)
+    kept = kept.drop(*[x for x in ("_late", "_bad_ref", "_ref_id") if x in kept.columns])
+    dq["customers"] = _dq(rows_read, excluded, corr_counts)
+    if rows_read - sum(excluded.values()) == 0:
+        raise ContractError(f"table 'customers': no usable rows ({rows_read:,} read; excluded: {excluded})")
+    customers = kept
+    out = {"customers": customers}
+
+    # event tables ------------------------------------------------------------------
+    cust = customers.select(_c_id=customers.customer_id, _c_start=customers.start_date, _c_end=customers.end_date)
+    for name in ("responses", "transactions", "contacts"):
+        if name not in typed:
+            continue
+        t = typed[name]
+        d = DATE_COLUMN[name]
+        j = t.left_join(cust, t.customer_id == cust._c_id)
+        rules = [
+            ("customer_id not a known customer", j._c_id.isnull()),
+            (f"{d} empty or not a date", j[d].isnull()),
+            (f"{d} after as_of", j[d] > as_of_lit),
+            (f"{d} before the customer's start_date", j[d] < j._c_start),
+            (f"{d} after the customer's end_date", j._c_end.notnull() & (j[d] > j._c_end)),
+        ]
+        if name == "responses":
+            present = [m for m in METRICS if m in j.columns]
+            rules.append(("no score (nps, csat and ces all empty)", ibis.and_(*[j[m].isnull() for m in present])))
+            for m in present:
+                lo, hi = SCORE_RANGES[m]
+                rules.append((f"{m} outside {lo}-{hi} or not a whole number",
+                              j[m].notnull() & ((j[m] < lo) | (j[m] > hi) | (j[m] != j[m].round()))))
+        if name == "transactions":
+            rules.append(("amount empty or not a number", j.amount.isnull()))
+        kept, excluded, rows_read = _apply_rules(name, j, rules)
+        corr_counts = {}
+        if name == "contacts":
+            kept = kept.mutate(_no_channel=kept.channel.isnull(), channel=kept.channel.fill_null("other"))
+            corr_counts = _count_flags(kept, {"channel empty (counted as 'other')": "_no_channel"})
+            kept = kept.drop("_no_channel")
+        kept = _drop_raw(kept).drop("_c_id", "_c_start", "_c_end")
+        if name == "responses":
+            kept = kept.mutate(**{m: kept[m].cast("int64") for m in metrics})
+        if materialize or name == "responses":
+            kept = _materialize(src.con, name, kept)
+        out[name] = kept
+        dq[name] = _dq(rows_read, excluded, corr_counts)
+
+    attributes = [col for col in out["responses"].columns if col.startswith("attr_")]
+    return CheckedData(
+        source=src, tables=out, as_of=as_of, data_quality=dq, metrics=metrics, covariates=covariates,
+        attributes=attributes,
+        has_transaction_cost="cost" in out["transactions"].columns,
+        has_contact_cost="contacts" in out and "cost" in out["contacts"].columns,
+    )
+
+
+def load(source: Any, params: dict[str, Any] | None = None) -> CheckedData:
+    """Alias of :func:`check` for notebooks: open, check and type a source."""
+    return check(source, params)
+
+
+def _materialize(con: Any, name: str, expr: ir.Table) -> ir.Table:
+    """Compute ``expr`` once on its backend (a temporary table) and return the stored table."""
+    import uuid
+
+    tmp = f"_cxvalue_{name}_{uuid.uuid4().hex[:8]}"
+    try:
+        return con.create_table(tmp, expr, temp=True)
+    except Exception:  # backends without temporary tables: Ibis' own cache
+        return expr.cache()
+
+
+def _drop_raw(t: ir.Table) -> ir.Table:
+    return t.drop(*[c for c in t.columns if c.startswith("_raw_")])
+
+
+def _count_flags(t: ir.Table, flags: dict[str, str]) -> dict[str, int]:
+    """Count rows per boolean flag column: ``{label: column}`` -> ``{label: count}`` (non-zero only)."""
+    if not flags:
+        return {}
+    keys = list(flags)
+    row = t.aggregate(**{f"f{i}": t[flags[k]].fill_null(False).cast("int64").sum() for i, k in enumerate(keys)}).to_pandas().iloc[0]
+    return {k: int(row[f"f{i}"] or 0) for i, k in enumerate(keys) if int(row[f"f{i}"] or 0)}
+
+
+def _dq(rows_read: int, excluded: dict[str, int], corrected: dict[str, int]) -> dict[str, Any]:
+    return {"rows_read": rows_read, "rows_used": rows_read - sum(excluded.values()),
+            "excluded": excluded, "corrected": corrected}
+
+
+def _resolve_as_of(value: Any, typed: dict[str, ir.Table]) -> dt.date:
+    if value:
+        return dt.date.fromisoformat(str(value)[:10])
+    maxima = []
+    for name, t in typed.items():
+        for col in ("start_date", "end_date", "response_date", "date"):
+            if col in t.columns:
+                maxima.append(t[col].max().to_pandas())
+    found = [pd.Timestamp(m).date() for m in maxima if m is not None and not pd.isna(m)]
+    if not found:
+        raise ContractError("no readable dates in any table; cannot set as_of")
+    return max(found)
+
+
+def quality_table(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The data-quality dict as a table: one row per table and reason."""
+    rows = []
+    for table, q in data_quality.items():
+        rows.append({"table": table, "what": "rows read", "rows": q["rows_read"]})
+        for reason, n in q["excluded"].items():
+            rows.append({"table": table, "what": f"excluded: {reason}", "rows": n})
+        for reason, n in q.get("corrected", {}).items():
+            rows.append({"table": table, "what": f"corrected: {reason}", "rows": n})
+        rows.append({"table": table, "what": "rows used", "rows": q["rows_used"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,189 @@
+"""One row per customer: index response, satisfaction group, and windows around it.
+
+Built as one Ibis expression over the checked tables and executed on the source's own
+backend (DuckDB by default; Spark, BigQuery, Snowflake... through the same code).
+
+Definitions (CONTRACT section 2), for a customer whose index response is on day ``r``:
+
+* **index response**: the first (``index_response="last"``: the last) response with a
+  score on the chosen metric, from a relationship survey (empty ``journey``) unless
+  ``survey_type="any"``, dated inside ``[study_start, study_end]``. Same-day ties go to
+  the lower score. Customers without one are not in the history.
+* **group**: the band of ``bands`` that holds the index score.
+* a customer is *active* from ``start_date`` through ``end_date`` inclusive (or through
+  ``as_of`` when still a customer); the data is observed through ``as_of`` inclusive.
+* **pre window**: ``[max(start_date, r - window_months), r)``;
+  **post window**: ``[r, min(r + window_months, end_date + 1 day, as_of + 1 day))``.
+  Both half-open, in days; a transaction or contact on day ``r`` is in the post window.
+* ``*_exposure_years`` = window length in days / 365.25: the time actually observed,
+  shorter than the window when tenure is short, the customer churned or the data ends.
+* revenue = sum of ``amount`` (refunds are negative), ``*_cogs`` = sum of transaction
+  ``cost`` (when present), contact cost = the contact's ``cost``, else
+  ``contact_cost[channel]``, else ``contact_cost["other"]``.
+* **churn**: ``churned`` = the customer has an ``end_date`` (on or before ``as_of``);
+  ``duration_days`` = ``end_date - r`` if churned, else ``as_of - r`` (right-censored).
+* ``tenure_years`` = ``(r - start_date)`` / 365.25; ``n_responses`` counts all checked
+  responses of the customer; ``n_referred`` the customers naming them in ``referred_by``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from cxvalue.config import bands_for, load_params
+from cxvalue.data import CheckedData
+
+__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR"]
+
+DAYS_PER_YEAR = 365.25
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+#: Columns every history has (covariates follow them).
+HISTORY_COLUMNS = [
+    "customer_id", "response_date", "score", "group", "start_date", "end_date", "tenure_years",
+    "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
+    "pre_transactions", "post_transactions", "pre_contacts", "post_contacts",
+    "pre_contact_cost", "post_contact_cost", "churned", "duration_days", "n_responses", "n_referred",
+]
+
+
+def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
+    r = data.tables["responses"]
+    metric = params["metric"]
+    cond = [r[metric].notnull()]
+    if params["survey_type"] == "relationship" and "journey" in r.columns:
+        cond.append(r.journey.isnull())
+    if params.get("study_start"):
+        cond.append(r.response_date >= ibis.literal(dt.date.fromisoformat(params["study_start"])))
+    study_end = dt.date.fromisoformat(params["study_end"]) if params.get("study_end") else data.as_of
+    cond.append(r.response_date <= ibis.literal(study_end))
+    r = r.filter(*cond)
+    first = params["index_response"] == "first"
+    order = [r.response_date if first else r.response_date.desc(), r[metric]]
+    ranked = r.mutate(_rn=ibis.row_number().over(group_by=r.customer_id, order_by=order))
+    idx = ranked.filter(ranked._rn == 0)
+    bands = bands_for(params)
+    group = ibis.cases(*[((idx[metric] >= lo) & (idx[metric] <= hi), label) for label, (lo, hi) in bands.items()])
+    return idx.select(customer_id=idx.customer_id, response_date=idx.response_date,
+                      score=idx[metric].cast("int64"), group=group)
+
+
+def build_history(data: CheckedData, params: dict[str, Any] | None = None) -> ir.Table:
+    """The customer-history table as an Ibis expression (not yet executed).
+
+    Parameters
+    ----------
+    data : checked tables from :func:`cxvalue.data.check`.
+    params : run parameters; uses ``metric``, ``bands``, ``index_response``, ``survey_type``,
+        ``study_start``, ``study_end``, ``window_months``, ``contact_cost``.
+
+    Returns
+    -------
+    One row per customer with an index response: :data:`HISTORY_COLUMNS` (money in the
+    data's currency, exposures in years) plus ``pre_cogs``/``post_cogs`` when transactions
+    carry ``cost`` and every customer covariate.
+    """
+    params = params or load_params()
+    months = int(params["window_months"])
+    as_of = ibis.literal(data.as_of, type="date")
+    day_after_as_of = ibis.literal(data.as_of + dt.timedelta(days=1), type="date")
+    customers = data.tables["customers"]
+    idx = _index_responses(data, params)
+
+    base = idx.inner_join(customers, "customer_id")
+    end_or_far = base.end_date.fill_null(ibis.literal(FAR_FUTURE, type="date"))
+    base = base.mutate(
+        pre_start=ibis.greatest(base.start_date, base.response_date - ibis.interval(months=months)),
+        post_end=ibis.least(base.response_date + ibis.interval(months=months),
+                            end_or_far + ibis.interval(days=1), day_after_as_of),
+    )
+    win = base.select("customer_id", "pre_start", "response_date", "post_end")
+
+    # transactions ------------------------------------------------------------------
+    t = data.tables["transactions"]
+    tj = t.inner_join(win, "customer_id")
+    in_pre = (tj.date >= tj.pre_start) & (tj.date < tj.response_date)
+    in_post = (tj.date >= tj.response_date) & (tj.date < tj.post_end)
+    zero = ibis.literal(0.0)
+    aggs = {
+        "pre_revenue": ibis.cases((in_pre, tj.amount), else_=zero).sum(),
+        "post_revenue": ibis.cases((in_post, tj.amount), else_=zero).sum(),
+        "pre_transactions": in_pre.cast("int64").sum(),
+        "post_transactions": in_post.cast("int64").sum(),
+    }
+    if data.has_transaction_cost:
+        cost = tj.cost.fill_null(0.0)
+        aggs["pre_cogs"] = ibis.cases((in_pre, cost), else_=zero).sum()
+        aggs["post_cogs"] = ibis.cases((in_post, cost), else_=zero).sum()
+    tx = tj.group_by("customer_id").aggregate(**aggs)
+
+    # contacts ----------------------------------------------------------------------
+    contact_cols = ["pre_contacts", "post_contacts", "pre_contact_cost", "post_contact_cost"]
+    if "contacts" in data.tables:
+        c = data.tables["contacts"]
+        cost_map = dict(params["contact_cost"])
+        other = float(cost_map.get("other", 0.0))
+        by_channel = ibis.cases(*[(c.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
+                                else_=other) if cost_map else ibis.literal(other)
+        unit = c.cost.fill_null(by_channel) if data.has_contact_cost else by_channel
+        c = c.mutate(_unit_cost=unit.cast("float64"))
+        cj = c.inner_join(win, "customer_id")
+        c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.response_date)
+        c_post = (cj.date >= cj.response_date) & (cj.date < cj.post_end)
+        ct = cj.group_by("customer_id").aggregate(
+            pre_contacts=c_pre.cast("int64").sum(),
+            post_contacts=c_post.cast("int64").sum(),
+            pre_contact_cost=ibis.cases((c_pre, cj._unit_cost), else_=zero).sum(),
+            post_contact_cost=ibis.cases((c_post, cj._unit_cost), else_=zero).sum(),
+        )
+    else:
+        ct = None
+
+    responses = data.tables["responses"]
+    n_resp = responses.group_by("customer_id").aggregate(n_responses=ibis._.count())
+    referrals = (customers.filter(customers.referred_by.notnull())
+                 .group_by(customer_id=customers.referred_by).aggregate(n_referred=ibis._.count()))
+
+    h = base.left_join(tx, "customer_id").drop("customer_id_right")
+    if ct is not None:
+        h = h.left_join(ct, "customer_id").drop("customer_id_right")
+    h = h.left_join(n_resp, "customer_id").drop("customer_id_right")
+    h = h.left_join(referrals, "customer_id").drop("customer_id_right")
+
+    fills = {k: h[k].fill_null(0) for k in aggs}
+    if ct is not None:
+        fills.update({k: h[k].fill_null(0) for k in contact_cols})
+    else:
+        fills.update({k: ibis.literal(0, type="int64" if "cost" not in k else "float64") for k in contact_cols})
+    h = h.mutate(**fills, n_responses=h.n_responses.fill_null(0), n_referred=h.n_referred.fill_null(0))
+
+    churned = h.end_date.notnull()
+    stop = h.end_date.fill_null(as_of)
+    h = h.mutate(
+        tenure_years=h.response_date.delta(h.start_date, unit="day") / DAYS_PER_YEAR,
+        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day") / DAYS_PER_YEAR,
+        post_exposure_years=h.post_end.delta(h.response_date, unit="day") / DAYS_PER_YEAR,
+        churned=churned,
+        duration_days=stop.delta(h.response_date, unit="day"),
+    )
+    extra = [c for c in ("pre_cogs", "post_cogs") if c in h.columns]
+    covariates = [c for c in data.covariates if c in h.columns]
+    return h.select(*HISTORY_COLUMNS, *extra, *covariates)
+
+
+def history(data: CheckedData, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Execute :func:`build_history` and return it as a DataFrame sorted by ``customer_id``.
+
+    ``group`` is an ordered categorical in band order (lowest scores first).
+    """
+    params = params or load_params()
+    df = build_history(data, params).order_by("customer_id").to_pandas()
+    df["group"] = pd.Categorical(df["group"], categories=list(bands_for(params)), ordered=True)
+    for col in ("response_date", "start_date", "end_date"):
+        df[col] = pd.to_datetime(df[col])
+    return df

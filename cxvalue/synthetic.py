@@ -1,0 +1,385 @@
+"""A seeded synthetic subscription business with known true effects.
+
+It is both the demo world and the test oracle: :func:`generate` returns the four
+contract tables (CONTRACT section 1) and, beside them, the truth they were drawn from.
+
+How the world works (all vectorised, no per-customer Python loop):
+
+* Each customer has a latent **account size** (log-normal) and a **plan**
+  (basic / plus / premium). Both raise spend and lower churn, and both also raise
+  satisfaction (scaled by ``confounding``), so raw group gaps overstate the true effect.
+  ``employees`` is an observed, noisy proxy of size; ``plan`` and ``region`` are observed.
+* Every customer has a latent satisfaction built from four attribute drivers
+  (``attr_product``, ``attr_support``, ``attr_price``, ``attr_ease`` with known weights)
+  plus the confounders and noise. It fixes the NPS, CSAT and CES answers.
+* Every customer reaching their survey date ``r`` gets a satisfaction group from the
+  NPS of that survey. From ``r`` on, the group multiplies the spend rate, the churn
+  hazard and the contact rate by the true effects in :data:`TRUE_EFFECTS` (reference
+  group: passive = 1). Before ``r`` only size and plan matter. Respondents are a subset
+  whose response probability depends on plan and size; non-respondents carry the same
+  effects, unseen.
+* Churn is exponential with a hazard that changes at ``r``; histories are
+  right-censored at ``as_of``. Monthly invoices (with refunds), contacts (Poisson, with
+  complaints and their resolution), repeat and journey surveys and referrals complete it.
+
+The truth (effects, driver weights, group shares, ...) is returned in
+:class:`SyntheticWorld.truth`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TRUE_EFFECTS", "SyntheticWorld", "generate", "write_world"]
+
+#: True multiplicative effects of the NPS group at the index survey (passive = 1).
+TRUE_EFFECTS: dict[str, dict[str, float]] = {
+    "revenue": {"detractor": 0.85, "passive": 1.0, "promoter": 1.08},
+    "churn": {"detractor": 1.8, "passive": 1.0, "promoter": 0.7},
+    "contacts": {"detractor": 1.5, "passive": 1.0, "promoter": 0.85},
+}
+#: True weights of the attribute drivers in the latent satisfaction (before scaling).
+TRUE_DRIVER_WEIGHTS = {"product": 0.60, "support": 0.45, "price": 0.30, "ease": 0.15}
+
+PLANS = np.array(["basic", "plus", "premium"])
+PLAN_SHARE = np.array([0.55, 0.30, 0.15])
+PLAN_SPEND = np.array([1.0, 1.8, 3.5])  # monthly spend multiplier
+PLAN_CHURN = np.array([1.25, 1.0, 0.7])  # hazard multiplier
+PLAN_SAT = np.array([-0.35, 0.1, 0.5])  # satisfaction shift
+REGIONS = np.array(["north", "south", "east", "west"])
+CHANNELS = np.array(["phone", "email", "chat", "web"])
+CHANNEL_SHARE = np.array([0.35, 0.30, 0.25, 0.10])
+#: Cost per contact by channel in the demo world; the same as the default parameter.
+CHANNEL_COST = {"phone": 6.0, "email": 3.5, "chat": 2.5, "web": 0.5}
+JOURNEYS = {
+    "onboarding": ["welcome_call", "setup_guide"],
+    "billing": ["invoice", "payment_portal"],
+    "support": ["phone_agent", "chat_agent", "help_center"],
+}
+DAYS_PER_YEAR = 365.25
+
+
+@dataclass
+class SyntheticWorld:
+    """The four contract tables plus the truth they were drawn from."""
+
+    customers: pd.DataFrame
+    responses: pd.DataFrame
+    transactions: pd.DataFrame
+    contacts: pd.DataFrame
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "customers": self.customers,
+            "responses": self.responses,
+            "transactions": self.transactions,
+            "contacts": self.contacts,
+        }
+
+
+def _days(d: str | dt.date) -> int:
+    return int(np.datetime64(pd.Timestamp(d).date(), "D").astype(np.int64))
+
+
+def _to_date(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]")
+
+
+def generate(
+    n_customers: int = 20_000,
+    seed: int = 42,
+    as_of: str = "2025-12-31",
+    years: float = 6.0,
+    effects: dict[str, dict[str, float]] | None = None,
+    confounding: float = 0.6,
+    response_rate: float = 0.6,
+    monthly_spend: float = 100.0,
+    yearly_churn: float = 0.15,
+    monthly_contacts: float = 0.25,
+    messy: bool = False,
+) -> SyntheticWorld:
+    """Draw a world of ``n_customers`` customers.
+
+    Parameters
+    ----------
+    n_customers : number of customers (1,000,000 takes well under a minute).
+    seed : random seed; the same seed gives the same world.
+    as_of : the data's "as of" date; every history is censored there.
+    years : how far back the first customers started.
+    effects : true effects per outcome and group (default :data:`TRUE_EFFECTS`);
+        pass all ones for a null world.
+    confounding : how strongly size and plan drive satisfaction (0 = no confounding).
+    response_rate : mean share of reachable customers who answer the relationship survey.
+    monthly_spend, yearly_churn, monthly_contacts : baseline levels for a basic-plan
+        customer of median size, currency per month, share per year, contacts per month.
+    messy : add a few rows that break the contract's exclusion rules (demo of data_quality).
+    """
+    rng = np.random.default_rng(seed)
+    effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
+    n = int(n_customers)
+    as_of_d = _days(as_of)
+    ids = np.arange(1, n + 1)
+
+    # --- customers: plan, size, region, start -------------------------------------
+    plan_idx = rng.choice(3, size=n, p=PLAN_SHARE)
+    log_size = rng.normal(0.0, 0.7, n)
+    size = np.exp(log_size - 0.7**2 / 2)  # mean 1
+    employees = np.maximum(1, np.round(20 * np.exp(log_size + rng.normal(0, 0.15, n)))).astype(np.int64)
+    region = REGIONS[rng.integers(0, 4, n)]
+    start = as_of_d - rng.integers(45, int(years * DAYS_PER_YEAR), n)
+
+    # --- latent satisfaction and the index survey ----------------------------------
+    w = TRUE_DRIVER_WEIGHTS
+    z = {k: rng.normal(0, 1, n) for k in w}
+    confounder = confounding * (0.55 * log_size / 0.7 + PLAN_SAT[plan_idx])
+    latent = confounder + sum(w[k] * z[k] for k in w) + rng.normal(0, 0.55, n)
+    nps = np.clip(np.round(7.2 + 1.6 * latent), 0, 10).astype(np.int64)
+    group = np.where(nps <= 6, "detractor", np.where(nps <= 8, "passive", "promoter"))
+
+    # survey date r: uniform over the customer's last three years, >= 30 days after start
+    lo = np.maximum(start + 30, as_of_d - int(3 * DAYS_PER_YEAR))
+    hi = as_of_d - 15
+    reachable = lo < hi
+    r = np.where(reachable, lo + np.floor(rng.random(n) * np.maximum(hi - lo, 1)).astype(np.int64), as_of_d + 10_000)
+
+    # --- churn: exponential hazard, changes at r -----------------------------------
+    base_hazard = yearly_churn * PLAN_CHURN[plan_idx] * size ** -0.3 / DAYS_PER_YEAR  # per day
+    t_pre = rng.exponential(1.0, n) / base_hazard
+    churn_before_r = start + t_pre < r
+    hr = np.vectorize(effects["churn"].get)(group).astype(float)
+    t_post = rng.exponential(1.0, n) / (base_hazard * hr)
+    end = np.where(churn_before_r, start + t_pre, r + t_post)
+    end = np.floor(end).astype(np.int64)
+    churned = end <= as_of_d
+    alive_at_r = reachable & ~churn_before_r
+
+    p_resp = response_rate * np.clip(0.75 + 0.25 * (plan_idx == 2) + 0.1 * log_size, 0.2, 1.5)
+    responded = alive_at_r & (rng.random(n) < np.clip(p_resp, 0, 1))
+
+    referred = np.full(n, None, dtype=object)
+    order = np.argsort(start, kind="stable")
+    ref_weight = np.where(group == "promoter", 4.0, np.where(group == "passive", 1.0, 0.3))[order]
+    cum = np.cumsum(ref_weight)
+    pos = np.arange(n)
+    is_ref = (rng.random(n) < 0.08) & (pos > 0)
+    u = rng.random(n) * np.where(pos > 0, cum[np.maximum(pos - 1, 0)], 0)
+    pick = np.minimum(np.searchsorted(cum, u, side="right"), np.maximum(pos - 1, 0))
+    referred[order[is_ref]] = ids[order[pick[is_ref]]].astype(str)
+
+    customers = pd.DataFrame({
+        "customer_id": ids.astype(str),
+        "start_date": _to_date(start),
+        "end_date": pd.Series(_to_date(end)).where(churned),
+        "referred_by": pd.array(referred, dtype="str"),
+        "plan": PLANS[plan_idx],
+        "region": region,
+        "employees": employees,
+    })
+
+    # --- transactions: monthly invoices, group effect from r -----------------------
+    last_day = np.minimum(end, as_of_d)  # active through end_date (inclusive)
+    n_inv = (last_day - start) // 30 + 1
+    cust = np.repeat(np.arange(n), n_inv)
+    k = np.arange(n_inv.sum()) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
+    tday = start[cust] + 30 * k
+    rev_eff = np.vectorize(effects["revenue"].get)(group).astype(float)
+    mult = np.where(tday >= r[cust], rev_eff[cust], 1.0)
+    amount = monthly_spend * PLAN_SPEND[plan_idx[cust]] * size[cust] * mult * rng.lognormal(-0.02, 0.2, cust.size)
+    amount = np.round(amount, 2)
+    refund = rng.random(cust.size) < 0.02
+    rf_day = np.minimum(tday[refund] + rng.integers(1, 10, refund.sum()), last_day[cust[refund]])
+    t_cust = np.concatenate([cust, cust[refund]])
+    t_day = np.concatenate([tday, rf_day])
+    t_amt = np.concatenate([amount, -np.round(amount[refund] * rng.uniform(0.2, 1.0, refund.sum()), 2)])
+    srt = np.lexsort((t_day, t_cust))
+    transactions = pd.DataFrame({
+        "customer_id": ids[t_cust[srt]].astype(str),
+        "date": _to_date(t_day[srt]),
+        "amount": t_amt[srt],
+        "cost": np.round(t_amt[srt] * 0.35, 2),
+    })
+
+    # --- contacts: Poisson before and after r ---------------------------------------
+    c_rate = monthly_contacts / 30.0 * np.array([1.0, 1.2, 1.5])[plan_idx] * np.sqrt(size)
+    c_eff = np.vectorize(effects["contacts"].get)(group).astype(float)
+    seg_a_end = np.minimum(r, last_day + 1)  # [start, min(r, last+1))
+    dur_pre = np.maximum(seg_a_end - start, 0)
+    dur_post = np.maximum(last_day + 1 - r, 0)
+    n_pre = rng.poisson(c_rate * dur_pre)
+    n_post = rng.poisson(c_rate * c_eff * dur_post)
+    cc = np.concatenate([np.repeat(np.arange(n), n_pre), np.repeat(np.arange(n), n_post)])
+    seg_start = np.concatenate([np.repeat(start, n_pre), np.repeat(r, n_post)])
+    seg_len = np.concatenate([np.repeat(dur_pre, n_pre), np.repeat(dur_post, n_post)])
+    c_day = seg_start + np.floor(rng.random(cc.size) * seg_len).astype(np.int64)
+    channel = CHANNELS[rng.choice(4, size=cc.size, p=CHANNEL_SHARE)]
+    complaint = rng.random(cc.size) < np.where(group[cc] == "detractor", 0.25, 0.1)
+    resolved = complaint & (rng.random(cc.size) < 0.7)
+    res_day = c_day + np.ceil(rng.exponential(4.0, cc.size)).astype(np.int64)
+    srt = np.lexsort((c_day, cc))
+    reasons = np.array(["billing", "technical", "account", "cancellation"])
+    contacts = pd.DataFrame({
+        "customer_id": ids[cc[srt]].astype(str),
+        "date": _to_date(c_day[srt]),
+        "channel": channel[srt],
+        "reason": reasons[rng.choice(4, size=cc.size, p=[0.35, 0.4, 0.2, 0.05])][srt] if cc.size else np.array([], dtype=str),
+        "is_complaint": complaint[srt],
+        "resolved": pd.array(np.where(complaint, resolved, False)[srt], dtype="boolean").copy(),
+        "resolved_date": pd.Series(_to_date(res_day[srt])).where(resolved[srt] & (res_day[srt] <= as_of_d)),
+    })
+    contacts.loc[~complaint[srt], "resolved"] = pd.NA
+
+    # --- responses: index, repeat, journey surveys ----------------------------------
+    def scores(lat, noise_rng_scale=0.0):
+        ln = lat + rng.normal(0, noise_rng_scale, lat.size) if noise_rng_scale else lat
+        nps_ = np.clip(np.round(7.2 + 1.6 * ln), 0, 10).astype(np.int64)
+        csat_ = np.clip(np.round(3.6 + 0.8 * ln + rng.normal(0, 0.4, lat.size)), 1, 5).astype(np.int64)
+        ces_ = np.clip(np.round(4.9 + 1.0 * ln + rng.normal(0, 0.6, lat.size)), 1, 7).astype(np.int64)
+        return nps_, csat_, ces_
+
+    resp_i = np.flatnonzero(responded)
+    idx_nps = nps[resp_i]
+    _, idx_csat, idx_ces = scores(latent[resp_i])
+    attrs = {f"attr_{k}": np.clip(np.round(6.5 + 1.5 * (z[k][resp_i] + rng.normal(0, 0.3, resp_i.size))), 1, 10).astype(np.int64) for k in w}
+
+    # a repeat relationship survey for ~35% of respondents still active 6-13 months later
+    rep_day = r[resp_i] + rng.integers(180, 400, resp_i.size)
+    rep = (rng.random(resp_i.size) < 0.35) & (rep_day <= np.minimum(last_day[resp_i], as_of_d))
+    rep_i = resp_i[rep]
+    rep_nps, rep_csat, rep_ces = scores(0.75 * latent[rep_i] + rng.normal(0, 0.5, rep_i.size))
+
+    # journey surveys (no NPS): ~40% of customers, at a random active day
+    j_cust = np.flatnonzero(rng.random(n) < 0.4)
+    j_day = start[j_cust] + np.floor(rng.random(j_cust.size) * (last_day[j_cust] - start[j_cust] + 1)).astype(np.int64)
+    j_names = np.array(list(JOURNEYS))
+    j_idx = rng.integers(0, len(j_names), j_cust.size)
+    tp_choice = rng.random(j_cust.size)
+    touch = np.empty(j_cust.size, dtype=object)
+    for j, name in enumerate(j_names):  # three journeys, not a per-customer loop
+        m = j_idx == j
+        tps = np.array(JOURNEYS[name])
+        touch[m] = tps[np.minimum((tp_choice[m] * tps.size).astype(int), tps.size - 1)]
+    _, j_csat, j_ces = scores(0.8 * latent[j_cust] + 0.6 * rng.normal(0, 1, j_cust.size))
+
+    def block(cust_i, day, nps_, csat_, ces_, journey, touchpoint, attr):
+        m = cust_i.size
+        out = {
+            "customer_id": ids[cust_i].astype(str),
+            "response_date": _to_date(day),
+            "nps": pd.array(nps_, dtype="Int64") if nps_ is not None else pd.array([pd.NA] * m, dtype="Int64"),
+            "csat": pd.array(csat_, dtype="Int64"),
+            "ces": pd.array(ces_, dtype="Int64"),
+            "journey": pd.array(journey, dtype="str"),
+            "touchpoint": pd.array(touchpoint, dtype="str"),
+        }
+        for a in attrs:
+            out[a] = pd.array(attr[a], dtype="Int64") if attr is not None else pd.array([pd.NA] * m, dtype="Int64")
+        return pd.DataFrame(out)
+
+    none_m = lambda m: np.full(m, None, dtype=object)  # noqa: E731
+    responses = pd.concat([
+        block(resp_i, r[resp_i], idx_nps, idx_csat, idx_ces, none_m(resp_i.size), none_m(resp_i.size), attrs),
+        block(rep_i, rep_day[rep], rep_nps, rep_csat, rep_ces, none_m(rep_i.size), none_m(rep_i.size),
+              {a: np.clip(v[rep] + rng.integers(-1, 2, rep.sum()), 1, 10) for a, v in attrs.items()}),
+        block(j_cust, j_day, None, j_csat, j_ces, j_names[j_idx].astype(object), touch, None),
+    ], ignore_index=True)
+    responses = responses.sort_values(["customer_id", "response_date"], kind="stable", ignore_index=True)
+
+    world = SyntheticWorld(customers, responses, transactions, contacts)
+    if messy:
+        _add_mess(world, rng, as_of_d)
+
+    shares = pd.Series(group[responded]).value_counts(normalize=True).to_dict()
+    world.truth = {
+        "seed": seed,
+        "as_of": str(_to_date(np.array([as_of_d]))[0]),
+        "metric": "nps",
+        "reference_group": "passive",
+        "effects": effects,
+        "driver_weights": dict(w),
+        "driver_importance": {k: v**2 / sum(x**2 for x in w.values()) for k, v in w.items()},
+        "confounding": confounding,
+        "group_shares": {g: float(shares.get(g, 0.0)) for g in ("detractor", "passive", "promoter")},
+        "n_customers": n,
+        "n_respondents": int(responded.sum()),
+        "channel_cost": dict(CHANNEL_COST),
+        "monthly_spend": monthly_spend,
+        "yearly_churn": yearly_churn,
+        "messy": messy,
+    }
+    return world
+
+
+def _add_mess(world: SyntheticWorld, rng: np.random.Generator, as_of_d: int) -> None:
+    """Add a handful of rows that the contract's exclusion rules must catch and count."""
+    r = world.responses
+    bad = r[r["nps"].notna()].sample(n=min(12, len(r)), random_state=int(rng.integers(1 << 31))).copy()
+    bad["nps"] = 11  # out of range
+    ghost = r.sample(n=min(8, len(r)), random_state=int(rng.integers(1 << 31))).copy()
+    ghost["customer_id"] = [f"X{i}" for i in range(len(ghost))]  # unknown customers
+    world.responses = pd.concat([r, bad, ghost], ignore_index=True)
+    t = world.transactions
+    late = t.sample(n=min(15, len(t)), random_state=int(rng.integers(1 << 31))).copy()
+    late["date"] = _to_date(np.array([as_of_d + 40]))[0]  # after as_of
+    world.transactions = pd.concat([t, late], ignore_index=True)
+    c = world.contacts
+    ghost_c = c.sample(n=min(6, len(c)), random_state=int(rng.integers(1 << 31))).copy()
+    ghost_c["customer_id"] = "X-unknown"
+    world.contacts = pd.concat([c, ghost_c], ignore_index=True)
+
+
+def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet") -> Path:
+    """Write the four tables as ``<table>.parquet`` (or ``.csv``) and ``truth.json``."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in world.tables.items():
+        if fmt == "csv":
+            df.to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+        elif fmt == "parquet":
+            df.to_parquet(out / f"{name}.parquet", index=False)
+        else:
+            raise ValueError(f"unknown format {fmt!r}; use parquet or csv")
+    (out / "truth.json").write_text(json.dumps(world.truth, indent=2, sort_keys=True))
+    return out
+
+
+#: The demo world: about 20,000 customers, messy rows included to show data quality.
+DEMO = {"n_customers": 20_000, "seed": 42, "messy": True}
+
+
+def demo_dir() -> Path:
+    """Folder holding the demo world, generated once (seeded, so always the same).
+
+    ``$CXVALUE_DEMO_DIR`` if set; else ``data/demo`` in a source checkout; else a cache folder.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    env = os.environ.get("CXVALUE_DEMO_DIR")
+    repo = Path(__file__).resolve().parents[1]
+    if env:
+        path = Path(env)
+    elif (repo / "pyproject.toml").is_file() and (repo / "data").is_dir():
+        path = repo / "data" / "demo"
+    else:
+        path = Path.home() / ".cache" / "cxvalue" / "demo"
+    if (path / "truth.json").is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".demo-", dir=path.parent))
+    write_world(generate(**DEMO), tmp)
+    try:
+        tmp.rename(path)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
