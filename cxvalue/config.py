@@ -68,8 +68,9 @@ PARAMETERS: list[Param] = [
     Param("horizon_years", 5, "int", "Business-case horizon, years.", check=_positive),
     Param("discount_rate", 0.08, "float", "Yearly discount rate for NPV and CLV (0.08 = 8%).", check=_non_negative),
     Param("gross_margin", 0.6, "float", "Gross margin as a share of revenue, used when transactions have no cost.", check=_share),
-    Param("contact_cost", {"phone": 6.0, "email": 3.5, "chat": 2.5, "web": 0.5, "store": 8.0, "other": 4.0}, "map:float",
+    Param("contact_cost", {"phone": 12.0, "email": 6.0, "chat": 5.0, "web": 1.0, "store": 15.0, "other": 8.0}, "map:float",
           "Cost per contact by channel (currency), used when contacts have no cost column; 'other' covers unlisted channels."),
+    Param("currency", "USD", "str", "Label of the data's currency in the report (amounts are not converted)."),
     Param("min_group_size", 100, "int", "Groups with fewer customers are reported but flagged as unreliable.", check=_positive),
     Param("min_cell_size", 10, "int", "Cells with fewer customers are suppressed in the report.", check=_positive),
     Param("seed", 42, "int", "Random seed for every simulation and resampling."),
@@ -291,3 +292,36 @@ def describe() -> str:
         choice = f" [{' | '.join(p.choices)}]" if p.choices else ""
         lines.append(f"{p.name} = {default}{choice}\n    {p.help}")
     return "\n".join(lines)
+
+
+def notebook_name(key: str) -> str:
+    """Papermill parameter name of a dotted key: ``scenario.one_off_cost`` -> ``scenario__one_off_cost``."""
+    return key.replace(".", "__")
+
+
+def to_notebook(params: dict[str, Any]) -> dict[str, Any]:
+    """Validated nested parameters -> flat papermill parameters (see :func:`notebook_name`)."""
+    flat = {}
+    for p in PARAMETERS:
+        d: Any = params
+        for part in p.name.split("."):
+            d = d[part]
+        flat[notebook_name(p.name)] = d
+    return flat
+
+
+def from_notebook(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Collect the parameters a notebook declared (its ``parameters`` cell) and validate them.
+
+    Parameters not declared in the notebook keep their defaults. Empty strings mean "not set"
+    for optional dates and targets.
+    """
+    found = {}
+    for p in PARAMETERS:
+        name = notebook_name(p.name)
+        if name in namespace:
+            value = namespace[name]
+            if p.kind == "bands" and not value:
+                continue
+            found[p.name] = value
+    return load_params(overrides=found)

@@ -116,7 +116,11 @@ class CheckedData:
 
 
 def open_source(source: Any) -> Source:
-    """Open a folder, a DuckDB file, an Ibis backend, a dict of DataFrames or ``"demo"``."""
+    """Open a folder, a DuckDB file, an Ibis backend or URL, a dict of DataFrames or ``"demo"``.
+
+    A URL (``duckdb:///path.db``, ``postgres://user@host/db``, ...) goes to ``ibis.connect``;
+    its tables must be named like the contract's (customers, responses, ...).
+    """
     if isinstance(source, Source):
         return source
     if isinstance(source, str) and source == "demo":
@@ -133,6 +137,12 @@ def open_source(source: Any) -> Source:
         con = ibis.duckdb.connect()
         tables = {name: con.create_table(name, df, temp=True) for name, df in source.items()}
         return Source(con, tables, "in-memory tables")
+    if isinstance(source, str) and "://" in source:  # an Ibis connection URL, e.g. postgres://...
+        try:
+            con = ibis.connect(source)
+        except Exception as exc:
+            raise InputError(f"data source {source}: cannot connect ({type(exc).__name__}: {exc})") from None
+        return open_source(con)
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if path.is_dir():

@@ -56,7 +56,7 @@ REGIONS = np.array(["north", "south", "east", "west"])
 CHANNELS = np.array(["phone", "email", "chat", "web"])
 CHANNEL_SHARE = np.array([0.35, 0.30, 0.25, 0.10])
 #: Cost per contact by channel in the demo world; the same as the default parameter.
-CHANNEL_COST = {"phone": 6.0, "email": 3.5, "chat": 2.5, "web": 0.5}
+CHANNEL_COST = {"phone": 12.0, "email": 6.0, "chat": 5.0, "web": 1.0}
 JOURNEYS = {
     "onboarding": ["welcome_call", "setup_guide"],
     "billing": ["invoice", "payment_portal"],
@@ -103,7 +103,7 @@ def generate(
     response_rate: float = 0.6,
     monthly_spend: float = 100.0,
     yearly_churn: float = 0.15,
-    monthly_contacts: float = 0.25,
+    monthly_contacts: float = 0.4,
     messy: bool = False,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
@@ -354,6 +354,8 @@ def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet"
 
 #: The demo world: about 20,000 customers, messy rows included to show data quality.
 DEMO = {"n_customers": 20_000, "seed": 42, "messy": True}
+#: Bump when the generator changes so cached demo worlds are rebuilt.
+DEMO_VERSION = 2
 
 
 def demo_dir() -> Path:
@@ -373,11 +375,18 @@ def demo_dir() -> Path:
         path = repo / "data" / "demo"
     else:
         path = Path.home() / ".cache" / "cxvalue" / "demo"
-    if (path / "truth.json").is_file():
+    import json
+
+    truth = path / "truth.json"
+    if truth.is_file() and json.loads(truth.read_text()).get("demo_version") == DEMO_VERSION:
         return path
+    if truth.is_file():  # an older demo world: rebuild it
+        shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".demo-", dir=path.parent))
-    write_world(generate(**DEMO), tmp)
+    world = generate(**DEMO)
+    world.truth["demo_version"] = DEMO_VERSION
+    write_world(world, tmp)
     try:
         tmp.rename(path)
     except OSError:  # another process finished first

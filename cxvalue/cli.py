@@ -1,0 +1,114 @@
+"""Command line: ``cxvalue run | demo | validate | synth | params``.
+
+Exit codes (CONTRACT section 3): 0 = done; 2 = invalid input or parameters (message on
+stderr names what and where); 1 = anything else.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cxvalue.exceptions import CxValueError, InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Prove, in money, what customer experience is worth.")
+
+DATA = typer.Option(..., "--data", help="Folder of CSV/Parquet tables, a DuckDB file, an Ibis URL, or 'demo'.")
+CONFIG = typer.Option(None, "--config", help="YAML file of parameters.")
+SET = typer.Option(None, "--set", help="Override a parameter: --set scenario.detractor_to_passive=0.2 (repeatable).")
+
+
+def _fail(exc: BaseException) -> None:
+    code = exc.exit_code if isinstance(exc, CxValueError) else 1
+    kind = "invalid input" if code == 2 else "error"
+    typer.echo(f"cxvalue: {kind}: {exc}", err=True)
+    raise typer.Exit(code)
+
+
+def _params(config: Optional[Path], sets: Optional[list[str]], extra: Optional[dict] = None):
+    from cxvalue.config import load_params, parse_set
+
+    overrides = dict(extra or {})
+    overrides.update(parse_set(sets))
+    return load_params(config, overrides)
+
+
+@app.command()
+def run(data: str = DATA, out: Path = typer.Option(..., "--out", help="Output folder (replaced only when the run succeeds)."),
+        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+    """Check the data, run every notebook, write report.html, results.json, notebooks/ and manifest.json."""
+    try:
+        from cxvalue.report import run as run_report
+
+        params = _params(config, set_)
+        done = run_report(data, params, out)
+    except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+        _fail(exc)
+    typer.echo(f"Report: {done / 'report.html'}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("reports/demo"), "--out", help="Output folder."),
+         config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+    """Build the bundled synthetic world (20,000 customers, seeded) and run the report on it."""
+    try:
+        from cxvalue.report import run as run_report
+
+        params = _params(config, set_)
+        done = run_report("demo", params, out)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"Report: {done / 'report.html'}")
+
+
+@app.command()
+def validate(data: str = DATA, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+    """Check a source against the data contract and print the data-quality table."""
+    try:
+        from cxvalue import data as data_mod
+
+        params = _params(config, set_)
+        checked = data_mod.check(data, params)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"Source: {checked.source.description}   as_of: {checked.as_of}")
+    typer.echo(data_mod.quality_table(checked.data_quality).to_string(index=False))
+
+
+@app.command()
+def synth(customers: int = typer.Option(20_000, "--customers", min=1, help="Number of customers."),
+          seed: int = typer.Option(42, "--seed"), out: Path = typer.Option(..., "--out", help="Folder to write."),
+          fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+          confounding: float = typer.Option(0.6, "--confounding", help="How strongly size and plan drive satisfaction."),
+          messy: bool = typer.Option(False, "--messy", help="Add rows that the data checks must exclude.")) -> None:
+    """Write a synthetic world (the four tables and truth.json) to a folder."""
+    try:
+        from cxvalue.synthetic import generate, write_world
+
+        if fmt not in ("parquet", "csv"):
+            raise InputError(f"--format {fmt}: use parquet or csv")
+        world = generate(n_customers=customers, seed=seed, confounding=confounding, messy=messy)
+        write_world(world, out, fmt)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    typer.echo(f"Wrote {customers:,} customers ({len(world.transactions):,} transactions) to {out}")
+
+
+@app.command()
+def params() -> None:
+    """List every parameter with its default and meaning."""
+    from cxvalue.config import describe
+
+    typer.echo(describe())
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Plain sentences for the report, written from the numbers (no hand-typed figures)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["money", "pct", "observed_sentences", "quality_sentence", "suppress"]
+
+
+def money(x: float, currency: str) -> str:
+    """``1234.5, "USD"`` -> ``"USD 1,235"``."""
+    if x is None or pd.isna(x):
+        return "n/a"
+    return f"{html.escape(currency)} {x:,.0f}"
+
+
+def pct(x: float, digits: int = 0) -> str:
+    if x is None or pd.isna(x):
+        return "n/a"
+    return f"{100 * x:.{digits}f}%"
+
+
+def _rel(ratio: float) -> str:
+    if pd.isna(ratio):
+        return "n/a"
+    d = ratio - 1
+    return f"{abs(d) * 100:.0f}% {'more' if d > 0 else 'less'}" if abs(d) >= 0.005 else "about the same"
+
+
+def suppress(summary: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
+    """Blank every figure of a group with fewer than ``min_cell_size`` customers."""
+    out = summary.copy()
+    small = out["customers"] < min_cell_size
+    value_cols = [c for c in out.columns if c not in ("customers", "small_group")]
+    out[value_cols] = out[value_cols].astype(float)
+    out.loc[small, value_cols] = float("nan")
+    return out
+
+
+def observed_sentences(summary: pd.DataFrame, reference: str, currency: str, window_months: int) -> list[str]:
+    """One sentence per group on spend, cost to serve and 12-month churn vs the reference group."""
+    ref = summary.loc[reference]
+    out = [
+        f"In the {window_months} months after their survey, {html.escape(str(reference))} customers spent "
+        f"{money(ref.revenue_per_customer_year, currency)} per customer per year, cost "
+        f"{money(ref.cost_to_serve_per_customer_year, currency)} per customer per year to serve, and "
+        f"{pct(ref.churn_rate_12m)} of them left within 12 months."
+    ]
+    for group, row in summary.iterrows():
+        if group == reference:
+            continue
+        if pd.isna(row.revenue_per_customer_year):
+            out.append(f"The {html.escape(str(group))} group is too small to report (fewer customers than the minimum cell size).")
+            continue
+        out.append(
+            f"{html.escape(str(group)).capitalize()}s spent {money(row.revenue_per_customer_year, currency)} "
+            f"({_rel(row.revenue_ratio)}), cost {money(row.cost_to_serve_per_customer_year, currency)} to serve "
+            f"({_rel(row.cost_to_serve_ratio)}) and {pct(row.churn_rate_12m)} left within 12 months."
+        )
+    return out
+
+
+def quality_sentence(data_quality: dict[str, dict[str, Any]]) -> str:
+    """How many rows were read, used and set aside, in one sentence."""
+    read = sum(q["rows_read"] for q in data_quality.values())
+    used = sum(q["rows_used"] for q in data_quality.values())
+    parts = [f"{n:,} {html.escape(t)}" for t, q in data_quality.items() for n in [q["rows_read"] - q["rows_used"]] if n]
+    if not parts:
+        return f"All {read:,} rows passed the data checks."
+    return (f"{used:,} of {read:,} rows passed the data checks; set aside: {', '.join(parts)} rows "
+            f"(reasons in the table below). They are counted, not silently dropped.")
+
+
+def observed_table(summary: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The per-group observed figures as a readable table (units in the headers)."""
+    c = html.escape(currency)
+    out = pd.DataFrame(index=summary.index.astype(str))
+    out["Customers"] = summary["customers"].map(lambda n: f"{int(n):,}").values
+    out[f"Revenue ({c} per customer per year)"] = [money(x, currency).replace(f"{c} ", "") for x in summary["revenue_per_customer_year"]]
+    out[f"Cost to serve ({c} per customer per year)"] = [money(x, currency).replace(f"{c} ", "") for x in summary["cost_to_serve_per_customer_year"]]
+    out["Contacts per customer per year"] = [("n/a" if pd.isna(x) else f"{x:.1f}") for x in summary["contacts_per_customer_year"]]
+    out["Left within 12 months"] = [pct(x, 1) for x in summary["churn_rate_12m"]]
+    out.index.name = "Group"
+    return out
+
+
+def group_warnings(summary: pd.DataFrame, min_group_size: int, min_cell_size: int) -> list[str]:
+    """Plain-language warnings for small or empty groups."""
+    out = []
+    for group, n in summary["customers"].items():
+        if n == 0:
+            out.append(f"No customer is in the {group} group; its figures cannot be estimated.")
+        elif n < min_cell_size:
+            out.append(f"The {group} group has only {int(n)} customers (fewer than {min_cell_size}); its figures are not shown.")
+        elif n < min_group_size:
+            out.append(f"The {group} group has only {int(n)} customers (fewer than {min_group_size}); treat its figures as unreliable.")
+    return out

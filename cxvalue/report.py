@@ -1,0 +1,156 @@
+"""Run the notebooks with papermill and leave a complete, atomic output folder.
+
+``DIR/`` gets ``results.json``, ``report.html``, ``notebooks/*.ipynb`` and
+``manifest.json`` (CONTRACT section 5). The run is built in a hidden folder beside
+``DIR`` and swapped in only when everything succeeded: a failed run never touches an
+earlier report; its partly executed notebooks are kept in ``DIR.failed/`` for debugging.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cxvalue import config, data
+from cxvalue.exceptions import InputError, NotebookError
+from cxvalue.results import dumps, merge_parts
+
+__all__ = ["notebooks", "run", "KERNEL_NAME"]
+
+KERNEL_NAME = "cxvalue"
+PACKAGES = ["cxvalue", "pandas", "numpy", "statsmodels", "duckdb", "ibis-framework", "pyarrow", "altair",
+            "vl-convert-python", "papermill", "nbconvert", "nbformat", "ipykernel"]
+MANIFEST = "manifest.json"
+
+
+def notebooks() -> list[Path]:
+    """The report notebooks in run order (``NN-*.ipynb``); ``$CXVALUE_NOTEBOOKS`` overrides the folder."""
+    folder = Path(os.environ.get("CXVALUE_NOTEBOOKS") or Path(__file__).resolve().parents[1] / "notebooks")
+    found = sorted(folder.glob("[0-9][0-9]-*.ipynb"))
+    if not found:
+        raise NotebookError(f"no notebooks found in {folder}")
+    return found
+
+
+def ensure_kernel() -> str:
+    """Make sure the ``cxvalue`` kernel (this Python) is registered; return its name."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    if KERNEL_NAME not in specs:
+        from ipykernel.kernelspec import install
+
+        install(prefix=sys.prefix, kernel_name=KERNEL_NAME, display_name="cxvalue")
+    return KERNEL_NAME
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise InputError(
+            f"--out {out}: exists and is not an earlier cxvalue run (no {MANIFEST}); "
+            f"refusing to replace it. Choose an empty or new folder.")
+
+
+def _execute(nb: Path, out_nb: Path, parameters: dict[str, Any], cwd: Path) -> None:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    declared = pm.inspect_notebook(str(nb))
+    given = {k: v for k, v in parameters.items() if k in declared}
+    try:
+        pm.execute_notebook(str(nb), str(out_nb), parameters=given, kernel_name=ensure_kernel(),
+                            progress_bar=False, cwd=str(cwd))
+    except PapermillExecutionError as exc:
+        raise NotebookError(
+            f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}") from None
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "What customer experience is worth") -> Path:
+    """Check the data, execute every notebook, write ``DIR/`` atomically; return ``DIR``.
+
+    Raises
+    ------
+    InputError : the data or parameters are invalid (exit 2); nothing is written.
+    NotebookError : a notebook failed (exit 1); partial output in ``DIR.failed/``.
+    """
+    from cxvalue.html import notebooks_to_html
+
+    out = Path(out_dir).resolve()
+    _check_out_dir(out)
+    started = dt.datetime.now(dt.timezone.utc)
+    checked = data.check(source, params)  # fail fast, before any notebook runs
+    run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (staging / "notebooks").mkdir()
+        parts = staging / ".parts"
+        nb_params = config.to_notebook(params)
+        nb_params["data"] = str(source if not isinstance(source, Path) else source.resolve())
+        nb_params["results_dir"] = str(parts)
+        executed = []
+        for nb in notebooks():
+            target = staging / "notebooks" / nb.name
+            _execute(nb, target, nb_params, cwd=staging)
+            executed.append(target)
+
+        results = merge_parts(parts)
+        results["data_quality"] = checked.data_quality
+        shutil.rmtree(parts, ignore_errors=True)
+        (staging / "results.json").write_text(dumps(results))
+        (staging / "report.html").write_text(notebooks_to_html(executed, title), encoding="utf-8")
+        manifest = {
+            "run_id": run_id,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "cxvalue_version": metadata.version("cxvalue"),
+            "source": checked.source.description,
+            "as_of": checked.as_of.isoformat(),
+            "parameters": params,
+            "inputs": {t: {"rows": q["rows_read"], "sha256": checked.source.file_hashes().get(t)}
+                       for t, q in checked.data_quality.items()},
+            "notebooks": [p.name for p in executed],
+            "packages": _versions(),
+            "platform": platform.platform(),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    except BaseException:
+        failed = out.with_name(out.name + ".failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        staging.rename(failed)
+        raise
+    _swap(staging, out)
+    return out
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` with two renames; the old folder goes only after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:6]}")
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(out.with_name(out.name + ".failed"), ignore_errors=True)

@@ -1,0 +1,27 @@
+"""Shared fixtures: small seeded synthetic worlds written to disk once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxvalue.synthetic import generate, write_world
+
+
+def world_with_prefixed_ids(n: int, seed: int, prefix: str = "ZQX", **kw):
+    """A synthetic world whose identifiers start with ``prefix`` (easy to search for in output)."""
+    w = generate(n_customers=n, seed=seed, **kw)
+    for df in (w.customers, w.responses, w.transactions, w.contacts):
+        df["customer_id"] = prefix + df["customer_id"].astype(str)
+    w.customers["referred_by"] = w.customers["referred_by"].where(
+        w.customers["referred_by"].isna(), prefix + w.customers["referred_by"].astype(str))
+    return w
+
+
+@pytest.fixture(scope="session")
+def small_world_dir(tmp_path_factory) -> Path:
+    """3,000 customers, parquet, identifiers 'ZQX<n>', a few messy rows."""
+    out = tmp_path_factory.mktemp("world")
+    write_world(world_with_prefixed_ids(3_000, seed=7, messy=True), out)
+    return out
