@@ -37,7 +37,7 @@ def group_bars(summary: pd.DataFrame, column: str, title: str, axis_title: str, 
             tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip(f"{column}:Q", title=axis_title, format=fmt),
                      alt.Tooltip("customers:Q", title="Customers", format=",")],
         )
-        .properties(width=320, height=220)
+        .properties(width=220, height=220)
     )
 
 

@@ -216,7 +216,15 @@ def validate(flat: dict[str, Any]) -> dict[str, Any]:
             hint = f" Did you mean '{close[0]}'?" if close else " Run `cxvalue params` to list them."
             raise ParameterError(f"unknown parameter '{key}'.{hint}")
         out[key] = v
-    return {k: _coerce(_BY_NAME[k], k, v) if True else v for k, v in out.items()}
+    checked = {}
+    for k, v in out.items():
+        p = _BY_NAME[k]
+        value = _coerce(p, k, v)
+        problem = p.check(value) if (p.check and value is not None) else None
+        if problem:
+            raise ParameterError(f"parameter '{k}': {problem} (got {v!r}). {p.help}")
+        checked[k] = value
+    return checked
 
 
 def load_params(config_file: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:

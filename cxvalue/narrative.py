@@ -98,3 +98,12 @@ def group_warnings(summary: pd.DataFrame, min_group_size: int, min_cell_size: in
         elif n < min_group_size:
             out.append(f"The {group} group has only {int(n)} customers (fewer than {min_group_size}); treat its figures as unreliable.")
     return out
+
+
+def quality_display(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The data-quality table for people: one row per table and reason, counts with separators."""
+    from cxvalue.data import quality_table
+
+    table = quality_table(data_quality)
+    table["rows"] = table["rows"].map("{:,}".format)
+    return table.rename(columns={"table": "Table", "what": "", "rows": "Rows"}).set_index(["Table", ""])

@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import KernelManager
+
 from cxvalue import config, data
 from cxvalue.exceptions import InputError, NotebookError
 from cxvalue.results import dumps, merge_parts
@@ -53,6 +55,15 @@ def ensure_kernel() -> str:
     return KERNEL_NAME
 
 
+class IPCKernelManager(KernelManager):
+    """Talk to the notebook kernel over local IPC sockets, not TCP.
+
+    Nothing listens on a network port, and ipykernel's warning about unencrypted TCP goes away.
+    """
+
+    transport = "ipc"
+
+
 def _check_out_dir(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise InputError(
@@ -60,19 +71,25 @@ def _check_out_dir(out: Path) -> None:
             f"refusing to replace it. Choose an empty or new folder.")
 
 
-def _execute(nb: Path, out_nb: Path, parameters: dict[str, Any], cwd: Path) -> None:
+def _execute(nb: Path, out_nb: Path, parameters: dict[str, Any], cwd: Path, kept_in: Path) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    declared = pm.inspect_notebook(str(nb))
+    try:
+        declared = pm.inspect_notebook(str(nb))
+    except Exception as exc:  # noqa: BLE001 - unreadable notebook or no kernel metadata
+        raise NotebookError(f"notebook {nb.name} cannot be read: {exc}") from None
     given = {k: v for k, v in parameters.items() if k in declared}
     try:
         pm.execute_notebook(str(nb), str(out_nb), parameters=given, kernel_name=ensure_kernel(),
-                            progress_bar=False, cwd=str(cwd))
+                            progress_bar=False, cwd=str(cwd),
+                            kernel_manager_class="cxvalue.report.IPCKernelManager")
     except PapermillExecutionError as exc:
+        first_line = (exc.source or "").strip().splitlines()[0][:80] if (exc.source or "").strip() else ""
         raise NotebookError(
-            f"notebook {nb.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-            f"{exc.ename}: {exc.evalue}") from None
+            f"notebook {nb.name} failed in cell {exc.cell_index} of the executed copy "
+            f"(starting `{first_line}`): {exc.ename}: {exc.evalue}. The partly executed notebook is kept in "
+            f"{kept_in / 'notebooks' / out_nb.name}") from None
 
 
 def _versions() -> dict[str, str]:
@@ -103,6 +120,7 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)
     try:
         (staging / "notebooks").mkdir()
         parts = staging / ".parts"
@@ -112,7 +130,7 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "
         executed = []
         for nb in notebooks():
             target = staging / "notebooks" / nb.name
-            _execute(nb, target, nb_params, cwd=staging)
+            _execute(nb, target, nb_params, cwd=staging, kept_in=out.with_name(out.name + ".failed"))
             executed.append(target)
 
         results = merge_parts(parts)

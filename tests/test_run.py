@@ -1,0 +1,161 @@
+"""End to end: the CLI, the notebooks under papermill, and the output folder contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from cxvalue import report
+
+AS_OF = ["--set", "as_of=2025-12-31"]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "cxvalue.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def first_run(small_world_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "report"
+    res = cli("run", "--data", str(small_world_dir), "--out", str(out), *AS_OF)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_output_folder_is_complete(first_run):
+    assert {p.name for p in first_run.iterdir()} == {"results.json", "report.html", "manifest.json", "notebooks"}
+    nbs = sorted(p.name for p in (first_run / "notebooks").glob("*.ipynb"))
+    assert nbs == [p.name for p in report.notebooks()]
+    executed = nbformat.read(first_run / "notebooks" / nbs[0], as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["as_of"] == "2025-12-31"  # parameters recorded
+    manifest = json.loads((first_run / "manifest.json").read_text())
+    assert manifest["parameters"]["as_of"] == "2025-12-31"
+    assert manifest["inputs"]["transactions"]["rows"] > 0
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"]["customers"]["sha256"])
+    assert {"pandas", "duckdb", "ibis-framework", "statsmodels"} <= set(manifest["packages"])
+
+
+def test_results_json_has_the_contract_keys(first_run):
+    r = json.loads((first_run / "results.json").read_text())
+    assert r["schema_version"] == 1
+    assert r["groups"] == ["detractor", "passive", "promoter"]
+    assert r["reference_group"] == "passive"
+    assert sum(r["n_customers"].values()) > 500 and min(r["n_customers"].values()) > 50
+    for g in r["groups"]:
+        assert r["linkage"]["revenue"][g]["observed"] > 0
+        assert 0 < r["linkage"]["churn"][g]["observed_rate_12m"] < 1
+        assert r["linkage"]["cost_to_serve"][g]["observed"] > 0
+    dq = r["data_quality"]
+    assert set(dq) == {"customers", "responses", "transactions", "contacts"}
+    assert dq["responses"]["excluded"]["nps outside 0-10 or not a whole number"] == 12
+    assert dq["transactions"]["rows_read"] - dq["transactions"]["rows_used"] == 15
+    assert isinstance(r["warnings"], list)
+
+
+def test_report_is_offline_and_free_of_identifiers(first_run):
+    html = (first_run / "report.html").read_text()
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=\s*[\"']?(https?:)?//", html, re.I)
+    assert "ZQX" not in html  # every customer id in this world starts with ZQX
+    assert "vegaEmbed" in html and html.count("<svg") >= 1  # at least one chart
+    assert "from cxvalue import" not in html  # no code cells
+    assert "per customer per year" in html
+
+
+def test_rerun_gives_byte_identical_results(first_run, small_world_dir):
+    before = (first_run / "results.json").read_bytes()
+    res = cli("run", "--data", str(small_world_dir), "--out", str(first_run), *AS_OF)
+    assert res.returncode == 0, res.stderr
+    assert (first_run / "results.json").read_bytes() == before
+
+
+def test_bad_input_exits_2_and_keeps_the_earlier_report(first_run, small_world_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(small_world_dir, bad)
+    (bad / "transactions.parquet").unlink()
+    before = (first_run / "report.html").read_bytes()
+    res = cli("run", "--data", str(bad), "--out", str(first_run), *AS_OF)
+    assert res.returncode == 2
+    assert "transactions" in res.stderr and "not found" in res.stderr
+    assert (first_run / "report.html").read_bytes() == before
+
+    res = cli("run", "--data", str(small_world_dir), "--out", str(first_run), "--set", "window_months=0")
+    assert res.returncode == 2 and "window_months" in res.stderr
+    assert (first_run / "report.html").read_bytes() == before
+
+
+def test_failing_notebook_exits_1_names_the_cell_and_keeps_the_earlier_report(first_run, small_world_dir, tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    for nb in report.notebooks():
+        shutil.copy(nb, nb_dir / nb.name)
+    broken = nbformat.v4.new_notebook()
+    broken.cells = [nbformat.v4.new_code_cell("data = 'demo'\nresults_dir = ''"), nbformat.v4.new_code_cell("1 / 0")]
+    broken.cells[0].metadata["tags"] = ["parameters"]
+    broken.metadata["kernelspec"] = {"name": "cxvalue", "display_name": "cxvalue", "language": "python"}
+    nbformat.write(broken, nb_dir / "99-broken.ipynb")
+    before = (first_run / "report.html").read_bytes()
+    res = cli("run", "--data", str(small_world_dir), "--out", str(first_run), *AS_OF,
+              env={"CXVALUE_NOTEBOOKS": str(nb_dir)})
+    assert res.returncode == 1
+    assert "99-broken.ipynb" in res.stderr and "`1 / 0`" in res.stderr and "ZeroDivisionError" in res.stderr
+    assert "report.failed" in res.stderr
+    assert (first_run / "report.html").read_bytes() == before
+    partial = first_run.with_name(first_run.name + ".failed") / "notebooks" / "99-broken.ipynb"
+    assert partial.is_file()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_run(small_world_dir, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.docx").write_text("keep me")
+    res = cli("run", "--data", str(small_world_dir), "--out", str(precious), *AS_OF)
+    assert res.returncode == 2 and "refusing" in res.stderr
+    assert (precious / "thesis.docx").read_text() == "keep me"
+
+
+def test_validate_prints_the_quality_table(small_world_dir):
+    res = cli("validate", "--data", str(small_world_dir), *AS_OF)
+    assert res.returncode == 0, res.stderr
+    assert "nps outside 0-10 or not a whole number" in res.stdout and "rows used" in res.stdout
+    res = cli("validate", "--data", str(small_world_dir), "--set", "metric=xyz")
+    assert res.returncode == 2 and "metric" in res.stderr
+
+
+def test_synth_writes_a_world(tmp_path):
+    res = cli("synth", "--customers", "300", "--seed", "3", "--out", str(tmp_path / "w"), "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    assert {p.name for p in (tmp_path / "w").iterdir()} == {
+        "customers.csv", "responses.csv", "transactions.csv", "contacts.csv", "truth.json"}
+
+
+@pytest.mark.parametrize("notebook", report.notebooks(), ids=lambda p: p.name)
+def test_each_notebook_runs_on_its_own_with_its_defaults(notebook, tmp_path):
+    """`papermill NB OUT` with no parameters runs on the demo world."""
+    out = tmp_path / notebook.name
+    pm.execute_notebook(str(notebook), str(out), kernel_name=report.ensure_kernel(), progress_bar=False,
+                        cwd=str(tmp_path), kernel_manager_class="cxvalue.report.IPCKernelManager")
+    executed = nbformat.read(out, as_version=4)
+    assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_notebooks_are_committed_clean_and_thin():
+    for nb_path in report.notebooks():
+        nb = nbformat.read(nb_path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, nb_path.name
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert not c.outputs and c.execution_count is None, f"{nb_path.name} has outputs"
+                assert not re.search(r"^\s*(def|class) |lambda\b", c.source, re.M), f"{nb_path.name} defines functions"
