@@ -177,11 +177,15 @@ def _coerce(p: Param, key: str, v: Any) -> Any:
     if kind == "bands":
         if not isinstance(v, dict):
             raise bad("expected metric -> {label: [low, high]}")
+        out = {}
         for metric, bands in v.items():
             if metric not in METRICS:
                 raise ParameterError(f"parameter '{key}.{metric}': unknown metric; expected one of {', '.join(METRICS)}")
+            if isinstance(bands, dict) and set(bands) < set(DEFAULT_BANDS[metric]):
+                bands = {**DEFAULT_BANDS[metric], **bands}  # one default band changed: keep the others
             _check_bands(f"{key}.{metric}", metric, bands)
-        return v
+            out[metric] = bands
+        return out
     raise AssertionError(kind)
 
 

@@ -150,8 +150,8 @@ def open_source(source: Any) -> Source:
         if path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             con = ibis.duckdb.connect()
             con.attach(str(path), name="src", read_only=True)
-            names = set(con.list_tables(database="src"))
-            tables = {t: con.table(t, database="src") for t in TABLES if t in names}
+            names = set(con.list_tables(database=("src", "main")))
+            tables = {t: con.table(t, database=("src", "main")) for t in TABLES if t in names}
             return Source(con, tables, f"DuckDB file {path}", files={"database": path})
         raise InputError(f"data source {source}: no such folder or DuckDB file")
     if hasattr(source, "list_tables") and hasattr(source, "table"):  # an Ibis backend
@@ -249,11 +249,24 @@ def _typed(name: str, raw: ir.Table) -> tuple[ir.Table, dict[str, str]]:
         else:
             out[low] = raw[orig]
             extra[low] = raw[orig].type()
-    typed = raw.select(**out)
     covariates = {}
-    if name == "customers":
+    if name == "customers" and extra:
+        # text columns (all of a CSV) whose every non-empty value is a number are numeric
+        text = [c for c, t in extra.items() if t.is_string()]
+        if text:
+            probe = {}
+            for c in text:
+                v = raw[cols[c]].strip().nullif("")
+                probe[c] = (v.notnull() & v.try_cast("float64").isnull()).cast("int64").sum()
+                probe[f"{c}__n"] = v.notnull().cast("int64").sum()
+            row = raw.aggregate(**probe).to_pandas().iloc[0]
+            for c in text:
+                if int(row[c] or 0) == 0 and int(row[f"{c}__n"] or 0) > 0:
+                    out[c] = _as_number(raw[cols[c]])
+                    extra[c] = out[c].type()
         for c, t in extra.items():
             covariates[c] = "numeric" if t.is_numeric() else "categorical"
+    typed = raw.select(**out)
     return typed, covariates
 
 
