@@ -17,6 +17,9 @@ Definitions (CONTRACT section 2), for a customer whose index response is on day 
   Both half-open, in days; a transaction or contact on day ``r`` is in the post window.
 * ``*_exposure_years`` = window length in days / 365.25: the time actually observed,
   shorter than the window when tenure is short, the customer churned or the data ends.
+* ``prior_sales`` / ``prior_sales_transactions``: sum and count of the positive amounts
+  dated before ``r`` over the customer's whole history (not just the pre window): the
+  typical bill, the steadiest measure of an account's size that the data holds.
 * revenue = sum of ``amount`` (refunds are negative), ``*_cogs`` = sum of transaction
   ``cost`` (when present), contact cost = the contact's ``cost``, else
   ``contact_cost[channel]``, else ``contact_cost["other"]``.
@@ -49,6 +52,7 @@ HISTORY_COLUMNS = [
     "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
     "pre_transactions", "post_transactions", "pre_contacts", "post_contacts",
     "pre_contact_cost", "post_contact_cost", "churned", "duration_days", "n_responses", "n_referred",
+    "prior_sales", "prior_sales_transactions",
 ]
 
 
@@ -110,7 +114,10 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None) -> ir
     in_pre = (tj.date >= tj.pre_start) & (tj.date < tj.response_date)
     in_post = (tj.date >= tj.response_date) & (tj.date < tj.post_end)
     zero = ibis.literal(0.0)
+    prior_sale = (tj.date < tj.response_date) & (tj.amount > 0)
     aggs = {
+        "prior_sales": ibis.cases((prior_sale, tj.amount), else_=zero).sum(),
+        "prior_sales_transactions": prior_sale.cast("int64").sum(),
         "pre_revenue": ibis.cases((in_pre, tj.amount), else_=zero).sum(),
         "post_revenue": ibis.cases((in_post, tj.amount), else_=zero).sum(),
         "pre_transactions": in_pre.cast("int64").sum(),

@@ -84,3 +84,355 @@ def observed_results(summary: pd.DataFrame) -> dict[str, Any]:
         "churn": {g: {"observed_rate_12m": num(r.churn_rate_12m)} for g, r in summary.iterrows()},
         "cost_to_serve": {g: {"observed": num(r.cost_to_serve_per_customer_year)} for g, r in summary.iterrows()},
     }
+
+
+# --------------------------------------------------------------------------- adjusted models
+import warnings as _warnings  # noqa: E402
+
+import statsmodels.api as sm  # noqa: E402
+
+from cxvalue.exceptions import ModelError, StatisticalWarning  # noqa: E402
+
+#: Follow-up intervals (days after the survey) of the piecewise-exponential churn model.
+CHURN_INTERVALS = (0, 91, 182, 365, 730, np.inf)
+MIN_PRE_DAYS = 28  # shorter pre windows count as "no pre-history"
+MAX_LEVELS = 20
+
+
+def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
+    return (total / years.where(years * DAYS_PER_YEAR >= MIN_PRE_DAYS)).clip(lower=0)
+
+
+def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None, binned: bool = False) -> pd.DataFrame:
+    """What the models adjust for, one row per customer (no group, no outcome).
+
+    * ``pre_revenue_rate`` and ``pre_contact_cost_rate``: money per year in the pre window,
+      entered as ``log(1 + rate)``; customers with under 28 days of pre-history get rate 0
+      and ``no_pre_history`` = 1, so they are kept (handled through exposure, not dropped);
+    * ``log(1 + typical bill)``: mean positive amount before the survey over the whole
+      history (``prior_sales / prior_sales_transactions``), which measures an account's size
+      even when a short pre window holds a lumpy number of invoices or a refund;
+    * ``log(1 + tenure_years)`` at the survey;
+    * every customer covariate: text columns as categories (rare levels pooled as "other"),
+      numeric columns as quintile bins (robust to skew and outliers); missing is its own level.
+
+    With ``binned=True`` the continuous terms are quintile bins too (all-categorical design:
+    cells can then be aggregated without changing the fit, which the churn model uses).
+    """
+    cols: dict[str, pd.Series] = {}
+    pre_rev = _rate(history["pre_revenue"], history["pre_exposure_years"])
+    pre_cost = _rate(history["pre_contact_cost"], history["pre_exposure_years"])
+    no_pre = pre_rev.isna()
+    per_tx = history["prior_sales"] / history["prior_sales_transactions"].where(history["prior_sales_transactions"] > 0)
+    cont = {
+        "log_pre_revenue_rate": np.log1p(pre_rev.fillna(0)),
+        "log_pre_revenue_per_transaction": np.log1p(per_tx.fillna(0)),
+        "log_pre_contact_cost_rate": np.log1p(pre_cost.fillna(0)),
+        "log_tenure_years": np.log1p(history["tenure_years"].clip(lower=0)),
+    }
+    cats: dict[str, pd.Series] = {}
+    if binned:
+        for name, x in cont.items():
+            x = x.where(~no_pre) if name != "log_tenure_years" else x
+            cats[name] = _bins(x)
+    else:
+        cols.update(cont)
+        cols["no_pre_history"] = no_pre.astype(float)
+    for c in covariates or []:
+        x = history[c]
+        if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
+            cats[c] = _bins(x.astype(float))
+        else:
+            x = x.astype("string").fillna("(missing)")
+            keep = x.value_counts()
+            keep = keep[keep >= max(1, 0.01 * len(x))].index[:MAX_LEVELS]
+            cats[c] = x.where(x.isin(keep), "(other)")
+    frame = pd.DataFrame(cols, index=history.index)
+    for name, x in cats.items():
+        frame = frame.join(pd.get_dummies(x.astype(str), prefix=name, drop_first=True, dtype=float))
+    return frame
+
+
+def _bins(x: pd.Series, q: int = 5) -> pd.Series:
+    """Quantile bins as text labels; missing values get their own level."""
+    valid = x.dropna()
+    if valid.nunique() <= 1:
+        return pd.Series("all", index=x.index)
+    codes = pd.qcut(valid.rank(method="first"), q=min(q, valid.nunique()), labels=False)
+    out = pd.Series("missing", index=x.index, dtype=object)
+    out.loc[valid.index] = "q" + codes.astype(int).astype(str)
+    return out
+
+
+def _group_dummies(groups: pd.Series, labels: list[str], reference: str) -> pd.DataFrame:
+    return pd.DataFrame({f"group[{g}]": (groups.astype(str) == g).astype(float) for g in labels if g != reference},
+                        index=groups.index)
+
+
+class _RateModel:
+    """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
+
+    outcome: str = ""
+    label: str = ""
+
+    def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100):
+        self.reference_group = reference_group
+        self.covariates = list(covariates or [])
+        self.min_group_size = min_group_size
+
+    def fit(self, history: pd.DataFrame) -> "_RateModel":
+        """Fit on a :func:`cxvalue.history.history` table; returns ``self``."""
+        self.warnings_: list[str] = []
+        h = history[history["post_exposure_years"] > 0]
+        labels = [str(g) for g in (history["group"].cat.categories if hasattr(history["group"], "cat")
+                                   else sorted(history["group"].unique()))]
+        counts = h["group"].astype(str).value_counts()
+        present = [g for g in labels if counts.get(g, 0) > 0]
+        if self.reference_group not in present:
+            raise ModelError(f"{self.label}: the reference group '{self.reference_group}' has no customers")
+        for g in labels:
+            if g not in present:
+                self.warnings_.append(f"{self.label}: no customer in the {g} group, so it has no estimate.")
+        y = h[self.outcome].astype(float)
+        if (y < 0).any():
+            n_neg = int((y < 0).sum())
+            self.warnings_.append(f"{self.label}: {n_neg} customers had more refunds than sales after the survey; "
+                                  f"their net amount was counted as 0.")
+            y = y.clip(lower=0)
+        X = pd.concat([_group_dummies(h["group"], present, self.reference_group),
+                       adjustment_frame(h, self.covariates)], axis=1)
+        X = X.loc[:, X.std() > 0]
+        X.insert(0, "const", 1.0)
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            try:
+                res = sm.GLM(y, X, family=sm.families.Poisson(), offset=np.log(h["post_exposure_years"])).fit(
+                    cov_type="HC1", maxiter=100)
+            except Exception as exc:  # noqa: BLE001
+                raise ModelError(f"{self.label}: the model could not be fitted ({exc})") from None
+        if not res.converged or any("converge" in str(w.message).lower() for w in caught):
+            self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
+        self.result_ = res
+        self.design_ = X
+        self.groups_ = labels
+        self.present_ = present
+        observed = (h.groupby(h["group"].astype(str))[self.outcome].sum()
+                    / h.groupby(h["group"].astype(str))["post_exposure_years"].sum())
+        # g-computation: everyone's covariates, group set to g, rate per customer-year
+        adjusted = {}
+        for g in present:
+            Xg = X.copy()
+            for col in [c for c in X.columns if c.startswith("group[")]:
+                Xg[col] = 1.0 if col == f"group[{g}]" else 0.0
+            adjusted[g] = float(np.mean(np.exp(Xg.to_numpy() @ res.params.to_numpy())))
+        ci = res.conf_int()
+        rows = []
+        for g in labels:
+            n = int(counts.get(g, 0))
+            if g not in present:
+                rows.append({"group": g, "customers": n})
+                continue
+            if g == self.reference_group:
+                ratio, lo, hi = 1.0, 1.0, 1.0
+            else:
+                b = f"group[{g}]"
+                ratio, lo, hi = float(np.exp(res.params[b])), float(np.exp(ci.loc[b, 0])), float(np.exp(ci.loc[b, 1]))
+                if not np.isfinite(res.bse[b]) or res.bse[b] > 5:
+                    self.warnings_.append(f"{self.label}: the {g} estimate is unstable (too few customers or no "
+                                          f"spread in the outcome); its interval is not meaningful.")
+            rows.append({"group": g, "customers": n, "observed": float(observed.get(g, np.nan)),
+                         "adjusted": adjusted[g], "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi})
+        self.summary_ = pd.DataFrame(rows).set_index("group")
+        self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
+        for g, row in self.summary_.iterrows():
+            if 0 < row["customers"] < self.min_group_size:
+                self.warnings_.append(f"{self.label}: the {g} group has only {int(row['customers'])} customers; "
+                                      f"its estimate is unreliable.")
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per group: customers, observed and adjusted per customer-year, ratio and 95% CI."""
+        return self.summary_
+
+    def results(self) -> dict[str, Any]:
+        """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci}}``."""
+        out = {}
+        for g, r in self.summary_.iterrows():
+            if pd.isna(r.get("ratio", np.nan)):
+                out[g] = {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None]}
+            else:
+                out[g] = {"observed": r["observed"], "adjusted": r["adjusted"], "ratio": r["ratio"],
+                          "ratio_ci": [r["ratio_lo"], r["ratio_hi"]]}
+        return out
+
+
+class RevenueModel(_RateModel):
+    """Post-window revenue per customer-year by group, adjusted for who is in each group.
+
+    A Poisson-family GLM with log link (a multiplicative model for a non-negative amount;
+    Wooldridge's quasi-Poisson, consistent without assuming a Poisson distribution) of
+    ``post_revenue`` with offset ``log(post_exposure_years)``, group indicators and
+    :func:`adjustment_frame`, with heteroskedasticity-robust (HC1) standard errors.
+    ``adjusted`` is the mean predicted revenue per customer-year over the whole population
+    with every customer set to the group (standardisation / g-computation); ``ratio`` is
+    ``exp(coefficient)``, equal to adjusted / reference adjusted in this model.
+    """
+
+    outcome = "post_revenue"
+    label = "Revenue"
+
+
+class CostToServeModel(_RateModel):
+    """Post-window contact cost per customer-year by group; same method as :class:`RevenueModel`."""
+
+    outcome = "post_contact_cost"
+    label = "Cost to serve"
+
+
+def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) -> pd.DataFrame:
+    """Split each customer's follow-up after the survey into the churn-model intervals.
+
+    Returns one row per customer and interval reached: ``period`` (label), ``exposure_years``
+    (time at risk inside the interval) and ``event`` (1 if the customer left in it).
+    Vectorised: at most ``len(intervals) - 1`` rows per customer.
+    """
+    d = history["duration_days"].to_numpy(float)
+    ev = history["churned"].to_numpy(bool)
+    frames = []
+    for lo, hi in zip(intervals[:-1], intervals[1:]):
+        at_risk = d > lo if lo > 0 else np.ones_like(d, bool)
+        if not at_risk.any():
+            continue
+        idx = np.flatnonzero(at_risk)
+        exp_days = np.minimum(d[idx], hi) - lo
+        event = ev[idx] & (d[idx] <= hi) & (d[idx] > lo if lo > 0 else True)
+        label = f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
+        frames.append(pd.DataFrame({"row": idx, "period": label,
+                                    "exposure_years": np.maximum(exp_days, 0.5) / DAYS_PER_YEAR,
+                                    "event": event.astype(float)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+class ChurnModel:
+    """Churn after the survey by group: Kaplan-Meier, and hazard ratios adjusted for mix.
+
+    A piecewise-exponential model (Poisson GLM of churn events with log time-at-risk offset
+    over follow-up intervals :data:`CHURN_INTERVALS`) with group indicators and the
+    :func:`adjustment_frame` terms as quintile bins. It estimates the same proportional-
+    hazards ratios as a Cox model. Because every term is categorical, customers are first
+    aggregated into cells (events and time at risk summed), which leaves the fit unchanged
+    and makes it cheap for millions of customers. Proportional hazards is checked with a
+    likelihood-ratio test of group x interval interactions.
+    """
+
+    label = "Churn"
+
+    def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
+                 intervals: tuple = CHURN_INTERVALS):
+        self.reference_group = reference_group
+        self.covariates = list(covariates or [])
+        self.min_group_size = min_group_size
+        self.intervals = intervals
+
+    def _cells(self, history: pd.DataFrame) -> pd.DataFrame:
+        adj = adjustment_frame(history, self.covariates, binned=True)
+        pp = person_periods(history, self.intervals)
+        pp["group"] = history["group"].astype(str).to_numpy()[pp["row"]]
+        keys = ["group", "period"] + list(adj.columns)
+        pp = pp.join(adj.reset_index(drop=True), on="row")
+        return pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
+
+    def fit(self, history: pd.DataFrame) -> "ChurnModel":
+        self.warnings_: list[str] = []
+        labels = [str(g) for g in (history["group"].cat.categories if hasattr(history["group"], "cat")
+                                   else sorted(history["group"].unique()))]
+        counts = history["group"].astype(str).value_counts()
+        events = history.groupby(history["group"].astype(str))["churned"].sum()
+        present = [g for g in labels if counts.get(g, 0) > 0 and events.get(g, 0) > 0]
+        if self.reference_group not in present:
+            raise ModelError(f"{self.label}: the reference group '{self.reference_group}' has no churn events")
+        for g in labels:
+            if g not in present:
+                self.warnings_.append(f"{self.label}: no churn observed in the {g} group, so its hazard ratio "
+                                      f"cannot be estimated.")
+        h = history[history["group"].astype(str).isin(present)]
+        cells = self._cells(h)
+        self.cells_ = cells
+        period_d = pd.get_dummies(cells["period"], prefix="period", drop_first=True, dtype=float)
+        adj_cols = [c for c in cells.columns if c not in ("group", "period", "event", "exposure_years")]
+        group_d = _group_dummies(cells["group"], present, self.reference_group)
+        X = pd.concat([group_d, period_d, cells[adj_cols].astype(float)], axis=1)
+        X = X.loc[:, X.std() > 0]
+        X.insert(0, "const", 1.0)
+        offset = np.log(cells["exposure_years"])
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            res = sm.GLM(cells["event"], X, family=sm.families.Poisson(), offset=offset).fit(maxiter=100)
+        if not res.converged or any("converge" in str(w.message).lower() for w in caught):
+            self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
+        self.result_ = res
+        # proportional hazards: does the group gap change across follow-up intervals?
+        inter = pd.concat({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d}, axis=1)
+        inter = inter.loc[:, inter.std() > 0]
+        if inter.shape[1]:
+            res_int = sm.GLM(cells["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),
+                             offset=offset).fit(maxiter=100)
+            lr = 2 * (res_int.llf - res.llf)
+            from scipy import stats
+
+            self.ph_test_ = {"statistic": float(lr), "df": int(inter.shape[1]),
+                             "p_value": float(stats.chi2.sf(lr, inter.shape[1]))}
+            if self.ph_test_["p_value"] < 0.01:
+                self.warnings_.append(
+                    "Churn: the gap between groups is not constant over time since the survey (proportional-"
+                    f"hazards test p = {self.ph_test_['p_value']:.3g}); the hazard ratio is an average over "
+                    "the follow-up.")
+        else:
+            self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        ci = res.conf_int()
+        rows = []
+        for g in labels:
+            sub = history[history["group"].astype(str) == g]
+            row = {"group": g, "customers": int(counts.get(g, 0)), "events": int(events.get(g, 0)),
+                   "observed_rate_12m": km_churn_rate(sub["duration_days"], sub["churned"]) if len(sub) else np.nan}
+            if g == self.reference_group:
+                row.update(hazard_ratio=1.0, hr_lo=1.0, hr_hi=1.0)
+            elif g in present:
+                b = f"group[{g}]"
+                row.update(hazard_ratio=float(np.exp(res.params[b])), hr_lo=float(np.exp(ci.loc[b, 0])),
+                           hr_hi=float(np.exp(ci.loc[b, 1])))
+            rows.append(row)
+        self.summary_ = pd.DataFrame(rows).set_index("group")
+        self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Per group: customers, events, Kaplan-Meier 12-month churn, hazard ratio and 95% CI."""
+        return self.summary_
+
+    def results(self) -> dict[str, Any]:
+        """The ``results.json`` block: ``{group: {observed_rate_12m, hazard_ratio, hazard_ratio_ci}}``."""
+        out = {}
+        for g, r in self.summary_.iterrows():
+            hr = r.get("hazard_ratio", np.nan)
+            out[g] = {"observed_rate_12m": r["observed_rate_12m"],
+                      "hazard_ratio": None if pd.isna(hr) else hr,
+                      "hazard_ratio_ci": [None, None] if pd.isna(hr) else [r["hr_lo"], r["hr_hi"]]}
+        return out
+
+    def km_curves(self, history: pd.DataFrame, max_days: int = 730) -> pd.DataFrame:
+        """Kaplan-Meier share still a customer by days since the survey, per group (for charts)."""
+        rows = []
+        for g in self.summary_.index:
+            sub = history[history["group"].astype(str) == g]
+            if sub.empty or not sub["churned"].any():
+                continue
+            sf = SurvfuncRight(sub["duration_days"].to_numpy(float), sub["churned"].to_numpy(int))
+            t = np.concatenate([[0.0], sf.surv_times])
+            s = np.concatenate([[1.0], sf.surv_prob])
+            grid = np.arange(0, max_days + 1, 7)
+            rows.append(pd.DataFrame({"group": g, "days": grid,
+                                      "retained": s[np.searchsorted(t, grid, side="right") - 1]}))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["group", "days", "retained"])

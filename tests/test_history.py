@@ -100,7 +100,8 @@ CONTACTS = [
     {"customer_id": "H", "date": "2024-12-31", "channel": "phone", "cost": ""},    # on end_date = as_of
 ]
 
-COLUMNS = history.HISTORY_COLUMNS + ["pre_cogs", "post_cogs", "plan"]
+PRIOR = ["prior_sales", "prior_sales_transactions"]  # checked by hand in test_prior_sales_by_hand
+COLUMNS = [c for c in history.HISTORY_COLUMNS if c not in PRIOR] + ["pre_cogs", "post_cogs", "plan"]
 INTS = {"score", "pre_transactions", "post_transactions", "pre_contacts", "post_contacts", "duration_days",
         "n_responses", "n_referred"}
 FLOATS = {"tenure_years", "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
@@ -117,6 +118,7 @@ def checked(tmp_path_factory):
 
 def assert_history(h: pd.DataFrame, expected: dict[str, dict], groups: list[str]) -> None:
     """Every column of every row: ints and dates exactly, floats approximately."""
+    h = h.drop(columns=PRIOR)
     assert list(h.columns) == COLUMNS
     assert h.customer_id.tolist() == sorted(expected)  # one row per customer, sorted; nobody else
     assert list(h["group"].cat.categories) == groups and h["group"].cat.ordered
@@ -353,3 +355,21 @@ def test_history_six_month_windows(checked):
     a = h.loc["A"]
     assert a.pre_exposure_years == pytest.approx(182 / Y) and a.post_exposure_years == pytest.approx(184 / Y)
     assert (a.pre_revenue, a.post_revenue, a.pre_transactions, a.post_transactions) == (50.0, 170.0, 1, 2)
+
+
+@pytest.mark.parametrize("index_response, expected", [
+    # positive amounts dated before r over the whole history (refunds and day r itself excluded)
+    ("first", {"A": (150.0, 2),    # r 2024-03-01: 100 (2023-03-01) + 50 (2024-02-29)
+               "B": (1040.0, 2),   # r 2023-06-15: 1000 (2022-06-14, before the pre window) + 40
+               "C": (0.0, 0),      # r = first day; its 25 on 2024-01-10 is on r, not before
+               "D": (0.0, 0),      # no transactions
+               "G": (15.0, 1),     # r 2024-10-01: 15 (2023-12-01); 30 on r is not prior
+               "H": (0.0, 0)}),    # only a refund, after r
+    ("last", {"A": (350.0, 3),     # r 2024-09-01: 100 + 50 + 200; the -30 refund is not a sale
+              "B": (1040.0, 2), "C": (0.0, 0), "D": (0.0, 0), "G": (15.0, 1), "H": (0.0, 0)}),
+])
+def test_prior_sales_by_hand(checked, index_response, expected):
+    h = history.history(checked, params(index_response=index_response)).set_index("customer_id")
+    for cid, (sales, n) in expected.items():
+        assert h.loc[cid, "prior_sales"] == pytest.approx(sales), cid
+        assert h.loc[cid, "prior_sales_transactions"] == n, cid
