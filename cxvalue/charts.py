@@ -57,3 +57,66 @@ def data_quality_bars(quality: pd.DataFrame) -> alt.Chart:
         )
         .properties(width=420)
     )
+
+
+def observed_vs_adjusted(summary: pd.DataFrame, title: str, axis_title: str) -> alt.Chart:
+    """Raw and adjusted value per group side by side (``observed``, ``adjusted`` columns)."""
+    df = summary.reset_index()[["group", "observed", "adjusted", "customers"]].dropna(subset=["adjusted"])
+    df["group"] = df["group"].astype(str)
+    long = df.melt(id_vars=["group", "customers"], value_vars=["observed", "adjusted"], var_name="measure")
+    long["measure"] = long["measure"].map({"observed": "Raw (as observed)", "adjusted": "Adjusted (like with like)"})
+    order = [str(g) for g in summary.index]
+    return (
+        alt.Chart(long, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("group:N", sort=order, title=None),
+            xOffset=alt.XOffset("measure:N", sort=["Raw (as observed)", "Adjusted (like with like)"]),
+            y=alt.Y("value:Q", title=axis_title),
+            color=alt.Color("measure:N", title=None, sort=["Raw (as observed)", "Adjusted (like with like)"],
+                            scale=alt.Scale(range=["#b0b7c3", "#1f4e79"]), legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("measure:N", title="Measure"),
+                     alt.Tooltip("value:Q", title=axis_title, format=",.0f"),
+                     alt.Tooltip("customers:Q", title="Customers", format=",")],
+        )
+        .properties(width=300, height=220)
+    )
+
+
+def ratio_with_ci(summary: pd.DataFrame, ratio: str, lo: str, hi: str, title: str, axis_title: str) -> alt.Chart:
+    """Each group's ratio to the reference group with its 95% interval; a rule at 1."""
+    df = summary.reset_index()[["group", ratio, lo, hi, "customers"]].dropna(subset=[ratio])
+    df["group"] = df["group"].astype(str)
+    order = [str(g) for g in summary.index]
+    base = alt.Chart(df, title=title)
+    points = base.mark_point(filled=True, size=90, color="#1f4e79").encode(
+        y=alt.Y("group:N", sort=order, title=None),
+        x=alt.X(f"{ratio}:Q", title=axis_title, scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip(f"{ratio}:Q", title="Ratio", format=".2f"),
+                 alt.Tooltip(f"{lo}:Q", title="95% interval from", format=".2f"),
+                 alt.Tooltip(f"{hi}:Q", title="95% interval to", format=".2f"),
+                 alt.Tooltip("customers:Q", title="Customers", format=",")],
+    )
+    bars = base.mark_rule(color="#1f4e79", strokeWidth=2).encode(y=alt.Y("group:N", sort=order), x=f"{lo}:Q", x2=f"{hi}:Q")
+    one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="x:Q")
+    return (one + bars + points).properties(width=300, height=30 * len(df) + 40)
+
+
+def survival_curves(curves: pd.DataFrame, order: list[str], title: str = "Share still a customer since the survey") -> alt.Chart:
+    """Kaplan-Meier curves per group (``group``, ``days``, ``retained``)."""
+    df = curves.copy()
+    df["months"] = df["days"] / 30.44
+    colours = GROUP_COLOURS if len(order) == 3 else alt.Undefined
+    return (
+        alt.Chart(df, title=title)
+        .mark_line(interpolate="step-after", strokeWidth=2.5)
+        .encode(
+            x=alt.X("months:Q", title="Months since the survey"),
+            y=alt.Y("retained:Q", title="Share still a customer", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+            color=alt.Color("group:N", sort=order, title=None, scale=alt.Scale(domain=order, range=colours),
+                            legend=alt.Legend(orient="bottom")),
+            tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("months:Q", title="Months", format=".0f"),
+                     alt.Tooltip("retained:Q", title="Still a customer", format=".1%")],
+        )
+        .properties(width=340, height=240)
+    )

@@ -107,3 +107,62 @@ def quality_display(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
     table = quality_table(data_quality)
     table["rows"] = table["rows"].map("{:,}".format)
     return table.rename(columns={"table": "Table", "what": "", "rows": "Rows"}).set_index(["Table", ""])
+
+
+def _pct_change(ratio: float) -> str:
+    d = ratio - 1
+    return f"{abs(d) * 100:.0f}% {'more' if d > 0 else 'less'}" if abs(d) >= 0.005 else "about the same"
+
+
+def rate_model_sentences(summary: pd.DataFrame, reference: str, what: str, currency: str) -> list[str]:
+    """Adjusted vs raw gap per group for a revenue or cost model summary, in plain words.
+
+    ``what`` completes "spend ..." e.g. ``"revenue"`` or ``"cost to serve"``.
+    """
+    out = []
+    ref = summary.loc[reference]
+    for g, r in summary.iterrows():
+        if g == reference or pd.isna(r.get("ratio", float("nan"))):
+            continue
+        raw = r["observed"] / ref["observed"] if ref["observed"] else float("nan")
+        sure = ("a real difference, not chance" if (r["ratio_lo"] > 1 or r["ratio_hi"] < 1)
+                else "this range includes no difference at all, so the gap may be chance")
+        out.append(
+            f"Compared like with like, {html.escape(str(g))} customers have {_pct_change(r['ratio'])} {what} per "
+            f"customer per year than {html.escape(str(reference))} customers (95% interval "
+            f"{(r['ratio_lo'] - 1) * 100:+.0f}% to {(r['ratio_hi'] - 1) * 100:+.0f}%: {sure}). "
+            f"The raw gap was {_pct_change(raw)}: {money(r['observed'], currency)} vs "
+            f"{money(ref['observed'], currency)}."
+        )
+    return out
+
+
+def churn_sentences(summary: pd.DataFrame, reference: str, ph_test: dict[str, float]) -> list[str]:
+    """Hazard ratios in plain words, plus the proportional-hazards check."""
+    out = []
+    for g, r in summary.iterrows():
+        if g == reference or pd.isna(r.get("hazard_ratio", float("nan"))):
+            continue
+        hr = r["hazard_ratio"]
+        speed = f"{hr:.1f} times as fast" if hr >= 1 else f"{(1 - hr) * 100:.0f}% more slowly"
+        out.append(
+            f"At any moment after the survey, {html.escape(str(g))} customers leave {speed} as comparable "
+            f"{html.escape(str(reference))} customers (hazard ratio {hr:.2f}, 95% interval {r['hr_lo']:.2f} to "
+            f"{r['hr_hi']:.2f}); {pct(r['observed_rate_12m'])} of them left within 12 months.")
+    p = ph_test.get("p_value", float("nan"))
+    if not pd.isna(p):
+        out.append("The gap between groups is steady over the months after the survey (proportional-hazards check "
+                   f"passed, p = {p:.2f})." if p >= 0.01 else
+                   f"The gap between groups changes over the months after the survey (proportional-hazards check "
+                   f"p = {p:.3f}), so the hazard ratio is an average over the follow-up.")
+    return out
+
+
+def controls_sentence(covariates: list[str]) -> str:
+    """What the adjusted comparison holds equal, in plain words."""
+    named = ", ".join(html.escape(c.replace("_", " ")) for c in covariates)
+    extra = f" and the customer attributes in the data ({named})" if covariates else ""
+    return ("The adjusted figures compare customers who looked alike before the survey: the same spend per year and "
+            "typical bill before it, the same cost to serve before it, the same tenure" + extra + ". Each group is "
+            "then priced as if it had the whole customer base's mix (standardisation), so the gap that remains is "
+            "the part linked to satisfaction rather than to who the customers are.")
