@@ -106,6 +106,9 @@ class CheckedData:
     attributes: list[str]
     has_transaction_cost: bool
     has_contact_cost: bool
+    #: transactions and contacts typed but not joined to customers for the rules: every row
+    #: a rule excludes falls outside every history window, so the history can skip that join
+    unjoined: dict[str, ir.Table] = field(default_factory=dict)
 
     @property
     def con(self):
@@ -442,6 +445,7 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
 
     # event tables ------------------------------------------------------------------
     cust = customers.select(_c_id=customers.customer_id, _c_start=customers.start_date, _c_end=customers.end_date)
+    unjoined: dict[str, ir.Table] = {}
     for name in ("responses", "transactions", "contacts"):
         if name not in typed:
             continue
@@ -473,6 +477,9 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
             kept = kept.mutate(**{m: kept[m].cast("int64") for m in metrics})
         if materialize or name == "responses":
             kept = _materialize(src.con, name, kept)
+        else:
+            unjoined[name] = _drop_raw(typed[name]).mutate(channel=typed[name].channel.fill_null("other")) \
+                if name == "contacts" else _drop_raw(typed[name])
         out[name] = kept
         dq[name] = _dq(rows_read, excluded, corr_counts)
 
@@ -482,6 +489,7 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
         attributes=attributes,
         has_transaction_cost="cost" in out["transactions"].columns,
         has_contact_cost="contacts" in out and "cost" in out["contacts"].columns,
+        unjoined=unjoined,
     )
 
 

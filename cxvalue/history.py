@@ -77,7 +77,7 @@ def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
                       score=idx[metric].cast("int64"), group=group)
 
 
-def build_history(data: CheckedData, params: dict[str, Any] | None = None) -> ir.Table:
+def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_unjoined: bool = True) -> ir.Table:
     """The customer-history table as an Ibis expression (not yet executed).
 
     Parameters
@@ -106,15 +106,19 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None) -> ir
         post_end=ibis.least(base.response_date + ibis.interval(months=months),
                             end_or_far + ibis.interval(days=1), day_after_as_of),
     )
-    win = base.select("customer_id", "pre_start", "response_date", "post_end")
+    win = base.select("customer_id", "start_date", "pre_start", "response_date", "post_end")
+    # The windows lie inside [start_date, min(end_date + 1, as_of + 1)), so every row the
+    # contract rules exclude (unknown customer, no date, before start, after end or as_of,
+    # no amount) falls outside them: the rows need not be joined to customers twice.
+    events = {**data.tables, **data.unjoined} if use_unjoined else data.tables
 
     # transactions ------------------------------------------------------------------
-    t = data.tables["transactions"]
-    tj = t.inner_join(win, "customer_id")
+    t = events["transactions"]
+    tj = t.inner_join(win, "customer_id").filter(ibis._.amount.notnull())
     in_pre = (tj.date >= tj.pre_start) & (tj.date < tj.response_date)
     in_post = (tj.date >= tj.response_date) & (tj.date < tj.post_end)
     zero = ibis.literal(0.0)
-    prior_sale = (tj.date < tj.response_date) & (tj.amount > 0)
+    prior_sale = (tj.date >= tj.start_date) & (tj.date < tj.response_date) & (tj.amount > 0)
     aggs = {
         "prior_sales": ibis.cases((prior_sale, tj.amount), else_=zero).sum(),
         "prior_sales_transactions": prior_sale.cast("int64").sum(),
@@ -132,7 +136,7 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None) -> ir
     # contacts ----------------------------------------------------------------------
     contact_cols = ["pre_contacts", "post_contacts", "pre_contact_cost", "post_contact_cost"]
     if "contacts" in data.tables:
-        c = data.tables["contacts"]
+        c = events["contacts"]
         cost_map = dict(params["contact_cost"])
         other = float(cost_map.get("other", 0.0))
         by_channel = ibis.cases(*[(c.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
