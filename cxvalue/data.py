@@ -358,8 +358,8 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     ----------
     source : anything :func:`open_source` accepts.
     params : run parameters (``as_of``, ``metric``); defaults when omitted.
-    materialize : cache the large checked tables on the backend (default: for CSV folders,
-        whose files would otherwise be parsed again by every query).
+    materialize : store the typed tables on the backend right after parsing (default: for CSV
+        folders, whose files would otherwise be parsed again by every query).
 
     Raises
     ------
@@ -382,6 +382,10 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     for name, raw in src.tables.items():
         typed[name], cov = _typed(name, raw)
         covariates.update(cov)
+        if materialize or name == "customers":
+            # parse once: CSV files are otherwise re-read by every pass; customers are
+            # read several times (duplicates, rules, referrals)
+            typed[name] = _materialize(src.con, f"typed_{name}", typed[name])
         _check_readable(name, typed[name])
 
     metrics = [m for m in METRICS if m in typed["responses"].columns]
@@ -415,9 +419,11 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     ]
     if has_end:
         rules += [
-            ("end_date not a date", _trim_spaces(c._raw_end_date.cast("string")).nullif("").notnull() & c.end_date.isnull()),
             ("end_date before start_date", c.end_date < c.start_date),
         ]
+        if c._raw_end_date.type().is_string():  # only text can fail to be a date
+            rules.insert(-1, ("end_date not a date",
+                              _trim_spaces(c._raw_end_date).nullif("").notnull() & c.end_date.isnull()))
     kept, excluded, rows_read, _ = _apply_rules("customers", c, rules)
     flags = {}
     if has_end:
@@ -475,8 +481,8 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
         kept = _drop_raw(kept).drop("_c_id", "_c_start", "_c_end")
         if name == "responses":
             kept = kept.mutate(**{m: kept[m].cast("int64") for m in metrics})
-        if materialize or name == "responses":
-            kept = _materialize(src.con, name, kept)
+        if name == "responses":
+            kept = _materialize(src.con, name, kept)  # small, and read by several queries
         else:
             unjoined[name] = _drop_raw(typed[name]).mutate(channel=typed[name].channel.fill_null("other")) \
                 if name == "contacts" else _drop_raw(typed[name])

@@ -101,10 +101,10 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
 
     base = idx.inner_join(customers, "customer_id")
     end_or_far = base.end_date.fill_null(ibis.literal(FAR_FUTURE, type="date"))
-    base = base.mutate(
-        pre_start=ibis.greatest(base.start_date, base.response_date - ibis.interval(months=months)),
-        post_end=ibis.least(base.response_date + ibis.interval(months=months),
-                            end_or_far + ibis.interval(days=1), day_after_as_of),
+    base = base.mutate(  # dates, not timestamps: millions of event dates are compared with them
+        pre_start=ibis.greatest(base.start_date, (base.response_date - ibis.interval(months=months)).cast("date")),
+        post_end=ibis.least((base.response_date + ibis.interval(months=months)).cast("date"),
+                            (end_or_far + ibis.interval(days=1)).cast("date"), day_after_as_of),
     )
     win = base.select("customer_id", "start_date", "pre_start", "response_date", "post_end")
     # The windows lie inside [start_date, min(end_date + 1, as_of + 1)), so every row the
@@ -139,11 +139,11 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
         c = events["contacts"]
         cost_map = dict(params["contact_cost"])
         other = float(cost_map.get("other", 0.0))
-        by_channel = ibis.cases(*[(c.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
+        cj = c.inner_join(win, "customer_id")  # price contacts after the join: fewer rows
+        by_channel = ibis.cases(*[(cj.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
                                 else_=other) if cost_map else ibis.literal(other)
-        unit = c.cost.fill_null(by_channel) if data.has_contact_cost else by_channel
-        c = c.mutate(_unit_cost=unit.cast("float64"))
-        cj = c.inner_join(win, "customer_id")
+        unit = cj.cost.fill_null(by_channel) if data.has_contact_cost else by_channel
+        cj = cj.mutate(_unit_cost=unit.cast("float64"))
         c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.response_date)
         c_post = (cj.date >= cj.response_date) & (cj.date < cj.post_end)
         ct = cj.group_by("customer_id").aggregate(
