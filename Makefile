@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup report test test-slow bench lock clean
+.PHONY: setup report test test-slow bench coverage lock clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,9 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+coverage: setup
+	$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
 
 lock:
 	rm -rf /tmp/cxvalue-lock && $(PYTHON) -m venv /tmp/cxvalue-lock
