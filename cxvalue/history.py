@@ -193,7 +193,8 @@ def history(data: CheckedData, params: dict[str, Any] | None = None) -> pd.DataF
     ``group`` is an ordered categorical in band order (lowest scores first).
     """
     params = params or load_params()
-    df = build_history(data, params).order_by("customer_id").to_pandas()
+    # through Arrow directly: several times faster than Ibis' own pandas conversion
+    df = build_history(data, params).order_by("customer_id").to_pyarrow().to_pandas(date_as_object=False)
     df["group"] = pd.Categorical(df["group"], categories=list(bands_for(params)), ordered=True)
     for col in ("response_date", "start_date", "end_date"):
         df[col] = pd.to_datetime(df[col])

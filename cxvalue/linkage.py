@@ -400,11 +400,19 @@ class ChurnModel:
                 row.update(hazard_ratio=1.0, hr_lo=1.0, hr_hi=1.0)
             elif g in present:
                 b = f"group[{g}]"
-                row.update(hazard_ratio=float(np.exp(res.params[b])), hr_lo=float(np.exp(ci.loc[b, 0])),
-                           hr_hi=float(np.exp(ci.loc[b, 1])))
+                if not np.isfinite(res.bse[b]) or res.bse[b] > 5:
+                    self.warnings_.append(f"{self.label}: the {g} hazard ratio is unstable (too few customers or "
+                                          f"churn events); it is not reported.")
+                else:
+                    row.update(hazard_ratio=float(np.exp(res.params[b])), hr_lo=float(np.exp(ci.loc[b, 0])),
+                               hr_hi=float(np.exp(ci.loc[b, 1])))
             rows.append(row)
         self.summary_ = pd.DataFrame(rows).set_index("group")
         self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
+        for g, row in self.summary_.iterrows():
+            if 0 < row["customers"] < self.min_group_size:
+                self.warnings_.append(f"{self.label}: the {g} group has only {int(row['customers'])} customers; "
+                                      f"its estimate is unreliable.")
         return self
 
     @property

@@ -111,6 +111,10 @@ def test_small_and_empty_groups_are_flagged_not_absurd():
     assert rev.results()["detractor"]["ratio"] is None
     churn = linkage.ChurnModel("passive", list(checked.covariates)).fit(keep)
     assert churn.results()["detractor"]["hazard_ratio"] is None
+    assert any("promoter group has only 30" in w for w in churn.warnings_)
+    hr = churn.results()["promoter"]["hazard_ratio"]
+    # tiny group: either a finite, sane estimate or none at all with a warning, never 1e-5
+    assert hr is None and any("unstable" in w for w in churn.warnings_) or 0.05 < hr < 20
 
 
 def test_person_periods_by_hand():

@@ -57,6 +57,15 @@ def test_results_json_has_the_contract_keys(first_run):
         assert r["linkage"]["revenue"][g]["observed"] > 0
         assert 0 < r["linkage"]["churn"][g]["observed_rate_12m"] < 1
         assert r["linkage"]["cost_to_serve"][g]["observed"] > 0
+        for block in ("revenue", "cost_to_serve"):
+            entry = r["linkage"][block][g]
+            assert entry["adjusted"] > 0
+            lo, hi = entry["ratio_ci"]
+            assert lo <= entry["ratio"] <= hi
+        lo, hi = r["linkage"]["churn"][g]["hazard_ratio_ci"]
+        assert lo <= r["linkage"]["churn"][g]["hazard_ratio"] <= hi
+    assert r["linkage"]["revenue"]["passive"]["ratio"] == 1.0
+    assert r["linkage"]["churn"]["passive"]["hazard_ratio"] == 1.0
     dq = r["data_quality"]
     assert set(dq) == {"customers", "responses", "transactions", "contacts"}
     assert dq["responses"]["excluded"]["nps outside 0-10 or not a whole number"] == 12
