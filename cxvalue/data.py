@@ -253,8 +253,12 @@ def _padded_text_columns(raw: ir.Table, columns: list[str]) -> set[str]:
     return {c for i, c in enumerate(text) if int(row[f"p{i}"] or 0) > 0}
 
 
-def _typed(name: str, raw: ir.Table) -> tuple[ir.Table, dict[str, str]]:
-    """Check required columns, cast known columns; return the typed table and covariates."""
+def _typed(name: str, raw: ir.Table, probe: bool = True) -> tuple[ir.Table, dict[str, str]]:
+    """Check required columns, cast known columns; return the typed table and covariates.
+
+    ``probe=False`` skips the look for padded text (no trimming): the caller then checks for
+    padding in a pass it makes anyway and types the table again if it finds any.
+    """
     spec = TABLES[name]
     cols = {c.lower().strip(): c for c in raw.columns}
     missing = [c for c in spec["columns"] if c not in cols]
@@ -263,7 +267,7 @@ def _typed(name: str, raw: ir.Table) -> tuple[ir.Table, dict[str, str]]:
             f"table '{name}': required column(s) {', '.join(missing)} missing "
             f"(columns found: {', '.join(raw.columns)}). Rename or add them; see CONTRACT section 1.")
     known = {**spec["columns"], **spec["optional"]}
-    padded = _padded_text_columns(raw, [cols[c] for c in cols if known.get(c) in ("id", "text")])
+    padded = _padded_text_columns(raw, [cols[c] for c in cols if known.get(c) in ("id", "text")]) if probe else set()
     out, extra = {}, {}
     for low, orig in cols.items():
         if low in known:
@@ -345,7 +349,9 @@ def _apply_rules(name: str, typed: ir.Table, rules: list[tuple[str, ir.Value]],
     kept_counts = counts[counts["_reason"].isna()]
     corrected = {}
     for i, label in enumerate(flags):
-        n = int(kept_counts[f"_flag{i}"].sum()) if len(kept_counts) else 0
+        # corrections count among kept rows; internal flags ("_..."): among all rows
+        rows = counts if label.startswith("_") else kept_counts
+        n = int(rows[f"_flag{i}"].sum()) if len(rows) else 0
         if n:
             corrected[label] = n
     kept = labelled.filter(labelled._reason.isnull()).drop("_reason")
@@ -382,7 +388,7 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
 
     typed, covariates = {}, {}
     for name, raw in src.tables.items():
-        typed[name], cov = _typed(name, raw)
+        typed[name], cov = _typed(name, raw, probe=materialize or name == "customers")
         covariates.update(cov)
         if materialize or name == "customers":
             # parse once: CSV files are otherwise re-read by every pass; customers are
@@ -457,33 +463,24 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     for name in ("responses", "transactions", "contacts"):
         if name not in typed:
             continue
-        t = typed[name]
-        d = DATE_COLUMN[name]
-        j = t.left_join(cust, t.customer_id == cust._c_id)
-        rules = [
-            ("customer_id not a known customer", j._c_id.isnull()),
-            (f"{d} empty or not a date", j[d].isnull()),
-            (f"{d} after as_of", j[d] > as_of_lit),
-            (f"{d} before the customer's start_date", j[d] < j._c_start),
-            (f"{d} after the customer's end_date", j._c_end.notnull() & (j[d] > j._c_end)),
-        ]
-        if name == "responses":
-            present = [m for m in METRICS if m in j.columns]
-            rules.append(("no score (nps, csat and ces all empty)", ibis.and_(*[j[m].isnull() for m in present])))
-            for m in present:
-                lo, hi = SCORE_RANGES[m]
-                rules.append((f"{m} outside {lo}-{hi} or not a whole number",
-                              j[m].notnull() & ((j[m] < lo) | (j[m] > hi) | (j[m] != j[m].round()))))
-        if name == "transactions":
-            rules.append(("amount empty or not a number", j.amount.isnull()))
-        flags = {"channel empty (counted as 'other')": j.channel.isnull()} if name == "contacts" else {}
-        kept, excluded, rows_read, corr_counts = _apply_rules(name, j, rules, flags)
+        for attempt in (1, 2):
+            j, rules, flags = _event_rules(name, typed[name], cust, as_of_lit)
+            spec = {**TABLES[name]["columns"], **TABLES[name]["optional"]}
+            text = [j[f"_raw_{c}"] for c, kind in spec.items()
+                    if kind in ("id", "text") and f"_raw_{c}" in j.columns and j[f"_raw_{c}"].type().is_string()]
+            padded = "_padded text" if attempt == 1 and not materialize and text else None
+            if padded:  # typed without trimming: look for padded text in this same pass
+                flags[padded] = ibis.or_(*[col.startswith(" ") | col.endswith(" ") for col in text])
+            kept, excluded, rows_read, corr_counts = _apply_rules(name, j, rules, flags)
+            if padded and corr_counts.pop(padded, 0):
+                typed[name], _ = _typed(name, src.tables[name], probe=True)  # rare: type again, trimming
+                continue
+            break
         if name == "contacts":
             kept = kept.mutate(channel=kept.channel.fill_null("other"))
         kept = _drop_raw(kept).drop("_c_id", "_c_start", "_c_end")
         if name == "responses":
             kept = kept.mutate(**{m: kept[m].cast("int64") for m in metrics})
-        if name == "responses":
             kept = _materialize(src.con, name, kept)  # small, and read by several queries
         else:
             unjoined[name] = _drop_raw(typed[name]).mutate(channel=typed[name].channel.fill_null("other")) \
@@ -499,6 +496,30 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
         has_contact_cost="contacts" in out and "cost" in out["contacts"].columns,
         unjoined=unjoined,
     )
+
+
+def _event_rules(name: str, t: ir.Table, cust: ir.Table, as_of_lit: ir.Value):
+    """An event table joined to its customers, with the contract's rules and corrections."""
+    d = DATE_COLUMN[name]
+    j = t.left_join(cust, t.customer_id == cust._c_id)
+    rules = [
+        ("customer_id not a known customer", j._c_id.isnull()),
+        (f"{d} empty or not a date", j[d].isnull()),
+        (f"{d} after as_of", j[d] > as_of_lit),
+        (f"{d} before the customer's start_date", j[d] < j._c_start),
+        (f"{d} after the customer's end_date", j._c_end.notnull() & (j[d] > j._c_end)),
+    ]
+    if name == "responses":
+        present = [m for m in METRICS if m in j.columns]
+        rules.append(("no score (nps, csat and ces all empty)", ibis.and_(*[j[m].isnull() for m in present])))
+        for m in present:
+            lo, hi = SCORE_RANGES[m]
+            rules.append((f"{m} outside {lo}-{hi} or not a whole number",
+                          j[m].notnull() & ((j[m] < lo) | (j[m] > hi) | (j[m] != j[m].round()))))
+    if name == "transactions":
+        rules.append(("amount empty or not a number", j.amount.isnull()))
+    flags = {"channel empty (counted as 'other')": j.channel.isnull()} if name == "contacts" else {}
+    return j, rules, flags
 
 
 def load(source: Any, params: dict[str, Any] | None = None) -> CheckedData:

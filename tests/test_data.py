@@ -688,3 +688,23 @@ def test_input_files_never_modified(kind, world_csv, world_parquet):
 def test_source_that_does_not_exist(tmp_path):
     with pytest.raises(InputError, match="no such folder or DuckDB file"):
         data.check(tmp_path / "nowhere", params())
+
+
+def test_padded_identifiers_in_parquet_are_trimmed(tmp_path):
+    """Parquet sources are typed without trimming; padding found in the rules pass re-types the table."""
+    customers = pd.DataFrame({"customer_id": ["A1", "A2"], "start_date": pd.to_datetime(["2023-01-01", "2023-01-01"])})
+    responses = pd.DataFrame({"customer_id": [" A1", "A2 "], "response_date": pd.to_datetime(["2024-01-01", "2024-01-01"]),
+                              "nps": [9, 3]})
+    transactions = pd.DataFrame({"customer_id": ["A1 ", "A2"], "date": pd.to_datetime(["2024-02-01", "2024-02-01"]),
+                                 "amount": [10.0, 20.0]})
+    contacts = pd.DataFrame({"customer_id": ["A1", "A2"], "date": pd.to_datetime(["2024-02-01", "2024-02-01"]),
+                             "channel": [" phone ", "email"]})
+    for name, df in {"customers": customers, "responses": responses, "transactions": transactions,
+                     "contacts": contacts}.items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    p = config.load_params(overrides={"as_of": "2024-12-31", "contact_cost": {"phone": 6.0, "email": 3.0, "other": 1.0}})
+    checked = data.check(tmp_path, p)
+    assert all(q["excluded"] == {} for q in checked.data_quality.values()), checked.data_quality
+    h = history.history(checked, p).set_index("customer_id")
+    assert h.loc["A1", "post_revenue"] == 10.0 and h.loc["A2", "post_revenue"] == 20.0
+    assert h.loc["A1", "post_contact_cost"] == 6.0  # " phone " priced as phone, not other
