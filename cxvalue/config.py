@@ -231,14 +231,19 @@ def validate(flat: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def load_params(config_file: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+def load_params(config_file: str | Path | dict | None = None,
+                overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
     """Defaults, then a YAML file, then overrides; validated; returned nested.
 
     Parameters
     ----------
-    config_file : path to a YAML mapping of parameters (nested or dotted keys).
+    config_file : path to a YAML mapping of parameters (nested or dotted keys), or directly a
+        mapping of overrides.
     overrides : ``{"scenario.detractor_to_passive": 0.3}`` or a list of ``key=value`` strings.
     """
+    if isinstance(config_file, dict):  # load_params({"as_of": ...}): a mapping means overrides
+        config_file, overrides = None, {**config_file, **(overrides or {})} if not isinstance(overrides, list) \
+            else {**config_file, **parse_set(overrides)}
     flat = _flatten(defaults())
     layers: list[dict[str, Any]] = []
     if config_file:

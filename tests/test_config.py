@@ -80,3 +80,8 @@ def test_describe_lists_every_parameter():
     text = config.describe()
     for p in config.PARAMETERS:
         assert p.name in text
+
+
+def test_a_mapping_as_first_argument_means_overrides():
+    assert config.load_params({"as_of": "2024-01-31"})["as_of"] == "2024-01-31"
+    assert config.load_params({"as_of": "2024-01-31"}, ["metric=ces"])["metric"] == "ces"
