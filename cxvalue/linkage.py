@@ -169,6 +169,16 @@ def _group_dummies(groups: pd.Series, labels: list[str], reference: str) -> pd.D
                         index=groups.index)
 
 
+def _group_summary(rows: list[dict], label: str, min_group_size: int, warnings: list[str]) -> pd.DataFrame:
+    """Per-group rows as a summary indexed by group, small groups flagged and warned about."""
+    summary = pd.DataFrame(rows).set_index("group")
+    summary["small_group"] = summary["customers"] < min_group_size
+    for g, n in summary["customers"].items():
+        if 0 < n < min_group_size:
+            warnings.append(f"{label}: the {g} group has only {int(n)} customers; its estimate is unreliable.")
+    return summary
+
+
 class _RateModel:
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
@@ -242,12 +252,7 @@ class _RateModel:
                                           f"spread in the outcome); its interval is not meaningful.")
             rows.append({"group": g, "customers": n, "observed": float(observed.get(g, np.nan)),
                          "adjusted": adjusted[g], "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi})
-        self.summary_ = pd.DataFrame(rows).set_index("group")
-        self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
-        for g, row in self.summary_.iterrows():
-            if 0 < row["customers"] < self.min_group_size:
-                self.warnings_.append(f"{self.label}: the {g} group has only {int(row['customers'])} customers; "
-                                      f"its estimate is unreliable.")
+        self.summary_ = _group_summary(rows, self.label, self.min_group_size, self.warnings_)
         return self
 
     @property
@@ -407,12 +412,7 @@ class ChurnModel:
                     row.update(hazard_ratio=float(np.exp(res.params[b])), hr_lo=float(np.exp(ci.loc[b, 0])),
                                hr_hi=float(np.exp(ci.loc[b, 1])))
             rows.append(row)
-        self.summary_ = pd.DataFrame(rows).set_index("group")
-        self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
-        for g, row in self.summary_.iterrows():
-            if 0 < row["customers"] < self.min_group_size:
-                self.warnings_.append(f"{self.label}: the {g} group has only {int(row['customers'])} customers; "
-                                      f"its estimate is unreliable.")
+        self.summary_ = _group_summary(rows, self.label, self.min_group_size, self.warnings_)
         return self
 
     @property
