@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 report: setup
-	$(BIN)/cxvalue demo --out reports/demo
-	@echo "Report: $(CURDIR)/reports/demo/report.html"
+	$(BIN)/cxvalue demo --out reports/demo  # prints where the report is
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
