@@ -125,7 +125,9 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "
         (staging / "notebooks").mkdir()
         parts = staging / ".parts"
         nb_params = config.to_notebook(params)
-        nb_params["data"] = str(source if not isinstance(source, Path) else source.resolve())
+        # notebooks run inside the staging folder: hand them an absolute path
+        nb_params["data"] = str(Path(source).resolve()) if isinstance(source, (str, Path)) and Path(source).exists() \
+            else str(source)
         nb_params["results_dir"] = str(parts)
         executed = []
         for nb in notebooks():

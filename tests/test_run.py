@@ -18,12 +18,12 @@ from cxvalue import report
 AS_OF = ["--set", "as_of=2025-12-31"]
 
 
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     import os
 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "cxvalue.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=600)
+                          env=full_env, timeout=600, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,9 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
 
 
 def test_rerun_gives_byte_identical_results(first_run, small_world_dir):
+    """Run again, this time with relative paths from the data's parent folder."""
     before = (first_run / "results.json").read_bytes()
-    res = cli("run", "--data", str(small_world_dir), "--out", str(first_run), *AS_OF)
+    res = cli("run", "--data", small_world_dir.name, "--out", str(first_run), *AS_OF, cwd=small_world_dir.parent)
     assert res.returncode == 0, res.stderr
     assert (first_run / "results.json").read_bytes() == before
 
