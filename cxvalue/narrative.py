@@ -7,7 +7,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["money", "pct", "observed_sentences", "quality_sentence", "suppress"]
+__all__ = ["label", "money", "pct", "observed_sentences", "quality_sentence", "suppress", "observed_table",
+           "group_warnings", "quality_display", "rate_model_sentences", "churn_sentences", "controls_sentence"]
+
+
+def label(group: object) -> str:
+    """A group label for a sentence: ``high_effort`` -> ``high effort``, HTML-escaped."""
+    return html.escape(str(group).replace("_", " "))
 
 
 def money(x: float, currency: str) -> str:
@@ -44,7 +50,7 @@ def observed_sentences(summary: pd.DataFrame, reference: str, currency: str, win
     """One sentence per group on spend, cost to serve and 12-month churn vs the reference group."""
     ref = summary.loc[reference]
     out = [
-        f"In the {window_months} months after their survey, {html.escape(str(reference))} customers spent "
+        f"In the {window_months} months after their survey, {label(reference)} customers spent "
         f"{money(ref.revenue_per_customer_year, currency)} per customer per year, cost "
         f"{money(ref.cost_to_serve_per_customer_year, currency)} per customer per year to serve, and "
         f"{pct(ref.churn_rate_12m)} of them left within 12 months."
@@ -53,10 +59,10 @@ def observed_sentences(summary: pd.DataFrame, reference: str, currency: str, win
         if group == reference:
             continue
         if pd.isna(row.revenue_per_customer_year):
-            out.append(f"The {html.escape(str(group))} group is too small to report (fewer customers than the minimum cell size).")
+            out.append(f"The {label(group)} group is too small to report (fewer customers than the minimum cell size).")
             continue
         out.append(
-            f"{html.escape(str(group)).capitalize()}s spent {money(row.revenue_per_customer_year, currency)} "
+            f"{label(group).capitalize()} customers spent {money(row.revenue_per_customer_year, currency)} "
             f"({_rel(row.revenue_ratio)}), cost {money(row.cost_to_serve_per_customer_year, currency)} to serve "
             f"({_rel(row.cost_to_serve_ratio)}) and {pct(row.churn_rate_12m)} left within 12 months."
         )
@@ -128,8 +134,8 @@ def rate_model_sentences(summary: pd.DataFrame, reference: str, what: str, curre
         sure = ("a real difference, not chance" if (r["ratio_lo"] > 1 or r["ratio_hi"] < 1)
                 else "this range includes no difference at all, so the gap may be chance")
         out.append(
-            f"Compared like with like, {html.escape(str(g))} customers have {_pct_change(r['ratio'])} {what} per "
-            f"customer per year than {html.escape(str(reference))} customers (95% interval "
+            f"Compared like with like, {label(g)} customers have {_pct_change(r['ratio'])} {what} per "
+            f"customer per year than {label(reference)} customers (95% interval "
             f"{(r['ratio_lo'] - 1) * 100:+.0f}% to {(r['ratio_hi'] - 1) * 100:+.0f}%: {sure}). "
             f"The raw gap was {_pct_change(raw)}: {money(r['observed'], currency)} vs "
             f"{money(ref['observed'], currency)}."
@@ -146,8 +152,8 @@ def churn_sentences(summary: pd.DataFrame, reference: str, ph_test: dict[str, fl
         hr = r["hazard_ratio"]
         speed = f"{hr:.1f} times as fast" if hr >= 1 else f"{(1 - hr) * 100:.0f}% more slowly"
         out.append(
-            f"At any moment after the survey, {html.escape(str(g))} customers leave {speed} as comparable "
-            f"{html.escape(str(reference))} customers (hazard ratio {hr:.2f}, 95% interval {r['hr_lo']:.2f} to "
+            f"At any moment after the survey, {label(g)} customers leave {speed} as comparable "
+            f"{label(reference)} customers (hazard ratio {hr:.2f}, 95% interval {r['hr_lo']:.2f} to "
             f"{r['hr_hi']:.2f}); {pct(r['observed_rate_12m'])} of them left within 12 months.")
     p = ph_test.get("p_value", float("nan"))
     if not pd.isna(p):
