@@ -1,0 +1,107 @@
+"""Customer lifetime value per satisfaction group, from the fitted linkage models.
+
+Pure functions of fitted results and parameters: no fitting, no file I/O.
+
+Formula (money per customer, in the data's currency). For a customer of group ``g``:
+
+* yearly margin ``m_g = gross_margin * adjusted_revenue_g - adjusted_cost_to_serve_g``
+  (both per customer-year, standardised to the whole customer base);
+* survival ``S_g(t) = S_ref(t) ** hazard_ratio_g``: the reference group's Kaplan-Meier
+  curve raised to the adjusted hazard ratio (proportional hazards). Beyond the last
+  observed year the last year's retention continues (constant hazard);
+* expected customer-years in year ``t`` = ``(S_g(t-1) + S_g(t)) / 2`` (trapezoid), cash at
+  the end of the year, so ``CLV_g = sum_{t=1..H} m_g * (S_g(t-1) + S_g(t)) / 2 / (1 + d)^t``.
+
+With ``timing="end"`` the year's margin counts only for customers alive at its end,
+``CLV = sum m * S(t) / (1 + d)^t``; for constant retention ``r`` and an infinite horizon this
+is the textbook ``m * r / (1 + d - r)`` (Gupta & Lehmann 2003), which the tests check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["clv", "yearly_survival", "group_clv"]
+
+
+def clv(margin_per_year: float | np.ndarray, survival: np.ndarray, discount_rate: float, timing: str = "mid") -> float:
+    """Discounted margin over the years of ``survival`` (``survival[t]`` = alive at end of year t+1).
+
+    Parameters
+    ----------
+    margin_per_year : margin per customer-year, a number or one per year.
+    survival : share still a customer at the end of each year 1..H (S(0) = 1 is implied).
+    discount_rate : yearly rate, e.g. 0.08.
+    timing : ``"mid"`` (customer-years by trapezoid, the default) or ``"end"``.
+    """
+    s = np.asarray(survival, float)
+    years = np.arange(1, s.size + 1)
+    m = np.broadcast_to(np.asarray(margin_per_year, float), s.shape)
+    if timing == "end":
+        alive = s
+    elif timing == "mid":
+        alive = (np.concatenate([[1.0], s[:-1]]) + s) / 2
+    else:
+        raise ValueError("timing must be 'mid' or 'end'")
+    return float(np.sum(m * alive / (1 + discount_rate) ** years))
+
+
+def yearly_survival(days: np.ndarray, retained: np.ndarray, horizon_years: int, hazard_ratio: float = 1.0) -> np.ndarray:
+    """Survival at the end of years 1..H from a step curve (days, share retained), to the power HR.
+
+    Past the curve's last point the last full year's retention repeats (constant hazard).
+    """
+    days = np.asarray(days, float)
+    retained = np.asarray(retained, float)
+    if days.size == 0 or retained.size != days.size:
+        raise ValueError("need a survival curve: days and retained of the same, non-zero length")
+    last_day = days.max()
+    out = []
+    for year in range(1, horizon_years + 1):
+        t = year * 365.25
+        if t <= last_day:
+            out.append(retained[np.searchsorted(days, t, side="right") - 1])
+        else:
+            full_years = int(last_day // 365.25)
+            if full_years >= 1:
+                s_end = retained[np.searchsorted(days, full_years * 365.25, side="right") - 1]
+                yearly = s_end ** (1 / full_years)
+                out.append(s_end * yearly ** (year - full_years))
+            else:  # less than a year observed: stretch the observed hazard
+                s_last = retained[-1]
+                out.append(s_last ** (t / last_day) if last_day > 0 else s_last)
+    return np.clip(np.asarray(out) ** hazard_ratio, 0.0, 1.0)
+
+
+def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.DataFrame, reference_curve: pd.DataFrame,
+              gross_margin: float, discount_rate: float, horizon_years: int) -> pd.DataFrame:
+    """CLV per group from the linkage summaries.
+
+    Parameters
+    ----------
+    revenue, cost_to_serve : ``RevenueModel.summary`` / ``CostToServeModel.summary`` (``adjusted``
+        per customer-year).
+    churn : ``ChurnModel.summary`` (``hazard_ratio``).
+    reference_curve : Kaplan-Meier curve of the reference group (``days``, ``retained``), e.g.
+        from ``ChurnModel.km_curves`` filtered to that group.
+    gross_margin, discount_rate, horizon_years : the run parameters.
+
+    Returns
+    -------
+    One row per group: ``margin_per_year``, ``retention_year_1``, ``clv`` (money per customer
+    over the horizon).
+    """
+    rows = []
+    for g in revenue.index:
+        hr = churn.loc[g, "hazard_ratio"] if g in churn.index else np.nan
+        rev, cost = revenue.loc[g, "adjusted"], cost_to_serve.loc[g, "adjusted"] if g in cost_to_serve.index else 0.0
+        if pd.isna(hr) or pd.isna(rev):
+            rows.append({"group": g, "margin_per_year": np.nan, "retention_year_1": np.nan, "clv": np.nan})
+            continue
+        margin = gross_margin * rev - (0.0 if pd.isna(cost) else cost)
+        surv = yearly_survival(reference_curve["days"].to_numpy(), reference_curve["retained"].to_numpy(),
+                               horizon_years, hr)
+        rows.append({"group": g, "margin_per_year": margin, "retention_year_1": float(surv[0]),
+                     "clv": clv(margin, surv, discount_rate)})
+    return pd.DataFrame(rows).set_index("group")

@@ -1,0 +1,41 @@
+"""CLV per group: closed forms and hand computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxvalue import value
+
+
+def test_constant_retention_matches_the_closed_form():
+    m, r, d = 100.0, 0.8, 0.10
+    survival = r ** np.arange(1, 400)  # effectively an infinite horizon
+    assert value.clv(m, survival, d, timing="end") == pytest.approx(m * r / (1 + d - r))  # 266.67
+
+
+def test_mid_year_timing_by_hand():
+    # year 1: (1 + 0.8) / 2 = 0.9 customer-years -> 90 / 1.1 = 81.818
+    # year 2: (0.8 + 0.64) / 2 = 0.72           -> 72 / 1.21 = 59.504
+    assert value.clv(100.0, [0.8, 0.64], 0.10) == pytest.approx(81.8181818 + 59.5041322)
+
+
+def test_yearly_survival_reads_the_curve_and_extrapolates():
+    days, kept = [0.0, 365.25, 730.5], [1.0, 0.8, 0.64]
+    # two observed years (retention 0.8 a year), the third continues the same hazard
+    assert value.yearly_survival(days, kept, 3) == pytest.approx([0.8, 0.64, 0.512])
+    # a group leaving twice as fast: S ** 2
+    assert value.yearly_survival(days, kept, 2, hazard_ratio=2.0) == pytest.approx([0.64, 0.4096])
+
+
+def test_group_clv_by_hand():
+    revenue = pd.DataFrame({"adjusted": [1000.0, 1200.0]}, index=["low", "high"])
+    cost = pd.DataFrame({"adjusted": [60.0, 40.0]}, index=["low", "high"])
+    churn = pd.DataFrame({"hazard_ratio": [2.0, 1.0]}, index=["low", "high"])
+    curve = pd.DataFrame({"days": [0.0, 365.25], "retained": [1.0, 0.8]})
+    out = value.group_clv(revenue, cost, churn, curve, gross_margin=0.5, discount_rate=0.0, horizon_years=1)
+    # low: margin 0.5 * 1000 - 60 = 440; S(1) = 0.8 ** 2 = 0.64; customer-years (1 + 0.64) / 2 = 0.82
+    assert out.loc["low", "margin_per_year"] == pytest.approx(440.0)
+    assert out.loc["low", "clv"] == pytest.approx(440.0 * 0.82)
+    # high: margin 560; S(1) = 0.8; customer-years 0.9
+    assert out.loc["high", "clv"] == pytest.approx(560.0 * 0.9)
+    assert out.loc["high", "retention_year_1"] == pytest.approx(0.8)
