@@ -32,3 +32,49 @@ def test_irr_by_hand():
     assert bc.irr([100, 100], initial=150) == pytest.approx(1 / x - 1)
     assert bc.npv([100, 100], bc.irr([100, 100], initial=150), initial=150) == pytest.approx(0, abs=1e-8)
     assert bc.irr([100, 100], initial=0) is None  # never negative: no IRR
+
+
+def _groups():
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame({
+        "customers": [1000, 2000, 500],
+        "revenue": [800.0, 1000.0, 1100.0],
+        "cost_to_serve": [60.0, 40.0, 35.0],
+        "survival": [np.array([0.6, 0.36]), np.array([0.8, 0.64]), np.array([0.9, 0.81])],
+    }, index=["detractor", "passive", "promoter"])
+
+
+def test_customer_years_by_hand():
+    assert list(bc.customer_years([0.8, 0.64])) == pytest.approx([0.9, 0.72])
+
+
+def test_scenario_cash_flows_by_hand():
+    # 10% of 1,000 detractors become passives, all in year 1, no lag, margin 50%, two years
+    cf = bc.scenario_cash_flows(_groups(), {("detractor", "passive"): 0.1}, ramp=[1.0], gross_margin=0.5,
+                                horizon_years=2, yearly_cost=5_000)
+    n = 100
+    a_p, a_d = [0.9, 0.72], [0.8, 0.48]  # customer-years: (1 + .8)/2, (.8 + .64)/2; (1 + .6)/2, (.6 + .36)/2
+    m_d = 0.5 * 800 - 60  # 340
+    for year in (1, 2):
+        j = year - 1
+        assert cf.loc[year, "spend"] == pytest.approx(n * 0.5 * (1000 - 800) * a_p[j])
+        assert cf.loc[year, "cost_to_serve"] == pytest.approx(n * (60 - 40) * a_p[j])
+        assert cf.loc[year, "retention"] == pytest.approx(n * m_d * (a_p[j] - a_d[j]))
+        m_p = 0.5 * 1000 - 40
+        assert cf.loc[year, "benefit"] == pytest.approx(n * (m_p * a_p[j] - m_d * a_d[j]))  # levers add up
+        assert cf.loc[year, "net"] == pytest.approx(cf.loc[year, "benefit"] - 5_000)
+
+
+def test_ramp_and_lag_delay_the_benefit():
+    g = _groups()
+    full = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[1.0], gross_margin=0.5, horizon_years=2)
+    lagged = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[1.0], gross_margin=0.5,
+                                    horizon_years=2, lag_years=1)
+    assert lagged.loc[1, "benefit"] == 0 and lagged.loc[2, "benefit"] == pytest.approx(full.loc[1, "benefit"])
+    half = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[0.5, 1.0], gross_margin=0.5,
+                                  horizon_years=2)
+    # year 1: half the cohort in its first year; year 2: that half in its 2nd year + the other half in its 1st
+    assert half.loc[1, "benefit"] == pytest.approx(full.loc[1, "benefit"] / 2)
+    assert half.loc[2, "benefit"] == pytest.approx(full.loc[2, "benefit"] / 2 + full.loc[1, "benefit"] / 2)
