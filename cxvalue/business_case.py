@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-__all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows"]
+__all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
+           "summarise_npv"]
 
 
 def npv(cash_flows, discount_rate: float, initial: float = 0.0) -> float:
@@ -134,3 +135,58 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
     out["cost"] = float(yearly_cost)
     out["net"] = out["benefit"] - out["cost"]
     return out
+
+
+def npv_distribution(groups: pd.DataFrame, revenue_ratio: pd.DataFrame, cost_ratio: pd.DataFrame,
+                     hazard_ratio: pd.DataFrame, reference: str, reference_survival, moves: dict, ramp: list[float],
+                     gross_margin: float, discount_rate: float, horizon_years: int, one_off_cost: float = 0.0,
+                     yearly_cost: float = 0.0, lag_years: int = 0) -> np.ndarray:
+    """NPV of the scenario under each joint draw of the linkage effects (one NPV per row).
+
+    ``groups`` gives ``customers`` per group; ``revenue_ratio``, ``cost_ratio``,
+    ``hazard_ratio`` hold one draw per row and one column per group (see
+    :func:`cxvalue.value.effect_draws`); the reference group's adjusted revenue and cost per
+    customer-year are ``groups.loc[reference, "revenue"/"cost_to_serve"]`` and its yearly
+    survival ``reference_survival``. The same arithmetic as :func:`scenario_cash_flows`,
+    vectorised over draws (10,000 draws take well under a second). Summaries:
+    :func:`summarise_npv`.
+    """
+    H = int(horizon_years)
+    s_ref = np.asarray(reference_survival, float)[:H]
+    ref_rev = groups.loc[reference, "revenue"]
+    ref_cost = groups.loc[reference, "cost_to_serve"]
+    n_draws = len(revenue_ratio)
+    cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
+    new_share = np.diff(np.concatenate([[0.0], cum_ramp]))
+
+    def margin_and_years(group):
+        rev = ref_rev * revenue_ratio[group].to_numpy()
+        cost = ref_cost * cost_ratio[group].to_numpy()
+        surv = s_ref[None, :] ** hazard_ratio[group].to_numpy()[:, None]
+        years = (np.concatenate([np.ones((n_draws, 1)), surv[:, :-1]], axis=1) + surv) / 2
+        return gross_margin * rev - cost, years
+
+    benefit = np.zeros((n_draws, H))
+    for (g, h), share in moves.items():
+        if share <= 0:
+            continue
+        m_g, a_g = margin_and_years(g)
+        m_h, a_h = margin_and_years(h)
+        moved_total = groups.loc[g, "customers"] * share
+        for k in range(H):
+            n = moved_total * new_share[k]
+            if n == 0:
+                continue
+            for t in range(k + lag_years, H):
+                j = t - (k + lag_years)
+                benefit[:, t] += n * (m_h * a_h[:, j] - m_g * a_g[:, j])
+    discount = (1 + discount_rate) ** np.arange(1, H + 1)
+    return -one_off_cost + ((benefit - yearly_cost) / discount).sum(axis=1)
+
+
+def summarise_npv(draws: np.ndarray) -> dict[str, float]:
+    """``npv_p10``, ``npv_p50``, ``npv_p90`` and ``p_npv_positive`` of simulated NPVs."""
+    d = np.asarray(draws, float)
+    p10, p50, p90 = np.percentile(d, [10, 50, 90])
+    return {"npv_p10": float(p10), "npv_p50": float(p50), "npv_p90": float(p90),
+            "p_npv_positive": float(np.mean(d > 0))}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["clv", "yearly_survival", "group_clv"]
+__all__ = ["clv", "yearly_survival", "group_clv", "effect_draws"]
 
 
 def clv(margin_per_year: float | np.ndarray, survival: np.ndarray, discount_rate: float, timing: str = "mid") -> float:
@@ -105,3 +105,24 @@ def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.Data
         rows.append({"group": g, "margin_per_year": margin, "retention_year_1": float(surv[0]),
                      "clv": clv(margin, surv, discount_rate)})
     return pd.DataFrame(rows).set_index("group")
+
+
+def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
+    """Draws of each group's ratio (or hazard ratio) from a fitted linkage model's sampling distribution.
+
+    The group coefficients are drawn jointly from a normal with the model's estimates and
+    covariance (``result_.params``, ``result_.cov_params()``) and exponentiated; the
+    reference group is 1 in every draw. Returns one column per group, ``n_draws`` rows.
+    """
+    res = model.result_
+    names = [c for c in res.params.index if c.startswith("group[")]
+    rng = np.random.default_rng(seed)
+    if names:
+        mean = res.params[names].to_numpy()
+        cov = res.cov_params().loc[names, names].to_numpy()
+        draws = np.exp(rng.multivariate_normal(mean, cov, size=n_draws, method="cholesky"))
+    else:
+        draws = np.empty((n_draws, 0))
+    out = pd.DataFrame(draws, columns=[n[len("group["):-1] for n in names])
+    out[model.reference_group] = 1.0
+    return out

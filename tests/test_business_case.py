@@ -78,3 +78,35 @@ def test_ramp_and_lag_delay_the_benefit():
     # year 1: half the cohort in its first year; year 2: that half in its 2nd year + the other half in its 1st
     assert half.loc[1, "benefit"] == pytest.approx(full.loc[1, "benefit"] / 2)
     assert half.loc[2, "benefit"] == pytest.approx(full.loc[2, "benefit"] / 2 + full.loc[1, "benefit"] / 2)
+
+
+def test_npv_distribution_matches_the_cash_flows_draw_by_draw():
+    import numpy as np
+    import pandas as pd
+
+    g = _groups()
+    s_ref = g.loc["passive", "survival"]
+    rng = np.random.default_rng(0)
+    draws = 5
+    rev = pd.DataFrame({"detractor": rng.uniform(0.7, 0.9, draws), "passive": 1.0, "promoter": rng.uniform(1, 1.2, draws)})
+    cost = pd.DataFrame({"detractor": rng.uniform(1.3, 1.7, draws), "passive": 1.0, "promoter": rng.uniform(0.8, 0.95, draws)})
+    hr = pd.DataFrame({"detractor": rng.uniform(1.5, 2.5, draws), "passive": 1.0, "promoter": rng.uniform(0.5, 0.9, draws)})
+    moves = {("detractor", "passive"): 0.2, ("passive", "promoter"): 0.1}
+    got = bc.npv_distribution(g, rev, cost, hr, "passive", s_ref, moves, [0.5, 1.0], 0.6, 0.08, 2,
+                              one_off_cost=1_000, yearly_cost=500, lag_years=0)
+    for i in range(draws):
+        groups = pd.DataFrame({
+            "customers": g["customers"],
+            "revenue": g.loc["passive", "revenue"] * rev.iloc[i][g.index].to_numpy(),
+            "cost_to_serve": g.loc["passive", "cost_to_serve"] * cost.iloc[i][g.index].to_numpy(),
+            "survival": [s_ref ** x for x in hr.iloc[i][g.index].to_numpy()]}, index=g.index)
+        cf = bc.scenario_cash_flows(groups, moves, [0.5, 1.0], 0.6, 2, yearly_cost=500)
+        assert got[i] == pytest.approx(bc.npv(cf["net"], 0.08, initial=1_000))
+
+
+def test_summarise_npv():
+    import numpy as np
+
+    s = bc.summarise_npv(np.arange(-10, 91))  # -10 .. 90, 101 values
+    assert s["npv_p50"] == 40 and s["npv_p10"] == 0 and s["npv_p90"] == 80
+    assert s["p_npv_positive"] == pytest.approx(90 / 101)

@@ -39,3 +39,22 @@ def test_group_clv_by_hand():
     # high: margin 560; S(1) = 0.8; customer-years 0.9
     assert out.loc["high", "clv"] == pytest.approx(560.0 * 0.9)
     assert out.loc["high", "retention_year_1"] == pytest.approx(0.8)
+
+
+def test_effect_draws_follow_the_fitted_sampling_distribution():
+    from cxvalue import data, history, linkage
+    from cxvalue.config import load_params
+    from cxvalue.synthetic import generate
+
+    world = generate(n_customers=3_000, seed=12)
+    p = load_params({"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    model = linkage.RevenueModel("passive", list(checked.covariates)).fit(history.history(checked, p))
+    draws = value.effect_draws(model, 20_000, seed=1)
+    assert (draws["passive"] == 1.0).all()
+    for g in ("detractor", "promoter"):
+        logs = np.log(draws[g])
+        assert logs.mean() == pytest.approx(model.result_.params[f"group[{g}]"], abs=4 * model.result_.bse[f"group[{g}]"] / 100)
+        assert logs.std() == pytest.approx(model.result_.bse[f"group[{g}]"], rel=0.03)
+    again = value.effect_draws(model, 20_000, seed=1)
+    pd.testing.assert_frame_equal(draws, again)  # seeded
