@@ -14,12 +14,15 @@ Pure functions (no fitting, no I/O). Conventions, stated once:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv"]
+           "summarise_npv", "BusinessCase", "evaluate"]
 
 
 def npv(cash_flows, discount_rate: float, initial: float = 0.0) -> float:
@@ -190,3 +193,87 @@ def summarise_npv(draws: np.ndarray) -> dict[str, float]:
     p10, p50, p90 = np.percentile(d, [10, 50, 90])
     return {"npv_p10": float(p10), "npv_p50": float(p50), "npv_p90": float(p90),
             "p_npv_positive": float(np.mean(d > 0))}
+
+
+@dataclass
+class BusinessCase:
+    """The evaluated scenario: cash flows by lever, CLV per group and the headline figures."""
+
+    clv: pd.DataFrame
+    cash_flows: pd.DataFrame
+    npv: float
+    roi: float
+    payback_months: float | None
+    irr: float | None
+    uncertainty: dict[str, float]
+    npv_draws: np.ndarray
+    moved: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+    def results(self) -> dict[str, Any]:
+        """The ``value`` and ``business_case`` blocks of ``results.json``."""
+        flows = [{"year": int(y), "benefit": r.benefit, "cost": r.cost, "net": r.net,
+                  "retention": r.retention, "spend": r.spend, "cost_to_serve": r.cost_to_serve}
+                 for y, r in self.cash_flows.iterrows()]
+        return {
+            "value": {"clv": {g: (None if pd.isna(v) else float(v)) for g, v in self.clv["clv"].items()},
+                      "margin_per_year": {g: (None if pd.isna(v) else float(v))
+                                          for g, v in self.clv["margin_per_year"].items()}},
+            "business_case": {"npv": self.npv, "roi": self.roi, "payback_months": self.payback_months,
+                              "irr": self.irr, **self.uncertainty, "cash_flows": flows,
+                              "customers_moved": self.moved},
+        }
+
+
+def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
+             params: dict[str, Any]) -> BusinessCase:
+    """Price the scenario of ``params["scenario"]`` with the fitted linkage models.
+
+    Parameters
+    ----------
+    revenue, cost_to_serve, churn : fitted :mod:`cxvalue.linkage` models.
+    curves : Kaplan-Meier curves (``ChurnModel.km_curves``); the reference group's is used.
+    base_customers : customers per group in today's base (e.g. active customers by group).
+    params : run parameters (``gross_margin``, ``discount_rate``, ``horizon_years``, ``seed``,
+        ``scenario.*``).
+
+    The lowest group moves to the reference group (``scenario.detractor_to_passive``) and
+    the reference group to the highest (``scenario.passive_to_promoter``), ramped linearly
+    over ``scenario.ramp_years``. One-off cost at time 0, yearly cost every year.
+    """
+    from cxvalue.value import effect_draws, group_clv, yearly_survival
+
+    sc = params["scenario"]
+    reference = revenue.reference_group
+    labels = list(revenue.summary.index)
+    low, high = labels[0], labels[-1]
+    H = int(params["horizon_years"])
+    ref_curve = curves[curves["group"].astype(str) == reference]
+    s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), H)
+    clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve,
+                    params["gross_margin"], params["discount_rate"], H)
+    groups = pd.DataFrame({
+        "customers": base_customers.reindex(labels).fillna(0).astype(float),
+        "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"],
+        "survival": [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels],
+    }, index=labels)
+    moves = {(low, reference): sc["detractor_to_passive"], (reference, high): sc["passive_to_promoter"]}
+    ramp_years = max(1, int(sc["ramp_years"]))
+    ramp = [min(1.0, (k + 1) / ramp_years) for k in range(ramp_years)]
+    flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"])
+    costs = pd.Series(sc["yearly_cost"], index=flows.index)
+    seed = int(params["seed"])
+    n = int(sc["draws"])
+    draws = npv_distribution(groups, effect_draws(revenue, n, seed), effect_draws(cost_to_serve, n, seed + 1),
+                             effect_draws(churn, n, seed + 2), reference, s_ref, moves, ramp,
+                             params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
+                             sc["yearly_cost"], sc["lag_years"])
+    return BusinessCase(
+        clv=clv, cash_flows=flows,
+        npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),
+        roi=roi(flows["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
+        payback_months=payback_months(flows["net"], sc["one_off_cost"]),
+        irr=irr(flows["net"], sc["one_off_cost"]),
+        uncertainty=summarise_npv(draws), npv_draws=draws,
+        moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items()},
+    )

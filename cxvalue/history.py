@@ -199,3 +199,13 @@ def history(data: CheckedData, params: dict[str, Any] | None = None) -> pd.DataF
     for col in ("response_date", "start_date", "end_date"):
         df[col] = pd.to_datetime(df[col])
     return df
+
+
+def active_customers_by_group(data: CheckedData, hist: pd.DataFrame) -> pd.Series:
+    """Today's customer base split by group: customers active at ``as_of`` times the group
+    shares of the respondents still active then (respondents stand in for the base)."""
+    c = data.tables["customers"]
+    n_active = int(c.filter(c.end_date.isnull()).count().to_pandas())
+    active = hist[~hist["churned"]]
+    shares = active["group"].value_counts(normalize=True)
+    return (shares * n_active).rename("customers")

@@ -172,3 +172,31 @@ def controls_sentence(covariates: list[str]) -> str:
             "typical bill before it, the same cost to serve before it, the same tenure" + extra + ". Each group is "
             "then priced as if it had the whole customer base's mix (standardisation), so the gap that remains is "
             "the part linked to satisfaction rather than to who the customers are.")
+
+
+def business_case_sentences(case, currency: str, horizon_years: int, discount_rate: float) -> list[str]:
+    """The headline of the business case in plain words (``case``: :class:`cxvalue.business_case.BusinessCase`)."""
+    u = case.uncertainty
+    moved = " and ".join(f"{n:,.0f} customers from {label(k.split('->')[0])} to {label(k.split('->')[1])}"
+                         for k, n in case.moved.items() if n > 0)
+    pay = (f"It pays back in {case.payback_months:.0f} months" if case.payback_months is not None
+           else f"It does not pay back within {horizon_years} years")
+    return [
+        f"Moving {moved} is worth a net present value of {money(case.npv, currency)} over {horizon_years} years "
+        f"(discounted at {discount_rate:.0%} a year, after the programme's costs).",
+        f"Allowing for the uncertainty of the measured effects, the NPV lies between {money(u['npv_p10'], currency)} "
+        f"and {money(u['npv_p90'], currency)} in 8 cases out of 10; the chance that it is positive is "
+        f"{pct(u['p_npv_positive'])}.",
+        f"{pay}; return on investment {pct(case.roi)}" + (f", internal rate of return {pct(case.irr)}." if case.irr is not None else "."),
+    ]
+
+
+def clv_table(clv, currency: str) -> pd.DataFrame:
+    """CLV per group for people: margin per year, first-year retention, lifetime value."""
+    c = html.escape(currency)
+    out = pd.DataFrame(index=[label(g) for g in clv.index])
+    out[f"Margin ({c} per customer per year)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["margin_per_year"]]
+    out["Still a customer after 1 year"] = [pct(x) for x in clv["retention_year_1"]]
+    out[f"Lifetime value over the horizon ({c} per customer)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["clv"]]
+    out.index.name = "Group"
+    return out

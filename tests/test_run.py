@@ -64,6 +64,14 @@ def test_results_json_has_the_contract_keys(first_run):
             assert lo <= entry["ratio"] <= hi
         lo, hi = r["linkage"]["churn"][g]["hazard_ratio_ci"]
         assert lo <= r["linkage"]["churn"][g]["hazard_ratio"] <= hi
+    assert set(r["value"]["clv"]) == set(r["groups"])
+    assert r["value"]["clv"]["promoter"] > r["value"]["clv"]["detractor"]
+    bc = r["business_case"]
+    for key in ("npv", "roi", "payback_months", "npv_p10", "npv_p50", "npv_p90", "p_npv_positive", "cash_flows"):
+        assert key in bc, key
+    assert bc["npv_p10"] <= bc["npv_p50"] <= bc["npv_p90"] and 0 <= bc["p_npv_positive"] <= 1
+    assert [f["year"] for f in bc["cash_flows"]] == list(range(1, 6))
+    assert all(f["net"] == pytest.approx(f["benefit"] - f["cost"]) for f in bc["cash_flows"])
     assert r["linkage"]["revenue"]["passive"]["ratio"] == 1.0
     assert r["linkage"]["churn"]["passive"]["hazard_ratio"] == 1.0
     dq = r["data_quality"]
