@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv", "BusinessCase", "evaluate"]
+           "summarise_npv", "BusinessCase", "evaluate", "sensitivity"]
 
 
 def npv(cash_flows, discount_rate: float, initial: float = 0.0) -> float:
@@ -208,6 +208,7 @@ class BusinessCase:
     uncertainty: dict[str, float]
     npv_draws: np.ndarray
     moved: dict[str, float]
+    sensitivity: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
 
     def results(self) -> dict[str, Any]:
@@ -221,7 +222,9 @@ class BusinessCase:
                                           for g, v in self.clv["margin_per_year"].items()}},
             "business_case": {"npv": self.npv, "roi": self.roi, "payback_months": self.payback_months,
                               "irr": self.irr, **self.uncertainty, "cash_flows": flows,
-                              "customers_moved": self.moved},
+                              "customers_moved": self.moved,
+                              "sensitivity": [] if self.sensitivity is None else
+                              self.sensitivity.to_dict(orient="records")},
         }
 
 
@@ -269,6 +272,7 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
                              sc["yearly_cost"], sc["lag_years"])
     return BusinessCase(
+        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers, params),
         clv=clv, cash_flows=flows,
         npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),
         roi=roi(flows["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
@@ -277,3 +281,78 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
         uncertainty=summarise_npv(draws), npv_draws=draws,
         moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items()},
     )
+
+
+def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One 'draw' holding the point estimates (a row), for :func:`npv_distribution`."""
+    return pd.DataFrame([summary[column].astype(float).to_dict()])
+
+
+def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
+                params: dict[str, Any]) -> pd.DataFrame:
+    """Tornado: the NPV when each assumption moves to the low and high end of a plausible range.
+
+    Ranges: gross margin and discount rate ±25% of their value; each shift share ±50%; the
+    ramp one year faster or slower; each measured effect (revenue ratio, cost-to-serve ratio,
+    hazard ratio, for every non-reference group) at its 95% interval bounds. Everything else
+    stays at the base case. Returns one row per assumption, sorted by swing (largest first):
+    ``assumption``, ``low``, ``high`` (the settings), ``npv_low``, ``npv_high``, ``swing``.
+    """
+    from cxvalue.value import yearly_survival
+
+    sc = params["scenario"]
+    reference = revenue.reference_group
+    labels = list(revenue.summary.index)
+    low_g, high_g = labels[0], labels[-1]
+    ref_curve = curves[curves["group"].astype(str) == reference]
+
+    def run(p=None, rev=None, cost=None, hr=None, shares=None, ramp_years=None):
+        p = p or params
+        H = int(p["horizon_years"])
+        s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), H)
+        groups = pd.DataFrame({"customers": base_customers.reindex(labels).fillna(0).astype(float),
+                               "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"]},
+                              index=labels)
+        d2p, p2p = shares or (sc["detractor_to_passive"], sc["passive_to_promoter"])
+        ry = max(1, int(ramp_years or sc["ramp_years"]))
+        ramp = [min(1.0, (k + 1) / ry) for k in range(ry)]
+        return float(npv_distribution(
+            groups, rev if rev is not None else _point(revenue.summary, "ratio"),
+            cost if cost is not None else _point(cost_to_serve.summary, "ratio"),
+            hr if hr is not None else _point(churn.summary, "hazard_ratio"), reference, s_ref,
+            {(low_g, reference): d2p, (reference, high_g): p2p}, ramp, p["gross_margin"], p["discount_rate"], H,
+            sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"])[0])
+
+    def with_param(key, value):
+        return {**params, key: value}
+
+    rows = []
+    gm, dr = params["gross_margin"], params["discount_rate"]
+    rows.append(("Gross margin", f"{gm * 0.75:.0%}", f"{min(gm * 1.25, 1):.0%}",
+                 run(with_param("gross_margin", gm * 0.75)), run(with_param("gross_margin", min(gm * 1.25, 1.0)))))
+    rows.append(("Discount rate", f"{dr * 1.25:.1%}", f"{dr * 0.75:.1%}",
+                 run(with_param("discount_rate", dr * 1.25)), run(with_param("discount_rate", dr * 0.75))))
+    d2p, p2p = sc["detractor_to_passive"], sc["passive_to_promoter"]
+    rows.append((f"Share of {low_g} moved", f"{d2p * 0.5:.0%}", f"{min(d2p * 1.5, 1):.0%}",
+                 run(shares=(d2p * 0.5, p2p)), run(shares=(min(d2p * 1.5, 1.0), p2p))))
+    rows.append((f"Share of {reference} moved", f"{p2p * 0.5:.0%}", f"{min(p2p * 1.5, 1):.0%}",
+                 run(shares=(d2p, p2p * 0.5)), run(shares=(d2p, min(p2p * 1.5, 1.0)))))
+    ry = int(sc["ramp_years"])
+    rows.append(("Years to full effect", str(ry + 1), str(max(1, ry - 1)),
+                 run(ramp_years=ry + 1), run(ramp_years=max(1, ry - 1))))
+    for name, model, col, lo, hi, arg in (("Revenue effect", revenue, "ratio", "ratio_lo", "ratio_hi", "rev"),
+                                          ("Cost-to-serve effect", cost_to_serve, "ratio", "ratio_lo", "ratio_hi", "cost"),
+                                          ("Churn effect", churn, "hazard_ratio", "hr_lo", "hr_hi", "hr")):
+        for g in labels:
+            if g == reference or pd.isna(model.summary.loc[g, col]):
+                continue
+            at = {}
+            for bound in (lo, hi):
+                point = _point(model.summary, col)
+                point[g] = float(model.summary.loc[g, bound])
+                at[bound] = run(**{arg: point})
+            rows.append((f"{name}, {g}", f"{model.summary.loc[g, lo]:.2f}", f"{model.summary.loc[g, hi]:.2f}",
+                         at[lo], at[hi]))
+    out = pd.DataFrame(rows, columns=["assumption", "low", "high", "npv_low", "npv_high"])
+    out["swing"] = (out["npv_high"] - out["npv_low"]).abs()
+    return out.sort_values("swing", ascending=False, ignore_index=True)

@@ -167,3 +167,24 @@ def npv_distribution(draws, currency: str) -> alt.Chart:
                  alt.Tooltip("share:Q", title="Share", format=".1%")])
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#c4463a", strokeDash=[4, 3]).encode(x="x:Q")
     return (bars + zero).properties(width=620, height=200)
+
+
+def tornado(sens: pd.DataFrame, base_npv: float, currency: str) -> alt.Chart:
+    """NPV at each assumption's low and high setting (from :func:`cxvalue.business_case.sensitivity`)."""
+    rows = []
+    for _, r in sens.iterrows():
+        rows.append({"assumption": r["assumption"], "setting": f"low: {r['low']}", "from": base_npv, "to": r["npv_low"],
+                     "npv": r["npv_low"], "end": "low"})
+        rows.append({"assumption": r["assumption"], "setting": f"high: {r['high']}", "from": base_npv, "to": r["npv_high"],
+                     "npv": r["npv_high"], "end": "high"})
+    df = pd.DataFrame(rows)
+    order = list(sens["assumption"])
+    bars = alt.Chart(df, title="What moves the NPV most (each assumption alone, at the ends of its range)").mark_bar().encode(
+        y=alt.Y("assumption:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+        x=alt.X("from:Q", title=f"Net present value ({currency})"), x2="to:Q",
+        color=alt.Color("end:N", scale=alt.Scale(domain=["low", "high"], range=["#c4463a", "#2e7d5b"]),
+                        title="Assumption at its", legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("assumption:N", title="Assumption"), alt.Tooltip("setting:N", title="Setting"),
+                 alt.Tooltip("npv:Q", title=f"NPV ({currency})", format=",.0f")])
+    base = alt.Chart(pd.DataFrame({"x": [base_npv]})).mark_rule(color="#1f4e79").encode(x="x:Q")
+    return (bars + base).properties(width=520, height=22 * len(order) + 20)

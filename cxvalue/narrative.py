@@ -200,3 +200,12 @@ def clv_table(clv, currency: str) -> pd.DataFrame:
     out[f"Lifetime value over the horizon ({c} per customer)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["clv"]]
     out.index.name = "Group"
     return out
+
+
+def tornado_sentence(sens: pd.DataFrame, currency: str) -> str:
+    """Which assumption matters most, in one sentence."""
+    top = sens.iloc[0]
+    lo, hi = sorted([top["npv_low"], top["npv_high"]])
+    return (f"The case depends most on the {html.escape(str(top['assumption']).lower())}: across its range "
+            f"({html.escape(str(top['low']))} to {html.escape(str(top['high']))}) the NPV runs from {money(lo, currency)} "
+            f"to {money(hi, currency)}.")

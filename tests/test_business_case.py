@@ -110,3 +110,30 @@ def test_summarise_npv():
     s = bc.summarise_npv(np.arange(-10, 91))  # -10 .. 90, 101 values
     assert s["npv_p50"] == 40 and s["npv_p10"] == 0 and s["npv_p90"] == 80
     assert s["p_npv_positive"] == pytest.approx(90 / 101)
+
+
+def test_sensitivity_on_a_fitted_world():
+    import numpy as np
+
+    from cxvalue import data, history, linkage
+    from cxvalue.config import load_params
+    from cxvalue.synthetic import generate
+
+    world = generate(n_customers=3_000, seed=21)
+    # small programme costs for a small base: every year's net is positive, so NPV falls with the rate
+    p = load_params({"as_of": world.truth["as_of"], "scenario.one_off_cost": 1_000, "scenario.yearly_cost": 500})
+    checked = data.check(world.tables, p)
+    h = history.history(checked, p)
+    cov = list(checked.covariates)
+    rev, cost, churn = (m("passive", cov).fit(h) for m in (linkage.RevenueModel, linkage.CostToServeModel, linkage.ChurnModel))
+    base = history.active_customers_by_group(checked, h)
+    case = bc.evaluate(rev, cost, churn, churn.km_curves(h), base, p)
+    s = case.sensitivity
+    assert list(s["swing"]) == sorted(s["swing"], reverse=True)
+    margin = s.set_index("assumption").loc["Gross margin"]
+    assert margin["npv_low"] < case.npv < margin["npv_high"]  # more margin, more value
+    rate = s.set_index("assumption").loc["Discount rate"]
+    assert rate["npv_low"] < case.npv < rate["npv_high"]  # "low" end = the higher rate
+    assert (case.cash_flows["net"] > 0).all()
+    assert np.isfinite(s[["npv_low", "npv_high"]].to_numpy()).all()
+    assert case.results()["business_case"]["sensitivity"][0]["assumption"] == s.iloc[0]["assumption"]
