@@ -100,7 +100,9 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
     Returns
     -------
     One row per year 1..H: ``retention``, ``spend``, ``cost_to_serve`` (the levers), ``benefit``
-    (their sum), ``cost`` and ``net``, in currency.
+    (their sum), ``cost`` and ``net``, in currency; and, for context, ``revenue_change`` and
+    ``cost_to_serve_change``: how much revenue and cost to serve the moved customers bring
+    compared with staying where they were (customers kept longer included).
 
     Notes
     -----
@@ -113,6 +115,7 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
     """
     H = int(horizon_years)
     levers = {name: np.zeros(H) for name in ("retention", "spend", "cost_to_serve")}
+    changes = {name: np.zeros(H) for name in ("revenue_change", "cost_to_serve_change")}
     cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
     new_share = np.diff(np.concatenate([[0.0], cum_ramp]))  # share of each move made in year k
     for (g, h), share in moves.items():
@@ -133,10 +136,14 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
                 levers["spend"][t] += n * gross_margin * (dst["revenue"] - src["revenue"]) * a_h[j]
                 levers["cost_to_serve"][t] += n * (src["cost_to_serve"] - dst["cost_to_serve"]) * a_h[j]
                 levers["retention"][t] += n * m_g * (a_h[j] - a_g[j])
+                changes["revenue_change"][t] += n * (dst["revenue"] * a_h[j] - src["revenue"] * a_g[j])
+                changes["cost_to_serve_change"][t] += n * (dst["cost_to_serve"] * a_h[j] - src["cost_to_serve"] * a_g[j])
     out = pd.DataFrame(levers, index=pd.RangeIndex(1, H + 1, name="year"))
     out["benefit"] = out[["retention", "spend", "cost_to_serve"]].sum(axis=1)
     out["cost"] = float(yearly_cost)
     out["net"] = out["benefit"] - out["cost"]
+    for name, values in changes.items():  # context, not cash: total revenue and cost-to-serve moved
+        out[name] = values
     return out
 
 
@@ -209,6 +216,7 @@ class BusinessCase:
     npv_draws: np.ndarray
     moved: dict[str, float]
     sensitivity: pd.DataFrame | None = None
+    context: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def results(self) -> dict[str, Any]:
@@ -222,7 +230,7 @@ class BusinessCase:
                                           for g, v in self.clv["margin_per_year"].items()}},
             "business_case": {"npv": self.npv, "roi": self.roi, "payback_months": self.payback_months,
                               "irr": self.irr, **self.uncertainty, "cash_flows": flows,
-                              "customers_moved": self.moved,
+                              "customers_moved": self.moved, "context": self.context,
                               "sensitivity": [] if self.sensitivity is None else
                               self.sensitivity.to_dict(orient="records")},
         }
@@ -271,7 +279,15 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                              effect_draws(churn, n, seed + 2), reference, s_ref, moves, ramp,
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
                              sc["yearly_cost"], sc["lag_years"])
+    year = min(3, H)  # the CX guides quote gains "within 2-3 years"
+    base_revenue = float((groups["customers"] * groups["revenue"]).sum())
+    base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
+    context = {"year": year,
+               "revenue_uplift": float(flows.loc[year, "revenue_change"] / base_revenue) if base_revenue else float("nan"),
+               "cost_to_serve_change": float(flows.loc[year, "cost_to_serve_change"] / base_cost) if base_cost else float("nan"),
+               "guide_revenue_growth": [0.05, 0.10], "guide_cost_reduction": [0.15, 0.25]}
     return BusinessCase(
+        context=context,
         sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers, params),
         clv=clv, cash_flows=flows,
         npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),

@@ -209,3 +209,18 @@ def tornado_sentence(sens: pd.DataFrame, currency: str) -> str:
     return (f"The case depends most on the {html.escape(str(top['assumption']).lower())}: across its range "
             f"({html.escape(str(top['low']))} to {html.escape(str(top['high']))}) the NPV runs from {money(lo, currency)} "
             f"to {money(hi, currency)}.")
+
+
+def context_sentence(context: dict[str, Any]) -> str:
+    """Where the modelled gains sit beside the CX guides' ranges (5-10% revenue growth and
+    15-25% lower cost to serve within 2-3 years, McKinsey's CEO guide to customer experience)."""
+    rev, cost, year = context["revenue_uplift"], context["cost_to_serve_change"], context["year"]
+    lo, hi = context["guide_revenue_growth"]
+    where = "below" if rev < lo else ("within" if rev <= hi else "above")
+    why = {"below": "the scenario moves only part of the customer base, and only the adjusted gaps are priced",
+           "within": "the measured gaps and the shares moved are in line with what the guides report",
+           "above": "the shares moved are ambitious or the measured gaps are wide; check both before relying on it"}[where]
+    cost_words = f"{abs(cost):.1%} {'lower' if cost < 0 else 'higher'}"
+    return (f"By year {year} the scenario adds {rev:.1%} to the customer base's revenue and leaves its cost to serve "
+            f"{cost_words}. The CX guides report 5-10% revenue growth and 15-25% lower cost to serve within 2-3 years "
+            f"from whole-company programmes; this case is {where} their revenue range, because {why}.")

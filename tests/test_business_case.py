@@ -65,6 +65,9 @@ def test_scenario_cash_flows_by_hand():
         m_p = 0.5 * 1000 - 40
         assert cf.loc[year, "benefit"] == pytest.approx(n * (m_p * a_p[j] - m_d * a_d[j]))  # levers add up
         assert cf.loc[year, "net"] == pytest.approx(cf.loc[year, "benefit"] - 5_000)
+        # context: revenue the movers bring vs staying detractors, kept-longer effect included
+        assert cf.loc[year, "revenue_change"] == pytest.approx(n * (1000 * a_p[j] - 800 * a_d[j]))
+        assert cf.loc[year, "cost_to_serve_change"] == pytest.approx(n * (40 * a_p[j] - 60 * a_d[j]))
 
 
 def test_ramp_and_lag_delay_the_benefit():
@@ -137,3 +140,7 @@ def test_sensitivity_on_a_fitted_world():
     assert (case.cash_flows["net"] > 0).all()
     assert np.isfinite(s[["npv_low", "npv_high"]].to_numpy()).all()
     assert case.results()["business_case"]["sensitivity"][0]["assumption"] == s.iloc[0]["assumption"]
+    ctx = case.context
+    base_revenue = (base.reindex(rev.summary.index) * rev.summary["adjusted"]).sum()
+    assert ctx["revenue_uplift"] == pytest.approx(case.cash_flows.loc[3, "revenue_change"] / base_revenue)
+    assert ctx["revenue_uplift"] > 0
