@@ -217,7 +217,6 @@ class BusinessCase:
     moved: dict[str, float]
     sensitivity: pd.DataFrame | None = None
     context: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
     def results(self) -> dict[str, Any]:
         """The ``value`` and ``business_case`` blocks of ``results.json``."""
@@ -236,6 +235,32 @@ class BusinessCase:
         }
 
 
+def _linear_ramp(years: int) -> list[float]:
+    """Cumulative share of the shifts achieved by the end of each year: linear over ``years``."""
+    years = max(1, int(years))
+    return [min(1.0, (k + 1) / years) for k in range(years)]
+
+
+def _moves(labels: list[str], reference: str, lowest_up: float, reference_up: float) -> dict[tuple[str, str], float]:
+    """The scenario's shifts: lowest group -> reference, reference -> highest group."""
+    return {(labels[0], reference): lowest_up, (reference, labels[-1]): reference_up}
+
+
+def _scenario_inputs(revenue, cost_to_serve, curves: pd.DataFrame, base_customers: pd.Series, horizon_years: int):
+    """What every pricing of the scenario shares: group labels, the reference group's curve and
+    yearly survival, and per group today's customers and adjusted revenue and cost to serve."""
+    from cxvalue.value import yearly_survival
+
+    reference = revenue.reference_group
+    labels = list(revenue.summary.index)
+    ref_curve = curves[curves["group"].astype(str) == reference]
+    s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), int(horizon_years))
+    groups = pd.DataFrame({"customers": base_customers.reindex(labels).fillna(0).astype(float),
+                           "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"]},
+                          index=labels)
+    return reference, labels, ref_curve, s_ref, groups
+
+
 def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
              params: dict[str, Any]) -> BusinessCase:
     """Price the scenario of ``params["scenario"]`` with the fitted linkage models.
@@ -252,25 +277,16 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     the reference group to the highest (``scenario.passive_to_promoter``), ramped linearly
     over ``scenario.ramp_years``. One-off cost at time 0, yearly cost every year.
     """
-    from cxvalue.value import effect_draws, group_clv, yearly_survival
+    from cxvalue.value import effect_draws, group_clv
 
     sc = params["scenario"]
-    reference = revenue.reference_group
-    labels = list(revenue.summary.index)
-    low, high = labels[0], labels[-1]
     H = int(params["horizon_years"])
-    ref_curve = curves[curves["group"].astype(str) == reference]
-    s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), H)
+    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers, H)
     clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve,
                     params["gross_margin"], params["discount_rate"], H)
-    groups = pd.DataFrame({
-        "customers": base_customers.reindex(labels).fillna(0).astype(float),
-        "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"],
-        "survival": [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels],
-    }, index=labels)
-    moves = {(low, reference): sc["detractor_to_passive"], (reference, high): sc["passive_to_promoter"]}
-    ramp_years = max(1, int(sc["ramp_years"]))
-    ramp = [min(1.0, (k + 1) / ramp_years) for k in range(ramp_years)]
+    groups["survival"] = [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels]
+    moves = _moves(labels, reference, sc["detractor_to_passive"], sc["passive_to_promoter"])
+    ramp = _linear_ramp(sc["ramp_years"])
     flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"])
     costs = pd.Series(sc["yearly_cost"], index=flows.index)
     seed = int(params["seed"])
@@ -314,29 +330,20 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
     stays at the base case. Returns one row per assumption, sorted by swing (largest first):
     ``assumption``, ``low``, ``high`` (the settings), ``npv_low``, ``npv_high``, ``swing``.
     """
-    from cxvalue.value import yearly_survival
-
     sc = params["scenario"]
-    reference = revenue.reference_group
-    labels = list(revenue.summary.index)
-    low_g, high_g = labels[0], labels[-1]
-    ref_curve = curves[curves["group"].astype(str) == reference]
+    reference, labels, _, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers,
+                                                            params["horizon_years"])
+    low_g = labels[0]
 
     def run(p=None, rev=None, cost=None, hr=None, shares=None, ramp_years=None):
         p = p or params
-        H = int(p["horizon_years"])
-        s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), H)
-        groups = pd.DataFrame({"customers": base_customers.reindex(labels).fillna(0).astype(float),
-                               "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"]},
-                              index=labels)
         d2p, p2p = shares or (sc["detractor_to_passive"], sc["passive_to_promoter"])
-        ry = max(1, int(ramp_years or sc["ramp_years"]))
-        ramp = [min(1.0, (k + 1) / ry) for k in range(ry)]
         return float(npv_distribution(
             groups, rev if rev is not None else _point(revenue.summary, "ratio"),
             cost if cost is not None else _point(cost_to_serve.summary, "ratio"),
             hr if hr is not None else _point(churn.summary, "hazard_ratio"), reference, s_ref,
-            {(low_g, reference): d2p, (reference, high_g): p2p}, ramp, p["gross_margin"], p["discount_rate"], H,
+            _moves(labels, reference, d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
+            p["gross_margin"], p["discount_rate"], int(params["horizon_years"]),
             sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"])[0])
 
     def with_param(key, value):

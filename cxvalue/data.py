@@ -52,7 +52,7 @@ import pandas as pd
 from cxvalue.config import METRICS, SCORE_RANGES
 from cxvalue.exceptions import ContractError, InputError
 
-__all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "load"]
+__all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "quality_table"]
 
 #: Required (bold in the contract) and optional typed columns per table.
 TABLES: dict[str, dict[str, Any]] = {
@@ -520,11 +520,6 @@ def _event_rules(name: str, t: ir.Table, cust: ir.Table, as_of_lit: ir.Value):
         rules.append(("amount empty or not a number", j.amount.isnull()))
     flags = {"channel empty (counted as 'other')": j.channel.isnull()} if name == "contacts" else {}
     return j, rules, flags
-
-
-def load(source: Any, params: dict[str, Any] | None = None) -> CheckedData:
-    """Alias of :func:`check` for notebooks: open, check and type a source."""
-    return check(source, params)
 
 
 def _materialize(con: Any, name: str, expr: ir.Table) -> ir.Table:

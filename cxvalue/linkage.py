@@ -1,21 +1,26 @@
 """Value linkage: what each satisfaction group spends, costs and how fast it leaves.
 
-This module holds the raw (observed) comparison; the adjusted models come on top of it.
+The raw (observed) comparison first; then the adjusted models (:class:`RevenueModel`,
+:class:`CostToServeModel`, :class:`ChurnModel`), each ``fit(history) -> self``.
 
 Units: money per customer per year in the data's currency; churn as a share.
 """
 
 from __future__ import annotations
 
+import warnings as _warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
-__all__ = ["observed_summary", "observed_results", "km_churn_rate"]
+__all__ = ["observed_summary", "observed_results", "km_churn_rate", "adjustment_frame", "person_periods",
+           "RevenueModel", "CostToServeModel", "ChurnModel"]
 
 
 def km_churn_rate(duration_days: pd.Series, churned: pd.Series, days: float = DAYS_PER_YEAR) -> float:
@@ -87,11 +92,6 @@ def observed_results(summary: pd.DataFrame) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- adjusted models
-import warnings as _warnings  # noqa: E402
-
-import statsmodels.api as sm  # noqa: E402
-
-from cxvalue.exceptions import ModelError, StatisticalWarning  # noqa: E402
 
 #: Follow-up intervals (days after the survey) of the piecewise-exponential churn model.
 CHURN_INTERVALS = (0, 91, 182, 365, 730, np.inf)

@@ -607,8 +607,6 @@ BASE_COLUMNS = history.HISTORY_COLUMNS + ["pre_cogs", "post_cogs"]
 
 
 def _run(source):
-    p = params()
-def _run(source):
     """Check and build the history; hash the source's files before and after."""
     on_disk = isinstance(source, (str, Path))
     before = tree_hashes(source) if on_disk else None
