@@ -25,6 +25,10 @@ __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_ca
            "summarise_npv", "BusinessCase", "evaluate", "sensitivity"]
 
 
+#: The levers a scenario's benefit is split into, in the order charts and tables show them.
+LEVERS = ("retention", "spend", "cost_to_serve", "referrals")
+
+
 def npv(cash_flows, discount_rate: float, initial: float = 0.0) -> float:
     """Net present value of yearly flows at year ends, less an up-front ``initial`` cost."""
     cf = np.asarray(cash_flows, float)
@@ -81,14 +85,15 @@ def customer_years(survival) -> np.ndarray:
 
 def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float], ramp: list[float],
                         gross_margin: float, horizon_years: int, yearly_cost: float = 0.0,
-                        lag_years: int = 0) -> pd.DataFrame:
+                        lag_years: int = 0, referral_value: float = 0.0) -> pd.DataFrame:
     """Yearly benefit of moving customers between groups, split by lever, and programme cost.
 
     Parameters
     ----------
     groups : one row per group: ``customers`` (in the base today), ``revenue`` and
         ``cost_to_serve`` (adjusted, per customer-year) and ``survival`` (array: share still a
-        customer at the end of years 1..H after a start).
+        customer at the end of years 1..H after a start); optionally ``referrals`` (new
+        customers referred per customer-year).
     moves : ``{(from_group, to_group): share of from_group moved}``.
     ramp : cumulative share of each move achieved by the end of programme year 1, 2, ...
         (e.g. ``[0.5, 1.0]``; the last value holds afterwards).
@@ -96,10 +101,12 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
     horizon_years : years of cash flows.
     yearly_cost : running programme cost per year (one-off costs are the NPV's ``initial``).
     lag_years : years between a customer's move and its first benefit.
+    referral_value : value of one referred customer when they join (e.g. a new customer's
+        CLV), in currency; with ``groups["referrals"]`` it prices the referrals lever.
 
     Returns
     -------
-    One row per year 1..H: ``retention``, ``spend``, ``cost_to_serve`` (the levers), ``benefit``
+    One row per year 1..H: ``retention``, ``spend``, ``cost_to_serve``, ``referrals`` (the levers), ``benefit``
     (their sum), ``cost`` and ``net``, in currency; and, for context, ``revenue_change`` and
     ``cost_to_serve_change``: how much revenue and cost to serve the moved customers bring
     compared with staying where they were (customers kept longer included).
@@ -111,10 +118,11 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
     ``m = gross_margin * revenue - cost_to_serve`` and customer-years ``A`` (see
     :func:`customer_years`), the cohort adds ``m_h A_h - m_g A_g`` a year, split exactly into
     spend ``gross_margin (rev_h - rev_g) A_h``, cost to serve ``(cost_g - cost_h) A_h`` and
-    retention ``m_g (A_h - A_g)``.
+    retention ``m_g (A_h - A_g)``; referrals add ``referral_value (ref_h A_h - ref_g A_g)``.
     """
     H = int(horizon_years)
-    levers = {name: np.zeros(H) for name in ("retention", "spend", "cost_to_serve")}
+    levers = {name: np.zeros(H) for name in LEVERS}
+    refs = groups["referrals"] if "referrals" in groups else pd.Series(0.0, index=groups.index)
     changes = {name: np.zeros(H) for name in ("revenue_change", "cost_to_serve_change")}
     cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
     new_share = np.diff(np.concatenate([[0.0], cum_ramp]))  # share of each move made in year k
@@ -136,10 +144,11 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
                 levers["spend"][t] += n * gross_margin * (dst["revenue"] - src["revenue"]) * a_h[j]
                 levers["cost_to_serve"][t] += n * (src["cost_to_serve"] - dst["cost_to_serve"]) * a_h[j]
                 levers["retention"][t] += n * m_g * (a_h[j] - a_g[j])
+                levers["referrals"][t] += n * referral_value * (refs[h] * a_h[j] - refs[g] * a_g[j])
                 changes["revenue_change"][t] += n * (dst["revenue"] * a_h[j] - src["revenue"] * a_g[j])
                 changes["cost_to_serve_change"][t] += n * (dst["cost_to_serve"] * a_h[j] - src["cost_to_serve"] * a_g[j])
     out = pd.DataFrame(levers, index=pd.RangeIndex(1, H + 1, name="year"))
-    out["benefit"] = out[["retention", "spend", "cost_to_serve"]].sum(axis=1)
+    out["benefit"] = out[list(LEVERS)].sum(axis=1)
     out["cost"] = float(yearly_cost)
     out["net"] = out["benefit"] - out["cost"]
     for name, values in changes.items():  # context, not cash: total revenue and cost-to-serve moved
@@ -150,38 +159,52 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
 def npv_distribution(groups: pd.DataFrame, revenue_ratio: pd.DataFrame, cost_ratio: pd.DataFrame,
                      hazard_ratio: pd.DataFrame, reference: str, reference_survival, moves: dict, ramp: list[float],
                      gross_margin: float, discount_rate: float, horizon_years: int, one_off_cost: float = 0.0,
-                     yearly_cost: float = 0.0, lag_years: int = 0) -> np.ndarray:
+                     yearly_cost: float = 0.0, lag_years: int = 0, referral_ratio: pd.DataFrame | None = None,
+                     referral_value: float = 0.0) -> np.ndarray:
     """NPV of the scenario under each joint draw of the linkage effects (one NPV per row).
 
     ``groups`` gives ``customers`` per group; ``revenue_ratio``, ``cost_ratio``,
-    ``hazard_ratio`` hold one draw per row and one column per group (see
-    :func:`cxvalue.value.effect_draws`); the reference group's adjusted revenue and cost per
-    customer-year are ``groups.loc[reference, "revenue"/"cost_to_serve"]`` and its yearly
-    survival ``reference_survival``. The same arithmetic as :func:`scenario_cash_flows`,
-    vectorised over draws (10,000 draws take well under a second). Summaries:
-    :func:`summarise_npv`.
+    ``hazard_ratio`` (and optionally ``referral_ratio``) hold one draw per row and one column
+    per group (see :func:`cxvalue.value.effect_draws`); an optional ``_level`` column scales
+    the reference group's level in that draw (its adjusted revenue, cost or referral rate,
+    and for churn the reference curve's cumulative hazard), so the uncertainty of where the
+    reference group stands is carried too. The reference group's adjusted revenue and cost per
+    customer-year are ``groups.loc[reference, "revenue"/"cost_to_serve"]`` (and
+    ``"referrals"`` when present) and its yearly survival ``reference_survival``. The same
+    arithmetic as :func:`scenario_cash_flows`, vectorised over draws (10,000 draws take well
+    under a second). Summaries: :func:`summarise_npv`.
     """
     H = int(horizon_years)
     s_ref = np.asarray(reference_survival, float)[:H]
-    ref_rev = groups.loc[reference, "revenue"]
-    ref_cost = groups.loc[reference, "cost_to_serve"]
     n_draws = len(revenue_ratio)
+
+    def level(draws):
+        return draws["_level"].to_numpy() if draws is not None and "_level" in draws else np.ones(n_draws)
+
+    ref_rev = groups.loc[reference, "revenue"] * level(revenue_ratio)
+    ref_cost = groups.loc[reference, "cost_to_serve"] * level(cost_ratio)
+    ref_refs = (groups.loc[reference, "referrals"] if "referrals" in groups else 0.0) * level(referral_ratio)
+    hazard_scale = level(hazard_ratio)
     cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
     new_share = np.diff(np.concatenate([[0.0], cum_ramp]))
 
-    def margin_and_years(group):
+    def value_and_years(group):
         rev = ref_rev * revenue_ratio[group].to_numpy()
         cost = ref_cost * cost_ratio[group].to_numpy()
-        surv = s_ref[None, :] ** hazard_ratio[group].to_numpy()[:, None]
+        if referral_ratio is not None:
+            refs = ref_refs * referral_ratio[group].to_numpy()
+        else:  # referral rates at their point estimates
+            refs = np.full(n_draws, groups.loc[group, "referrals"] if "referrals" in groups else 0.0)
+        surv = s_ref[None, :] ** (hazard_ratio[group].to_numpy() * hazard_scale)[:, None]
         years = (np.concatenate([np.ones((n_draws, 1)), surv[:, :-1]], axis=1) + surv) / 2
-        return gross_margin * rev - cost, years
+        return gross_margin * rev - cost + referral_value * refs, years
 
     benefit = np.zeros((n_draws, H))
     for (g, h), share in moves.items():
         if share <= 0:
             continue
-        m_g, a_g = margin_and_years(g)
-        m_h, a_h = margin_and_years(h)
+        v_g, a_g = value_and_years(g)
+        v_h, a_h = value_and_years(h)
         moved_total = groups.loc[g, "customers"] * share
         for k in range(H):
             n = moved_total * new_share[k]
@@ -189,7 +212,7 @@ def npv_distribution(groups: pd.DataFrame, revenue_ratio: pd.DataFrame, cost_rat
                 continue
             for t in range(k + lag_years, H):
                 j = t - (k + lag_years)
-                benefit[:, t] += n * (m_h * a_h[:, j] - m_g * a_g[:, j])
+                benefit[:, t] += n * (v_h[:, None] * a_h[:, j:j + 1] - v_g[:, None] * a_g[:, j:j + 1])[:, 0]
     discount = (1 + discount_rate) ** np.arange(1, H + 1)
     return -one_off_cost + ((benefit - yearly_cost) / discount).sum(axis=1)
 
@@ -217,11 +240,17 @@ class BusinessCase:
     moved: dict[str, float]
     sensitivity: pd.DataFrame | None = None
     context: dict[str, float] = field(default_factory=dict)
+    #: Everything the cash flows were priced from (for the Excel workbook and audits):
+    #: ``groups`` (customers, revenue, cost_to_serve, referrals, hazard_ratio per group),
+    #: ``reference``, ``reference_survival``, ``moves``, ``ramp``, ``referral_value`` and the
+    #: money parameters (``gross_margin``, ``discount_rate``, ``horizon_years``,
+    #: ``one_off_cost``, ``yearly_cost``, ``lag_years``, ``currency``).
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def results(self) -> dict[str, Any]:
         """The ``value`` and ``business_case`` blocks of ``results.json``."""
         flows = [{"year": int(y), "benefit": r.benefit, "cost": r.cost, "net": r.net,
-                  "retention": r.retention, "spend": r.spend, "cost_to_serve": r.cost_to_serve}
+                  **{lever: r[lever] for lever in LEVERS}}
                  for y, r in self.cash_flows.iterrows()]
         return {
             "value": {"clv": {g: (None if pd.isna(v) else float(v)) for g, v in self.clv["clv"].items()},
@@ -230,6 +259,7 @@ class BusinessCase:
             "business_case": {"npv": self.npv, "roi": self.roi, "payback_months": self.payback_months,
                               "irr": self.irr, **self.uncertainty, "cash_flows": flows,
                               "customers_moved": self.moved, "context": self.context,
+                              "referral_value": self.inputs.get("referral_value"),
                               "sensitivity": [] if self.sensitivity is None else
                               self.sensitivity.to_dict(orient="records")},
         }
@@ -246,9 +276,11 @@ def _moves(labels: list[str], reference: str, lowest_up: float, reference_up: fl
     return {(labels[0], reference): lowest_up, (reference, labels[-1]): reference_up}
 
 
-def _scenario_inputs(revenue, cost_to_serve, curves: pd.DataFrame, base_customers: pd.Series, horizon_years: int):
+def _scenario_inputs(revenue, cost_to_serve, curves: pd.DataFrame, base_customers: pd.Series, horizon_years: int,
+                     referrals=None):
     """What every pricing of the scenario shares: group labels, the reference group's curve and
-    yearly survival, and per group today's customers and adjusted revenue and cost to serve."""
+    yearly survival, and per group today's customers, adjusted revenue, cost to serve and
+    referrals per customer-year (0 without a referral model)."""
     from cxvalue.value import yearly_survival
 
     reference = revenue.reference_group
@@ -258,16 +290,29 @@ def _scenario_inputs(revenue, cost_to_serve, curves: pd.DataFrame, base_customer
     groups = pd.DataFrame({"customers": base_customers.reindex(labels).fillna(0).astype(float),
                            "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"]},
                           index=labels)
+    groups["referrals"] = (referrals.summary["adjusted"].reindex(labels).fillna(0.0).astype(float)
+                           if referrals is not None else 0.0)
     return reference, labels, ref_curve, s_ref, groups
 
 
+def _referral_value(clv: pd.DataFrame, customers: pd.Series) -> float:
+    """A referred customer's value when they join: the base's customer-weighted mean CLV."""
+    c = clv["clv"].astype(float)
+    w = customers.reindex(c.index).fillna(0.0)
+    ok = c.notna() & (w > 0)
+    return float((c[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else 0.0
+
+
 def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-             params: dict[str, Any]) -> BusinessCase:
+             params: dict[str, Any], referrals=None) -> BusinessCase:
     """Price the scenario of ``params["scenario"]`` with the fitted linkage models.
 
     Parameters
     ----------
     revenue, cost_to_serve, churn : fitted :mod:`cxvalue.linkage` models.
+    referrals : optional fitted :class:`cxvalue.linkage.ReferralModel` (referrals per
+        customer-year by group): adds the referrals lever, each referred customer valued at
+        the base's mean CLV.
     curves : Kaplan-Meier curves (``ChurnModel.km_curves``); the reference group's is used.
     base_customers : customers per group in today's base (e.g. active customers by group).
     params : run parameters (``gross_margin``, ``discount_rate``, ``horizon_years``, ``seed``,
@@ -281,20 +326,24 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
 
     sc = params["scenario"]
     H = int(params["horizon_years"])
-    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers, H)
+    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers, H,
+                                                                   referrals)
     clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve,
                     params["gross_margin"], params["discount_rate"], H)
+    ref_value = _referral_value(clv, groups["customers"]) if referrals is not None else 0.0
     groups["survival"] = [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels]
     moves = _moves(labels, reference, sc["detractor_to_passive"], sc["passive_to_promoter"])
     ramp = _linear_ramp(sc["ramp_years"])
-    flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"])
+    flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"],
+                                ref_value)
     costs = pd.Series(sc["yearly_cost"], index=flows.index)
     seed = int(params["seed"])
     n = int(sc["draws"])
     draws = npv_distribution(groups, effect_draws(revenue, n, seed), effect_draws(cost_to_serve, n, seed + 1),
                              effect_draws(churn, n, seed + 2), reference, s_ref, moves, ramp,
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
-                             sc["yearly_cost"], sc["lag_years"])
+                             sc["yearly_cost"], sc["lag_years"],
+                             effect_draws(referrals, n, seed + 3) if referrals is not None else None, ref_value)
     year = min(3, H)  # the CX guides quote gains "within 2-3 years"
     base_revenue = float((groups["customers"] * groups["revenue"]).sum())
     base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
@@ -304,7 +353,7 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                "guide_revenue_growth": [0.05, 0.10], "guide_cost_reduction": [0.15, 0.25]}
     return BusinessCase(
         context=context,
-        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers, params),
+        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers, params, referrals),
         clv=clv, cash_flows=flows,
         npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),
         roi=roi(flows["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
@@ -312,6 +361,12 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
         irr=irr(flows["net"], sc["one_off_cost"]),
         uncertainty=summarise_npv(draws), npv_draws=draws,
         moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items()},
+        inputs={"groups": groups.drop(columns="survival").assign(
+                    hazard_ratio=churn.summary["hazard_ratio"].reindex(labels).astype(float)),
+                "reference": reference, "reference_survival": [float(x) for x in s_ref], "moves": moves,
+                "ramp": ramp, "referral_value": ref_value, "gross_margin": params["gross_margin"],
+                "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
+                "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", "")},
     )
 
 
@@ -321,7 +376,7 @@ def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-                params: dict[str, Any]) -> pd.DataFrame:
+                params: dict[str, Any], referrals=None) -> pd.DataFrame:
     """Tornado: the NPV when each assumption moves to the low and high end of a plausible range.
 
     Ranges: gross margin and discount rate ±25% of their value; each shift share ±50%; the
@@ -331,9 +386,18 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
     ``assumption``, ``low``, ``high`` (the settings), ``npv_low``, ``npv_high``, ``swing``.
     """
     sc = params["scenario"]
-    reference, labels, _, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers,
-                                                            params["horizon_years"])
+    from cxvalue.value import group_clv
+
+    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers,
+                                                                   params["horizon_years"], referrals)
     low_g = labels[0]
+
+    def referral_value(p):
+        if referrals is None:
+            return 0.0
+        clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve, p["gross_margin"],
+                        p["discount_rate"], int(params["horizon_years"]))
+        return _referral_value(clv, groups["customers"])
 
     def run(p=None, rev=None, cost=None, hr=None, shares=None, ramp_years=None):
         p = p or params
@@ -344,7 +408,7 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
             hr if hr is not None else _point(churn.summary, "hazard_ratio"), reference, s_ref,
             _moves(labels, reference, d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
             p["gross_margin"], p["discount_rate"], int(params["horizon_years"]),
-            sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"])[0])
+            sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"], None, referral_value(p))[0])
 
     def with_param(key, value):
         return {**params, key: value}

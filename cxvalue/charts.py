@@ -130,6 +130,8 @@ def value_waterfall(cash_flows: pd.DataFrame, discount_rate: float, one_off_cost
     steps = [("Customers kept longer", float((cash_flows["retention"] / disc).sum())),
              ("Higher spend", float((cash_flows["spend"] / disc).sum())),
              ("Lower cost to serve", float((cash_flows["cost_to_serve"] / disc).sum())),
+             *([("New customers referred", float((cash_flows["referrals"] / disc).sum()))]
+               if "referrals" in cash_flows and cash_flows["referrals"].abs().sum() > 0 else []),
              ("Programme cost", -float(one_off_cost + (cash_flows["cost"] / disc).sum()))]
     rows, running = [], 0.0
     for name, v in steps:

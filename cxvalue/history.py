@@ -26,7 +26,9 @@ Definitions (CONTRACT section 2), for a customer whose index response is on day 
 * **churn**: ``churned`` = the customer has an ``end_date`` (on or before ``as_of``);
   ``duration_days`` = ``end_date - r`` if churned, else ``as_of - r`` (right-censored).
 * ``tenure_years`` = ``(r - start_date)`` / 365.25; ``n_responses`` counts all checked
-  responses of the customer; ``n_referred`` the customers naming them in ``referred_by``.
+  responses of the customer; ``n_referred`` the customers naming them in ``referred_by``;
+  ``post_referred`` those of them who started inside the post window (referrals per
+  customer-year after the survey: the advocacy lever).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ HISTORY_COLUMNS = [
     "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
     "pre_transactions", "post_transactions", "pre_contacts", "post_contacts",
     "pre_contact_cost", "post_contact_cost", "churned", "duration_days", "n_responses", "n_referred",
-    "prior_sales", "prior_sales_transactions",
+    "prior_sales", "prior_sales_transactions", "post_referred",
 ]
 
 
@@ -157,8 +159,12 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
 
     responses = data.tables["responses"]
     n_resp = responses.group_by("customer_id").aggregate(n_responses=ibis._.count())
-    referrals = (customers.filter(customers.referred_by.notnull())
-                 .group_by(customer_id=customers.referred_by).aggregate(n_referred=ibis._.count()))
+    referred = customers.filter(customers.referred_by.notnull()).select(
+        customer_id=customers.referred_by, referee_start=customers.start_date)
+    rj = referred.inner_join(win, "customer_id")
+    referrals = rj.group_by("customer_id").aggregate(
+        n_referred=ibis._.count(),
+        post_referred=((rj.referee_start >= rj.response_date) & (rj.referee_start < rj.post_end)).cast("int64").sum())
 
     h = base.left_join(tx, "customer_id").drop("customer_id_right")
     if ct is not None:
@@ -171,7 +177,8 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
         fills.update({k: h[k].fill_null(0) for k in contact_cols})
     else:
         fills.update({k: ibis.literal(0, type="int64" if "cost" not in k else "float64") for k in contact_cols})
-    h = h.mutate(**fills, n_responses=h.n_responses.fill_null(0), n_referred=h.n_referred.fill_null(0))
+    h = h.mutate(**fills, n_responses=h.n_responses.fill_null(0), n_referred=h.n_referred.fill_null(0),
+                 post_referred=h.post_referred.fill_null(0))
 
     churned = h.end_date.notnull()
     stop = h.end_date.fill_null(as_of)

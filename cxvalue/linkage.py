@@ -20,7 +20,7 @@ from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
 __all__ = ["observed_summary", "observed_results", "km_churn_rate", "adjustment_frame", "person_periods",
-           "RevenueModel", "CostToServeModel", "ChurnModel"]
+           "RevenueModel", "CostToServeModel", "ReferralModel", "ChurnModel"]
 
 
 def km_churn_rate(duration_days: pd.Series, churned: pd.Series, days: float = DAYS_PER_YEAR) -> float:
@@ -295,6 +295,14 @@ class CostToServeModel(_RateModel):
     label = "Cost to serve"
 
 
+class ReferralModel(_RateModel):
+    """New customers referred per customer-year after the survey (``post_referred``) by group;
+    same method as :class:`RevenueModel` (a Poisson GLM: here the outcome is a count)."""
+
+    outcome = "post_referred"
+    label = "Referrals"
+
+
 def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) -> pd.DataFrame:
     """Split each customer's follow-up after the survey into the churn-model intervals.
 
@@ -317,6 +325,18 @@ def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) ->
                                     "exposure_years": np.maximum(exp_days, 0.5) / DAYS_PER_YEAR,
                                     "event": event.astype(float)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _km_log_cumhaz_se(history: pd.DataFrame, days: float = DAYS_PER_YEAR) -> float:
+    """Greenwood standard error of ``log(-log S(days))`` for a Kaplan-Meier curve (NaN if undefined)."""
+    if history.empty or not history["churned"].any():
+        return float("nan")
+    sf = SurvfuncRight(history["duration_days"].to_numpy(float), history["churned"].to_numpy(int))
+    i = np.searchsorted(sf.surv_times, days, side="right") - 1
+    if i < 0:
+        return float("nan")
+    s, se = sf.surv_prob[i], sf.surv_prob_se[i]
+    return float(se / (s * abs(np.log(s)))) if 0 < s < 1 else float("nan")
 
 
 class ChurnModel:
@@ -395,6 +415,7 @@ class ChurnModel:
                     "the follow-up.")
         else:
             self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        self.reference_curve_se_ = _km_log_cumhaz_se(history[history["group"].astype(str) == self.reference_group])
         ci = res.conf_int()
         rows = []
         for g in labels:

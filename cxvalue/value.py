@@ -108,21 +108,43 @@ def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.Data
 
 
 def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
-    """Draws of each group's ratio (or hazard ratio) from a fitted linkage model's sampling distribution.
+    """Draws of each group's ratio (or hazard ratio) from a fitted linkage model's sampling
+    distribution, plus ``_level``: how far the reference group's own level moves in that draw.
 
-    The group coefficients are drawn jointly from a normal with the model's estimates and
-    covariance (``result_.params``, ``result_.cov_params()``) and exponentiated; the
-    reference group is 1 in every draw. Returns one column per group, ``n_draws`` rows.
+    All coefficients are drawn jointly from a normal with the model's estimates and
+    covariance (``result_.params``, ``result_.cov_params()``); group ratios are the
+    exponentiated group coefficients (the reference group is 1 in every draw).
+
+    ``_level`` multiplies the reference group's level:
+
+    * rate models (revenue, cost to serve, referrals): the reference group's adjusted rate
+      is ``L(b) = mean_i exp(x_i b)`` over everyone set to the reference group; to first
+      order ``log L(b) - log L(b_hat) = grad . (b - b_hat)`` with ``grad`` the
+      ``exp(x_i b_hat)``-weighted mean of ``x_i``, so ``_level = exp(grad . (b - b_hat))``
+      (the delta method, drawn jointly with the ratios);
+    * churn: the reference group's Kaplan-Meier curve is uncertain too; ``_level`` scales its
+      cumulative hazard, ``log _level ~ N(0, se)`` with ``se`` the Greenwood standard error of
+      ``log(-log S)`` at one year (``ChurnModel.reference_curve_se_``).
+
+    Returns one column per group and ``_level``, ``n_draws`` rows.
     """
     res = model.result_
     names = [c for c in res.params.index if c.startswith("group[")]
     rng = np.random.default_rng(seed)
-    if names:
-        mean = res.params[names].to_numpy()
-        cov = res.cov_params().loc[names, names].to_numpy()
-        draws = np.exp(rng.multivariate_normal(mean, cov, size=n_draws, method="cholesky"))
-    else:
-        draws = np.empty((n_draws, 0))
-    out = pd.DataFrame(draws, columns=[n[len("group["):-1] for n in names])
+    beta = res.params.to_numpy()
+    b = rng.multivariate_normal(beta, res.cov_params().to_numpy(), size=n_draws, method="eigh")
+    pos = [res.params.index.get_loc(c) for c in names]
+    out = pd.DataFrame(np.exp(b[:, pos]), columns=[n[len("group["):-1] for n in names])
     out[model.reference_group] = 1.0
+    design = getattr(model, "design_", None)
+    if design is not None:
+        x_ref = design[res.params.index].to_numpy(copy=True)
+        x_ref[:, pos] = 0.0
+        w = np.exp(x_ref @ beta)
+        grad = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+        out["_level"] = np.exp((b - beta) @ grad)
+    elif np.isfinite(getattr(model, "reference_curve_se_", np.nan)):
+        out["_level"] = np.exp(rng.normal(0.0, model.reference_curve_se_, n_draws))
+    else:
+        out["_level"] = 1.0
     return out

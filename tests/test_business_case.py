@@ -70,6 +70,24 @@ def test_scenario_cash_flows_by_hand():
         assert cf.loc[year, "cost_to_serve_change"] == pytest.approx(n * (40 * a_p[j] - 60 * a_d[j]))
 
 
+def test_referrals_lever_by_hand():
+    # promoters refer 0.05 new customers a year, passives 0.02; a referred customer is worth 900
+    g = _groups().assign(referrals=[0.01, 0.02, 0.05])
+    cf = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.1}, ramp=[1.0], gross_margin=0.5, horizon_years=2,
+                                referral_value=900.0)
+    n = 200
+    a_pro, a_pas = [0.95, 0.855], [0.9, 0.72]  # (1 + .9)/2, (.9 + .81)/2; (1 + .8)/2, (.8 + .64)/2
+    for year in (1, 2):
+        j = year - 1
+        assert cf.loc[year, "referrals"] == pytest.approx(n * 900 * (0.05 * a_pro[j] - 0.02 * a_pas[j]))
+        levers = cf.loc[year, ["retention", "spend", "cost_to_serve", "referrals"]].sum()
+        assert cf.loc[year, "benefit"] == pytest.approx(levers)
+    without = bc.scenario_cash_flows(g.drop(columns="referrals"), {("passive", "promoter"): 0.1}, ramp=[1.0],
+                                     gross_margin=0.5, horizon_years=2, referral_value=900.0)
+    assert (without["referrals"] == 0).all()
+    assert (cf["benefit"] - without["benefit"]).to_numpy() == pytest.approx(cf["referrals"].to_numpy())
+
+
 def test_ramp_and_lag_delay_the_benefit():
     g = _groups()
     full = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[1.0], gross_margin=0.5, horizon_years=2)
@@ -95,15 +113,22 @@ def test_npv_distribution_matches_the_cash_flows_draw_by_draw():
     cost = pd.DataFrame({"detractor": rng.uniform(1.3, 1.7, draws), "passive": 1.0, "promoter": rng.uniform(0.8, 0.95, draws)})
     hr = pd.DataFrame({"detractor": rng.uniform(1.5, 2.5, draws), "passive": 1.0, "promoter": rng.uniform(0.5, 0.9, draws)})
     moves = {("detractor", "passive"): 0.2, ("passive", "promoter"): 0.1}
+    refs = pd.DataFrame({"detractor": rng.uniform(0.1, 0.5, draws), "passive": 1.0, "promoter": rng.uniform(2, 3, draws)})
+    # the reference group's own level is uncertain too: _level scales it in each draw
+    for frame in (rev, cost, hr, refs):
+        frame["_level"] = rng.uniform(0.9, 1.1, draws)
+    g["referrals"] = [0.01, 0.02, 0.05]
     got = bc.npv_distribution(g, rev, cost, hr, "passive", s_ref, moves, [0.5, 1.0], 0.6, 0.08, 2,
-                              one_off_cost=1_000, yearly_cost=500, lag_years=0)
+                              one_off_cost=1_000, yearly_cost=500, lag_years=0, referral_ratio=refs,
+                              referral_value=700.0)
     for i in range(draws):
         groups = pd.DataFrame({
             "customers": g["customers"],
-            "revenue": g.loc["passive", "revenue"] * rev.iloc[i][g.index].to_numpy(),
-            "cost_to_serve": g.loc["passive", "cost_to_serve"] * cost.iloc[i][g.index].to_numpy(),
-            "survival": [s_ref ** x for x in hr.iloc[i][g.index].to_numpy()]}, index=g.index)
-        cf = bc.scenario_cash_flows(groups, moves, [0.5, 1.0], 0.6, 2, yearly_cost=500)
+            "revenue": g.loc["passive", "revenue"] * rev["_level"][i] * rev.iloc[i][g.index].to_numpy(),
+            "cost_to_serve": g.loc["passive", "cost_to_serve"] * cost["_level"][i] * cost.iloc[i][g.index].to_numpy(),
+            "referrals": g.loc["passive", "referrals"] * refs["_level"][i] * refs.iloc[i][g.index].to_numpy(),
+            "survival": [s_ref ** (x * hr["_level"][i]) for x in hr.iloc[i][g.index].to_numpy()]}, index=g.index)
+        cf = bc.scenario_cash_flows(groups, moves, [0.5, 1.0], 0.6, 2, yearly_cost=500, referral_value=700.0)
         assert got[i] == pytest.approx(bc.npv(cf["net"], 0.08, initial=1_000))
 
 

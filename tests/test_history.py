@@ -100,7 +100,8 @@ CONTACTS = [
     {"customer_id": "H", "date": "2024-12-31", "channel": "phone", "cost": ""},    # on end_date = as_of
 ]
 
-PRIOR = ["prior_sales", "prior_sales_transactions"]  # checked by hand in test_prior_sales_by_hand
+PRIOR = ["prior_sales", "prior_sales_transactions",  # checked by hand in test_prior_sales_by_hand
+         "post_referred"]  # checked in test_post_referred_matches_pandas
 COLUMNS = [c for c in history.HISTORY_COLUMNS if c not in PRIOR] + ["pre_cogs", "post_cogs", "plan"]
 INTS = {"score", "pre_transactions", "post_transactions", "pre_contacts", "post_contacts", "duration_days",
         "n_responses", "n_referred"}
@@ -390,3 +391,20 @@ def test_unjoined_fast_path_equals_rule_filtered_tables():
         fast = history.build_history(checked, p, use_unjoined=True).order_by("customer_id").to_pandas()
         strict = history.build_history(checked, p, use_unjoined=False).order_by("customer_id").to_pandas()
         pd.testing.assert_frame_equal(fast, strict)
+
+
+def test_post_referred_matches_pandas(small_world_dir):
+    """Referrals who started inside the referrer's post window, counted independently in pandas."""
+    p = params()
+    checked = data.check(small_world_dir, p)
+    h = history.history(checked, p).set_index("customer_id")
+    cust = checked.tables["customers"].to_pandas()
+    ref = cust[cust["referred_by"].notna()][["referred_by", "start_date"]].rename(columns={"referred_by": "customer_id"})
+    ref = ref.merge(h[["response_date", "post_exposure_years"]].reset_index(), on="customer_id")
+    post_end = ref["response_date"] + pd.to_timedelta((ref["post_exposure_years"] * history.DAYS_PER_YEAR).round(), unit="D")
+    start = pd.to_datetime(ref["start_date"])
+    inside = (start >= ref["response_date"]) & (start < post_end)
+    expected = inside.groupby(ref["customer_id"]).sum().reindex(h.index, fill_value=0)
+    assert expected.sum() >= 5  # the world has referrals after surveys
+    assert (h["post_referred"] == expected).all()
+    assert (h["post_referred"] <= h["n_referred"]).all()

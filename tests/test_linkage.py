@@ -127,3 +127,18 @@ def test_person_periods_by_hand():
     assert by["events"].tolist() == [1, 0, 1, 1]
     assert by["years"].to_numpy() * 365.25 == pytest.approx([50, 200, 800, 91])
     assert pp.loc[(pp.row == 2) & (pp.event == 1), "period"].item() == "730d+"
+
+
+#: In the synthetic world a new customer's referrer is drawn among earlier customers with
+#: weight 4 (promoter), 1 (passive), 0.3 (detractor): referrals per customer-year in that ratio.
+TRUE_REFERRAL_RATIO = {"detractor": 0.3, "promoter": 4.0}
+
+
+def test_referral_ratios_recover_the_referral_weights(fitted):
+    world, h, cov, *_ = fitted
+    model = linkage.ReferralModel("passive", cov).fit(h)
+    s = model.summary
+    assert s["adjusted"].gt(0).all() and model.results()["passive"]["ratio"] == 1.0
+    for g, truth in TRUE_REFERRAL_RATIO.items():
+        assert s.loc[g, "ratio_lo"] < truth < s.loc[g, "ratio_hi"], (g, s.loc[g, "ratio"])
+    assert s.loc["promoter", "ratio_lo"] > 1.5 and s.loc["detractor", "ratio"] < 1  # few detractor referrals: wide CI

@@ -58,3 +58,56 @@ def test_effect_draws_follow_the_fitted_sampling_distribution():
         assert logs.std() == pytest.approx(model.result_.bse[f"group[{g}]"], rel=0.03)
     again = value.effect_draws(model, 20_000, seed=1)
     pd.testing.assert_frame_equal(draws, again)  # seeded
+
+
+@pytest.fixture(scope="module")
+def fitted_world():
+    from cxvalue import data, history, linkage
+    from cxvalue.config import load_params
+    from cxvalue.synthetic import generate
+
+    world = generate(n_customers=3_000, seed=12)
+    p = load_params({"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    h = history.history(checked, p)
+    cov = list(checked.covariates)
+    return h, linkage.RevenueModel("passive", cov).fit(h), linkage.ChurnModel("passive", cov).fit(h)
+
+
+def test_reference_level_draws_match_a_numerical_delta_method(fitted_world):
+    """The reference group's adjusted revenue is uncertain too: the spread of the drawn level
+    matches a delta method computed independently, by re-running the g-computation at nudged
+    coefficients (central differences) instead of the analytic gradient."""
+    _, model, _ = fitted_world
+    res, X = model.result_, model.design_
+    x_ref = X.copy()
+    x_ref[[c for c in X.columns if c.startswith("group[")]] = 0.0
+
+    def log_level(beta):
+        return np.log(np.mean(np.exp(x_ref.to_numpy() @ beta)))
+
+    beta = res.params[X.columns].to_numpy()
+    step = 1e-5
+    grad = np.array([(log_level(beta + step * e) - log_level(beta - step * e)) / (2 * step) for e in np.eye(beta.size)])
+    sd = float(np.sqrt(grad @ res.cov_params().loc[X.columns, X.columns].to_numpy() @ grad))
+    draws = value.effect_draws(model, 20_000, seed=3)
+    assert np.log(draws["_level"]).std() == pytest.approx(sd, rel=0.03)
+    assert np.log(draws["_level"]).mean() == pytest.approx(0.0, abs=4 * sd / np.sqrt(20_000) * 10)
+    assert 0.005 < sd < 0.2  # a real, not negligible, uncertainty on a world of 3,000
+
+
+def test_reference_curve_draws_use_the_greenwood_error(fitted_world):
+    """Churn draws scale the reference Kaplan-Meier curve's cumulative hazard by a factor whose
+    log has the Greenwood standard error of log(-log S) at one year, computed here by hand."""
+    h, _, churn = fitted_world
+    ref = h[h["group"].astype(str) == "passive"]
+    d, t = ref["duration_days"].to_numpy(float), ref["churned"].to_numpy(bool)
+    s, green = 1.0, 0.0
+    for u in np.unique(d[t & (d <= 365.25)]):
+        at_risk, deaths = (d >= u).sum(), ((d == u) & t).sum()
+        s *= 1 - deaths / at_risk
+        green += deaths / (at_risk * (at_risk - deaths))
+    expected = np.sqrt(green) / abs(np.log(s))  # se(S) / (S |log S|), se(S) = S sqrt(sum d / n(n - d))
+    assert churn.reference_curve_se_ == pytest.approx(expected, rel=1e-6)
+    draws = value.effect_draws(churn, 20_000, seed=4)
+    assert np.log(draws["_level"]).std() == pytest.approx(expected, rel=0.03)
