@@ -43,7 +43,7 @@ import pandas as pd
 from cxvalue.config import bands_for, load_params
 from cxvalue.data import CheckedData
 
-__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR"]
+__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR", "contact_unit_cost"]
 
 DAYS_PER_YEAR = 365.25
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -56,6 +56,16 @@ HISTORY_COLUMNS = [
     "pre_contact_cost", "post_contact_cost", "churned", "duration_days", "n_responses", "n_referred",
     "prior_sales", "prior_sales_transactions", "post_referred",
 ]
+
+
+def contact_unit_cost(contacts: ir.Table, params: dict[str, Any], has_cost: bool) -> ir.FloatingValue:
+    """What one contact costs: its ``cost``, else ``contact_cost[channel]``, else ``contact_cost["other"]``."""
+    cost_map = dict(params["contact_cost"])
+    other = float(cost_map.get("other", 0.0))
+    by_channel = ibis.cases(*[(contacts.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
+                            else_=other) if cost_map else ibis.literal(other)
+    unit = contacts.cost.fill_null(by_channel) if has_cost else by_channel
+    return unit.cast("float64")
 
 
 def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
@@ -139,13 +149,8 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     contact_cols = ["pre_contacts", "post_contacts", "pre_contact_cost", "post_contact_cost"]
     if "contacts" in data.tables:
         c = events["contacts"]
-        cost_map = dict(params["contact_cost"])
-        other = float(cost_map.get("other", 0.0))
         cj = c.inner_join(win, "customer_id")  # price contacts after the join: fewer rows
-        by_channel = ibis.cases(*[(cj.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
-                                else_=other) if cost_map else ibis.literal(other)
-        unit = cj.cost.fill_null(by_channel) if data.has_contact_cost else by_channel
-        cj = cj.mutate(_unit_cost=unit.cast("float64"))
+        cj = cj.mutate(_unit_cost=contact_unit_cost(cj, params, data.has_contact_cost))
         c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.response_date)
         c_post = (cj.date >= cj.response_date) & (cj.date < cj.post_end)
         ct = cj.group_by("customer_id").aggregate(

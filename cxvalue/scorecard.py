@@ -1,0 +1,283 @@
+"""The KPI scorecard: 5-6 CX and value KPIs with goals, margins of error, trend and money.
+
+Every KPI is measured over the **last 12 months up to** ``as_of`` (the scorecard period),
+on the whole customer base, not only on the customers with an index response:
+
+* **NPS** (points, -100..100): % promoters - % detractors among the customers who answered
+  a relationship survey in the period (each customer's latest answer counts once).
+  Margin of error (95%): ``1.96 * 100 * sqrt((p_pro + p_det - (p_pro - p_det)^2) / n)``, the
+  standard error of a difference of two shares of one multinomial sample.
+* **CSAT** and **CES** (share, 0-1): the share in the top band (satisfied 4-5; low effort
+  5-7 by default, the bands of :data:`cxvalue.config.DEFAULT_BANDS`), same sample rule;
+  margin of error ``1.96 * sqrt(p (1 - p) / n)``. NPS, CSAT and CES are treated alike: shown
+  where the data has them, with their noise.
+* **Retention, 12 months** (share): of the customers active on the period's first day, the
+  share still customers at ``as_of``; binomial margin of error.
+* **Revenue per customer** and **cost to serve per customer** (currency per customer per
+  year): the period's revenue (transactions, refunds netted) and contact cost (priced as
+  in the history) divided by the customer-years in the period (each customer's days
+  active in it / 365.25). They count every transaction, not a sample: no margin of error.
+
+Status against a goal (``targets.*``): *on target* when the actual meets it (for cost to
+serve: at or below), *within the noise* when it misses by less than its margin of error,
+else *behind target*; *no target set* without a goal. A change between two runs is called
+*up* or *down* only when it exceeds ``1.96 * sqrt(se_a^2 + se_b^2)`` (two independent
+samples), else *no clear change*: a move inside the noise is neither celebrated nor punished.
+
+The gap to goal in money, per year (:func:`value_of_gaps`), where the linkage allows:
+
+* NPS / CSAT / CES, for the run's metric only (its groups are the ones priced): the customers
+  who must move up one group to close the gap (NPS: lowest group to the reference group,
+  each adding ``100 / N`` points; top-box shares: reference group to the top group, each
+  adding ``1 / N``), times the difference of those groups' margin per customer-year;
+* retention: the extra customers kept (gap x customers at the start) x the base's mean
+  margin per customer-year;
+* revenue per customer: gap x customers x gross margin; cost to serve: gap x customers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from cxvalue.config import DEFAULT_BANDS, bands_for
+from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
+
+__all__ = ["KPIS", "Scorecard", "kpi_change", "value_of_gaps"]
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class KPI:
+    name: str
+    label: str
+    unit: str  # "points", "share" or "money"
+    higher_is_better: bool = True
+
+
+#: The scorecard's KPIs, in the order shown.
+KPIS = [
+    KPI("nps", "NPS", "points"),
+    KPI("csat", "CSAT (share satisfied)", "share"),
+    KPI("ces", "CES (share low effort)", "share"),
+    KPI("retention_12m", "Retention over 12 months", "share"),
+    KPI("revenue_per_customer", "Revenue per customer per year", "money"),
+    KPI("cost_to_serve_per_customer", "Cost to serve per customer per year", "money", higher_is_better=False),
+]
+_BY_NAME = {k.name: k for k in KPIS}
+
+
+def _top_band(metric: str) -> list[int]:
+    bands = DEFAULT_BANDS[metric]
+    return max(bands.values(), key=lambda b: b[0])
+
+
+def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
+    """NPS, CSAT and CES from each customer's latest relationship answer in [start, end]."""
+    r = data.tables["responses"]
+    rel = r.filter((r.response_date >= start) & (r.response_date <= end))
+    if "journey" in rel.columns:
+        rel = rel.filter(rel.journey.isnull() | (rel.journey == ""))
+    out = {}
+    for metric in ("nps", "csat", "ces"):
+        if metric not in rel.columns:
+            continue
+        m = rel.filter(rel[metric].notnull())
+        latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id, order_by=ibis.desc(m.response_date)))
+        latest = latest.filter(latest._rank == 0)
+        if metric == "nps":
+            bands = bands_for({**params, "metric": "nps"}) if params["metric"] == "nps" else DEFAULT_BANDS["nps"]
+            (lo_band, hi_band) = (min(bands.values(), key=lambda b: b[0]), max(bands.values(), key=lambda b: b[0]))
+            s = latest[metric]
+            agg = latest.aggregate(n=latest.count(), low=s.between(*lo_band).cast("int64").sum(),
+                                   high=s.between(*hi_band).cast("int64").sum()).to_pandas().iloc[0]
+            n = int(agg["n"])
+            if n == 0:
+                continue
+            p_hi, p_lo = float(agg["high"]) / n, float(agg["low"]) / n
+            se = 100 * np.sqrt(max(p_hi + p_lo - (p_hi - p_lo) ** 2, 0.0) / n)
+            out[metric] = {"actual": 100 * (p_hi - p_lo), "se": se, "n": n}
+        else:
+            band = (max(bands_for(params).values(), key=lambda b: b[0]) if params["metric"] == metric
+                    else _top_band(metric))
+            s = latest[metric]
+            agg = latest.aggregate(n=latest.count(), top=s.between(*band).cast("int64").sum()).to_pandas().iloc[0]
+            n = int(agg["n"])
+            if n == 0:
+                continue
+            p = float(agg["top"]) / n
+            out[metric] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n)), "n": n}
+    return out
+
+
+def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
+    """Retention, revenue and cost to serve per customer-year over [start, end]."""
+    c = data.tables["customers"]
+    lit = lambda d: ibis.literal(d, type="date")  # noqa: E731
+    active_at_start = (c.start_date <= lit(start)) & (c.end_date.isnull() | (c.end_date > lit(start)))
+    kept = c.end_date.isnull() | (c.end_date > lit(end))
+    stop = ibis.least(c.end_date.fill_null(lit(end)), lit(end))
+    begin = ibis.greatest(c.start_date, lit(start))
+    days = ibis.greatest(stop.delta(begin, unit="day") + 1, 0)
+    agg = c.aggregate(at_start=active_at_start.cast("int64").sum(),
+                      kept=(active_at_start & kept).cast("int64").sum(),
+                      customer_days=days.sum()).to_pandas().iloc[0]
+    out: dict[str, dict] = {}
+    n0 = int(agg["at_start"])
+    if n0:
+        p = float(agg["kept"]) / n0
+        out["retention_12m"] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n0)), "n": n0}
+    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    if years <= 0:
+        return out
+    t = data.tables["transactions"]
+    revenue = t.filter((t.date >= start) & (t.date <= end)).amount.sum().to_pandas()
+    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(n0)}
+    if "contacts" in data.tables:
+        k = data.tables["contacts"]
+        k = k.filter((k.date >= start) & (k.date <= end))
+        cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
+        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(n0)}
+    return out
+
+
+def _status(kpi: KPI, actual: float, target: float | None, moe: float | None) -> tuple[float | None, str]:
+    if target is None or actual is None or pd.isna(actual):
+        return None, "no target set"
+    gap = (actual - target) if kpi.higher_is_better else (target - actual)  # >= 0: goal met
+    if gap >= 0:
+        return float(actual - target), "on target"
+    if moe is not None and -gap <= moe:
+        return float(actual - target), "within the noise"
+    return float(actual - target), "behind target"
+
+
+def kpi_change(a: dict | None, b: dict | None) -> tuple[float | None, str]:
+    """Change of one KPI from run ``a`` to run ``b`` (each ``{actual, se}``) and its reading:
+    ``up``/``down`` only when larger than 1.96 x the standard error of the difference."""
+    if not a or not b or a.get("actual") is None or b.get("actual") is None:
+        return None, "not comparable"
+    diff = float(b["actual"]) - float(a["actual"])
+    se_a, se_b = a.get("se"), b.get("se")
+    if se_a is not None and se_b is not None:
+        if abs(diff) <= Z95 * np.sqrt(se_a**2 + se_b**2):
+            return diff, "no clear change"
+    elif diff == 0:
+        return diff, "no change"
+    return diff, "up" if diff > 0 else "down"
+
+
+def value_of_gaps(kpis: dict[str, dict], params: dict[str, Any], margin_per_year: pd.Series,
+                  customers: pd.Series) -> dict[str, float | None]:
+    """Money per year of closing each KPI's gap to goal (None where it cannot be priced).
+
+    ``margin_per_year``: per group, margin per customer-year (``value.group_clv``);
+    ``customers``: today's base per group. See the module docstring for the rules.
+    """
+    out: dict[str, float | None] = {}
+    n = float(customers.sum())
+    labels = list(bands_for(params))
+    ref = params["reference_group"] or {"nps": "passive", "csat": "neutral", "ces": "neutral"}[params["metric"]]
+    m = margin_per_year.reindex(labels)
+    mean_margin = float((m * customers.reindex(labels)).sum() / n) if n else np.nan
+    for name, k in kpis.items():
+        gap, target = k.get("gap"), k.get("target")
+        if target is None or gap is None or n == 0:
+            out[name] = None
+            continue
+        short = max(0.0, -gap) if _BY_NAME[name].higher_is_better else max(0.0, gap)
+        if name in ("nps", "csat", "ces"):
+            if name != params["metric"]:
+                out[name] = None
+                continue
+            frm, to = (labels[0], ref) if name == "nps" else (ref, labels[-1])
+            movers = short / 100 * n if name == "nps" else short * n
+            out[name] = float(movers * (m[to] - m[frm])) if pd.notna(m[to]) and pd.notna(m[frm]) else None
+        elif name == "retention_12m":
+            out[name] = float(short * k["n"] * mean_margin) if pd.notna(mean_margin) else None
+        elif name == "revenue_per_customer":
+            out[name] = float(short * n * params["gross_margin"])
+        elif name == "cost_to_serve_per_customer":
+            out[name] = float(short * n)
+    return out
+
+
+class Scorecard:
+    """The KPI scorecard of one run; ``fit(data)`` measures, ``summary`` shows.
+
+    Parameters
+    ----------
+    params : run parameters (``targets.*``, ``metric``, ``contact_cost``, ...).
+    earlier : ``results.json`` dicts of earlier runs (oldest first), for the trend; each
+        may carry ``kpis`` from its own scorecard and ``run`` (``{started_at, as_of}``).
+    """
+
+    def __init__(self, params: dict[str, Any], earlier: list[dict] | None = None):
+        self.params = params
+        self.earlier = list(earlier or [])
+
+    def fit(self, data, margin_per_year: pd.Series | None = None, customers: pd.Series | None = None) -> "Scorecard":
+        end = data.as_of
+        start = end - dt.timedelta(days=365)
+        self.period_ = (start, end)
+        measured = {**_survey_kpis(data, self.params, start, end), **_base_kpis(data, self.params, start, end)}
+        targets = self.params.get("targets", {}) or {}
+        kpis: dict[str, dict] = {}
+        for k in KPIS:
+            if k.name not in measured:
+                continue
+            m = measured[k.name]
+            moe = Z95 * m["se"] if m["se"] is not None else None
+            target = targets.get(k.name)
+            gap, status = _status(k, m["actual"], target, moe)
+            kpis[k.name] = {"label": k.label, "unit": k.unit, "actual": m["actual"], "target": target, "gap": gap,
+                            "status": status, "margin_of_error": moe, "se": m["se"], "n": m["n"]}
+        if margin_per_year is not None and customers is not None:
+            for name, v in value_of_gaps(kpis, self.params, margin_per_year, customers).items():
+                kpis[name]["value_of_gap"] = v
+        previous = next((r.get("kpis") for r in reversed(self.earlier) if r.get("kpis")), None)
+        for name, k in kpis.items():
+            change, reading = kpi_change((previous or {}).get(name), k)
+            k["change"], k["change_reading"] = change, reading
+        self.kpis_ = kpis
+        self.warnings_ = [f"Scorecard: {_BY_NAME[n].label} is based on only {k['n']} answers in the last 12 months; "
+                          f"its margin of error is wide." for n, k in kpis.items()
+                          if k["unit"] != "money" and k["n"] < self.params.get("min_group_size", 100)]
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per KPI: actual, target, gap, status, margin of error, change since the last run."""
+        rows = [{"kpi": k["label"], **{c: k.get(c) for c in ("actual", "target", "gap", "status", "margin_of_error",
+                                                                "change", "change_reading", "value_of_gap", "n")}}
+                for k in self.kpis_.values()]
+        return pd.DataFrame(rows).set_index("kpi")
+
+    def trend(self) -> pd.DataFrame:
+        """Each KPI's actual in every earlier run and this one: ``run``, ``kpi``, ``actual``, ``low``, ``high``."""
+        rows = []
+        runs = [*self.earlier, {"kpis": self.kpis_, "run": {"label": "this run"}}]
+        for i, r in enumerate(runs):
+            label = (r.get("run") or {}).get("label") or (r.get("run") or {}).get("started_at") or f"run {i + 1}"
+            for name, k in (r.get("kpis") or {}).items():
+                if name not in self.kpis_ or k.get("actual") is None:
+                    continue
+                moe = k.get("margin_of_error") or 0.0
+                rows.append({"order": i, "run": label, "kpi": _BY_NAME[name].label, "unit": _BY_NAME[name].unit,
+                             "actual": k["actual"], "low": k["actual"] - moe, "high": k["actual"] + moe})
+        return pd.DataFrame(rows, columns=["order", "run", "kpi", "unit", "actual", "low", "high"])
+
+    def results(self) -> dict[str, Any]:
+        """The ``kpis`` block of ``results.json`` (one entry per KPI measured) and the period.
+
+        Changes since earlier runs are left out: the same data and parameters must give the
+        same ``results.json`` whatever ran before (the trend is in the report and in
+        ``cxvalue compare``)."""
+        kpis = {n: {c: v for c, v in k.items() if c not in ("change", "change_reading")} for n, k in self.kpis_.items()}
+        return {"kpis": kpis, "kpi_period": [self.period_[0].isoformat(), self.period_[1].isoformat()]}
