@@ -63,6 +63,10 @@ JOURNEYS = {
     "support": ["phone_agent", "chat_agent", "help_center"],
 }
 DAYS_PER_YEAR = 365.25
+REASONS = np.array(["billing", "technical", "account", "cancellation"])
+REASON_SHARE = [0.35, 0.4, 0.2, 0.05]
+#: Share of complaints the world resolves (if the customer is still a customer on the day).
+RESOLVED_SHARE = 0.7
 
 
 @dataclass
@@ -74,6 +78,11 @@ class SyntheticWorld:
     transactions: pd.DataFrame
     contacts: pd.DataFrame
     truth: dict[str, Any] = field(default_factory=dict)
+    #: What the data does not show, one row per customer (not written to disk): ``customer_id``,
+    #: ``nps`` and ``group`` (latent, also for non-respondents), ``survey_date`` (the day the
+    #: customer was or would have been surveyed; empty when never reachable), ``eligible``
+    #: (still a customer that day) and ``responded``.
+    hidden: pd.DataFrame | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -105,6 +114,8 @@ def generate(
     yearly_churn: float = 0.15,
     monthly_contacts: float = 0.4,
     messy: bool = False,
+    resolution_effect: float = 1.6,
+    response_bias: float = 1.0,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -121,6 +132,13 @@ def generate(
     monthly_spend, yearly_churn, monthly_contacts : baseline levels for a basic-plan
         customer of median size, currency per month, share per year, contacts per month.
     messy : add a few rows that break the contract's exclusion rules (demo of data_quality).
+    resolution_effect : true churn hazard ratio of an open vs a resolved first complaint
+        (1 = resolving makes no difference). From a customer's first complaint the hazard is
+        multiplied by ``u`` while it is open and by ``v`` once it is resolved, ``u / v`` =
+        ``resolution_effect`` and ``0.7 v + 0.3 u = 1`` (70% of complaints get resolved), so
+        a group's average hazard is unchanged. See :func:`_close_the_loop`.
+    response_bias : how strongly plan and size drive answering the survey (1 = default;
+        0 = everyone reachable is equally likely to answer; 4 = strongly selected).
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -156,13 +174,14 @@ def generate(
     churn_before_r = start + t_pre < r
     hr = np.vectorize(effects["churn"].get)(group).astype(float)
     t_post = rng.exponential(1.0, n) / (base_hazard * hr)
-    end = np.where(churn_before_r, start + t_pre, r + t_post)
-    end = np.floor(end).astype(np.int64)
+    end_time = np.where(churn_before_r, start + t_pre, r + t_post)  # redrawn after a first complaint, below
+    end = np.floor(end_time).astype(np.int64)
     churned = end <= as_of_d
     alive_at_r = reachable & ~churn_before_r
 
-    p_resp = response_rate * np.clip(0.75 + 0.25 * (plan_idx == 2) + 0.1 * log_size, 0.2, 1.5)
-    responded = alive_at_r & (rng.random(n) < np.clip(p_resp, 0, 1))
+    p_resp = response_rate * np.clip(0.75 + response_bias * (0.25 * (plan_idx == 2) + 0.1 * log_size), 0.2, 1.5)
+    u_resp = rng.random(n)
+    responded = alive_at_r & (u_resp < np.clip(p_resp, 0, 1))
 
     referred = np.full(n, None, dtype=object)
     order = np.argsort(start, kind="stable")
@@ -206,6 +225,7 @@ def generate(
         "amount": t_amt[srt],
         "cost": np.round(t_amt[srt] * 0.35, 2),
     })
+    tx_cust = t_cust[srt]
 
     # --- contacts: Poisson before and after r ---------------------------------------
     c_rate = monthly_contacts / 30.0 * np.array([1.0, 1.2, 1.5])[plan_idx] * np.sqrt(size)
@@ -224,17 +244,32 @@ def generate(
     resolved = complaint & (rng.random(cc.size) < 0.7)
     res_day = c_day + np.ceil(rng.exponential(4.0, cc.size)).astype(np.int64)
     srt = np.lexsort((c_day, cc))
-    reasons = np.array(["billing", "technical", "account", "cancellation"])
+    reasons = REASONS
     contacts = pd.DataFrame({
         "customer_id": ids[cc[srt]].astype(str),
         "date": _to_date(c_day[srt]),
         "channel": channel[srt],
-        "reason": reasons[rng.choice(4, size=cc.size, p=[0.35, 0.4, 0.2, 0.05])][srt] if cc.size else np.array([], dtype=str),
+        "reason": reasons[rng.choice(4, size=cc.size, p=REASON_SHARE)][srt] if cc.size else np.array([], dtype=str),
         "is_complaint": complaint[srt],
         "resolved": pd.array(np.where(complaint, resolved, False)[srt], dtype="boolean").copy(),
         "resolved_date": pd.Series(_to_date(res_day[srt])).where(resolved[srt] & (res_day[srt] <= as_of_d)),
     })
     contacts.loc[~complaint[srt], "resolved"] = pd.NA
+
+    # --- closing the loop: a first complaint changes the churn hazard (own random stream) -----
+    loop = _close_the_loop(
+        np.random.default_rng([seed, 7]), resolution_effect, as_of_d, end_time=end_time, start=start, r=r,
+        base_hazard=base_hazard, hr=hr, group=group, plan_idx=plan_idx, size=size, rev_eff=rev_eff,
+        monthly_spend=monthly_spend, c_rate=c_rate, c_eff=c_eff, ids=ids, transactions=transactions,
+        tx_cust=tx_cust, contacts=contacts, contact_cust=cc[srt], complaint=complaint[srt],
+        resolved=resolved[srt], res_day=res_day[srt])
+    end_time, transactions, contacts = loop["end_time"], loop["transactions"], loop["contacts"]
+    end = np.floor(end_time).astype(np.int64)
+    churned = end <= as_of_d
+    last_day = np.minimum(end, as_of_d)
+    customers["end_date"] = pd.Series(_to_date(end)).where(churned)
+    alive_at_r = reachable & (end_time >= r)
+    responded = alive_at_r & (u_resp < np.clip(p_resp, 0, 1))
 
     # --- responses: index, repeat, journey surveys ----------------------------------
     def scores(lat, noise_rng_scale=0.0):
@@ -313,8 +348,133 @@ def generate(
         "monthly_spend": monthly_spend,
         "yearly_churn": yearly_churn,
         "messy": messy,
+        "resolution": {
+            "hazard_ratio_open_vs_resolved": resolution_effect,
+            "hazard_multiplier_open": loop["multipliers"][0],
+            "hazard_multiplier_resolved": loop["multipliers"][1],
+            "resolved_share": RESOLVED_SHARE,
+            "applies_from": "first complaint",
+            "revenue_ratio_open_vs_resolved": 1.0,
+        },
+        "response_bias": response_bias,
     }
+    world.hidden = pd.DataFrame({
+        "customer_id": ids.astype(str), "nps": nps, "group": group,
+        "survey_date": pd.Series(_to_date(r)).where(reachable), "eligible": alive_at_r, "responded": responded,
+    })
     return world
+
+
+def loop_multipliers(resolution_effect: float) -> tuple[float, float]:
+    """Churn hazard multipliers after a first complaint: ``(open, resolved)``.
+
+    ``open / resolved = resolution_effect`` and ``0.7 resolved + 0.3 open = 1``
+    (:data:`RESOLVED_SHARE`), so complaining leaves a group's average hazard unchanged.
+    """
+    u = 1.0 / (RESOLVED_SHARE / resolution_effect + (1 - RESOLVED_SHARE))
+    return u, u / resolution_effect
+
+
+def _close_the_loop(rng: np.random.Generator, resolution_effect: float, as_of_d: int, *, end_time, start, r,
+                    base_hazard, hr, group, plan_idx, size, rev_eff, monthly_spend, c_rate, c_eff, ids,
+                    transactions, tx_cust, contacts, contact_cust, complaint, resolved, res_day) -> dict:
+    """Redraw each complainer's lifetime from their first complaint, with the resolution effect.
+
+    From the first complaint's day ``c`` the hazard is the customer's own (``base_hazard``,
+    times the group effect ``hr`` from the survey day ``r``) times ``u`` until the complaint
+    is resolved and ``v`` after (:func:`loop_multipliers`); a complaint never resolved keeps
+    ``u``. Churn is exponential, so (memorylessness) the remaining lifetime from ``c`` can be
+    redrawn by inverting the piecewise-constant cumulative hazard. A resolution happens only
+    if the customer is still a customer on its day and it is on or before ``as_of`` (else the
+    complaint stays unresolved, for every complaint). Events after a now-earlier end are
+    dropped; a now-later end gets invoices and contacts for the extra days. Only ``rng`` (its
+    own stream) is drawn from. ``contacts`` and the ``contact_*`` arrays are in the same order.
+    """
+    u, v = loop_multipliers(resolution_effect)
+    end_old = np.floor(end_time).astype(np.int64)
+    last_old = np.minimum(end_old, as_of_d)
+
+    # each customer's first complaint (contacts are sorted by customer, then day)
+    c_day = contacts["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    ci = np.flatnonzero(complaint)
+    first = ci[np.r_[True, contact_cust[ci][1:] != contact_cust[ci][:-1]]] if ci.size else ci
+    who = contact_cust[first]
+    c1 = c_day[first].astype(float)
+    res1 = np.where(resolved[first], res_day[first], np.inf)
+    r_w, bh, hr_w = r[who].astype(float), base_hazard[who], hr[who]
+    a = np.maximum(r_w, c1)  # the group effect applies from r on
+    p = np.column_stack([c1, np.minimum(a, res1), np.maximum(a, res1), np.full(c1.size, np.inf)])
+    with np.errstate(invalid="ignore"):
+        length = np.nan_to_num(np.diff(p, axis=1), nan=0.0, posinf=np.inf)  # inf - inf: never reached
+    starts = p[:, :3]
+    rate = bh[:, None] * np.where(starts >= r_w[:, None], hr_w[:, None], 1.0) * np.where(starts >= res1[:, None], v, u)
+    with np.errstate(invalid="ignore"):
+        piece_h = np.where(length > 0, rate * length, 0.0)
+    cum = np.cumsum(piece_h, axis=1)
+    e = rng.exponential(1.0, c1.size)
+    j = np.argmax(cum > e[:, None], axis=1)
+    k = np.arange(c1.size)
+    before = np.column_stack([np.zeros(c1.size), cum[:, :-1]])[k, j]  # cumulative hazard up to piece j
+    t = starts[k, j] + (e - before) / rate[k, j]
+    end_time = end_time.copy()
+    end_time[who] = t
+    end_new = np.floor(end_time).astype(np.int64)
+    last_new = np.minimum(end_new, as_of_d)
+
+    # contacts: drop what falls after a now-earlier end; resolve only while still a customer
+    keep = c_day <= last_new[contact_cust]
+    done = resolved & (res_day <= last_new[contact_cust])
+    contacts = contacts.assign(resolved=contacts["resolved"].where(~complaint, done),
+                               resolved_date=contacts["resolved_date"].where(done))[keep]
+    contact_cust, c_day = contact_cust[keep], c_day[keep]
+    tx_day = transactions["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    keep = tx_day <= last_new[tx_cust]
+    transactions, tx_cust, tx_day = transactions[keep], tx_cust[keep], tx_day[keep]
+
+    # a now-later end: invoices and contacts for the extra days, drawn as in generate()
+    ext = np.flatnonzero(last_new > last_old)
+    n_old = (last_old[ext] - start[ext]) // 30 + 1
+    n_add = (last_new[ext] - start[ext]) // 30 + 1 - n_old
+    cust = np.repeat(ext, n_add)
+    kk = np.repeat(n_old, n_add) + np.arange(n_add.sum()) - np.repeat(np.cumsum(n_add) - n_add, n_add)
+    tday = start[cust] + 30 * kk
+    amount = np.round(monthly_spend * PLAN_SPEND[plan_idx[cust]] * size[cust] * np.where(tday >= r[cust], rev_eff[cust], 1.0)
+                      * rng.lognormal(-0.02, 0.2, cust.size), 2)
+    refund = rng.random(cust.size) < 0.02
+    rf_day = np.minimum(tday[refund] + rng.integers(1, 10, refund.sum()), last_new[cust[refund]])
+    rf_amt = -np.round(amount[refund] * rng.uniform(0.2, 1.0, refund.sum()), 2)
+    t_amt = np.concatenate([amount, rf_amt])
+    extra_tx = pd.DataFrame({"customer_id": ids[np.concatenate([cust, cust[refund]])].astype(str),
+                             "date": _to_date(np.concatenate([tday, rf_day])), "amount": t_amt,
+                             "cost": np.round(t_amt * 0.35, 2)})
+    order = np.lexsort((np.concatenate([tx_day, tday, rf_day]), np.concatenate([tx_cust, cust, cust[refund]])))
+    transactions = pd.concat([transactions, extra_tx], ignore_index=True).iloc[order].reset_index(drop=True)
+
+    lo, hi = last_old[ext] + 1, last_new[ext] + 1  # extra days [lo, hi), split at r
+    pre_len = np.maximum(np.minimum(r[ext], hi) - lo, 0)
+    post_from = np.maximum(r[ext], lo)
+    post_len = np.maximum(hi - post_from, 0)
+    n_pre = rng.poisson(c_rate[ext] * pre_len)
+    n_post = rng.poisson(c_rate[ext] * c_eff[ext] * post_len)
+    cc = np.concatenate([np.repeat(ext, n_pre), np.repeat(ext, n_post)])
+    day = (np.concatenate([np.repeat(lo, n_pre), np.repeat(post_from, n_post)])
+           + np.floor(rng.random(cc.size) * np.concatenate([np.repeat(pre_len, n_pre), np.repeat(post_len, n_post)])).astype(np.int64))
+    is_complaint = rng.random(cc.size) < np.where(group[cc] == "detractor", 0.25, 0.1)
+    res = np.where(is_complaint, day + np.ceil(rng.exponential(4.0, cc.size)).astype(np.int64), 0)
+    is_resolved = is_complaint & (rng.random(cc.size) < RESOLVED_SHARE) & (res <= last_new[cc])
+    extra_c = pd.DataFrame({
+        "customer_id": ids[cc].astype(str),
+        "date": _to_date(day),
+        "channel": CHANNELS[rng.choice(4, size=cc.size, p=CHANNEL_SHARE)],
+        "reason": REASONS[rng.choice(4, size=cc.size, p=REASON_SHARE)],
+        "is_complaint": is_complaint,
+        "resolved": pd.array(np.where(is_complaint, is_resolved, False), dtype="boolean").copy(),
+        "resolved_date": pd.Series(_to_date(res)).where(is_resolved),
+    })
+    extra_c.loc[~is_complaint, "resolved"] = pd.NA
+    order = np.lexsort((np.concatenate([c_day, day]), np.concatenate([contact_cust, cc])))
+    contacts = pd.concat([contacts, extra_c], ignore_index=True).iloc[order].reset_index(drop=True)
+    return {"end_time": end_time, "transactions": transactions, "contacts": contacts, "multipliers": (u, v)}
 
 
 def _add_mess(world: SyntheticWorld, rng: np.random.Generator, as_of_d: int) -> None:
@@ -356,7 +516,7 @@ def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet"
 #: The demo world: about 20,000 customers, messy rows included to show data quality.
 DEMO = {"n_customers": 20_000, "seed": 42, "messy": True}
 #: Bump when the generator changes so cached demo worlds are rebuilt.
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 
 
 def demo_dir() -> Path:
