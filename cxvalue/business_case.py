@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv", "BusinessCase", "evaluate", "sensitivity"]
+           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "value_at_stake", "LEVERS"]
 
 
 #: The levers a scenario's benefit is split into, in the order charts and tables show them.
@@ -368,6 +368,22 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                 "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
                 "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", "")},
     )
+
+
+def value_at_stake(case: BusinessCase) -> float:
+    """Margin a year that dissatisfaction costs today: the first-year benefit if every customer
+    of the lowest group spent, stayed, cost and referred like the reference group (the
+    scenario's arithmetic with a 100% shift, at once, no lag, no programme cost)."""
+    i = case.inputs
+    groups = i["groups"].copy()
+    s_ref = np.asarray(i["reference_survival"], float)
+    groups["survival"] = [s_ref ** (hr if pd.notna(hr) else np.nan) for hr in groups["hazard_ratio"]]
+    low = groups.index[0]
+    if low == i["reference"] or groups.loc[[low, i["reference"]]].isna().any(axis=None):
+        return float("nan")
+    flows = scenario_cash_flows(groups, {(low, i["reference"]): 1.0}, [1.0], i["gross_margin"], 1,
+                                referral_value=i["referral_value"])
+    return float(flows.loc[1, "benefit"])
 
 
 def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -190,3 +190,17 @@ def tornado(sens: pd.DataFrame, base_npv: float, currency: str) -> alt.Chart:
                  alt.Tooltip("npv:Q", title=f"NPV ({currency})", format=",.0f")])
     base = alt.Chart(pd.DataFrame({"x": [base_npv]})).mark_rule(color="#1f4e79").encode(x="x:Q")
     return (bars + base).properties(width=520, height=22 * len(order) + 20)
+
+
+def kpi_trend(trend: pd.DataFrame) -> alt.Chart:
+    """Each KPI across runs, one small panel per KPI, with its margin of error as a band."""
+    base = alt.Chart(trend).encode(
+        x=alt.X("run:N", sort=alt.SortField("order"), title=None, axis=alt.Axis(labelAngle=-30)))
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("actual:Q", title=None, scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(format=",.4~g")),
+        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("actual:Q", title="Actual", format=",.3~f")])
+    band = base.mark_errorbar().encode(y="low:Q", y2="high:Q")
+    return (alt.layer(band, line, data=trend).properties(width=190, height=130)
+            .facet(facet=alt.Facet("kpi:N", title=None), columns=3)
+            .resolve_scale(y="independent")
+            .properties(title="KPIs across runs (shares in %, money per customer per year; bars: 95% margin of error)"))

@@ -1,4 +1,4 @@
-"""Command line: ``cxvalue run | demo | validate | synth | params``.
+"""Command line: ``cxvalue run | demo | compare | validate | synth | params``.
 
 Exit codes (CONTRACT section 3): 0 = done; 2 = invalid input or parameters (message on
 stderr names what and where); 1 = anything else.
@@ -37,32 +37,59 @@ def _params(config: Optional[Path], sets: Optional[list[str]], extra: Optional[d
     return load_params(config, overrides)
 
 
-@app.command()
-def run(data: str = DATA, out: Path = typer.Option(..., "--out", help="Output folder (replaced only when the run succeeds)."),
-        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
-    """Check the data, run every notebook, write report.html, results.json, notebooks/ and manifest.json."""
+OUT = typer.Option(None, "--out", help="Output folder (replaced only when the run succeeds).")
+RUNS = typer.Option(None, "--runs-dir", help="Keep this run in RUNS_DIR/<UTC time>/ beside earlier runs; the "
+                                            "report shows the trend over them. --out then gets a copy.")
+
+
+def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optional[Path],
+         set_: Optional[list[str]]) -> None:
     try:
         from cxvalue.report import run as run_report
 
+        if out is None and runs_dir is None:
+            raise InputError("give --out DIR or --runs-dir DIR (or both)")
         params = _params(config, set_)
-        done = run_report(data, params, out)
+        done = run_report(data, params, out, runs_dir=runs_dir)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
     typer.echo(f"Report: {done / 'report.html'}")
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("reports/demo"), "--out", help="Output folder."),
-         config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
-    """Build the bundled synthetic world (20,000 customers, seeded) and run the report on it."""
-    try:
-        from cxvalue.report import run as run_report
+def run(data: str = DATA, out: Optional[Path] = OUT, runs_dir: Optional[Path] = RUNS,
+        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+    """Check the data, run every notebook, write report.html, results.json, business_case.xlsx, notebooks/ and manifest.json."""
+    _run(data, out, runs_dir, config, set_)
 
-        params = _params(config, set_)
-        done = run_report("demo", params, out)
+
+@app.command()
+def demo(out: Optional[Path] = typer.Option(Path("reports/demo"), "--out", help="Output folder."),
+         runs_dir: Optional[Path] = RUNS, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+    """Build the bundled synthetic world (20,000 customers, seeded) and run the report on it."""
+    _run("demo", out, runs_dir, config, set_)
+
+
+@app.command()
+def compare(run_a: Path = typer.Argument(..., help="Earlier run folder."),
+            run_b: Path = typer.Argument(..., help="Later run folder.")) -> None:
+    """Print what moved between two runs: headline figures, KPIs (against their noise), effects (against their intervals)."""
+    try:
+        from cxvalue.runs import compare as compare_runs, load_run
+
+        table = compare_runs(run_a, run_b)
+        labels = load_run(run_a)["run"]["label"], load_run(run_b)["run"]["label"]
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    typer.echo(f"Report: {done / 'report.html'}")
+    typer.echo(f"A: {run_a}  {labels[0]}\nB: {run_b}  {labels[1]}\n")
+
+    def fmt(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        return f"{v:,.4g}" if abs(v) < 10 else f"{v:,.0f}"
+
+    shown = table.assign(a=table["a"].map(fmt), b=table["b"].map(fmt), change=table["change"].map(fmt))
+    typer.echo(shown.to_string(index=False))
 
 
 @app.command()

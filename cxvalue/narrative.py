@@ -224,3 +224,154 @@ def context_sentence(context: dict[str, Any]) -> str:
     return (f"By year {year} the scenario adds {rev:.1%} to the customer base's revenue and leaves its cost to serve "
             f"{cost_words}. The CX guides report 5-10% revenue growth and 15-25% lower cost to serve within 2-3 years "
             f"from whole-company programmes; this case is {where} their revenue range, because {why}.")
+
+
+# --------------------------------------------------------------------------- page one and scorecard
+
+
+def kpi_value(x: float | None, unit: str, currency: str, signed: bool = False) -> str:
+    """A KPI figure in its unit: NPS points, a share as %, money with the currency."""
+    if x is None or pd.isna(x):
+        return "–"
+    sign = "+" if signed and x > 0 else ""
+    if unit == "points":
+        return f"{sign}{x:.1f} pts"
+    if unit == "share":
+        return f"{sign}{100 * x:.1f}%" if not signed else f"{sign}{100 * x:.1f} pts"
+    return f"{sign}{html.escape(currency)} {x:,.0f}"
+
+
+def headline_tiles(case, stake: float, params: dict[str, Any]) -> str:
+    """Page one's five figures as an HTML block (values escaped; no identifiers)."""
+    cur = params["currency"]
+    u = case.uncertainty
+    horizon = params["horizon_years"]
+    pay = f"{case.payback_months:.0f} months" if case.payback_months is not None else f"not within {horizon} years"
+    tiles = [
+        ("Value at stake", money(stake, cur), "margin a year that dissatisfaction costs today"),
+        (f"NPV over {horizon} years", money(case.npv, cur),
+         f"8 in 10 outcomes between {money(u['npv_p10'], cur)} and {money(u['npv_p90'], cur)}"),
+        ("Return on investment", pct(case.roi), "discounted benefits over discounted costs"),
+        ("Payback", pay, "from the start of the programme"),
+        ("Chance it pays off", pct(u["p_npv_positive"]), "share of simulated outcomes with NPV above zero"),
+    ]
+    cells = "".join(f'<div class="cxv-tile"><div class="cxv-tile-label">{html.escape(t)}</div>'
+                    f'<div class="cxv-tile-value">{v}</div><div class="cxv-tile-note">{n}</div></div>'
+                    for t, v, n in tiles)
+    return f'<div class="cxv-tiles">{cells}</div>'
+
+
+def page_one_sentences(analysis, card, stake: float) -> list[str]:
+    """Three to five plain sentences of what was found, for page one."""
+    p = analysis.params
+    cur = p["currency"]
+    ref = analysis.reference
+    rev, cost, churn = analysis.revenue.summary, analysis.cost_to_serve.summary, analysis.churn.summary
+    low = str(rev.index[0])
+    out = []
+    parts = []
+    if pd.notna(rev.loc[low].get("ratio", float("nan"))):
+        parts.append(f"spend {_rel(rev.loc[low, 'ratio'])}")
+    if pd.notna(churn.loc[low].get("hazard_ratio", float("nan"))):
+        parts.append(f"are {churn.loc[low, 'hazard_ratio']:.1f} times as likely to leave at any time")
+    if pd.notna(cost.loc[low].get("ratio", float("nan"))):
+        parts.append(f"cost {_rel(cost.loc[low, 'ratio'])} to serve")
+    if parts:
+        out.append(f"Customers in the {label(low)} group {', '.join(parts[:-1])}"
+                   f"{' and ' if len(parts) > 1 else ''}{parts[-1]} than {label(ref)} customers of the same profile "
+                   f"(same plan, size, history and tenure).")
+    if pd.notna(stake):
+        out.append(f"Together that gap costs about {money(stake, cur)} of margin a year today.")
+    out.append(business_case_sentences(analysis.case, cur, p["horizon_years"], p["discount_rate"])[0])
+    u = analysis.case.uncertainty
+    out.append(f"Allowing for the uncertainty of the measured effects, 8 outcomes in 10 lie between "
+               f"{money(u['npv_p10'], cur)} and {money(u['npv_p90'], cur)}, and the programme pays off in "
+               f"{pct(u['p_npv_positive'])} of them.")
+    goals = [k for k in card.kpis_.values() if k["target"] is not None]
+    if goals:
+        behind = [k for k in goals if k["status"] == "behind target"]
+        sentence = f"On the scorecard, {len(goals) - len(behind)} of the {len(goals)} KPIs with a goal are on target or within the noise"
+        if behind:
+            worth = [k for k in behind if k.get("value_of_gap")]
+            names = [html.escape(k["label"]) for k in behind]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            sentence += f"; {listed} {'is' if len(behind) == 1 else 'are'} behind"
+            if worth:
+                sentence += f" (closing {'that gap' if len(worth) == 1 else 'those gaps'} is worth about " \
+                            f"{money(sum(k['value_of_gap'] for k in worth), cur)} a year)"
+        out.append(sentence + ".")
+    return out[:5]
+
+
+def scorecard_table(card, currency: str) -> pd.DataFrame:
+    """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money."""
+    rows = []
+    for k in card.kpis_.values():
+        unit = k["unit"]
+        moe = k.get("margin_of_error")
+        change = k.get("change")
+        rows.append({
+            "KPI": html.escape(k["label"]),
+            "Actual": kpi_value(k["actual"], unit, currency),
+            "Goal": kpi_value(k["target"], unit, currency),
+            "Gap to goal": kpi_value(k["gap"], unit, currency, signed=True),
+            "Status": k["status"],
+            "Margin of error (95%)": ("none: every customer counted" if moe is None
+                                      else "± " + kpi_value(moe, unit, currency, signed=True).lstrip("+")),
+            "Since the last run": ("–" if change is None else
+                                   f"{kpi_value(change, unit, currency, signed=True)} ({k['change_reading']})"),
+            f"Closing the gap is worth ({html.escape(currency)} a year)":
+                "–" if k.get("value_of_gap") is None else f"{k['value_of_gap']:,.0f}",
+        })
+    return pd.DataFrame(rows).set_index("KPI")
+
+
+def scorecard_sentences(card, currency: str) -> list[str]:
+    """What the scorecard says, in plain words."""
+    start, end = card.period_
+    out = [f"Each KPI is measured over the 12 months to {end:%d %B %Y}, on the whole customer base. Survey KPIs "
+           f"carry a margin of error: a gap or a change smaller than it is noise, not news."]
+    goals = [k for k in card.kpis_.values() if k["target"] is not None]
+    if not goals:
+        out.append("No goals were set (parameters targets.*), so the scorecard shows where each KPI stands without "
+                   "a status.")
+    for k in goals:
+        if k["status"] == "behind target" and k.get("value_of_gap"):
+            out.append(f"Reaching the {html.escape(k['label'])} goal of {kpi_value(k['target'], k['unit'], currency)} "
+                       f"is worth about {money(k['value_of_gap'], currency)} of margin a year.")
+    return out
+
+
+def headline_trend_table(trend: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The business case's headline across runs, for people."""
+    c = html.escape(currency)
+    out = pd.DataFrame({
+        "Run": [html.escape(str(r)) for r in trend["run"]],
+        f"NPV ({c})": [money(x, currency).replace(f"{c} ", "") for x in trend["npv"]],
+        f"NPV, 8 in 10 outcomes ({c})": [f"{money(a, currency).replace(f'{c} ', '')} to "
+                                          f"{money(b, currency).replace(f'{c} ', '')}"
+                                          for a, b in zip(trend["npv_p10"], trend["npv_p90"])],
+        "ROI": [pct(x) for x in trend["roi"]],
+        "Payback (months)": ["–" if x is None or pd.isna(x) else f"{x:.0f}" for x in trend["payback_months"]],
+        "Chance it pays off": [pct(x) for x in trend["p_npv_positive"]],
+    })
+    return out.set_index("Run")
+
+
+def assumptions_table(params: dict[str, Any]) -> pd.DataFrame:
+    """Every parameter of the run with its value and meaning (user-supplied text escaped)."""
+    from cxvalue.config import PARAMETERS
+
+    rows = []
+    for p in PARAMETERS:
+        v: Any = params
+        for part in p.name.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v in (None, "", {}):
+            shown = "not set"
+        elif isinstance(v, dict):
+            shown = ", ".join(f"{k}: {x}" for k, x in v.items())
+        else:
+            shown = str(v)
+        rows.append({"Parameter": p.name, "Value": html.escape(shown), "Meaning": html.escape(p.help)})
+    return pd.DataFrame(rows).set_index("Parameter")

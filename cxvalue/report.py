@@ -102,19 +102,51 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "What customer experience is worth") -> Path:
+def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
+        title: str = "What customer experience is worth", runs_dir: str | Path | None = None) -> Path:
     """Check the data, execute every notebook, write ``DIR/`` atomically; return ``DIR``.
+
+    With ``runs_dir`` the run is kept in ``runs_dir/<UTC time>/`` and the scorecard shows the
+    trend over the earlier runs there; ``out_dir`` (optional then) gets a copy of it.
 
     Raises
     ------
     InputError : the data or parameters are invalid (exit 2); nothing is written.
     NotebookError : a notebook failed (exit 1); partial output in ``DIR.failed/``.
     """
+    from cxvalue.runs import run_folder_name
+
+    if out_dir is None and runs_dir is None:
+        raise InputError("give an output folder (--out) or a runs folder (--runs-dir)")
+    started = dt.datetime.now(dt.timezone.utc)
+    copy_to = None
+    if runs_dir is not None:
+        copy_to = Path(out_dir).resolve() if out_dir is not None else None
+        if copy_to is not None:
+            _check_out_dir(copy_to)
+        runs = Path(runs_dir).resolve()
+        out = runs / run_folder_name(started)
+        while out.exists():  # two runs in one second
+            started += dt.timedelta(seconds=1)
+            out = runs / run_folder_name(started)
+    else:
+        out = Path(out_dir).resolve()
+    done = _run(source, params, out, title, started, runs_dir)
+    if copy_to is not None:
+        copy_to.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{copy_to.name}.", dir=copy_to.parent))
+        shutil.copytree(done, staging, dirs_exist_ok=True)
+        staging.chmod(0o755)
+        _swap(staging, copy_to)
+        return copy_to
+    return done
+
+
+def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt.datetime,
+         runs_dir: str | Path | None) -> Path:
     from cxvalue.html import notebooks_to_html
 
-    out = Path(out_dir).resolve()
     _check_out_dir(out)
-    started = dt.datetime.now(dt.timezone.utc)
     checked = data.check(source, params)  # fail fast, before any notebook runs
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
@@ -129,6 +161,8 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path, title: str = "
         nb_params["data"] = str(Path(source).resolve()) if isinstance(source, (str, Path)) and Path(source).exists() \
             else str(source)
         nb_params["results_dir"] = str(parts)
+        nb_params["output_dir"] = str(staging)
+        nb_params["runs_dir"] = str(Path(runs_dir).resolve()) if runs_dir is not None else ""
         executed = []
         for nb in notebooks():
             target = staging / "notebooks" / nb.name

@@ -168,8 +168,8 @@ def kpi_change(a: dict | None, b: dict | None) -> tuple[float | None, str]:
     if se_a is not None and se_b is not None:
         if abs(diff) <= Z95 * np.sqrt(se_a**2 + se_b**2):
             return diff, "no clear change"
-    elif diff == 0:
-        return diff, "no change"
+    elif abs(diff) <= 1e-9 * max(1.0, abs(float(a["actual"]))):  # the same census, summed in another order
+        return 0.0, "no change"
     return diff, "up" if diff > 0 else "down"
 
 
@@ -269,8 +269,10 @@ class Scorecard:
                 if name not in self.kpis_ or k.get("actual") is None:
                     continue
                 moe = k.get("margin_of_error") or 0.0
+                scale = 100.0 if _BY_NAME[name].unit == "share" else 1.0  # shares shown in %
                 rows.append({"order": i, "run": label, "kpi": _BY_NAME[name].label, "unit": _BY_NAME[name].unit,
-                             "actual": k["actual"], "low": k["actual"] - moe, "high": k["actual"] + moe})
+                             "actual": float(f"{k['actual'] * scale:.6g}"), "low": float(f"{(k['actual'] - moe) * scale:.6g}"),
+                             "high": float(f"{(k['actual'] + moe) * scale:.6g}")})
         return pd.DataFrame(rows, columns=["order", "run", "kpi", "unit", "actual", "low", "high"])
 
     def results(self) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subproc
 @pytest.fixture(scope="module")
 def first_run(small_world_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "report"
-    res = cli("run", "--data", str(small_world_dir), "--out", str(out), *AS_OF)
+    res = cli("run", "--data", str(small_world_dir), "--out", str(out), "--runs-dir", str(out.with_name("kept")),
+              "--set", "targets.nps=20", "--set", "targets.retention_12m=0.9", *AS_OF)
     assert res.returncode == 0, res.stderr
     return out
 
@@ -79,6 +80,12 @@ def test_results_json_has_the_contract_keys(first_run):
     assert dq["responses"]["excluded"]["nps outside 0-10 or not a whole number"] == 12
     assert dq["transactions"]["rows_read"] - dq["transactions"]["rows_used"] == 15
     assert isinstance(r["warnings"], list)
+    kpis = r["kpis"]
+    assert set(kpis) == {"nps", "csat", "ces", "retention_12m", "revenue_per_customer", "cost_to_serve_per_customer"}
+    assert kpis["nps"]["target"] == 20 and kpis["nps"]["status"] in ("behind target", "within the noise", "on target")
+    assert kpis["nps"]["margin_of_error"] > 0 and -100 <= kpis["nps"]["actual"] <= 100
+    assert kpis["retention_12m"]["value_of_gap"] is not None or kpis["retention_12m"]["status"] == "on target"
+    assert r["headline"]["value_at_stake_per_year"] > 0
 
 
 def test_report_is_offline_and_free_of_identifiers(first_run):
@@ -90,12 +97,28 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
     assert "per customer per year" in html
 
 
-def test_rerun_gives_byte_identical_results(first_run, small_world_dir):
-    """Run again, this time with relative paths from the data's parent folder."""
+def test_rerun_gives_byte_identical_results_and_the_trend_shows_both_runs(first_run, small_world_dir):
+    """Run again into the same runs folder, this time with relative paths from the data's parent folder."""
     before = (first_run / "results.json").read_bytes()
-    res = cli("run", "--data", small_world_dir.name, "--out", str(first_run), *AS_OF, cwd=small_world_dir.parent)
+    assert "the trend starts with the next run" in (first_run / "report.html").read_text()
+    kept = first_run.with_name("kept")
+    res = cli("run", "--data", small_world_dir.name, "--out", str(first_run), "--runs-dir", str(kept),
+              "--set", "targets.nps=20", "--set", "targets.retention_12m=0.9", *AS_OF, cwd=small_world_dir.parent)
     assert res.returncode == 0, res.stderr
     assert (first_run / "results.json").read_bytes() == before
+    runs = sorted(p for p in kept.iterdir() if not p.name.startswith("."))
+    assert len(runs) == 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}Z", p.name) for p in runs)
+    assert (runs[1] / "results.json").read_bytes() == before  # --out holds a copy of the latest run
+    html = (first_run / "report.html").read_text()
+    assert "KPIs across runs" in html and "(data to 2025-12-31)" in html and "this run" in html
+    assert "no clear change" in html  # same data: the survey KPIs did not move beyond their noise
+
+    res = cli("compare", str(runs[0]), str(runs[1]))
+    assert res.returncode == 0, res.stderr
+    assert "NPV" in res.stdout and "Retention over 12 months" in res.stdout and "within the intervals" in res.stdout
+    assert " up" not in res.stdout and " down" not in res.stdout  # nothing moved
+    res = cli("compare", str(runs[0]), str(kept / "nope"))
+    assert res.returncode == 2 and "not a cxvalue run folder" in res.stderr
 
 
 def test_bad_input_exits_2_and_keeps_the_earlier_report(first_run, small_world_dir, tmp_path):
