@@ -169,3 +169,16 @@ def test_sensitivity_on_a_fitted_world():
     base_revenue = (base.reindex(rev.summary.index) * rev.summary["adjusted"]).sum()
     assert ctx["revenue_uplift"] == pytest.approx(case.cash_flows.loc[3, "revenue_change"] / base_revenue)
     assert ctx["revenue_uplift"] > 0
+
+
+def test_value_at_stake_by_hand():
+    import pandas as pd
+
+    g = _groups().drop(columns="survival").assign(referrals=[0.0, 0.0, 0.0], hazard_ratio=[2.0, 1.0, 0.5])
+    # reference survival 0.8 after year 1: detractors 0.8^2 = 0.64, so year-1 customer-years 0.82 vs 0.9
+    case = bc.BusinessCase(clv=pd.DataFrame(), cash_flows=pd.DataFrame(), npv=0.0, roi=0.0, payback_months=None,
+                           irr=None, uncertainty={}, npv_draws=None, moved={},
+                           inputs={"groups": g, "reference": "passive", "reference_survival": [0.8, 0.64],
+                                   "gross_margin": 0.5, "referral_value": 0.0})
+    m_d, m_p = 0.5 * 800 - 60, 0.5 * 1000 - 40
+    assert bc.value_at_stake(case) == pytest.approx(1000 * (m_p * 0.9 - m_d * 0.82))
