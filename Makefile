@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 report: setup
-	$(BIN)/cxvalue demo --out reports/demo  # prints where the report is
+	$(BIN)/cxvalue demo --out reports/demo --runs-dir reports/runs --config data/demo.yaml  # prints where the report is
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

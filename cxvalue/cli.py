@@ -42,15 +42,18 @@ RUNS = typer.Option(None, "--runs-dir", help="Keep this run in RUNS_DIR/<UTC tim
                                             "report shows the trend over them. --out then gets a copy.")
 
 
+PDF = typer.Option(False, "--pdf", help="Also print report.pdf with headless Chromium (must be installed).")
+
+
 def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optional[Path],
-         set_: Optional[list[str]]) -> None:
+         set_: Optional[list[str]], pdf: bool = False) -> None:
     try:
         from cxvalue.report import run as run_report
 
         if out is None and runs_dir is None:
             raise InputError("give --out DIR or --runs-dir DIR (or both)")
         params = _params(config, set_)
-        done = run_report(data, params, out, runs_dir=runs_dir)
+        done = run_report(data, params, out, runs_dir=runs_dir, pdf=pdf)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
         _fail(exc)
     typer.echo(f"Report: {done / 'report.html'}")
@@ -58,16 +61,17 @@ def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optio
 
 @app.command()
 def run(data: str = DATA, out: Optional[Path] = OUT, runs_dir: Optional[Path] = RUNS,
-        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET, pdf: bool = PDF) -> None:
     """Check the data, run every notebook, write report.html, results.json, business_case.xlsx, notebooks/ and manifest.json."""
-    _run(data, out, runs_dir, config, set_)
+    _run(data, out, runs_dir, config, set_, pdf)
 
 
 @app.command()
 def demo(out: Optional[Path] = typer.Option(Path("reports/demo"), "--out", help="Output folder."),
-         runs_dir: Optional[Path] = RUNS, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+         runs_dir: Optional[Path] = RUNS, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET,
+         pdf: bool = PDF) -> None:
     """Build the bundled synthetic world (20,000 customers, seeded) and run the report on it."""
-    _run("demo", out, runs_dir, config, set_)
+    _run("demo", out, runs_dir, config, set_, pdf)
 
 
 @app.command()

@@ -103,11 +103,14 @@ def _versions() -> dict[str, str]:
 
 
 def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
-        title: str = "What customer experience is worth", runs_dir: str | Path | None = None) -> Path:
+        title: str = "What customer experience is worth", runs_dir: str | Path | None = None,
+        pdf: bool = False) -> Path:
     """Check the data, execute every notebook, write ``DIR/`` atomically; return ``DIR``.
 
     With ``runs_dir`` the run is kept in ``runs_dir/<UTC time>/`` and the scorecard shows the
-    trend over the earlier runs there; ``out_dir`` (optional then) gets a copy of it.
+    trend over the earlier runs there; ``out_dir`` (optional then) gets a copy of it. With
+    ``pdf`` the report is also printed to ``report.pdf`` by headless Chromium (which must be
+    installed, e.g. Debian's ``chromium`` package).
 
     Raises
     ------
@@ -118,6 +121,9 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
 
     if out_dir is None and runs_dir is None:
         raise InputError("give an output folder (--out) or a runs folder (--runs-dir)")
+    browser = _chromium() if pdf else None
+    if pdf and browser is None:
+        raise InputError("--pdf needs headless Chromium: install it (Debian: apt-get install chromium) or leave out --pdf")
     started = dt.datetime.now(dt.timezone.utc)
     copy_to = None
     if runs_dir is not None:
@@ -131,7 +137,7 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
             out = runs / run_folder_name(started)
     else:
         out = Path(out_dir).resolve()
-    done = _run(source, params, out, title, started, runs_dir)
+    done = _run(source, params, out, title, started, runs_dir, browser)
     if copy_to is not None:
         copy_to.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{copy_to.name}.", dir=copy_to.parent))
@@ -142,8 +148,30 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
     return done
 
 
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html_file: Path, pdf_file: Path, browser: str) -> None:
+    """Print a report to PDF with headless Chromium, offline (no network, a throw-away profile)."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", "--no-pdf-header-footer", "--virtual-time-budget=10000",
+               f"--print-to-pdf={pdf_file}", html_file.resolve().as_uri()]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0 or not pdf_file.is_file():
+        raise NotebookError(f"printing the PDF failed: {done.stderr.strip()[-300:]}")
+
+
 def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt.datetime,
-         runs_dir: str | Path | None) -> Path:
+         runs_dir: str | Path | None, browser: str | None = None) -> Path:
     from cxvalue.html import notebooks_to_html
 
     _check_out_dir(out)
@@ -174,6 +202,8 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         shutil.rmtree(parts, ignore_errors=True)
         (staging / "results.json").write_text(dumps(results))
         (staging / "report.html").write_text(notebooks_to_html(executed, title), encoding="utf-8")
+        if browser is not None:
+            print_pdf(staging / "report.html", staging / "report.pdf", browser)
         manifest = {
             "run_id": run_id,
             "started_at": started.isoformat(timespec="seconds"),

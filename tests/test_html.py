@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import nbformat
+import pytest
 import papermill as pm
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -74,3 +75,16 @@ def test_notebooks_to_html_is_offline_and_clean(tmp_path):
     assert "In&nbsp;[" not in page and "Out[" not in page
     assert "<title>Q3 &lt;Board&gt; &amp; Co</title>" in page
     assert "<Board>" not in page
+
+
+def test_pdf_is_printed_offline_when_chromium_is_installed(tmp_path):
+    from cxvalue import report
+
+    browser = report._chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (optional: the --pdf flag)")
+    page = tmp_path / "report.html"
+    page.write_text("<!DOCTYPE html><html><body><h1>Page one</h1><p>NPV USD 1,000</p></body></html>")
+    report.print_pdf(page, tmp_path / "report.pdf", browser)
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1_000
