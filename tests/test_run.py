@@ -36,7 +36,8 @@ def first_run(small_world_dir, tmp_path_factory):
 
 
 def test_output_folder_is_complete(first_run):
-    assert {p.name for p in first_run.iterdir()} == {"results.json", "report.html", "manifest.json", "notebooks"}
+    assert {p.name for p in first_run.iterdir()} == {"results.json", "report.html", "manifest.json", "notebooks",
+                                                     "business_case.xlsx"}
     nbs = sorted(p.name for p in (first_run / "notebooks").glob("*.ipynb"))
     assert nbs == [p.name for p in report.notebooks()]
     executed = nbformat.read(first_run / "notebooks" / nbs[0], as_version=4)
@@ -95,6 +96,10 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
     assert "vegaEmbed" in html and html.count("<svg") >= 1  # at least one chart
     assert "from cxvalue import" not in html  # no code cells
     assert "per customer per year" in html
+    import zipfile
+
+    with zipfile.ZipFile(first_run / "business_case.xlsx") as book:
+        assert not any(b"ZQX" in book.read(name) for name in book.namelist())
 
 
 def test_rerun_gives_byte_identical_results_and_the_trend_shows_both_runs(first_run, small_world_dir):
