@@ -603,10 +603,9 @@ def _cash_flows_sheet(wb: Workbook, case: BusinessCase, inputs: dict[str, Any], 
     row += 1
     _header(ws, row, ["Measure", "Unit", "Value (static)"])
     row += 1
-    for key, label, unit, fmt in (("npv_p10", "NPV, P10", cur, f["money"]), ("npv_p50", "NPV, P50 (median)", cur,
-                                                                            f["money"]),
-                                  ("npv_p90", "NPV, P90", cur, f["money"]),
-                                  ("p_npv_positive", "Chance NPV > 0", "share", f["share"])):
+    simulated = (("npv_p10", "NPV, P10", cur, f["money"]), ("npv_p50", "NPV, P50 (median)", cur, f["money"]),
+                 ("npv_p90", "NPV, P90", cur, f["money"]), ("p_npv_positive", "Chance NPV > 0", "share", f["share"]))
+    for key, label, unit, fmt in simulated:
         _put(ws, row, 1, label)
         _put(ws, row, 2, unit, font=_NOTE)
         _put(ws, row, 3, _value(u.get(key)), fmt, fill=_STATIC_FILL)
