@@ -1,0 +1,263 @@
+"""Closing the loop, movement between groups and who answered: hand-computed answers and
+recovery of the synthetic world's known truth."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxvalue import data, history, loop
+from cxvalue.config import bands_for, load_params
+from cxvalue.synthetic import SyntheticWorld, generate
+
+GROUPS = ["detractor", "passive", "promoter"]
+
+
+def _checked(world):
+    p = load_params(overrides={"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    return p, checked, history.history(checked, p)
+
+
+def _loop_fit(world, **kw):
+    p, checked, h = _checked(world)
+    complaints = loop.complaint_history(checked, p, h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return complaints, loop.ClosingTheLoop(list(checked.covariates), **kw).fit(complaints)
+
+
+@pytest.fixture(scope="module")
+def loop_world():
+    world = generate(n_customers=20_000, seed=42, resolution_effect=1.6)
+    return (world, *_loop_fit(world))
+
+
+@pytest.fixture(scope="module")
+def biased_world():
+    """Answering depends strongly on plan and size (response_bias=4)."""
+    world = generate(n_customers=20_000, seed=9, response_bias=4.0)
+    p, checked, h = _checked(world)
+    return world, p, checked, h
+
+
+# --------------------------------------------------------------------------- closing the loop
+
+
+def test_person_periods_split_open_and_resolved_time_by_hand():
+    # 0: resolved on day 5, leaves on day 40 (resolved); 1: never resolved, censored at 100;
+    # 2: resolved on day 10 but leaves that very day (counts as leaving open); 3: leaves on day 0
+    pp = loop.loop_person_periods([40, 100, 10, 0], [5, np.nan, 10, np.nan], [True, False, True, True])
+    days = (pp.groupby(["row", "state"])["exposure_years"].sum() * 365.25).round(6)
+    assert days.to_dict() == {(0, "open"): 5, (0, "resolved"): 35, (1, "open"): 100, (2, "open"): 10, (3, "open"): 0.5}
+    events = pp[pp.event == 1].set_index("row")
+    assert events["state"].to_dict() == {0: "resolved", 2: "open", 3: "open"}
+    assert events.loc[0, "period"] == "30-91d" and events.loc[3, "period"] == "0-30d"
+    assert pp.loc[pp.row == 1, "period"].tolist() == ["0-30d", "30-91d", "91-182d"]
+
+
+def test_discounted_years_closed_form():
+    lam, rate, horizon = 0.2, 0.08, 5.0
+    delta = np.log1p(rate)
+    log_h = np.full((1, len(loop.LOOP_INTERVALS) - 1), np.log(lam))
+    years = loop._discounted_years(log_h, loop.LOOP_INTERVALS, horizon, rate)[0]
+    assert years == pytest.approx((1 - np.exp(-(lam + delta) * horizon)) / (lam + delta), rel=1e-12)
+    # no hazard, no discounting: the horizon itself
+    assert loop._discounted_years(np.full((1, 6), -50.0), loop.LOOP_INTERVALS, 3.0, 0.0)[0] == pytest.approx(3.0)
+
+
+def test_complaint_history_by_hand():
+    """First complaint per customer; a resolution after the customer left is no resolution;
+    the satisfaction group counts only when the survey came before the complaint."""
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "start_date": ["2023-01-01"] * 3,
+                              "end_date": [None, "2024-03-01", None], "plan": ["x", "y", "x"]})
+    contacts = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c", "c"],
+        "date": ["2024-02-01", "2024-01-10", "2024-02-20", "2023-06-01", "2024-05-01"],
+        "channel": ["phone"] * 5,
+        "is_complaint": [True, True, True, False, True],
+        "resolved": [True, False, True, None, True],
+        "resolved_date": ["2024-02-03", None, "2024-03-10", None, "2024-05-04"],
+    })
+    responses = pd.DataFrame({"customer_id": ["a", "c"], "response_date": ["2023-12-01", "2024-06-01"], "nps": [3, 10]})
+    transactions = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "amount": [100.0, 100.0, 50.0, 70.0],
+                                 "date": ["2023-12-15", "2024-03-15", "2024-01-05", "2024-04-01"]})
+    p = load_params(overrides={"as_of": "2024-12-31"})
+    checked = data.check({"customers": customers, "contacts": contacts, "responses": responses,
+                          "transactions": transactions}, p)
+    h = history.history(checked, p)
+    ch = loop.complaint_history(checked, p, h).set_index("customer_id")
+    assert ch.loc["a", "complaint_date"] == pd.Timestamp("2024-01-10")  # the first one, left open
+    assert not ch.loc["a", "resolved"] and pd.isna(ch.loc["a", "resolution_days"])
+    assert not ch.loc["b", "resolved"]  # resolved on 10 March, after leaving on 1 March
+    assert ch.loc["b", "churned"] and ch.loc["b", "duration_days"] == 10
+    assert ch.loc["c", "resolved"] and ch.loc["c", "resolution_days"] == 3
+    assert ch.loc["a", "satisfaction_at_complaint"] == "detractor"
+    assert ch.loc["c", "satisfaction_at_complaint"] == "(unknown)"  # surveyed a month after
+    assert ch.loc["a", "pre_revenue"] == 100.0  # the December invoice, not the March one
+    assert ch.loc["a", "post_exposure_years"] * 365.25 == pytest.approx(366 - 30)  # 12 months from the landmark
+
+
+def test_recovers_the_resolution_hazard_ratio(loop_world):
+    """Truth: hazard x1.36 while a first complaint is open, x0.85 once resolved (ratio 1.6)."""
+    world, complaints, model = loop_world
+    truth = world.truth["resolution"]["hazard_ratio_open_vs_resolved"]
+    hr = model.hazard_ratio_
+    assert hr["estimate"] == pytest.approx(truth, rel=0.10)
+    assert hr["lo"] < truth < hr["hi"]
+    s = model.summary
+    assert s.loc["open", "adjusted_rate_12m"] > s.loc["resolved", "adjusted_rate_12m"]
+    assert s.loc["open", "observed_rate_12m"] > s.loc["resolved", "observed_rate_12m"]
+    # under the model 12-month churn is 1 - exp(-H) per customer: the arms' cumulative hazards
+    # (averaged) stand in roughly the hazard ratio
+    h_open, h_res = (-np.log1p(-s.loc[a, "adjusted_rate_12m"]) for a in ("open", "resolved"))
+    assert h_open / h_res == pytest.approx(hr["estimate"], rel=0.05)
+
+
+def test_no_revenue_or_speed_effect_where_the_world_has_none(loop_world):
+    world, complaints, model = loop_world
+    r = model.results()
+    assert world.truth["resolution"]["revenue_ratio_open_vs_resolved"] == 1.0
+    assert r["revenue_ratio_ci"][0] - 0.005 < 1.0 < r["revenue_ratio_ci"][1] + 0.005
+    assert r["revenue_ratio_open_vs_resolved"] == pytest.approx(1.0, abs=0.03)
+    lo, hi = r["by_speed"]["ci"]
+    assert lo < 1.0 < hi  # in the world a resolution helps equally whether it took 2 days or 12
+
+
+def test_value_of_closing_a_loop_is_years_kept_times_margin(loop_world):
+    world, complaints, model = loop_world
+    v = model.results()["value_of_closing_a_loop"]
+    assert v["customer_years_kept"] > 0
+    assert v["customer_years_kept"] == pytest.approx(v["customer_years_if_resolved"] - v["customer_years_if_open"])
+    assert v["value_per_resolved_complaint"] == pytest.approx(v["customer_years_kept"] * v["margin_per_customer_year"])
+    assert v["margin_per_customer_year"] == pytest.approx(0.6 * model.summary.loc["resolved", "revenue_adjusted"])
+    assert v["value_ci"][0] < v["value_per_resolved_complaint"] < v["value_ci"][1]
+    assert v["customer_years_if_resolved"] < 5  # within the five-year horizon
+    # a given margin is used as is; a higher discount rate keeps fewer (discounted) years
+    p, checked, h = _checked(world)
+    fixed = loop.ClosingTheLoop(list(checked.covariates), margin_per_customer_year=100.0, discount_rate=0.3, draws=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed.fit(complaints)
+    assert fixed.value_["margin_per_customer_year"] == 100.0
+    assert fixed.value_["customer_years_kept"] < v["customer_years_kept"]
+    json.dumps(model.results())
+
+
+def test_null_world_interval_includes_one():
+    world = generate(n_customers=15_000, seed=77, resolution_effect=1.0)
+    _, model = _loop_fit(world, draws=50)
+    hr = model.hazard_ratio_
+    assert hr["lo"] < 1.0 < hr["hi"]
+    assert abs(np.log(hr["estimate"])) < 0.15
+    v = model.value_
+    assert v["value_ci"][0] < 0 < v["value_ci"][1]  # no value in closing a loop that changes nothing
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def test_transitions_by_hand():
+    pairs = pd.DataFrame({
+        "from_group": ["detractor"] * 4 + ["passive"] * 3 + ["promoter"] * 3,
+        "to_group": ["detractor", "detractor", "passive", "promoter", "passive", "passive", "detractor",
+                     "promoter", "promoter", "passive"],
+        "gap_years": [1.0] * 5 + [0.5] * 5,
+    })
+    value = pd.Series({"detractor": 100.0, "passive": 200.0, "promoter": 400.0})
+    t = loop.Transitions(GROUPS, min_cell_size=2).fit(pairs, value)
+    assert t.counts_.loc["detractor"].tolist() == [2, 1, 1]
+    assert t.row_shares_.loc["promoter"].tolist() == pytest.approx([0, 1 / 3, 2 / 3])
+    # up: d->p, d->pr; down: p->d, pr->p; 7.5 customer-years between responses
+    m = t.movement_
+    assert (m["moved_up"], m["moved_down"], m["stayed"]) == (2, 2, 6)
+    assert m["moving_up_per_customer_year"] == pytest.approx(2 / 7.5)
+    assert m["net_up_per_customer_year"] == 0
+    # value: +100 +300 -100 -200 = +100 over 7.5 years
+    r = t.results()
+    assert r["value_change_per_customer_year"] == pytest.approx(100 / 7.5)
+    assert r["by_from_group"]["detractor"] == pytest.approx(400 / 4.0)
+    # cells of one customer are suppressed, zeros are not
+    assert r["counts"]["detractor"]["passive"] is None and r["row_shares"]["detractor"]["promoter"] is None
+    assert r["counts"]["promoter"]["detractor"] == 0 and r["suppressed_cells"] == 4
+    assert t.summary["customers"].isna().sum() == 4
+    json.dumps(r)
+
+
+def test_transitions_on_the_synthetic_world(biased_world):
+    world, p, checked, h = biased_world
+    pairs = loop.next_responses(checked, h, p)
+    # the same pairs straight from the responses table
+    rel = world.responses[world.responses["journey"].isna() & world.responses["nps"].notna()]
+    rel = rel.sort_values(["customer_id", "response_date"])
+    nth = rel.groupby("customer_id").cumcount()
+    direct = rel[nth == 0][["customer_id", "nps"]].merge(rel[nth == 1][["customer_id", "nps"]], on="customer_id")
+    assert len(pairs) == len(direct) > 500
+    m = pairs.set_index("customer_id").join(direct.set_index("customer_id"))
+    assert (m["from_score"] == m["nps_x"]).all() and (m["to_score"] == m["nps_y"]).all()
+    t = loop.Transitions(list(bands_for(p)), min_cell_size=p["min_cell_size"]).fit(pairs)
+    assert t.counts_.to_numpy().sum() == len(pairs)
+    # repeat answers are 0.75 x the latent satisfaction + noise: staying is the most common
+    # path, and the ends of the scale drift toward the middle (regression to the mean)
+    shares = t.row_shares_
+    assert all(shares.loc[g, g] > 0.5 for g in GROUPS)
+    assert shares.loc["detractor", "passive"] > shares.loc["passive", "detractor"]
+    assert shares.loc["promoter", "passive"] > shares.loc["passive", "promoter"]
+    assert 0.5 < t.movement_["mean_gap_years"] < 1.1  # repeat surveys 6 to 13 months later
+
+
+# --------------------------------------------------------------------------- who answered
+
+
+def test_standardised_difference_by_hand():
+    assert loop._std_diff((1.0, 0.5), (0.0, 1.5)) == pytest.approx(1.0)
+    assert loop._weighted_mean_var(pd.Series([1.0, 3.0, np.nan]), pd.Series([1.0, 3.0, 5.0])) == pytest.approx((2.5, 0.75))
+
+
+def test_weights_carry_respondents_over_to_the_whole_base(biased_world):
+    """Truth: the world's hidden latent group of every customer still there on their survey
+    day; per-group revenue as if all of them had answered (a history built on that)."""
+    world, p, checked, h = biased_world
+    base = loop.response_base(checked, h, p)
+    assert base["responded"].sum() == len(h)
+    model = loop.WhoAnswered(list(checked.covariates), groups=GROUPS).fit(base)
+    s = model.summary
+    # respondents are selected on plan and size; the weights balance them with the base
+    assert s.loc["plan=premium", "std_diff"] > 0.3 and s.loc["employees", "std_diff"] > 0.2
+    covs = [i for i in s.index if i.split("=")[0] in ("plan", "region", "employees", "tenure_years")]
+    assert s.loc[covs, "std_diff_weighted"].abs().max() < 0.05
+    assert model.weights_.mean() == pytest.approx(1.0, abs=0.1)
+
+    hid = world.hidden[world.hidden["eligible"]]
+    everyone = SyntheticWorld(world.customers, pd.DataFrame({"customer_id": hid["customer_id"],
+                                                             "response_date": hid["survey_date"], "nps": hid["nps"]}),
+                              world.transactions, world.contacts)
+    p_all = load_params(overrides={"as_of": world.truth["as_of"]})
+    h_all = history.history(data.check(everyone.tables, p_all), p_all)
+    g = h_all.groupby("group", observed=True)
+    truth = pd.DataFrame({"share": g.size() / len(h_all),
+                          "revenue": g["post_revenue"].sum() / g["post_exposure_years"].sum()})
+    v = model.group_values_
+    err_w = (v["share_weighted"] - truth["share"]).abs()
+    err_u = (v["share"] - truth["share"]).abs()
+    assert err_w.max() < 0.01 and err_u.max() > 3 * err_w.max()
+    rel_w = (v["revenue_per_customer_year_weighted"] / truth["revenue"] - 1).abs()
+    rel_u = (v["revenue_per_customer_year"] / truth["revenue"] - 1).abs()
+    assert rel_w.max() < 0.05 and rel_u.min() > 3 * rel_w.max()
+    r = model.results()
+    assert r["propensity"]["auc"] > 0.6 and r["propensity"]["effective_sample_size"] <= r["respondents"]
+    json.dumps(r)
+
+
+def test_unbiased_response_needs_no_correction():
+    """response_bias=0: answering does not depend on plan or size; the weights stay near 1."""
+    world = generate(n_customers=6_000, seed=13, response_bias=0.0)
+    p, checked, h = _checked(world)
+    model = loop.WhoAnswered(list(checked.covariates)).fit(loop.response_base(checked, h, p))
+    s = model.summary
+    assert s.loc[["plan=premium", "employees"], "std_diff"].abs().max() < 0.1
+    assert model.propensity_summary_["auc"] < 0.6
