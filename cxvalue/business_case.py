@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "value_at_stake", "LEVERS"]
+           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "value_at_stake", "LEVERS"]
 
 
 #: The levers a scenario's benefit is split into, in the order charts and tables show them.
@@ -271,6 +271,41 @@ def _linear_ramp(years: int) -> list[float]:
     return [min(1.0, (k + 1) / years) for k in range(years)]
 
 
+def scenario_shares(scenario: dict[str, Any], customers: pd.Series, labels: list[str], reference: str) -> tuple[float, float]:
+    """The shares moved (lowest -> reference, reference -> highest) of a scenario.
+
+    Without ``target_score`` they are ``detractor_to_passive`` and ``passive_to_promoter``.
+    With it, both are scaled by one factor ``k`` (keeping their ratio) so that the net score
+    of today's base, ``100 * (share of the highest group - share of the lowest)``, reaches
+    the target: each customer moved one group up adds ``100 / N`` points, so
+    ``k = (target - current) / (100 * (d2p * n_lowest + p2p * n_reference) / N)``.
+
+    Raises :class:`ParameterError` when the target is already met or needs more than everyone.
+    """
+    d2p, p2p = float(scenario["detractor_to_passive"]), float(scenario["passive_to_promoter"])
+    target = scenario.get("target_score")
+    if target is None:
+        return d2p, p2p
+    from cxvalue.exceptions import ParameterError
+
+    n = customers.reindex(labels).fillna(0.0).astype(float)
+    total = float(n.sum())
+    current = 100 * (n[labels[-1]] - n[labels[0]]) / total
+    if target <= current:
+        raise ParameterError(f"scenario.target_score = {target:g}: today's net score is already {current:.1f}; "
+                             f"set a higher target or leave it empty")
+    per_k = 100 * (d2p * n[labels[0]] + p2p * n[reference]) / total
+    if per_k <= 0:
+        raise ParameterError("scenario.target_score: both shares are 0, so no customer moves; set "
+                             "scenario.detractor_to_passive or scenario.passive_to_promoter above 0")
+    k = (target - current) / per_k
+    if max(d2p * k, p2p * k) > 1:
+        raise ParameterError(f"scenario.target_score = {target:g} cannot be reached from today's {current:.1f} by "
+                             f"moving customers one group up in the ratio of the two shares (it would need more than "
+                             f"the whole group); lower the target or change the shares' ratio")
+    return d2p * k, p2p * k
+
+
 def _moves(labels: list[str], reference: str, lowest_up: float, reference_up: float) -> dict[tuple[str, str], float]:
     """The scenario's shifts: lowest group -> reference, reference -> highest group."""
     return {(labels[0], reference): lowest_up, (reference, labels[-1]): reference_up}
@@ -332,7 +367,8 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                     params["gross_margin"], params["discount_rate"], H)
     ref_value = _referral_value(clv, groups["customers"]) if referrals is not None else 0.0
     groups["survival"] = [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels]
-    moves = _moves(labels, reference, sc["detractor_to_passive"], sc["passive_to_promoter"])
+    d2p, p2p = scenario_shares(sc, groups["customers"], labels, reference)
+    moves = _moves(labels, reference, d2p, p2p)
     ramp = _linear_ramp(sc["ramp_years"])
     flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"],
                                 ref_value)
@@ -353,7 +389,9 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                "guide_revenue_growth": [0.05, 0.10], "guide_cost_reduction": [0.15, 0.25]}
     return BusinessCase(
         context=context,
-        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers, params, referrals),
+        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers,
+                                {**params, "scenario": {**sc, "detractor_to_passive": d2p, "passive_to_promoter": p2p,
+                                                        "target_score": None}}, referrals),
         clv=clv, cash_flows=flows,
         npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),
         roi=roi(flows["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
@@ -366,7 +404,8 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                 "reference": reference, "reference_survival": [float(x) for x in s_ref], "moves": moves,
                 "ramp": ramp, "referral_value": ref_value, "gross_margin": params["gross_margin"],
                 "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
-                "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", "")},
+                "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", ""),
+                "target_score": sc.get("target_score")},
     )
 
 

@@ -81,6 +81,9 @@ PARAMETERS: list[Param] = [
     Param("scenario.draws", 10_000, "int", "Simulation draws for the NPV's uncertainty.", check=_positive),
     Param("scenario.one_off_cost", 250_000.0, "float", "One-off programme cost, currency.", check=_non_negative),
     Param("scenario.yearly_cost", 100_000.0, "float", "Yearly running cost of the programme, currency.", check=_non_negative),
+    Param("scenario.target_score", None, "float?", "Net score to reach instead of fixed shares: % highest group - % lowest "
+          "group, -100..100 (NPS for nps). The two shares are scaled, keeping their ratio, until today's base reaches it.",
+          check=lambda v: None if v is None or -100 <= v <= 100 else "must be between -100 and 100"),
     Param("targets.nps", None, "float?", "NPS goal (-100..100)."),
     Param("targets.csat", None, "float?", "CSAT goal (share satisfied, 0-1)."),
     Param("targets.ces", None, "float?", "CES goal (share low effort, 0-1)."),

@@ -181,8 +181,10 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
                          for k, n in case.moved.items() if n > 0)
     pay = (f"It pays back in {case.payback_months:.0f} months" if case.payback_months is not None
            else f"It does not pay back within {horizon_years} years")
+    target = case.inputs.get("target_score") if case.inputs else None
+    aim = f"To reach a net score of {target:g}, the scenario moves {moved}; that" if target is not None else f"Moving {moved}"
     return [
-        f"Moving {moved} is worth a net present value of {money(case.npv, currency)} over {horizon_years} years "
+        f"{aim} is worth a net present value of {money(case.npv, currency)} over {horizon_years} years "
         f"(discounted at {discount_rate:.0%} a year, after the programme's costs).",
         f"Allowing for the uncertainty of the measured effects, the NPV lies between {money(u['npv_p10'], currency)} "
         f"and {money(u['npv_p90'], currency)} in 8 cases out of 10; the chance that it is positive is "

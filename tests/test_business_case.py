@@ -182,3 +182,23 @@ def test_value_at_stake_by_hand():
                                    "gross_margin": 0.5, "referral_value": 0.0})
     m_d, m_p = 0.5 * 800 - 60, 0.5 * 1000 - 40
     assert bc.value_at_stake(case) == pytest.approx(1000 * (m_p * 0.9 - m_d * 0.82))
+
+
+def test_target_score_scales_the_shares_by_hand():
+    import pandas as pd
+
+    from cxvalue.exceptions import ParameterError
+
+    customers = pd.Series({"detractor": 1000.0, "passive": 2000.0, "promoter": 500.0})  # NPS = -14.29
+    labels = ["detractor", "passive", "promoter"]
+    sc = {"detractor_to_passive": 0.2, "passive_to_promoter": 0.1, "target_score": 0.0}
+    d2p, p2p = bc.scenario_shares(sc, customers, labels, "passive")
+    # gain 100 * 500 / 3500 = 14.29 points = 100 k (0.2 * 1000 + 0.1 * 2000) / 3500 -> k = 1.25
+    assert (d2p, p2p) == pytest.approx((0.25, 0.125))
+    after = customers + pd.Series({"detractor": -250.0, "passive": 250.0 - 250.0, "promoter": 250.0})
+    assert 100 * (after["promoter"] - after["detractor"]) / after.sum() == pytest.approx(0.0)
+    assert bc.scenario_shares({**sc, "target_score": None}, customers, labels, "passive") == (0.2, 0.1)
+    with pytest.raises(ParameterError, match="already"):
+        bc.scenario_shares({**sc, "target_score": -20.0}, customers, labels, "passive")
+    with pytest.raises(ParameterError, match="cannot be reached"):
+        bc.scenario_shares({**sc, "target_score": 90.0}, customers, labels, "passive")
