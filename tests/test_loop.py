@@ -99,7 +99,9 @@ def test_complaint_history_by_hand():
     assert ch.loc["a", "satisfaction_at_complaint"] == "detractor"
     assert ch.loc["c", "satisfaction_at_complaint"] == "(unknown)"  # surveyed a month after
     assert ch.loc["a", "pre_revenue"] == 100.0  # the December invoice, not the March one
-    assert ch.loc["a", "post_exposure_years"] * 365.25 == pytest.approx(366 - 30)  # 12 months from the landmark
+    # revenue window: from the landmark (30 days after the complaint) to as_of + 1 day (< 12 months)
+    assert ch.loc["a", "post_exposure_years"] * 365.25 == pytest.approx(20 + 31 + 30 + 31 + 30 + 31 + 31 + 30 + 31 + 30 + 31 + 1)
+    assert ch.loc["a", "post_revenue"] == 100.0  # the March invoice
 
 
 def test_recovers_the_resolution_hazard_ratio(loop_world):
