@@ -68,6 +68,8 @@ PARAMETERS: list[Param] = [
     Param("horizon_years", 5, "int", "Business-case horizon, years.", check=_positive),
     Param("discount_rate", 0.08, "float", "Yearly discount rate for NPV and CLV (0.08 = 8%).", check=_non_negative),
     Param("gross_margin", 0.6, "float", "Gross margin as a share of revenue, used when transactions have no cost.", check=_share),
+    Param("margin_source", "auto", "str", "Where the margin on revenue comes from: auto (transactions' own cost when "
+          "they have a cost column, else gross_margin) or parameter (always gross_margin).", choices=("auto", "parameter")),
     Param("contact_cost", {"phone": 12.0, "email": 6.0, "chat": 5.0, "web": 1.0, "store": 15.0, "other": 8.0}, "map:float",
           "Cost per contact by channel (currency), used when contacts have no cost column; 'other' covers unlisted channels."),
     Param("currency", "USD", "str", "Label of the data's currency in the report (amounts are not converted)."),

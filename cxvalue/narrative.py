@@ -377,3 +377,12 @@ def assumptions_table(params: dict[str, Any]) -> pd.DataFrame:
             shown = str(v)
         rows.append({"Parameter": p.name, "Value": html.escape(shown), "Meaning": html.escape(p.help)})
     return pd.DataFrame(rows).set_index("Parameter")
+
+
+def margin_sentence(gross_margin: float, source: str) -> str:
+    """Where the margin on revenue came from, in one sentence."""
+    if source == "transaction cost":
+        return (f"The margin on revenue, {pct(gross_margin, 1)}, is the data's own: revenue less the direct cost "
+                f"recorded on each transaction after the survey (parameter margin_source).")
+    return (f"The margin on revenue, {pct(gross_margin, 1)}, is the gross_margin parameter (the transactions carry no "
+            f"cost, or margin_source is set to parameter).")

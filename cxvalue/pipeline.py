@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from cxvalue import business_case, config, history, linkage
+from cxvalue import business_case, config, history, linkage, value
 from cxvalue import data as cxdata
 
 __all__ = ["Analysis", "analyse"]
@@ -34,6 +34,8 @@ class Analysis:
     curves: pd.DataFrame
     base: pd.Series
     case: business_case.BusinessCase
+    #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
+    margin_source: str = "parameter"
 
     @property
     def warnings(self) -> list[str]:
@@ -52,10 +54,18 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
 
     The referrals model is fitted only when some customer was referred inside a post window
     (``history.post_referred``); without referrals the business case has no referrals lever.
+    With ``margin_source = "auto"`` and transactions that carry a ``cost``, the margin on
+    revenue is the data's own (:func:`cxvalue.value.measured_gross_margin`) and replaces
+    ``gross_margin`` in ``Analysis.params``.
     """
     reference = config.reference_group(params)
     checked = cxdata.check(source, params)
     hist = history.history(checked, params)
+    source_of_margin = "parameter"
+    measured = value.measured_gross_margin(hist) if params["margin_source"] == "auto" else None
+    if measured is not None:
+        params = {**params, "gross_margin": measured}
+        source_of_margin = "transaction cost"
     cov = list(checked.covariates)
     size = params["min_group_size"]
     revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
@@ -65,4 +75,5 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     curves = churn.km_curves(hist)
     base = history.active_customers_by_group(checked, hist)
     case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals)
-    return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case)
+    return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
+                    source_of_margin)

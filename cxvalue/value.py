@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["clv", "yearly_survival", "group_clv", "effect_draws"]
+__all__ = ["clv", "yearly_survival", "group_clv", "effect_draws", "measured_gross_margin"]
 
 
 def clv(margin_per_year: float | np.ndarray, survival: np.ndarray, discount_rate: float, timing: str = "mid") -> float:
@@ -105,6 +105,14 @@ def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.Data
         rows.append({"group": g, "margin_per_year": margin, "retention_year_1": float(surv[0]),
                      "clv": clv(margin, surv, discount_rate)})
     return pd.DataFrame(rows).set_index("group")
+
+
+def measured_gross_margin(history: pd.DataFrame) -> float | None:
+    """The margin the data itself shows when transactions carry a ``cost`` (direct cost of goods):
+    ``1 - sum(post_cogs) / sum(post_revenue)`` over the post windows; None without costs."""
+    if "post_cogs" not in history or history["post_revenue"].sum() <= 0:
+        return None
+    return float(1 - history["post_cogs"].sum() / history["post_revenue"].sum())
 
 
 def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:

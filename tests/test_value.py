@@ -111,3 +111,29 @@ def test_reference_curve_draws_use_the_greenwood_error(fitted_world):
     assert churn.reference_curve_se_ == pytest.approx(expected, rel=1e-6)
     draws = value.effect_draws(churn, 20_000, seed=4)
     assert np.log(draws["_level"]).std() == pytest.approx(expected, rel=0.03)
+
+
+def test_margin_comes_from_transaction_cost_when_present(fitted_world):
+    """The synthetic world's transactions cost 35% of their amount: its margin is 65%."""
+    h, _, _ = fitted_world
+    assert "post_cogs" in h
+    assert value.measured_gross_margin(h) == pytest.approx(0.65, abs=1e-3)
+    assert value.measured_gross_margin(h.drop(columns=["pre_cogs", "post_cogs"])) is None
+
+
+def test_pipeline_uses_the_measured_margin_unless_told_otherwise():
+    from cxvalue import pipeline
+    from cxvalue.config import load_params
+    from cxvalue.synthetic import generate
+
+    world = generate(n_customers=2_000, seed=5)
+    p = load_params({"as_of": world.truth["as_of"], "scenario.draws": 200})
+    auto = pipeline.analyse(world.tables, p)
+    assert auto.margin_source == "transaction cost" and auto.params["gross_margin"] == pytest.approx(0.65, abs=1e-3)
+    fixed = pipeline.analyse(world.tables, {**p, "margin_source": "parameter"})
+    assert fixed.margin_source == "parameter" and fixed.params["gross_margin"] == 0.6
+    m = auto.case.clv["margin_per_year"] - fixed.case.clv["margin_per_year"]
+    extra = auto.params["gross_margin"] - 0.6  # about 5 more points of margin on every unit of revenue
+    assert (m - extra * auto.revenue.summary["adjusted"]).abs().max() < 1e-6
+    no_cost = {**world.tables, "transactions": world.transactions.drop(columns="cost")}
+    assert pipeline.analyse(no_cost, p).params["gross_margin"] == 0.6
