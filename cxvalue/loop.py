@@ -64,7 +64,8 @@ def _contact_unit_cost(cj, data: CheckedData, params: dict[str, Any]):
 # =========================================================================== closing the loop
 
 
-def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFrame | None = None) -> pd.DataFrame:
+def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFrame | None = None,
+                      landmark_days: int = 30) -> pd.DataFrame:
     """One row per customer who complained: their first complaint in the study period and after.
 
     Parameters
@@ -72,11 +73,13 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
     data : checked tables; ``contacts`` must have ``is_complaint`` (``resolved`` and
         ``resolved_date`` say whether and when it was resolved).
     params : run parameters; uses ``study_start`` / ``study_end`` (default: the whole history
-        up to ``as_of``), ``window_months``, ``contact_cost`` and ``loop.landmark_days`` if set.
+        up to ``as_of``), ``window_months`` and ``contact_cost``.
     hist : :func:`cxvalue.history.history` output; gives the satisfaction group known at the
         complaint (``satisfaction_at_complaint``: the index response's group when it came on
         or before the complaint, else "(unknown)"). A survey after the complaint is not used:
         only customers who stayed until then could answer it (conditioning on the future).
+    landmark_days : the revenue window starts this many days after the complaint (the
+        :class:`ClosingTheLoop` landmark; the two must agree).
 
     Returns
     -------
@@ -95,7 +98,7 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
         raise InputError("contacts: closing the loop needs a contacts table with an is_complaint column "
                          "(true for complaints), and resolved / resolved_date to say when each was resolved.")
     months = int(params["window_months"])
-    landmark = int((params.get("loop") or {}).get("landmark_days", 30))
+    landmark = int(landmark_days)
     study_start, study_end = _study_bounds(data, params)
     as_of = ibis.literal(data.as_of, type="date")
     c = data.tables["contacts"]
@@ -380,6 +383,10 @@ class ClosingTheLoop:
     def fit(self, complaints: pd.DataFrame) -> "ClosingTheLoop":
         """Fit on a :func:`complaint_history` table; returns ``self``."""
         self.warnings_: list[str] = []
+        if complaints.attrs.get("landmark_days", self.landmark_days) != self.landmark_days:
+            raise ModelError(f"{self.label}: the complaint history was built with a {complaints.attrs['landmark_days']}"
+                             f"-day landmark but the model uses {self.landmark_days} days; pass the same "
+                             f"landmark_days to complaint_history and ClosingTheLoop.")
         for reason, n in complaints.attrs.get("excluded", {}).items():
             self.warnings_.append(f"{self.label}: {n} complaints were left out ({reason}).")
         c = complaints.reset_index(drop=True)
@@ -806,7 +813,9 @@ class WhoAnswered:
     revenue per customer-year (sum of revenue / sum of exposure), without and with the
     weights: what the per-group figures look like once respondents are re-weighted to the
     whole base's mix. The weights correct for what the covariates show, not for reasons to
-    answer the data does not hold.
+    answer the data does not hold. Churn after the reference date differs even after
+    weighting, by construction: a respondent was still a customer on the day they answered,
+    while non-respondents include customers who left before anyone could ask them.
     """
 
     label = "Who answered"
