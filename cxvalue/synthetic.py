@@ -21,6 +21,9 @@ How the world works (all vectorised, no per-customer Python loop):
 * Churn is exponential with a hazard that changes at ``r``; histories are
   right-censored at ``as_of``. Monthly invoices (with refunds), contacts (Poisson, with
   complaints and their resolution), repeat and journey surveys and referrals complete it.
+* In the year before the survey, respondents rate whole journeys (``touchpoint`` empty) and
+  their touchpoints; a latent journey experience behind churn after the survey is seen
+  mostly by one or the other (``journey_signal``).
 
 The truth (effects, driver weights, group shares, ...) is returned in
 :class:`SyntheticWorld.truth`.
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 __all__ = ["TRUE_EFFECTS", "SyntheticWorld", "generate", "write_world"]
 
@@ -116,6 +120,7 @@ def generate(
     messy: bool = False,
     resolution_effect: float = 1.6,
     response_bias: float = 1.0,
+    journey_signal: float = 0.8,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -139,6 +144,10 @@ def generate(
         a group's average hazard is unchanged. See :func:`_close_the_loop`.
     response_bias : how strongly plan and size drive answering the survey (1 = default;
         0 = everyone reachable is equally likely to answer; 4 = strongly selected).
+    journey_signal : share (0-1) of the journey experience behind churn that only the
+        whole-journey rating sees (the hand-offs between steps); touchpoint ratings see the
+        rest. High (default 0.8): journey-level satisfaction predicts churn better; low
+        (0.1): touchpoint-level does. See ``truth["journeys_vs_touchpoints"]``.
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -303,6 +312,39 @@ def generate(
         touch[m] = tps[np.minimum((tp_choice[m] * tps.size).astype(int), tps.size - 1)]
     _, j_csat, j_ces = scores(0.8 * latent[j_cust] + 0.6 * rng.normal(0, 1, j_cust.size))
 
+    # whole-journey and touchpoint ratings in the year up to the index survey (own random
+    # stream). A customer's journey experience X drives their churn after the survey: X is
+    # the normal score of their lifetime after r on their own hazard scale. X = sqrt(s) H +
+    # sqrt(1 - s) T (s = journey_signal, H and T independent): the whole-journey rating sees
+    # H + 0.35 T, each touchpoint rating sees T, both with noise (sd 0.5).
+    jrng = np.random.default_rng([seed, 6])
+    s_j = float(np.clip(journey_signal, 0.0, 1.0))
+    experience = ndtri(np.clip(-np.expm1(-np.maximum(end_time - r, 0) * base_hazard * hr), 1e-9, 1 - 1e-9))
+    nu = jrng.normal(0, 1, n)
+    handoffs = np.sqrt(s_j) * experience + np.sqrt(1 - s_j) * nu
+    steps = np.sqrt(1 - s_j) * experience - np.sqrt(s_j) * nu
+    jt = resp_i[jrng.random(resp_i.size) < 0.7]  # respondents with journey feedback
+    jw_cust = np.repeat(jt, len(j_names))
+    jw_idx = np.tile(np.arange(len(j_names)), jt.size)
+    keep = jrng.random(jw_cust.size) < 0.6  # each journey surveyed with probability 0.6
+    jw_cust, jw_idx = jw_cust[keep], jw_idx[keep]
+    jw_day = r[jw_cust] - np.floor(jrng.random(jw_cust.size) * np.minimum(r[jw_cust] - start[jw_cust], 365)).astype(np.int64)
+    n_tp = np.array([len(JOURNEYS[j]) for j in j_names])
+    tp_row = np.repeat(np.arange(jw_cust.size), n_tp[jw_idx])  # every touchpoint of a surveyed journey
+    tp_k = np.arange(tp_row.size) - np.repeat(np.cumsum(n_tp[jw_idx]) - n_tp[jw_idx], n_tp[jw_idx])
+    rated = jrng.random(tp_row.size) < 0.8  # ... is rated with probability 0.8
+    tp_row, tp_k = tp_row[rated], tp_k[rated]
+    all_tp = np.concatenate([np.array(JOURNEYS[j], dtype=object) for j in j_names])
+    tp_name = all_tp[(np.cumsum(n_tp) - n_tp)[jw_idx[tp_row]] + tp_k]
+
+    def journey_scores(lat):
+        csat_ = np.clip(np.round(3.6 + 0.8 * lat), 1, 5).astype(np.int64)
+        ces_ = np.clip(np.round(4.9 + 1.0 * lat + jrng.normal(0, 0.6, lat.size)), 1, 7).astype(np.int64)
+        return csat_, ces_
+
+    jw_csat, jw_ces = journey_scores(handoffs[jw_cust] + 0.35 * steps[jw_cust] + jrng.normal(0, 0.5, jw_cust.size))
+    tp_csat, tp_ces = journey_scores(steps[jw_cust[tp_row]] + jrng.normal(0, 0.5, tp_row.size))
+
     def block(cust_i, day, nps_, csat_, ces_, journey, touchpoint, attr):
         m = cust_i.size
         out = {
@@ -324,6 +366,9 @@ def generate(
         block(rep_i, rep_day[rep], rep_nps, rep_csat, rep_ces, none_m(rep_i.size), none_m(rep_i.size),
               {a: np.clip(v[rep] + rng.integers(-1, 2, rep.sum()), 1, 10) for a, v in attrs.items()}),
         block(j_cust, j_day, None, j_csat, j_ces, j_names[j_idx].astype(object), touch, None),
+        block(jw_cust, jw_day, None, jw_csat, jw_ces, j_names[jw_idx].astype(object), none_m(jw_cust.size), None),
+        block(jw_cust[tp_row], jw_day[tp_row], None, tp_csat, tp_ces, j_names[jw_idx[tp_row]].astype(object),
+              tp_name, None),
     ], ignore_index=True)
     responses = responses.sort_values(["customer_id", "response_date"], kind="stable", ignore_index=True)
 
@@ -339,6 +384,8 @@ def generate(
         "reference_group": "passive",
         "effects": effects,
         "driver_weights": dict(w),
+        # the drivers are independent and rated with equal noise, so each one's Shapley share of
+        # the R² of NPS is its squared weight over the sum (rounding and clipping move it < .002)
         "driver_importance": {k: v**2 / sum(x**2 for x in w.values()) for k, v in w.items()},
         "confounding": confounding,
         "group_shares": {g: float(shares.get(g, 0.0)) for g in ("detractor", "passive", "promoter")},
@@ -357,12 +404,23 @@ def generate(
             "revenue_ratio_open_vs_resolved": 1.0,
         },
         "response_bias": response_bias,
+        "journeys_vs_touchpoints": _journey_truth(s_j),
     }
     world.hidden = pd.DataFrame({
         "customer_id": ids.astype(str), "nps": nps, "group": group,
         "survey_date": pd.Series(_to_date(r)).where(reachable), "eligible": alive_at_r, "responded": responded,
     })
     return world
+
+
+def _journey_truth(s: float) -> dict[str, Any]:
+    """Correlation of the churn-driving journey experience X with one whole-journey rating
+    and with the mean of two touchpoint ratings of the same journey (before rounding), and
+    which is higher. The crossover is near ``journey_signal`` = 0.36."""
+    corr_journey = (np.sqrt(s) + 0.35 * np.sqrt(1 - s)) / np.sqrt(1 + 0.35**2 + 0.5**2)
+    corr_touchpoints = np.sqrt(1 - s) / np.sqrt(1 + 0.5**2 / 2)
+    return {"journey_signal": s, "corr_journey": float(corr_journey), "corr_touchpoints": float(corr_touchpoints),
+            "journeys_win": bool(corr_journey > corr_touchpoints), "drives": ["churn"]}
 
 
 def loop_multipliers(resolution_effect: float) -> tuple[float, float]:
@@ -516,7 +574,7 @@ def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet"
 #: The demo world: about 20,000 customers, messy rows included to show data quality.
 DEMO = {"n_customers": 20_000, "seed": 42, "messy": True}
 #: Bump when the generator changes so cached demo worlds are rebuilt.
-DEMO_VERSION = 3
+DEMO_VERSION = 4
 
 
 def demo_dir() -> Path:

@@ -39,7 +39,8 @@ def test_world_has_the_required_features(world):
     rel = r[r["journey"].isna()]
     assert (rel.groupby("customer_id").size() > 1).sum() > 300  # several responses for some
     assert set(r["journey"].dropna()) == {"onboarding", "billing", "support"}
-    assert r["touchpoint"].notna().sum() == r["journey"].notna().sum()
+    assert r.loc[r["touchpoint"].notna(), "journey"].notna().all()  # a touchpoint belongs to a journey
+    assert (r["journey"].notna() & r["touchpoint"].isna()).sum() > 500  # whole-journey ratings
     assert {f"attr_{k}" for k in world.truth["driver_weights"]} <= set(r.columns)
     assert (t["amount"] < 0).sum() > 100  # refunds
     assert k["is_complaint"].sum() > 100 and k["resolved"].fillna(False).sum() > 50
