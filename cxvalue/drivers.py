@@ -57,7 +57,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from cxvalue.config import DEFAULT_BANDS, SCORE_RANGES, bands_for
-from cxvalue.exceptions import InputError
+from cxvalue.exceptions import InputError, ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
 __all__ = ["responses_frame", "subset_r2", "shapley_values", "band_shares", "value_per_point",
@@ -111,6 +111,9 @@ def _in_lookback(rated: pd.DataFrame, anchors: pd.DataFrame, months: int) -> pd.
 
 
 # --------------------------------------------------------------------------- Shapley R²
+
+#: Most drivers for the exact decomposition (2^14 = 16,384 subset regressions per fit).
+MAX_DRIVERS = 14
 
 
 def subset_r2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -297,6 +300,9 @@ class KeyDrivers:
                 self.warnings_.append(f"Key drivers: every respondent gave {_label(d)} the same rating; it is left out.")
             else:
                 kept.append(d)
+        if len(kept) > MAX_DRIVERS:
+            raise ModelError(f"Key drivers: {len(kept)} drivers ({', '.join(kept)}); the exact Shapley decomposition "
+                             f"takes 2^{len(kept)} regressions. Keep at most {MAX_DRIVERS} attr_* columns.")
         complete = frame.dropna(subset=kept)
         self.drivers_ = kept
         self.scales_ = {d: scales[d] for d in kept}
@@ -606,14 +612,17 @@ class JourneysVsTouchpoints:
         return {"churn_12m": (churned.astype(float), at_risk),
                 "revenue_per_customer_year": (revenue, h["post_exposure_years"].to_numpy(float))}
 
-    @staticmethod
-    def _fit_predict(X: np.ndarray, y: np.ndarray, exposure: np.ndarray, train: np.ndarray,
+    def _fit_predict(self, X: np.ndarray, y: np.ndarray, exposure: np.ndarray, train: np.ndarray,
                      test: np.ndarray) -> np.ndarray:
         """Poisson GLM with log-exposure offset on ``train``; expected values on ``test``."""
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             res = sm.GLM(y[train], X[train], family=sm.families.Poisson(),
                          offset=np.log(exposure[train])).fit(maxiter=100)
+        if not res.converged:
+            msg = "Journeys vs touchpoints: a cross-validation model did not converge; treat the comparison with caution."
+            if msg not in self.warnings_:
+                self.warnings_.append(msg)
         return res.predict(X[test], offset=np.log(exposure[test]))
 
     def _compare(self, name: str, dev: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -623,8 +632,9 @@ class JourneysVsTouchpoints:
         touchpoint = 1 - dev["touchpoint"].sum() / null
         diffs = np.empty(self.n_boot)
         gap = dev["touchpoint"] - dev["journey"]  # the difference is sum(gap) / sum(null)
-        for start in range(0, self.n_boot, 100):  # resample customers, 100 resamples at a time
-            idx = rng.integers(0, n, (min(100, self.n_boot - start), n))
+        chunk = max(1, min(100, 5_000_000 // max(n, 1)))  # resamples at a time: bounded memory
+        for start in range(0, self.n_boot, chunk):
+            idx = rng.integers(0, n, (min(chunk, self.n_boot - start), n))
             diffs[start:start + idx.shape[0]] = gap[idx].sum(axis=1) / dev["null"][idx].sum(axis=1)
         lo, hi = (np.percentile(diffs, [2.5, 97.5]) if self.n_boot else (np.nan, np.nan))
         winner = "journeys" if lo > 0 else "touchpoints" if hi < 0 else "neither"
