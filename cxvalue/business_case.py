@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "value_at_stake", "LEVERS"]
+           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "group_value_per_year", "value_at_stake", "LEVERS"]
 
 
 #: The levers a scenario's benefit is split into, in the order charts and tables show them.
@@ -409,20 +409,29 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     )
 
 
+def group_value_per_year(case: BusinessCase) -> pd.Series:
+    """What one customer of each group brings in their first year: margin (gross margin x
+    revenue - cost to serve) times the customer-years of that year, plus the referrals they
+    bring, valued at ``referral_value``. Moving a customer from ``g`` to ``h`` is worth
+    ``v_h - v_g`` in its first year (the scenario's arithmetic with one cohort, no lag)."""
+    i = case.inputs
+    g = i["groups"]
+    s1 = float(np.asarray(i["reference_survival"], float)[0])
+    years_1 = (1 + s1 ** g["hazard_ratio"].astype(float)) / 2
+    refs = g["referrals"] if "referrals" in g else 0.0
+    value = (i["gross_margin"] * g["revenue"] - g["cost_to_serve"] + i["referral_value"] * refs) * years_1
+    return value.astype(float).rename("value_per_year")
+
+
 def value_at_stake(case: BusinessCase) -> float:
     """Margin a year that dissatisfaction costs today: the first-year benefit if every customer
-    of the lowest group spent, stayed, cost and referred like the reference group (the
-    scenario's arithmetic with a 100% shift, at once, no lag, no programme cost)."""
-    i = case.inputs
-    groups = i["groups"].copy()
-    s_ref = np.asarray(i["reference_survival"], float)
-    groups["survival"] = [s_ref ** (hr if pd.notna(hr) else np.nan) for hr in groups["hazard_ratio"]]
-    low = groups.index[0]
-    if low == i["reference"] or groups.loc[[low, i["reference"]]].isna().any(axis=None):
+    of the lowest group spent, stayed, cost and referred like the reference group,
+    ``customers_lowest x (v_reference - v_lowest)`` with ``v`` from :func:`group_value_per_year`."""
+    v = group_value_per_year(case)
+    low, ref = v.index[0], case.inputs["reference"]
+    if low == ref or pd.isna(v[low]) or pd.isna(v[ref]):
         return float("nan")
-    flows = scenario_cash_flows(groups, {(low, i["reference"]): 1.0}, [1.0], i["gross_margin"], 1,
-                                referral_value=i["referral_value"])
-    return float(flows.loc[1, "benefit"])
+    return float(case.inputs["groups"].loc[low, "customers"] * (v[ref] - v[low]))
 
 
 def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -202,3 +202,21 @@ def test_target_score_scales_the_shares_by_hand():
         bc.scenario_shares({**sc, "target_score": -20.0}, customers, labels, "passive")
     with pytest.raises(ParameterError, match="cannot be reached"):
         bc.scenario_shares({**sc, "target_score": 90.0}, customers, labels, "passive")
+
+
+def test_group_value_per_year_prices_a_one_year_move_like_the_scenario():
+    import numpy as np
+    import pandas as pd
+
+    g = _groups().drop(columns="survival").assign(referrals=[0.01, 0.02, 0.05], hazard_ratio=[2.0, 1.0, 0.5])
+    s_ref = [0.8, 0.64]
+    case = bc.BusinessCase(clv=pd.DataFrame(), cash_flows=pd.DataFrame(), npv=0.0, roi=0.0, payback_months=None,
+                           irr=None, uncertainty={}, npv_draws=None, moved={},
+                           inputs={"groups": g, "reference": "passive", "reference_survival": s_ref,
+                                   "gross_margin": 0.5, "referral_value": 900.0})
+    v = bc.group_value_per_year(case)
+    with_survival = g.assign(survival=[np.asarray(s_ref) ** hr for hr in g["hazard_ratio"]])
+    for frm, to in (("detractor", "passive"), ("passive", "promoter"), ("detractor", "promoter")):
+        flows = bc.scenario_cash_flows(with_survival, {(frm, to): 0.1}, [1.0], 0.5, 1, referral_value=900.0)
+        moved = 0.1 * g.loc[frm, "customers"]
+        assert flows.loc[1, "benefit"] == pytest.approx(moved * (v[to] - v[frm]))
