@@ -204,3 +204,22 @@ def kpi_trend(trend: pd.DataFrame) -> alt.Chart:
             .facet(facet=alt.Facet("kpi:N", title=None), columns=3)
             .resolve_scale(y="independent")
             .properties(title="KPIs across runs (shares in %, money per customer per year; bars: 95% margin of error)"))
+
+
+def importance_performance(summary: pd.DataFrame, value_per_point: pd.Series, currency: str) -> alt.Chart:
+    """Importance (share of what the ratings explain) against performance (average rating):
+    top left = important and weakly rated, where a point of improvement pays most."""
+    d = summary[~summary["suppressed"].astype(bool)].copy()
+    d["driver"] = [str(x).removeprefix("attr_").removeprefix("journey_").replace("_", " ") for x in d.index]
+    d["value"] = value_per_point.reindex(d.index).to_numpy()
+    base = alt.Chart(d).encode(
+        x=alt.X("mean_rating:Q", title="Average rating today (performance)", scale=alt.Scale(zero=False, nice=True)),
+        y=alt.Y("importance:Q", title="Share of what the ratings explain (importance)", axis=alt.Axis(format="%")),
+    )
+    points = base.mark_circle(opacity=0.8, color="#1f4e79").encode(
+        size=alt.Size("value:Q", title=f"One point is worth ({currency} a year)", legend=alt.Legend(format=",.0f")),
+        tooltip=[alt.Tooltip("driver:N", title="Driver"), alt.Tooltip("importance:Q", title="Importance", format=".0%"),
+                 alt.Tooltip("mean_rating:Q", title="Average rating", format=".1f"),
+                 alt.Tooltip("value:Q", title=f"One point is worth ({currency} a year)", format=",.0f")])
+    labels = base.mark_text(align="left", dx=10, fontSize=12).encode(text="driver:N")
+    return (points + labels).properties(width=520, height=300, title="Where a point of improvement pays most")

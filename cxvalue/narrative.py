@@ -386,3 +386,160 @@ def margin_sentence(gross_margin: float, source: str) -> str:
                 f"recorded on each transaction after the survey (parameter margin_source).")
     return (f"The margin on revenue, {pct(gross_margin, 1)}, is the gross_margin parameter (the transactions carry no "
             f"cost, or margin_source is set to parameter).")
+
+
+# --------------------------------------------------------------------------- what drives the value
+
+
+def driver_label(driver: str) -> str:
+    """``attr_product`` -> ``product``, ``journey_billing`` -> ``billing journey`` (escaped)."""
+    d = str(driver)
+    if d.startswith("attr_"):
+        d = d[len("attr_"):]
+    elif d.startswith("journey_"):
+        d = d[len("journey_"):] + " journey"
+    return label(d)
+
+
+def drivers_table(summary: pd.DataFrame, value_per_point: pd.Series, currency: str) -> pd.DataFrame:
+    """Drivers for people, most important first: share of what the ratings explain (with its
+    interval), how customers rate it today, and the money a one-point gain is worth a year."""
+    c = html.escape(currency)
+    rows = []
+    for d, r in summary.iterrows():
+        if r.get("suppressed"):
+            continue
+        rows.append({
+            "Driver": driver_label(d),
+            "Share of what the ratings explain": f"{pct(r['importance'])} ({pct(r['importance_lo'])}-{pct(r['importance_hi'])})",
+            "Average rating today": f"{r['mean_rating']:.1f} of {r['scale_max']:.0f}",
+            "Top-two-box share": pct(r["top_box_share"]),
+            "Score gain from one rating point": f"{r['score_gain_per_point']:.2f}",
+            f"One point is worth ({c} a year)": money(value_per_point.get(d), currency).replace(f"{c} ", ""),
+        })
+    return pd.DataFrame(rows).set_index("Driver")
+
+
+def drivers_sentences(kd, value_per_point: pd.Series, currency: str, metric: str) -> list[str]:
+    """Where to invest, in plain words, from :class:`cxvalue.drivers.KeyDrivers`."""
+    s = kd.summary[~kd.summary["suppressed"].astype(bool)]
+    if s.empty:
+        return ["No attribute ratings were available, so the drivers of the score could not be measured."]
+    top = s.index[0]
+    out = [f"The ratings of {len(s)} attributes explain {pct(kd.r2_)} of the variation in the {metric.upper()} answers "
+           f"of {kd.n_responses_:,} respondents."]
+    out.append(f"The biggest driver is {driver_label(top)}: {pct(s.loc[top, 'importance'])} of what the ratings explain "
+               f"(95% interval {pct(s.loc[top, 'importance_lo'])} to {pct(s.loc[top, 'importance_hi'])}).")
+    vpp = value_per_point.reindex(s.index).dropna()
+    if not vpp.empty:
+        best = vpp.idxmax()
+        out.append(f"Raising every customer's {driver_label(best)} rating by one point would move enough customers up a "
+                   f"group to be worth about {money(vpp[best], currency)} a year; the table gives each driver's figure, "
+                   f"to set against what the improvement would cost.")
+    return out
+
+
+def journeys_sentence(jt) -> str:
+    """Which predicts churn and revenue better: journeys or touchpoints."""
+    s = jt.summary
+    if s.empty:
+        return "There were too few journey and touchpoint ratings to compare journeys with touchpoints."
+    names = {"churn_12m": "churn within 12 months", "revenue_per_customer_year": "revenue per customer per year"}
+    parts = []
+    for outcome, r in s.iterrows():
+        what = names.get(outcome, outcome)
+        if r["winner"] == "neither":
+            parts.append(f"for {what} neither predicts clearly better (difference {r['difference']:+.3f}, 95% interval "
+                         f"{r['difference_lo']:+.3f} to {r['difference_hi']:+.3f})")
+        else:
+            parts.append(f"for {what} {r['winner']} win: they explain {pct(max(r['journey_explained'], r['touchpoint_explained']), 1)} "
+                         f"of the variation out of sample against {pct(min(r['journey_explained'], r['touchpoint_explained']), 1)} "
+                         f"(difference {r['difference']:+.3f}, 95% interval {r['difference_lo']:+.3f} to {r['difference_hi']:+.3f})")
+    return (f"Comparing how well satisfaction with whole journeys and with single touchpoints predicts what "
+            f"{jt.n_customers_:,} customers did next: " + "; ".join(parts) + ".")
+
+
+def loop_sentences(r: dict[str, Any], currency: str) -> list[str]:
+    """Closing the loop on complaints, from ``ClosingTheLoop.results()``."""
+    if not r.get("n_complainers") or r.get("hazard_ratio_open_vs_resolved") is None:
+        return ["There were too few complaints with a known resolution to measure what closing the loop is worth."]
+    lo, hi = r["hazard_ratio_ci"]
+    arms = r["arms"]
+    out = [f"{r['n_complainers']:,} customers complained; {pct(r['resolved_share'])} of first complaints were resolved.",
+           f"While a complaint stays open, customers leave {r['hazard_ratio_open_vs_resolved']:.1f} times as fast as once "
+           f"it is resolved (95% interval {lo:.2f} to {hi:.2f}), comparing like with like: within 12 months "
+           f"{pct(arms['open']['adjusted_rate_12m'])} leave if it is never resolved against "
+           f"{pct(arms['resolved']['adjusted_rate_12m'])} if it is resolved at once."]
+    v = r.get("value_of_closing_a_loop") or {}
+    if v.get("value_per_resolved_complaint") is not None:
+        vlo, vhi = v.get("value_ci") or [None, None]
+        out.append(f"Each additional complaint resolved keeps about {v['customer_years_kept']:.2f} customer-years and is "
+                   f"worth about {money(v['value_per_resolved_complaint'], currency)} of margin over "
+                   f"{v['horizon_years']:.0f} years (95% interval {money(vlo, currency)} to {money(vhi, currency)}).")
+    return out
+
+
+def transitions_table(tr) -> pd.DataFrame:
+    """Movement between groups for people: rows = group at the first answer, share at the next."""
+    s = tr.summary
+    shares = s.pivot(index="from_group", columns="to_group", values="row_share").reindex(index=tr.groups, columns=tr.groups)
+    counts = s.pivot(index="from_group", columns="to_group", values="customers").reindex(index=tr.groups, columns=tr.groups)
+    out = shares.copy().astype(object)
+    for i in shares.index:
+        for j in shares.columns:
+            out.loc[i, j] = "suppressed" if pd.isna(shares.loc[i, j]) else f"{pct(shares.loc[i, j])} ({counts.loc[i, j]:,.0f})"
+    out.index = [f"from {label(g)}" for g in out.index]
+    out.columns = [f"to {label(g)}" for g in out.columns]
+    return out
+
+
+def transitions_sentence(r: dict[str, Any], currency: str) -> str:
+    if not r.get("customers"):
+        return "No customer answered twice, so movement between groups cannot be shown."
+    text = (f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later: "
+            f"{r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and {r['stayed']:,} stayed.")
+    if r.get("value_change_per_customer_year") is not None:
+        v = r["value_change_per_customer_year"]
+        text += (f" Valued at what a customer of each group brings in a year, the moves up and down together "
+                 f"{'raise' if v >= 0 else 'lower'} the average customer's yearly value by {money(abs(v), currency)} for "
+                 f"each year that passes. Part of any movement is the noise of a second reading, not a real change.")
+    return text
+
+
+def who_answered_sentences(wa) -> list[str]:
+    """Who answered the surveys, and what re-weighting them to the whole base changes."""
+    s, r = wa.summary, wa.results()
+    # churn is left out: respondents were customers on the day they answered, by construction
+    worst = s["std_diff"].drop(index=[i for i in s.index if str(i).startswith("churned")]).abs().idxmax()
+    out = [f"{r['respondents']:,} of {r['base_customers']:,} customers answered a survey. Respondents differ most from the "
+           f"rest in {html.escape(str(worst))} (standardised difference {s.loc[worst, 'std_diff']:+.2f}; above 0.1 "
+           f"matters)."]
+    out.append("Weighting each respondent by the inverse of their chance to answer makes them stand for the whole base; "
+               "the table shows what that changes in each group's share and revenue. The business case uses the "
+               "respondents as they are; a large difference here is a reason to read it with care.")
+    return out
+
+
+def who_answered_table(wa, currency: str) -> pd.DataFrame:
+    g = wa.group_values_
+    c = html.escape(currency)
+    out = pd.DataFrame({
+        "Respondents": [f"{x:,.0f}" for x in g["respondents"]],
+        "Share": [pct(x, 1) for x in g["share"]],
+        "Share, weighted to the base": [pct(x, 1) for x in g["share_weighted"]],
+        f"Revenue ({c} per customer per year)": [f"{x:,.0f}" for x in g["revenue_per_customer_year"]],
+        f"Revenue, weighted ({c} per customer per year)": [f"{x:,.0f}" for x in g["revenue_per_customer_year_weighted"]],
+    }, index=[label(x) for x in g.index])
+    out.index.name = "Group"
+    return out
+
+
+def referrals_sentence(analysis, currency: str) -> str:
+    if analysis.referrals is None:
+        return ("The data names no referrer for customers who joined after a survey (column referred_by), so the "
+                "referrals lever is left out.")
+    s = analysis.referrals.summary
+    parts = [f"{label(g)} {r['adjusted'] * 100:.1f}" for g, r in s.iterrows() if pd.notna(r.get("adjusted"))]
+    return (f"New customers referred per 100 customers a year, compared like with like: {', '.join(parts)}. Each referred "
+            f"customer is valued at the base's average lifetime value, "
+            f"{money(analysis.case.inputs.get('referral_value'), currency)}, in the business case's referrals lever.")

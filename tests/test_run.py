@@ -144,7 +144,8 @@ def test_bad_input_exits_2_and_keeps_the_earlier_report(first_run, small_world_d
 def test_failing_notebook_exits_1_names_the_cell_and_keeps_the_earlier_report(first_run, small_world_dir, tmp_path):
     nb_dir = tmp_path / "notebooks"
     nb_dir.mkdir()
-    for nb in report.notebooks():
+    cheap = [nb for nb in report.notebooks() if "histories" in nb.name]  # one real notebook runs before the failure
+    for nb in cheap:
         shutil.copy(nb, nb_dir / nb.name)
     broken = nbformat.v4.new_notebook()
     broken.cells = [nbformat.v4.new_code_cell("data = 'demo'\nresults_dir = ''"), nbformat.v4.new_code_cell("1 / 0")]
