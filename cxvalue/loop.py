@@ -30,10 +30,10 @@ import statsmodels.api as sm
 from cxvalue.config import bands_for
 from cxvalue.data import CheckedData
 from cxvalue.exceptions import InputError, ModelError
-from cxvalue.history import DAYS_PER_YEAR
+from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
 from cxvalue.linkage import MIN_PRE_DAYS, adjustment_frame, km_churn_rate
 
-__all__ = ["complaint_history", "loop_person_periods", "ClosingTheLoop", "next_responses", "Transitions",
+__all__ = ["referred_customers", "complaint_history", "loop_person_periods", "ClosingTheLoop", "next_responses", "Transitions",
            "response_base", "WhoAnswered", "LOOP_INTERVALS"]
 
 #: Follow-up intervals (days after the complaint) of the piecewise-exponential churn model.
@@ -50,15 +50,6 @@ def _study_bounds(data: CheckedData, params: dict[str, Any]) -> tuple[dt.date | 
     start = dt.date.fromisoformat(params["study_start"]) if params.get("study_start") else None
     end = dt.date.fromisoformat(params["study_end"]) if params.get("study_end") else data.as_of
     return start, min(end, data.as_of)
-
-
-def _contact_unit_cost(cj, data: CheckedData, params: dict[str, Any]):
-    """Cost of one contact, as :func:`cxvalue.history.build_history` prices it."""
-    cost_map = dict(params["contact_cost"])
-    other = float(cost_map.get("other", 0.0))
-    by_channel = ibis.cases(*[(cj.channel.lower() == ch.lower(), float(v)) for ch, v in cost_map.items()],
-                            else_=other) if cost_map else ibis.literal(other)
-    return (cj.cost.fill_null(by_channel) if data.has_contact_cost else by_channel).cast("float64")
 
 
 # =========================================================================== closing the loop
@@ -137,7 +128,7 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
         pre_revenue=ibis.cases((in_pre, tj.amount), else_=zero).sum(),
         post_revenue=ibis.cases((in_post, tj.amount), else_=zero).sum())
     cj = c.inner_join(win, "customer_id")
-    cj = cj.mutate(_unit_cost=_contact_unit_cost(cj, data, params))
+    cj = cj.mutate(_unit_cost=contact_unit_cost(cj, params, data.has_contact_cost))
     c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.complaint_date)
     ct = cj.group_by("customer_id").aggregate(pre_contact_cost=ibis.cases((c_pre, cj._unit_cost), else_=zero).sum())
     h = base.left_join(tx, "customer_id").drop("customer_id_right").left_join(ct, "customer_id").drop("customer_id_right")
@@ -774,6 +765,47 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any])
     df["post_revenue"] = ids.map(h["post_revenue"])
     df["post_exposure_years"] = ids.map(h["post_exposure_years"])
     return df.drop(columns=["start_date", "end_date"])
+
+
+# =========================================================================== referrals
+
+
+def referred_customers(data: CheckedData, hist: pd.DataFrame, min_cell_size: int = 10) -> pd.DataFrame:
+    """Customers referred by a surveyed customer, by the referrer's group (the advocacy lever).
+
+    For every customer whose ``referred_by`` names a customer of ``hist``: the referrer's group,
+    and the referred customer's revenue since joining (all their transactions) per
+    customer-year as a customer (start to ``end_date`` or ``as_of``). One row per group:
+    ``referred`` (customers), ``revenue_per_customer_year`` (sum of revenue / sum of years),
+    ``still_customers`` (share with no ``end_date``). Groups with fewer than ``min_cell_size``
+    referred customers are blanked (``suppressed``). Descriptive: who referred whom, not why.
+    """
+    cols = ["referred", "revenue_per_customer_year", "still_customers", "suppressed"]
+    c = data.tables["customers"]
+    if "referred_by" not in c.columns or hist.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="group"))
+    referred = c.filter(c.referred_by.notnull() & (c.referred_by != ""))
+    t = data.tables["transactions"]
+    revenue = t.filter(t.amount.notnull()).group_by("customer_id").aggregate(revenue=ibis._.amount.sum())
+    r = (referred.left_join(revenue, "customer_id")
+         .select("referred_by", "start_date", "end_date", "revenue").to_pyarrow().to_pandas(date_as_object=False))
+    groups = hist.set_index(hist["customer_id"].astype(str))["group"]
+    r["group"] = r["referred_by"].astype(str).map(groups.astype(str))
+    r = r[r["group"].notna()]
+    as_of = pd.Timestamp(data.as_of)
+    stop = pd.to_datetime(r["end_date"]).fillna(as_of).clip(upper=as_of)
+    r["years"] = ((stop - pd.to_datetime(r["start_date"])).dt.days + 1).clip(lower=1) / DAYS_PER_YEAR
+    r["revenue"] = r["revenue"].fillna(0.0)
+    r["still"] = r["end_date"].isna()
+    order = [str(g) for g in (hist["group"].cat.categories if hasattr(hist["group"], "cat") else sorted(groups.unique()))]
+    g = r.groupby("group")
+    out = pd.DataFrame({"referred": g.size(), "revenue_per_customer_year": g["revenue"].sum() / g["years"].sum(),
+                        "still_customers": g["still"].mean()}).reindex(order)
+    out["referred"] = out["referred"].fillna(0).astype(int)
+    out["suppressed"] = (out["referred"] > 0) & (out["referred"] < min_cell_size)
+    out.loc[out["suppressed"] | (out["referred"] == 0), ["revenue_per_customer_year", "still_customers"]] = np.nan
+    out.index.name = "group"
+    return out
 
 
 def _weighted_mean_var(x: pd.Series, w: pd.Series | None = None) -> tuple[float, float]:

@@ -415,7 +415,8 @@ def drivers_table(summary: pd.DataFrame, value_per_point: pd.Series, currency: s
             "Average rating today": f"{r['mean_rating']:.1f} of {r['scale_max']:.0f}",
             "Top-two-box share": pct(r["top_box_share"]),
             "Score gain from one rating point": f"{r['score_gain_per_point']:.2f}",
-            f"One point is worth ({c} a year)": money(value_per_point.get(d), currency).replace(f"{c} ", ""),
+            f"One point is worth ({c} a year)": money(value_per_point.get(d), currency).replace(f"{c} ", "")
+            + (" (effect not clearly above zero)" if not r["coefficient_lo"] > 0 else ""),
         })
     return pd.DataFrame(rows).set_index("Driver")
 
@@ -543,3 +544,16 @@ def referrals_sentence(analysis, currency: str) -> str:
     return (f"New customers referred per 100 customers a year, compared like with like: {', '.join(parts)}. Each referred "
             f"customer is valued at the base's average lifetime value, "
             f"{money(analysis.case.inputs.get('referral_value'), currency)}, in the business case's referrals lever.")
+
+
+def referred_table(referred: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Customers referred by each group, and what they spend, for people."""
+    c = html.escape(currency)
+    out = pd.DataFrame({
+        "Customers they referred": [f"{n:,}" for n in referred["referred"]],
+        f"Referred customers' revenue ({c} per customer per year)": [
+            "suppressed" if s else ("–" if pd.isna(v) else f"{v:,.0f}")
+            for v, s in zip(referred["revenue_per_customer_year"], referred["suppressed"])],
+        "Referred customers still customers": ["–" if pd.isna(v) else pct(v) for v in referred["still_customers"]],
+    }, index=[f"referred by a {label(g)}" for g in referred.index])
+    return out

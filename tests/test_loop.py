@@ -263,3 +263,41 @@ def test_unbiased_response_needs_no_correction():
     s = model.summary
     assert s.loc[["plan=premium", "employees"], "std_diff"].abs().max() < 0.1
     assert model.propensity_summary_["auc"] < 0.6
+
+
+# ----------------------------------------------------------------------------- referrals
+
+
+def test_referred_customers_by_hand():
+    customers = pd.DataFrame({
+        "customer_id": ["A", "B", "C", "D"],
+        "start_date": ["2020-01-01", "2025-01-01", "2025-07-02", "2024-01-01"],
+        "end_date": [None, None, "2025-10-01", None],
+        "referred_by": [None, "A", "A", "Z"],  # D names nobody we know of: not counted
+    })
+    responses = pd.DataFrame({"customer_id": ["A"], "response_date": ["2024-06-01"], "nps": [10]})
+    transactions = pd.DataFrame({"customer_id": ["A", "B", "B", "C"], "date": ["2024-07-01", "2025-02-01", "2025-03-01", "2025-08-01"],
+                                 "amount": [10.0, 100.0, 50.0, 30.0]})
+    p = load_params({"as_of": "2025-12-31", "min_group_size": 1})
+    checked = data.check({"customers": customers, "responses": responses, "transactions": transactions}, p)
+    hist = history.history(checked, p)
+    out = loop.referred_customers(checked, hist, min_cell_size=1)
+    assert out.loc["promoter", "referred"] == 2 and out.loc["detractor", "referred"] == 0
+    years = (365 + 92) / 365.25  # B: 2025-01-01..12-31 = 365 days; C: 2025-07-02..10-01 = 92 days
+    assert out.loc["promoter", "revenue_per_customer_year"] == pytest.approx(180 / years)
+    assert out.loc["promoter", "still_customers"] == pytest.approx(0.5)
+    assert pd.isna(out.loc["passive", "revenue_per_customer_year"])
+    small = loop.referred_customers(checked, hist, min_cell_size=5)
+    assert small.loc["promoter", "suppressed"] and pd.isna(small.loc["promoter", "revenue_per_customer_year"])
+
+
+def test_referred_customers_spend_alike_whoever_referred_them():
+    """In the synthetic world who refers a new customer (promoters 4x as often as passives)
+    does not change what the new customer spends: per-group values agree within noise."""
+    world = generate(n_customers=20_000, seed=11)
+    _, checked, hist = _checked(world)
+    out = loop.referred_customers(checked, hist)
+    per_customer = out["referred"] / hist["group"].astype(str).value_counts()
+    assert per_customer["promoter"] > 2 * per_customer["passive"] > 0  # promoters refer more (4x in truth)
+    rev = out["revenue_per_customer_year"].dropna()
+    assert len(rev) == 3 and (rev / rev.mean()).sub(1).abs().max() < 0.15
