@@ -87,6 +87,11 @@ def test_results_json_has_the_contract_keys(first_run):
     assert kpis["nps"]["margin_of_error"] > 0 and -100 <= kpis["nps"]["actual"] <= 100
     assert kpis["retention_12m"]["value_of_gap"] is not None or kpis["retention_12m"]["status"] == "on target"
     assert r["headline"]["value_at_stake_per_year"] > 0
+    d = r["drivers"]
+    assert sum(d["importance"].values()) == pytest.approx(1.0)
+    assert set(d["value_per_point"]) == set(d["importance"]) and max(d["importance"], key=d["importance"].get) == "attr_product"
+    assert all(v > 0 for v in d["value_per_point"].values())
+    assert {"journeys_vs_touchpoints", "closing_the_loop", "transitions", "who_answered"} <= set(d)
 
 
 def test_report_is_offline_and_free_of_identifiers(first_run):
