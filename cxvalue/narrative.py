@@ -235,6 +235,9 @@ def kpi_value(x: float | None, unit: str, currency: str, signed: bool = False) -
     """A KPI figure in its unit: NPS points, a share as %, money with the currency."""
     if x is None or pd.isna(x):
         return "–"
+    x = float(x)
+    if round(x * (100 if unit == "share" else 1), 1 if unit != "money" else 0) == 0:
+        x = 0.0  # no "-0.0"
     sign = "+" if signed and x > 0 else ""
     if unit == "points":
         return f"{sign}{x:.1f} pts"
@@ -323,6 +326,7 @@ def scorecard_table(card, currency: str) -> pd.DataFrame:
             "Since the last run": ("–" if change is None else
                                    f"{kpi_value(change, unit, currency, signed=True)} ({k['change_reading']})"),
             f"Closing the gap is worth ({html.escape(currency)} a year)":
+                "goal met" if k["status"] == "on target" else
                 "–" if k.get("value_of_gap") is None else f"{k['value_of_gap']:,.0f}",
         })
     return pd.DataFrame(rows).set_index("KPI")
