@@ -213,7 +213,8 @@ def importance_performance(summary: pd.DataFrame, value_per_point: pd.Series, cu
     d["driver"] = [str(x).removeprefix("attr_").removeprefix("journey_").replace("_", " ") for x in d.index]
     d["value"] = value_per_point.reindex(d.index).to_numpy()
     base = alt.Chart(d).encode(
-        x=alt.X("mean_rating:Q", title="Average rating today (performance)", scale=alt.Scale(zero=False, nice=True)),
+        x=alt.X("mean_rating:Q", title="Average rating today (performance)",
+                scale=alt.Scale(domain=[1, float(d["scale_max"].max()) if len(d) else 10])),  # the whole rating scale
         y=alt.Y("importance:Q", title="Share of what the ratings explain (importance)", axis=alt.Axis(format="%")),
     )
     points = base.mark_circle(opacity=0.8, color="#1f4e79").encode(

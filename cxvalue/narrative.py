@@ -517,7 +517,7 @@ def who_answered_sentences(wa) -> list[str]:
     # churn is left out: respondents were customers on the day they answered, by construction
     worst = s["std_diff"].drop(index=[i for i in s.index if str(i).startswith("churned")]).abs().idxmax()
     out = [f"{r['respondents']:,} of {r['base_customers']:,} customers answered a survey. Respondents differ most from the "
-           f"rest in {html.escape(str(worst))} (standardised difference {s.loc[worst, 'std_diff']:+.2f}; above 0.1 "
+           f"rest in {label(worst).replace('=', ': ')} (standardised difference {s.loc[worst, 'std_diff']:+.2f}; above 0.1 "
            f"matters)."]
     out.append("Weighting each respondent by the inverse of their chance to answer makes them stand for the whole base; "
                "the table shows what that changes in each group's share and revenue. The business case uses the "
