@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import altair as alt
+import pandas as pd
 import nbformat
 import vl_convert as vlc
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -86,7 +87,7 @@ def enable_offline_charts() -> None:
 
     Registers and enables a renderer whose output carries the Vega-Lite spec
     with a small ``vegaEmbed`` call (interactive, tooltips) and a static SVG
-    fallback made by vl-convert. No JavaScript library is put in the notebook:
+    fallback made by vl-convert (and lets tables show long text in full). No JavaScript library is put in the notebook:
     :func:`notebooks_to_html` embeds it once per page. Options set with
     ``alt.renderers.set_embed_options(...)`` are passed on to vega-embed.
 
@@ -96,6 +97,7 @@ def enable_offline_charts() -> None:
     """
     alt.renderers.register(_RENDERER, _offline_renderer)
     alt.renderers.enable(_RENDERER)
+    pd.set_option("display.max_colwidth", None)  # report tables show their text in full
 
 
 @functools.lru_cache(maxsize=1)

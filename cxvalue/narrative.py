@@ -36,6 +36,30 @@ def _rel(ratio: float) -> str:
     return f"{abs(d) * 100:.0f}% {'more' if d > 0 else 'less'}" if abs(d) >= 0.005 else "about the same"
 
 
+def _table(fn):
+    """Mark a function that returns a table for display: pandas escapes every cell, index and
+    header when it renders HTML, so the strings built here (escaped for sentences) are
+    unescaped once, and shown as typed, never twice-escaped."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        df = fn(*args, **kwargs)
+
+        def plain(x):
+            return html.unescape(x) if isinstance(x, str) else x
+
+        df = df.map(plain)
+        df.index = df.index.map(plain) if not isinstance(df.index, pd.MultiIndex) else df.index
+        df.columns = df.columns.map(plain) if not isinstance(df.columns, pd.MultiIndex) else df.columns
+        if isinstance(df.index, pd.MultiIndex):
+            df.index = pd.MultiIndex.from_tuples([tuple(plain(v) for v in t) for t in df.index], names=df.index.names)
+        df.index.name = plain(df.index.name) if not isinstance(df.index, pd.MultiIndex) else None
+        return df
+
+    return wrapper
+
+
 def suppress(summary: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
     """Blank every figure of a group with fewer than ``min_cell_size`` customers."""
     out = summary.copy()
@@ -80,6 +104,7 @@ def quality_sentence(data_quality: dict[str, dict[str, Any]]) -> str:
             f"(reasons in the table below). They are counted, not silently dropped.")
 
 
+@_table
 def observed_table(summary: pd.DataFrame, currency: str) -> pd.DataFrame:
     """The per-group observed figures as a readable table (units in the headers)."""
     c = html.escape(currency)
@@ -106,6 +131,7 @@ def group_warnings(summary: pd.DataFrame, min_group_size: int, min_cell_size: in
     return out
 
 
+@_table
 def quality_display(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """The data-quality table for people: one row per table and reason, counts with separators."""
     from cxvalue.data import quality_table
@@ -193,6 +219,7 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
     ]
 
 
+@_table
 def clv_table(clv, currency: str) -> pd.DataFrame:
     """CLV per group for people: margin per year, first-year retention, lifetime value."""
     c = html.escape(currency)
@@ -308,6 +335,7 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
     return out[:5]
 
 
+@_table
 def scorecard_table(card, currency: str) -> pd.DataFrame:
     """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money."""
     rows = []
@@ -348,6 +376,7 @@ def scorecard_sentences(card, currency: str) -> list[str]:
     return out
 
 
+@_table
 def headline_trend_table(trend: pd.DataFrame, currency: str) -> pd.DataFrame:
     """The business case's headline across runs, for people."""
     c = html.escape(currency)
@@ -364,6 +393,7 @@ def headline_trend_table(trend: pd.DataFrame, currency: str) -> pd.DataFrame:
     return out.set_index("Run")
 
 
+@_table
 def assumptions_table(params: dict[str, Any]) -> pd.DataFrame:
     """Every parameter of the run with its value and meaning (user-supplied text escaped)."""
     from cxvalue.config import PARAMETERS
@@ -405,6 +435,7 @@ def driver_label(driver: str) -> str:
     return label(d)
 
 
+@_table
 def drivers_table(summary: pd.DataFrame, value_per_point: pd.Series, currency: str) -> pd.DataFrame:
     """Drivers for people, most important first: share of what the ratings explain (with its
     interval), how customers rate it today, and the money a one-point gain is worth a year."""
@@ -484,6 +515,7 @@ def loop_sentences(r: dict[str, Any], currency: str) -> list[str]:
     return out
 
 
+@_table
 def transitions_table(tr) -> pd.DataFrame:
     """Movement between groups for people: rows = group at the first answer, share at the next."""
     s = tr.summary
@@ -525,6 +557,7 @@ def who_answered_sentences(wa) -> list[str]:
     return out
 
 
+@_table
 def who_answered_table(wa, currency: str) -> pd.DataFrame:
     g = wa.group_values_
     c = html.escape(currency)
@@ -550,6 +583,7 @@ def referrals_sentence(analysis, currency: str) -> str:
             f"{money(analysis.case.inputs.get('referral_value'), currency)}, in the business case's referrals lever.")
 
 
+@_table
 def referred_table(referred: pd.DataFrame, currency: str) -> pd.DataFrame:
     """Customers referred by each group, and what they spend, for people."""
     c = html.escape(currency)

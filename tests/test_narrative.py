@@ -33,3 +33,16 @@ def test_suppression_blanks_small_groups():
     assert shown.loc["c"].drop(["customers", "small_group"]).isna().all()
     assert shown.loc["a", "revenue_per_customer_year"] == 800.0
     assert "too small to report" in " ".join(narrative.observed_sentences(shown, "b", "USD", 12))
+
+
+def test_tables_show_user_labels_escaped_once():
+    import pandas as pd
+
+    from cxvalue import narrative
+
+    clv = pd.DataFrame({"margin_per_year": [100.0], "retention_year_1": [0.8], "clv": [300.0]},
+                       index=["<script>alert('x')</script> & co"])
+    rendered = narrative.clv_table(clv, "R&D")._repr_html_()
+    assert "<script>" not in rendered and "&lt;script&gt;" in rendered  # escaped by the renderer...
+    assert "&amp;lt;" not in rendered and "&amp;amp;" not in rendered  # ...exactly once
+    assert "R&amp;D" in rendered
