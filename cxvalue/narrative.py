@@ -558,15 +558,23 @@ def who_answered_sentences(wa) -> list[str]:
 
 
 @_table
-def who_answered_table(wa, currency: str) -> pd.DataFrame:
+def who_answered_table(wa, currency: str, min_cell_size: int = 0) -> pd.DataFrame:
+    """Each group's share and revenue, as answered and weighted to the whole base; groups with
+    fewer than ``min_cell_size`` respondents are suppressed."""
     g = wa.group_values_
     c = html.escape(currency)
+    small = g["respondents"] < min_cell_size
+
+    def show(values, fmt):
+        return ["suppressed" if s else fmt(x) for x, s in zip(values, small)]
+
     out = pd.DataFrame({
-        "Respondents": [f"{x:,.0f}" for x in g["respondents"]],
-        "Share": [pct(x, 1) for x in g["share"]],
-        "Share, weighted to the base": [pct(x, 1) for x in g["share_weighted"]],
-        f"Revenue ({c} per customer per year)": [f"{x:,.0f}" for x in g["revenue_per_customer_year"]],
-        f"Revenue, weighted ({c} per customer per year)": [f"{x:,.0f}" for x in g["revenue_per_customer_year_weighted"]],
+        "Respondents": show(g["respondents"], lambda x: f"{x:,.0f}"),
+        "Share": show(g["share"], lambda x: pct(x, 1)),
+        "Share, weighted to the base": show(g["share_weighted"], lambda x: pct(x, 1)),
+        f"Revenue ({c} per customer per year)": show(g["revenue_per_customer_year"], lambda x: f"{x:,.0f}"),
+        f"Revenue, weighted ({c} per customer per year)": show(g["revenue_per_customer_year_weighted"],
+                                                                lambda x: f"{x:,.0f}"),
     }, index=[label(x) for x in g.index])
     out.index.name = "Group"
     return out
