@@ -302,11 +302,13 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
     low = str(rev.index[0])
     out = []
     parts = []
-    if pd.notna(rev.loc[low].get("ratio", float("nan"))):
+    if rev.loc[low].get("customers", 0) < p["min_cell_size"]:
+        pass  # too few customers to show: no group comparison on page one
+    elif pd.notna(rev.loc[low].get("ratio", float("nan"))):
         parts.append(f"spend {_rel(rev.loc[low, 'ratio'])}")
-    if pd.notna(churn.loc[low].get("hazard_ratio", float("nan"))):
+    if parts and pd.notna(churn.loc[low].get("hazard_ratio", float("nan"))):
         parts.append(f"are {churn.loc[low, 'hazard_ratio']:.1f} times as likely to leave at any time")
-    if pd.notna(cost.loc[low].get("ratio", float("nan"))):
+    if parts and pd.notna(cost.loc[low].get("ratio", float("nan"))):
         parts.append(f"cost {_rel(cost.loc[low, 'ratio'])} to serve")
     if parts:
         out.append(f"Customers in the {label(low)} group {', '.join(parts[:-1])}"
