@@ -43,11 +43,13 @@ exposure offset, as :class:`cxvalue.linkage.RevenueModel`). The yardstick is the
 out-of-sample deviance explained against an intercept-only model fitted on the same
 folds; a missing rating is set to the column mean with a missing-indicator column. The
 difference (journeys - touchpoints) gets a paired bootstrap interval over customers and
-its fold-to-fold spread; a side wins when the interval excludes 0.
+its fold-to-fold spread; a side wins when the interval excludes 0 and the difference is at
+least ``min_difference`` (0.01 of the deviance by default).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import warnings as _warnings
 from typing import Any
@@ -511,6 +513,8 @@ class JourneysVsTouchpoints:
         :func:`cxvalue.linkage.adjustment_frame`, in every model (baseline included).
     adjust : put the linkage models' adjustment terms (pre-window revenue and cost, tenure,
         covariates) into every model, so each set is judged on what it adds to them.
+    min_difference : the smallest difference in deviance explained that names a winner (with
+        millions of customers a gap of 0.001 is "significant" but does not matter).
 
     Fitted attributes: ``summary_`` (see :attr:`summary`), ``features_`` (``journey`` and
     ``touchpoint`` feature names), ``n_customers_``, ``fold_scores_`` (per fold and
@@ -521,7 +525,7 @@ class JourneysVsTouchpoints:
 
     def __init__(self, metric: str = "csat", folds: int = 5, n_boot: int = 1000, seed: int = 42,
                  lookback_months: int = 12, min_cell_size: int = 10, covariates: list[str] | None = None,
-                 adjust: bool = False):
+                 adjust: bool = False, min_difference: float = 0.01):
         self.metric = metric
         self.folds = folds
         self.n_boot = n_boot
@@ -530,6 +534,7 @@ class JourneysVsTouchpoints:
         self.min_cell_size = min_cell_size
         self.covariates = list(covariates or [])
         self.adjust = adjust
+        self.min_difference = min_difference
 
     # ---------------------------------------------------------------- features
     def _design(self, block: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -623,7 +628,10 @@ class JourneysVsTouchpoints:
             msg = "Journeys vs touchpoints: a cross-validation model did not converge; treat the comparison with caution."
             if msg not in self.warnings_:
                 self.warnings_.append(msg)
-        return res.predict(X[test], offset=np.log(exposure[test]))
+        beta = np.asarray(res.params)
+        del res  # statsmodels results hold reference cycles: free each fit's copies of the data now
+        gc.collect()
+        return np.exp(X[test] @ beta + np.log(exposure[test]))
 
     def _compare(self, name: str, dev: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> dict[str, Any]:
         """Deviance explained by each set, their difference and its paired bootstrap interval."""
@@ -637,7 +645,10 @@ class JourneysVsTouchpoints:
             idx = rng.integers(0, n, (min(chunk, self.n_boot - start), n))
             diffs[start:start + idx.shape[0]] = gap[idx].sum(axis=1) / dev["null"][idx].sum(axis=1)
         lo, hi = (np.percentile(diffs, [2.5, 97.5]) if self.n_boot else (np.nan, np.nan))
-        winner = "journeys" if lo > 0 else "touchpoints" if hi < 0 else "neither"
+        # a side wins when the interval excludes 0 and the gap is big enough to matter
+        d = journey - touchpoint
+        winner = ("journeys" if lo > 0 and d >= self.min_difference else
+                  "touchpoints" if hi < 0 and -d >= self.min_difference else "neither")
         return {"outcome": name, "customers": n, "journey_explained": float(journey),
                 "touchpoint_explained": float(touchpoint), "difference": float(journey - touchpoint),
                 "difference_lo": float(lo), "difference_hi": float(hi), "winner": winner}

@@ -336,7 +336,7 @@ class ClosingTheLoop:
         pp = pp.join(adj, on="row")
         keys = ["state", "period"] + list(adj.columns)
         cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
-        present = set(pp["period"])
+        present = set(cells["period"].unique())  # not the millions of person-period rows
         periods = [p for p in _period_labels(self.intervals) if p in present]
         period_d = pd.DataFrame({f"period[{p}]": (cells["period"] == p).astype(float) for p in periods[1:]})
         states = ["open", "resolved_later"] if speed else ["open"]

@@ -238,3 +238,20 @@ def test_too_few_journey_ratings_is_a_warning_not_a_crash():
     jt = drivers.JourneysVsTouchpoints(min_cell_size=1_000).fit(w.responses[w.responses["touchpoint"].isna()], h)
     assert jt.summary.empty and "too few to compare" in jt.warnings_[0]
     assert jt.results()["outcomes"] == {}
+
+
+def test_a_tiny_but_significant_difference_names_no_winner():
+    """With very many customers a 0.002 gap is outside its interval yet does not matter."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    null = rng.uniform(1.0, 2.0, n)
+    journey = null * 0.600  # explains 40.0%
+    touchpoint = null * 0.602  # explains 39.8%
+    jt = drivers.JourneysVsTouchpoints(n_boot=200)
+    row = jt._compare("churn_12m", {"null": null, "journey": journey, "touchpoint": touchpoint}, n,
+                      np.random.default_rng(1))
+    assert row["difference_lo"] > 0 and row["difference"] == pytest.approx(0.002)
+    assert row["winner"] == "neither"
+    strict = drivers.JourneysVsTouchpoints(n_boot=200, min_difference=0.0)
+    assert strict._compare("churn_12m", {"null": null, "journey": journey, "touchpoint": touchpoint}, n,
+                           np.random.default_rng(1))["winner"] == "journeys"
