@@ -21,7 +21,8 @@ parameters (``metric="nps"``, ``index_response="first"``, ``survey_type="relatio
   have one, else ``contact_cost[channel]``, else ``contact_cost["other"]``;
 * churned = has an ``end_date``; duration = ``end_date - r`` or ``as_of - r``;
 * n_responses = all kept responses of the customer; n_referred = kept customers naming
-  the customer in ``referred_by``.
+  the customer in ``referred_by``; post_referred = those of them who started inside the
+  post window.
 
 Contract checks are skipped (no typing of messy text, no data-quality report), but the
 rows that ``cxvalue.data`` would exclude or correct are handled, so the result is the same
@@ -63,7 +64,7 @@ HISTORY_COLUMNS = [
     "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
     "pre_transactions", "post_transactions", "pre_contacts", "post_contacts",
     "pre_contact_cost", "post_contact_cost", "churned", "duration_days", "n_responses", "n_referred",
-    "prior_sales", "prior_sales_transactions",
+    "prior_sales", "prior_sales_transactions", "post_referred",
 ]
 
 
@@ -227,12 +228,20 @@ def history(folder: str | Path, as_of: str, tables: dict[str, pd.DataFrame] | No
 
     n_referred = (cust["referred_by"].dropna().value_counts().rename("n_referred")
                   if "referred_by" in cust.columns else pd.Series(dtype="int64", name="n_referred"))
+    # referrals who started inside the referrer's post window [response_date, post_end)
+    if "referred_by" in cust.columns:
+        refs = cust.loc[cust["referred_by"].notna(), ["referred_by", "start_date"]].merge(
+            base[["customer_id", "response_date", "post_end"]], left_on="referred_by", right_on="customer_id")
+        inside = (refs["start_date"] >= refs["response_date"]) & (refs["start_date"] < refs["post_end"])
+        post_referred = inside.groupby(refs["customer_id"].to_numpy()).sum().rename("post_referred")
+    else:
+        post_referred = pd.Series(dtype="int64", name="post_referred")
 
     # assemble -----------------------------------------------------------------------------
     h = base.set_index("customer_id")
-    h = h.join(tx).join(ct).join(n_responses).join(n_referred)
+    h = h.join(tx).join(ct).join(n_responses).join(n_referred).join(post_referred)
     ints = ["pre_transactions", "post_transactions", "pre_contacts", "post_contacts", "n_responses", "n_referred",
-            "prior_sales_transactions"]
+            "prior_sales_transactions", "post_referred"]
     floats = ["prior_sales", "pre_revenue", "post_revenue", "pre_contact_cost", "post_contact_cost"] + (
         ["pre_cogs", "post_cogs"] if has_cogs else [])
     for c in ints:
