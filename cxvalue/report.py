@@ -148,6 +148,20 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
     return done
 
 
+def _check_target_score(checked: data.CheckedData, params: dict[str, Any]) -> None:
+    """A target score the data cannot reach (or has reached) is bad input: say so before any
+    notebook runs (exit 2), not from inside one."""
+    if params["scenario"].get("target_score") is None:
+        return
+    from cxvalue.business_case import scenario_shares
+    from cxvalue.history import active_customers_by_group, history
+
+    hist = history(checked, params)
+    labels = list(config.bands_for(params))
+    scenario_shares(params["scenario"], active_customers_by_group(checked, hist), labels,
+                    config.reference_group(params))
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         found = shutil.which(name)
@@ -176,6 +190,7 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
 
     _check_out_dir(out)
     checked = data.check(source, params)  # fail fast, before any notebook runs
+    _check_target_score(checked, params)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
     out.parent.mkdir(parents=True, exist_ok=True)

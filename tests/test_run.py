@@ -145,6 +145,11 @@ def test_bad_input_exits_2_and_keeps_the_earlier_report(first_run, small_world_d
     assert res.returncode == 2 and "window_months" in res.stderr
     assert (first_run / "report.html").read_bytes() == before
 
+    res = cli("run", "--data", str(small_world_dir), "--out", str(first_run), *AS_OF,
+              "--set", "scenario.target_score=-95")  # the base's net score is already above it
+    assert res.returncode == 2 and "scenario.target_score" in res.stderr and "already" in res.stderr
+    assert (first_run / "report.html").read_bytes() == before
+
 
 def test_failing_notebook_exits_1_names_the_cell_and_keeps_the_earlier_report(first_run, small_world_dir, tmp_path):
     nb_dir = tmp_path / "notebooks"
