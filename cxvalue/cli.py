@@ -50,8 +50,6 @@ def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optio
     try:
         from cxvalue.report import run as run_report
 
-        if out is None and runs_dir is None:
-            raise InputError("give --out DIR or --runs-dir DIR (or both)")
         params = _params(config, set_)
         done = run_report(data, params, out, runs_dir=runs_dir, pdf=pdf)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
@@ -81,8 +79,9 @@ def compare(run_a: Path = typer.Argument(..., help="Earlier run folder."),
     try:
         from cxvalue.runs import compare as compare_runs, load_run
 
-        table = compare_runs(run_a, run_b)
-        labels = load_run(run_a)["run"]["label"], load_run(run_b)["run"]["label"]
+        a, b = load_run(run_a), load_run(run_b)
+        table = compare_runs(a, b)
+        labels = a["run"]["label"], b["run"]["label"]
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     typer.echo(f"A: {run_a}  {labels[0]}\nB: {run_b}  {labels[1]}\n")

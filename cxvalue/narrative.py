@@ -49,12 +49,8 @@ def _table(fn):
         def plain(x):
             return html.unescape(x) if isinstance(x, str) else x
 
-        df = df.map(plain)
-        df.index = df.index.map(plain) if not isinstance(df.index, pd.MultiIndex) else df.index
-        df.columns = df.columns.map(plain) if not isinstance(df.columns, pd.MultiIndex) else df.columns
-        if isinstance(df.index, pd.MultiIndex):
-            df.index = pd.MultiIndex.from_tuples([tuple(plain(v) for v in t) for t in df.index], names=df.index.names)
-        df.index.name = plain(df.index.name) if not isinstance(df.index, pd.MultiIndex) else None
+        df = df.map(plain).rename(index=plain, columns=plain)
+        df.index.names = [plain(n) for n in df.index.names]
         return df
 
     return wrapper
@@ -316,11 +312,7 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
                    f"(same plan, size, history and tenure).")
     if pd.notna(stake):
         out.append(f"Together that gap costs about {money(stake, cur)} of margin a year today.")
-    out.append(business_case_sentences(analysis.case, cur, p["horizon_years"], p["discount_rate"])[0])
-    u = analysis.case.uncertainty
-    out.append(f"Allowing for the uncertainty of the measured effects, 8 outcomes in 10 lie between "
-               f"{money(u['npv_p10'], cur)} and {money(u['npv_p90'], cur)}, and the programme pays off in "
-               f"{pct(u['p_npv_positive'])} of them.")
+    out += business_case_sentences(analysis.case, cur, p["horizon_years"], p["discount_rate"])[:2]
     goals = [k for k in card.kpis_.values() if k["target"] is not None]
     if goals:
         behind = [k for k in goals if k["status"] == "behind target"]

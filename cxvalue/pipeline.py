@@ -37,17 +37,6 @@ class Analysis:
     #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
     margin_source: str = "parameter"
 
-    @property
-    def warnings(self) -> list[str]:
-        """Every model's plain-language warnings, in order, without repeats."""
-        models = [self.revenue, self.cost_to_serve, self.churn, self.referrals]
-        out: list[str] = []
-        for m in models:
-            for w in getattr(m, "warnings_", []) if m is not None else []:
-                if w not in out:
-                    out.append(w)
-        return out
-
 
 def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     """Check ``source``, build the history, fit the linkage models and price the scenario.

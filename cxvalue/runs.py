@@ -89,13 +89,14 @@ def _interval_reading(a: dict | None, b: dict | None, value: str, ci: str) -> tu
     return diff, "up" if diff > 0 else "down"
 
 
-def compare(run_a: str | Path, run_b: str | Path) -> pd.DataFrame:
+def compare(run_a: str | Path | dict, run_b: str | Path | dict) -> pd.DataFrame:
     """What moved from run A to run B: headline figures, KPIs (judged against their noise)
     and the linkage effects (judged against their 95% intervals).
 
-    Returns one row per figure: ``section``, ``figure``, ``a``, ``b``, ``change``, ``reading``.
+    Each run is a folder or what :func:`load_run` returned for it. Returns one row per figure:
+    ``section``, ``figure``, ``a``, ``b``, ``change``, ``reading``.
     """
-    a, b = load_run(run_a), load_run(run_b)
+    a, b = (r if isinstance(r, dict) else load_run(r) for r in (run_a, run_b))
     rows = []
     bc_a, bc_b = a.get("business_case") or {}, b.get("business_case") or {}
     for key, label in HEADLINE:

@@ -45,7 +45,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from cxvalue.config import DEFAULT_BANDS, bands_for
+from cxvalue.config import DEFAULT_BANDS, bands_for, reference_group
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
 
 __all__ = ["KPIS", "Scorecard", "kpi_change", "value_of_gaps"]
@@ -73,9 +73,10 @@ KPIS = [
 _BY_NAME = {k.name: k for k in KPIS}
 
 
-def _top_band(metric: str) -> list[int]:
-    bands = DEFAULT_BANDS[metric]
-    return max(bands.values(), key=lambda b: b[0])
+def _bands(metric: str, params: dict[str, Any]) -> list[list[int]]:
+    """The score bands of ``metric``, lowest first: the run's own for its metric, else the contract's."""
+    bands = bands_for(params) if params["metric"] == metric else DEFAULT_BANDS[metric]
+    return sorted(bands.values(), key=lambda b: b[0])
 
 
 def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
@@ -91,28 +92,19 @@ def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> 
         m = rel.filter(rel[metric].notnull())
         latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id, order_by=ibis.desc(m.response_date)))
         latest = latest.filter(latest._rank == 0)
-        if metric == "nps":
-            bands = bands_for({**params, "metric": "nps"}) if params["metric"] == "nps" else DEFAULT_BANDS["nps"]
-            (lo_band, hi_band) = (min(bands.values(), key=lambda b: b[0]), max(bands.values(), key=lambda b: b[0]))
-            s = latest[metric]
-            agg = latest.aggregate(n=latest.count(), low=s.between(*lo_band).cast("int64").sum(),
-                                   high=s.between(*hi_band).cast("int64").sum()).to_pandas().iloc[0]
-            n = int(agg["n"])
-            if n == 0:
-                continue
-            p_hi, p_lo = float(agg["high"]) / n, float(agg["low"]) / n
+        bands = _bands(metric, params)
+        s = latest[metric]
+        agg = latest.aggregate(n=latest.count(), low=s.between(*bands[0]).cast("int64").sum(),
+                               high=s.between(*bands[-1]).cast("int64").sum()).to_pandas().iloc[0]
+        n = int(agg["n"])
+        if n == 0:
+            continue
+        p_hi, p_lo = float(agg["high"]) / n, float(agg["low"]) / n
+        if metric == "nps":  # % top band - % bottom band, in points
             se = 100 * np.sqrt(max(p_hi + p_lo - (p_hi - p_lo) ** 2, 0.0) / n)
             out[metric] = {"actual": 100 * (p_hi - p_lo), "se": se, "n": n}
-        else:
-            band = (max(bands_for(params).values(), key=lambda b: b[0]) if params["metric"] == metric
-                    else _top_band(metric))
-            s = latest[metric]
-            agg = latest.aggregate(n=latest.count(), top=s.between(*band).cast("int64").sum()).to_pandas().iloc[0]
-            n = int(agg["n"])
-            if n == 0:
-                continue
-            p = float(agg["top"]) / n
-            out[metric] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n)), "n": n}
+        else:  # share in the top band
+            out[metric] = {"actual": p_hi, "se": float(np.sqrt(p_hi * (1 - p_hi) / n)), "n": n}
     return out
 
 
@@ -183,7 +175,7 @@ def value_of_gaps(kpis: dict[str, dict], params: dict[str, Any], margin_per_year
     out: dict[str, float | None] = {}
     n = float(customers.sum())
     labels = list(bands_for(params))
-    ref = params["reference_group"] or {"nps": "passive", "csat": "neutral", "ces": "neutral"}[params["metric"]]
+    ref = reference_group(params)
     m = margin_per_year.reindex(labels)
     mean_margin = float((m * customers.reindex(labels)).sum() / n) if n else np.nan
     for name, k in kpis.items():
