@@ -240,6 +240,9 @@ class BusinessCase:
     moved: dict[str, float]
     sensitivity: pd.DataFrame | None = None
     context: dict[str, float] = field(default_factory=dict)
+    #: What the case leaves out because the data cannot support it: lever, group or move ->
+    #: one plain sentence (e.g. ``{"retention": "Churn: no customer ... left ..."}``).
+    left_out: dict[str, str] = field(default_factory=dict)
     #: Everything the cash flows were priced from (for the Excel workbook and audits):
     #: ``groups`` (customers, revenue, cost_to_serve, referrals, hazard_ratio per group),
     #: ``reference``, ``reference_survival``, ``moves``, ``ramp``, ``referral_value`` and the
@@ -260,6 +263,7 @@ class BusinessCase:
                               "irr": self.irr, **self.uncertainty, "cash_flows": flows,
                               "customers_moved": self.moved, "context": self.context,
                               "referral_value": self.inputs.get("referral_value"),
+                              "left_out": dict(self.left_out),
                               "sensitivity": [] if self.sensitivity is None else
                               self.sensitivity.to_dict(orient="records")},
         }
@@ -311,23 +315,81 @@ def _moves(labels: list[str], reference: str, lowest_up: float, reference_up: fl
     return {(labels[0], reference): lowest_up, (reference, labels[-1]): reference_up}
 
 
-def _scenario_inputs(revenue, cost_to_serve, curves: pd.DataFrame, base_customers: pd.Series, horizon_years: int,
-                     referrals=None):
+def _scenario_inputs(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
+                     horizon_years: int, referrals=None):
     """What every pricing of the scenario shares: group labels, the reference group's curve and
-    yearly survival, and per group today's customers, adjusted revenue, cost to serve and
-    referrals per customer-year (0 without a referral model)."""
+    yearly survival, and per group today's customers, adjusted revenue, cost to serve,
+    referrals per customer-year (0 without a referral model) and hazard ratio.
+
+    What the data cannot support is priced as "no difference" and named in ``left_out``
+    (lever or group -> plain reason): a skipped cost-to-serve model costs every group 0, a
+    skipped churn model keeps everyone (survival 1, every hazard ratio 1), a group whose hazard
+    ratio could not be estimated churns like the reference group.
+    """
     from cxvalue.value import yearly_survival
 
+    H = int(horizon_years)
     reference = revenue.reference_group
     labels = list(revenue.summary.index)
+    left_out: dict[str, str] = {}
     ref_curve = curves[curves["group"].astype(str) == reference]
-    s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), int(horizon_years))
+    if churn.fitted and len(ref_curve):
+        s_ref = yearly_survival(ref_curve["days"].to_numpy(), ref_curve["retained"].to_numpy(), H)
+    else:
+        s_ref = np.ones(H)
+        left_out["retention"] = churn.skipped_ or "Churn could not be measured."
+    cost = cost_to_serve.summary["adjusted"].reindex(labels).astype(float)
+    if not cost_to_serve.fitted:
+        left_out["cost_to_serve"] = cost_to_serve.skipped_
     groups = pd.DataFrame({"customers": base_customers.reindex(labels).fillna(0).astype(float),
-                           "revenue": revenue.summary["adjusted"], "cost_to_serve": cost_to_serve.summary["adjusted"]},
-                          index=labels)
+                           "revenue": revenue.summary["adjusted"].reindex(labels).astype(float),
+                           "cost_to_serve": cost.fillna(0.0)}, index=labels)
     groups["referrals"] = (referrals.summary["adjusted"].reindex(labels).fillna(0.0).astype(float)
                            if referrals is not None else 0.0)
-    return reference, labels, ref_curve, s_ref, groups
+    if referrals is None:
+        left_out["referrals"] = ("No customer was referred by a respondent after their survey (referred_by), so "
+                                 "the case has no referrals lever.")
+    hr = churn.summary["hazard_ratio"].reindex(labels).astype(float)
+    for g in labels:
+        if churn.fitted and pd.isna(hr[g]) and pd.notna(groups.loc[g, "revenue"]):
+            left_out[f"retention of {g}"] = (f"The {g} group's churn could not be estimated (too few customers of "
+                                             f"it left), so the case prices it at the {reference} group's churn.")
+    groups["hazard_ratio"] = hr.fillna(1.0)
+    return reference, labels, ref_curve, s_ref, groups, left_out
+
+
+def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One 'draw' holding the point estimates (a row), for :func:`npv_distribution`; an effect
+    that was not measured is 1 (no difference)."""
+    return pd.DataFrame([summary[column].astype(float).fillna(1.0).to_dict()])
+
+
+def _draws(model, n: int, seed: int, point: pd.Series) -> pd.DataFrame:
+    """Joint draws of a model's effects (:func:`cxvalue.value.effect_draws`), with 1 for every
+    group whose point estimate is missing (priced as no difference, so not varied either)."""
+    from cxvalue.value import effect_draws
+
+    d = effect_draws(model, n, seed)
+    for g in point.index:
+        if pd.isna(point[g]) or g not in d:
+            d[g] = 1.0
+    return d
+
+
+def _priced_moves(moves: dict[tuple[str, str], float], groups: pd.DataFrame) -> tuple[dict, dict[str, str]]:
+    """The moves the data can price: both groups measured and customers to move."""
+    kept, left_out = {}, {}
+    for (g, h), share in moves.items():
+        if g == h or share <= 0:
+            kept[(g, h)] = share
+            continue
+        missing = [x for x in (g, h) if pd.isna(groups.loc[x, "revenue"])]
+        if missing:
+            left_out[f"move {g} to {h}"] = (f"Moving customers from {g} to {h} is left out: no respondent was in the "
+                                            f"{missing[0]} group, so what its customers are worth is unknown.")
+            continue
+        kept[(g, h)] = share
+    return kept, left_out
 
 
 def _referral_value(clv: pd.DataFrame, customers: pd.Series) -> float:
@@ -357,29 +419,33 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     the reference group to the highest (``scenario.passive_to_promoter``), ramped linearly
     over ``scenario.ramp_years``. One-off cost at time 0, yearly cost every year.
     """
-    from cxvalue.value import effect_draws, group_clv
+    from cxvalue.value import group_clv
 
     sc = params["scenario"]
     H = int(params["horizon_years"])
-    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers, H,
-                                                                   referrals)
-    clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve,
-                    params["gross_margin"], params["discount_rate"], H)
+    reference, labels, ref_curve, s_ref, groups, left_out = _scenario_inputs(revenue, cost_to_serve, churn, curves,
+                                                                             base_customers, H, referrals)
+    hazard = groups[["hazard_ratio"]]
+    clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}), hazard,
+                    ref_curve, params["gross_margin"], params["discount_rate"], H, reference_survival=s_ref)
     ref_value = _referral_value(clv, groups["customers"]) if referrals is not None else 0.0
-    groups["survival"] = [s_ref ** churn.summary.loc[g, "hazard_ratio"] for g in labels]
+    groups["survival"] = [s_ref ** groups.loc[g, "hazard_ratio"] for g in labels]
     d2p, p2p = scenario_shares(sc, groups["customers"], labels, reference)
-    moves = _moves(labels, reference, d2p, p2p)
+    moves, moves_left_out = _priced_moves(_moves(labels, reference, d2p, p2p), groups)
+    left_out.update(moves_left_out)
     ramp = _linear_ramp(sc["ramp_years"])
     flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"],
                                 ref_value)
     costs = pd.Series(sc["yearly_cost"], index=flows.index)
     seed = int(params["seed"])
     n = int(sc["draws"])
-    draws = npv_distribution(groups, effect_draws(revenue, n, seed), effect_draws(cost_to_serve, n, seed + 1),
-                             effect_draws(churn, n, seed + 2), reference, s_ref, moves, ramp,
+    draws = npv_distribution(groups, _draws(revenue, n, seed, revenue.summary["ratio"]),
+                             _draws(cost_to_serve, n, seed + 1, cost_to_serve.summary["ratio"]),
+                             _draws(churn, n, seed + 2, churn.summary["hazard_ratio"]), reference, s_ref, moves, ramp,
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
                              sc["yearly_cost"], sc["lag_years"],
-                             effect_draws(referrals, n, seed + 3) if referrals is not None else None, ref_value)
+                             _draws(referrals, n, seed + 3, referrals.summary["ratio"]) if referrals is not None else None,
+                             ref_value)
     year = min(3, H)  # the CX guides quote gains "within 2-3 years"
     base_revenue = float((groups["customers"] * groups["revenue"]).sum())
     base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
@@ -398,9 +464,9 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
         payback_months=payback_months(flows["net"], sc["one_off_cost"]),
         irr=irr(flows["net"], sc["one_off_cost"]),
         uncertainty=summarise_npv(draws), npv_draws=draws,
-        moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items()},
-        inputs={"groups": groups.drop(columns="survival").assign(
-                    hazard_ratio=churn.summary["hazard_ratio"].reindex(labels).astype(float)),
+        moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items() if g != h},
+        left_out=left_out,
+        inputs={"groups": groups.drop(columns="survival"),
                 "reference": reference, "reference_survival": [float(x) for x in s_ref], "moves": moves,
                 "ramp": ramp, "referral_value": ref_value, "gross_margin": params["gross_margin"],
                 "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
@@ -434,11 +500,6 @@ def value_at_stake(case: BusinessCase) -> float:
     return float(case.inputs["groups"].loc[low, "customers"] * (v[ref] - v[low]))
 
 
-def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One 'draw' holding the point estimates (a row), for :func:`npv_distribution`."""
-    return pd.DataFrame([summary[column].astype(float).to_dict()])
-
-
 def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
                 params: dict[str, Any], referrals=None) -> pd.DataFrame:
     """Tornado: the NPV when each assumption moves to the low and high end of a plausible range.
@@ -452,16 +513,20 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
     sc = params["scenario"]
     from cxvalue.value import group_clv
 
-    reference, labels, ref_curve, s_ref, groups = _scenario_inputs(revenue, cost_to_serve, curves, base_customers,
-                                                                   params["horizon_years"], referrals)
+    reference, labels, ref_curve, s_ref, groups, _ = _scenario_inputs(revenue, cost_to_serve, churn, curves,
+                                                                      base_customers, params["horizon_years"], referrals)
     low_g = labels[0]
 
     def referral_value(p):
         if referrals is None:
             return 0.0
-        clv = group_clv(revenue.summary, cost_to_serve.summary, churn.summary, ref_curve, p["gross_margin"],
-                        p["discount_rate"], int(params["horizon_years"]))
+        clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
+                        groups[["hazard_ratio"]], ref_curve, p["gross_margin"], p["discount_rate"],
+                        int(params["horizon_years"]), reference_survival=s_ref)
         return _referral_value(clv, groups["customers"])
+
+    def moves(d2p, p2p):
+        return _priced_moves(_moves(labels, reference, d2p, p2p), groups)[0]
 
     def run(p=None, rev=None, cost=None, hr=None, shares=None, ramp_years=None):
         p = p or params
@@ -469,8 +534,8 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
         return float(npv_distribution(
             groups, rev if rev is not None else _point(revenue.summary, "ratio"),
             cost if cost is not None else _point(cost_to_serve.summary, "ratio"),
-            hr if hr is not None else _point(churn.summary, "hazard_ratio"), reference, s_ref,
-            _moves(labels, reference, d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
+            hr if hr is not None else _point(groups, "hazard_ratio"), reference, s_ref,
+            moves(d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
             p["gross_margin"], p["discount_rate"], int(params["horizon_years"]),
             sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"], None, referral_value(p))[0])
 
@@ -499,7 +564,7 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
                 continue
             at = {}
             for bound in (lo, hi):
-                point = _point(model.summary, col)
+                point = _point(groups if col == "hazard_ratio" else model.summary, col)
                 point[g] = float(model.summary.loc[g, bound])
                 at[bound] = run(**{arg: point})
             rows.append((f"{name}, {g}", f"{model.summary.loc[g, lo]:.2f}", f"{model.summary.loc[g, hi]:.2f}",

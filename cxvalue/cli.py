@@ -97,16 +97,31 @@ def compare(run_a: Path = typer.Argument(..., help="Earlier run folder."),
 
 @app.command()
 def validate(data: str = DATA, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
-    """Check a source against the data contract and print the data-quality table."""
+    """Check a source against the data contract, print the data-quality table and which report sections
+    this data supports; exit 2 exactly where `cxvalue run` would."""
+    from cxvalue import data as data_mod
+
+    checked = None
     try:
-        from cxvalue import data as data_mod
+        from cxvalue.history import history
+        from cxvalue.readiness import require, sections, sections_table
 
         params = _params(config, set_)
         checked = data_mod.check(data, params)
+        hist = history(checked, params)
+        require(checked, params, hist)
+        found = sections(checked, params, hist)
     except Exception as exc:  # noqa: BLE001
+        if checked is not None:  # the quality table helps to see why
+            typer.echo(data_mod.quality_table(checked.data_quality).to_string(index=False))
         _fail(exc)
     typer.echo(f"Source: {checked.source.description}   as_of: {checked.as_of}")
     typer.echo(data_mod.quality_table(checked.data_quality).to_string(index=False))
+    typer.echo("\nReport sections on this data:")
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        typer.echo(sections_table(found).to_string(index=False))
 
 
 @app.command()

@@ -179,11 +179,50 @@ def _group_summary(rows: list[dict], label: str, min_group_size: int, warnings: 
     return summary
 
 
-class _RateModel:
+def _labels(history: pd.DataFrame) -> list[str]:
+    """The group labels of a history, in band order."""
+    g = history["group"]
+    return [str(x) for x in (g.cat.categories if hasattr(g, "cat") else sorted(g.unique()))]
+
+
+class _Skippable:
+    """What every linkage model shares when the data cannot support it.
+
+    :meth:`skip` leaves a fitted-looking model: ``skipped_`` holds the plain reason, ``summary_``
+    one row per group with its customers and no estimate, ``warnings_`` the reason, and no
+    ``result_`` (so nothing downstream can draw from it).
+    """
+
+    label: str = ""
+    skipped_: str | None = None
+    #: the estimate columns of ``summary_`` (NaN when skipped)
+    estimates: tuple[str, ...] = ()
+
+    def skip(self, history: pd.DataFrame, reason: str) -> "_Skippable":
+        counts = history["group"].astype(str).value_counts()
+        self.skipped_ = reason
+        self.warnings_ = [reason]
+        self.groups_ = _labels(history)
+        self.summary_ = pd.DataFrame({"customers": [int(counts.get(g, 0)) for g in self.groups_]},
+                                     index=pd.Index(self.groups_, name="group"))
+        for col in self.estimates:
+            self.summary_[col] = np.nan
+        self.summary_["small_group"] = self.summary_["customers"] < self.min_group_size
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        """True when the model was estimated (not skipped)."""
+        return self.skipped_ is None
+
+
+class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
     outcome: str = ""
-    label: str = ""
+    estimates = ("observed", "adjusted", "ratio", "ratio_lo", "ratio_hi")
+    #: what the outcome is, for the sentence saying it cannot be measured
+    what: str = ""
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100):
         self.reference_group = reference_group
@@ -191,15 +230,23 @@ class _RateModel:
         self.min_group_size = min_group_size
 
     def fit(self, history: pd.DataFrame) -> "_RateModel":
-        """Fit on a :func:`cxvalue.history.history` table; returns ``self``."""
+        """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
+
+        Skipped (see :meth:`skip`) when nobody has time observed after the survey or the
+        outcome is zero for everyone after it (nothing to compare).
+        """
         self.warnings_: list[str] = []
+        self.skipped_ = None
         h = history[history["post_exposure_years"] > 0]
-        labels = [str(g) for g in (history["group"].cat.categories if hasattr(history["group"], "cat")
-                                   else sorted(history["group"].unique()))]
+        labels = _labels(history)
         counts = h["group"].astype(str).value_counts()
         present = [g for g in labels if counts.get(g, 0) > 0]
         if self.reference_group not in present:
-            raise ModelError(f"{self.label}: the reference group '{self.reference_group}' has no customers")
+            return self.skip(history, f"{self.label}: no customer of the reference group '{self.reference_group}' "
+                                      f"was observed after their survey, so {self.what} cannot be compared.")
+        if not (h[self.outcome].astype(float) > 0).any():
+            return self.skip(history, f"{self.label}: no customer has any {self.what} after their survey, so it "
+                                      f"cannot be compared between groups.")
         for g in labels:
             if g not in present:
                 self.warnings_.append(f"{self.label}: no customer in the {g} group, so it has no estimate.")
@@ -261,7 +308,8 @@ class _RateModel:
         return self.summary_
 
     def results(self) -> dict[str, Any]:
-        """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci}}``."""
+        """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci}}`` (all None when
+        skipped; the reason is in ``skipped_``)."""
         out = {}
         for g, r in self.summary_.iterrows():
             if pd.isna(r.get("ratio", np.nan)):
@@ -286,6 +334,7 @@ class RevenueModel(_RateModel):
 
     outcome = "post_revenue"
     label = "Revenue"
+    what = "revenue"
 
 
 class CostToServeModel(_RateModel):
@@ -293,6 +342,7 @@ class CostToServeModel(_RateModel):
 
     outcome = "post_contact_cost"
     label = "Cost to serve"
+    what = "cost to serve (service contacts)"
 
 
 class ReferralModel(_RateModel):
@@ -301,6 +351,7 @@ class ReferralModel(_RateModel):
 
     outcome = "post_referred"
     label = "Referrals"
+    what = "referral"
 
 
 def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) -> pd.DataFrame:
@@ -339,7 +390,7 @@ def _km_log_cumhaz_se(history: pd.DataFrame, days: float = DAYS_PER_YEAR) -> flo
     return float(se / (s * abs(np.log(s)))) if 0 < s < 1 else float("nan")
 
 
-class ChurnModel:
+class ChurnModel(_Skippable):
     """Churn after the survey by group: Kaplan-Meier, and hazard ratios adjusted for mix.
 
     A piecewise-exponential model (Poisson GLM of churn events with log time-at-risk offset
@@ -352,6 +403,7 @@ class ChurnModel:
     """
 
     label = "Churn"
+    estimates = ("events", "observed_rate_12m", "hazard_ratio", "hr_lo", "hr_hi")
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
                  intervals: tuple = CHURN_INTERVALS):
@@ -369,14 +421,28 @@ class ChurnModel:
         return pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
 
     def fit(self, history: pd.DataFrame) -> "ChurnModel":
+        """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
+
+        Skipped (see :meth:`skip`) when nobody left after their survey, or nobody of the
+        reference group did (no baseline to compare with).
+        """
         self.warnings_: list[str] = []
-        labels = [str(g) for g in (history["group"].cat.categories if hasattr(history["group"], "cat")
-                                   else sorted(history["group"].unique()))]
+        self.skipped_ = None
+        self.reference_curve_se_ = float("nan")
+        self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        labels = _labels(history)
         counts = history["group"].astype(str).value_counts()
         events = history.groupby(history["group"].astype(str))["churned"].sum()
         present = [g for g in labels if counts.get(g, 0) > 0 and events.get(g, 0) > 0]
+        if not history["churned"].any():
+            return self.skip(history, "Churn: no customer in the data left after their survey (no end_date), so how "
+                                      "fast each group leaves cannot be measured. Add the day each former customer "
+                                      "left as end_date in the customers table; without it the case has no "
+                                      "retention lever and lifetime values assume customers stay.")
         if self.reference_group not in present:
-            raise ModelError(f"{self.label}: the reference group '{self.reference_group}' has no churn events")
+            return self.skip(history, f"Churn: no customer of the reference group '{self.reference_group}' left after "
+                                      f"their survey, so the other groups' churn has nothing to be compared with; "
+                                      f"the case has no retention lever.")
         for g in labels:
             if g not in present:
                 self.warnings_.append(f"{self.label}: no churn observed in the {g} group, so its hazard ratio "
@@ -446,7 +512,7 @@ class ChurnModel:
         out = {}
         for g, r in self.summary_.iterrows():
             hr = r.get("hazard_ratio", np.nan)
-            out[g] = {"observed_rate_12m": r["observed_rate_12m"],
+            out[g] = {"observed_rate_12m": r.get("observed_rate_12m"),
                       "hazard_ratio": None if pd.isna(hr) else hr,
                       "hazard_ratio_ci": [None, None] if pd.isna(hr) else [r["hr_lo"], r["hr_hi"]]}
         return out
@@ -454,7 +520,7 @@ class ChurnModel:
     def km_curves(self, history: pd.DataFrame, max_days: int = 730) -> pd.DataFrame:
         """Kaplan-Meier share still a customer by days since the survey, per group (for charts)."""
         rows = []
-        for g in self.summary_.index:
+        for g in (self.summary_.index if self.fitted else []):
             sub = history[history["group"].astype(str) == g]
             if sub.empty or not sub["churned"].any():
                 continue

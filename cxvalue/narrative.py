@@ -215,6 +215,11 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
     ]
 
 
+def left_out_sentences(case) -> list[str]:
+    """What the business case leaves out because the data cannot support it, one sentence each."""
+    return [html.escape(why) for why in case.left_out.values()]
+
+
 @_table
 def clv_table(clv, currency: str) -> pd.DataFrame:
     """CLV per group for people: margin per year, first-year retention, lifetime value."""

@@ -16,7 +16,11 @@ import pandas as pd
 from cxvalue import business_case, config, history, linkage, value
 from cxvalue import data as cxdata
 
-__all__ = ["Analysis", "analyse"]
+__all__ = ["Analysis", "analyse", "NO_CONTACTS"]
+
+NO_CONTACTS = ("Cost to serve: the data has no contacts table, so what each group costs to serve cannot be "
+               "measured and the case has no cost-to-serve lever. Add contacts.csv (customer_id, date, channel; "
+               "cost if known) to include it.")
 
 
 @dataclass
@@ -36,6 +40,21 @@ class Analysis:
     case: business_case.BusinessCase
     #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
     margin_source: str = "parameter"
+
+    def skipped(self) -> dict[str, str]:
+        """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
+        (``linkage.churn``, ``business_case.retention``, ...) -> the plain reason the report gives."""
+        out = {f"linkage.{name}": m.skipped_ for name, m in
+               (("revenue", self.revenue), ("cost_to_serve", self.cost_to_serve), ("churn", self.churn))
+               if not m.fitted}
+        out.update({f"business_case.{what.replace(' ', '_')}": why for what, why in self.case.left_out.items()})
+        return out
+
+    def warnings(self) -> list[str]:
+        """The models' caveats and every reason a part was left out, each once."""
+        seen = [*self.revenue.warnings_, *self.cost_to_serve.warnings_, *self.churn.warnings_,
+                *self.case.left_out.values()]
+        return list(dict.fromkeys(seen))
 
 
 def analyse(source: Any, params: dict[str, Any]) -> Analysis:
@@ -58,7 +77,11 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     cov = list(checked.covariates)
     size = params["min_group_size"]
     revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
-    cost = linkage.CostToServeModel(reference, cov, size).fit(hist)
+    cost = linkage.CostToServeModel(reference, cov, size)
+    if "contacts" in checked.tables:
+        cost.fit(hist)
+    else:
+        cost.skip(hist, NO_CONTACTS)
     churn = linkage.ChurnModel(reference, cov, size).fit(hist)
     referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
     curves = churn.km_curves(hist)

@@ -148,18 +148,16 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
     return done
 
 
-def _check_target_score(checked: data.CheckedData, params: dict[str, Any]) -> None:
-    """A target score the data cannot reach (or has reached) is bad input: say so before any
-    notebook runs (exit 2), not from inside one."""
-    if params["scenario"].get("target_score") is None:
-        return
-    from cxvalue.business_case import scenario_shares
-    from cxvalue.history import active_customers_by_group, history
+def check_ready(source: Any, params: dict[str, Any]) -> tuple[data.CheckedData, Any]:
+    """Check the data against the contract and that it can be analysed at all (exit 2 where not),
+    before any notebook runs; return the checked data and the customer history."""
+    from cxvalue.history import history
+    from cxvalue.readiness import require
 
+    checked = data.check(source, params)
     hist = history(checked, params)
-    labels = list(config.bands_for(params))
-    scenario_shares(params["scenario"], active_customers_by_group(checked, hist), labels,
-                    config.reference_group(params))
+    require(checked, params, hist)
+    return checked, hist
 
 
 def _chromium() -> str | None:
@@ -189,8 +187,7 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
     from cxvalue.html import notebooks_to_html
 
     _check_out_dir(out)
-    checked = data.check(source, params)  # fail fast, before any notebook runs
-    _check_target_score(checked, params)
+    checked, _ = check_ready(source, params)  # fail fast, before any notebook runs
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,8 @@ def yearly_survival(days: np.ndarray, retained: np.ndarray, horizon_years: int, 
 
 
 def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.DataFrame, reference_curve: pd.DataFrame,
-              gross_margin: float, discount_rate: float, horizon_years: int) -> pd.DataFrame:
+              gross_margin: float, discount_rate: float, horizon_years: int,
+              reference_survival: np.ndarray | None = None) -> pd.DataFrame:
     """CLV per group from the linkage summaries.
 
     Parameters
@@ -86,6 +87,8 @@ def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.Data
     reference_curve : Kaplan-Meier curve of the reference group (``days``, ``retained``), e.g.
         from ``ChurnModel.km_curves`` filtered to that group.
     gross_margin, discount_rate, horizon_years : the run parameters.
+    reference_survival : the reference group's yearly survival 1..H, when already computed from
+        ``reference_curve`` (or all ones where churn could not be measured).
 
     Returns
     -------
@@ -100,8 +103,11 @@ def group_clv(revenue: pd.DataFrame, cost_to_serve: pd.DataFrame, churn: pd.Data
             rows.append({"group": g, "margin_per_year": np.nan, "retention_year_1": np.nan, "clv": np.nan})
             continue
         margin = gross_margin * rev - (0.0 if pd.isna(cost) else cost)
-        surv = yearly_survival(reference_curve["days"].to_numpy(), reference_curve["retained"].to_numpy(),
-                               horizon_years, hr)
+        if reference_survival is not None:
+            surv = np.clip(np.asarray(reference_survival, float)[:horizon_years] ** hr, 0.0, 1.0)
+        else:
+            surv = yearly_survival(reference_curve["days"].to_numpy(), reference_curve["retained"].to_numpy(),
+                                   horizon_years, hr)
         rows.append({"group": g, "margin_per_year": margin, "retention_year_1": float(surv[0]),
                      "clv": clv(margin, surv, discount_rate)})
     return pd.DataFrame(rows).set_index("group")
@@ -134,8 +140,12 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
       cumulative hazard, ``log _level ~ N(0, se)`` with ``se`` the Greenwood standard error of
       ``log(-log S)`` at one year (``ChurnModel.reference_curve_se_``).
 
-    Returns one column per group and ``_level``, ``n_draws`` rows.
+    Returns one column per group and ``_level``, ``n_draws`` rows. A skipped model (no
+    ``result_``) draws 1 for every group: nothing measured, nothing varied.
     """
+    if getattr(model, "result_", None) is None or not getattr(model, "fitted", True):
+        groups = list(model.summary_.index)
+        return pd.DataFrame(1.0, index=range(n_draws), columns=[*groups, "_level"])
     res = model.result_
     names = [c for c in res.params.index if c.startswith("group[")]
     rng = np.random.default_rng(seed)

@@ -1,0 +1,140 @@
+"""The shape matrix: every data shape of ``tests/shapes.py`` gives a report that says what it could
+not do, or a plain exit 2 before any notebook runs; never exit 1.
+
+Three levels, so that ``make test`` stays fast and still runs one whole report per family:
+
+* every shape that can be analysed goes through the readiness check and the whole analysis
+  (``pipeline.analyse``: history, linkage, business case) with the expected parts skipped;
+* every shape that cannot is refused with exit 2 by ``cxvalue run`` and ``cxvalue validate`` alike,
+  keeping the earlier report;
+* one shape per family (file formats, metrics, optional tables and columns, groups, identifiers and
+  dates) runs end to end through the CLI to a complete report; the rest do so under ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxvalue import config, pipeline, readiness, report
+from cxvalue.business_case import npv
+from shapes import AS_OF, SHAPES, Shape, world_tables, write
+
+RUNNABLE = [s for s in SHAPES if s.error is None]
+FATAL = [s for s in SHAPES if s.error is not None]
+#: one whole report per family in `make test`
+FULL_IN_MAKE_TEST = {"excel csv (; , BOM CRLF)", "ces only", "nps only, no contacts, no end_date", "no promoters",
+                     "padded text ids"}
+FAST = ["--set", "scenario.draws=2000"]
+
+
+def _ids(shapes):
+    return [s.name for s in shapes]
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _source(shape: Shape, tmp: Path) -> Path:
+    return write(shape.reshape(world_tables(shape.customers)), tmp / "data", shape.fmt, shape.extra_files)
+
+
+def _params(shape: Shape) -> dict:
+    return config.load_params(None, [f"as_of={AS_OF}", "scenario.draws=500", *shape.sets])
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cxvalue.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("shape", RUNNABLE, ids=_ids(RUNNABLE))
+def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
+    src = _source(shape, tmp_path)
+    params = _params(shape)
+    checked, hist = report.check_ready(str(src), params)
+    analysis = pipeline.analyse(str(src), params)
+    skipped = analysis.skipped()
+    linkage_expected = {k for k in shape.skipped if k.startswith("linkage.")}
+    assert {k for k in skipped if k.startswith("linkage.")} == linkage_expected
+    for key in linkage_expected:  # a skipped model leaves its lever out of the case, in plain words
+        lever = {"linkage.churn": "business_case.retention", "linkage.cost_to_serve": "business_case.cost_to_serve"}[key]
+        assert skipped[lever] == skipped[key] and len(skipped[key]) > 40
+    case = analysis.case
+    flows = case.cash_flows
+    assert np.isfinite(case.npv) and np.isfinite(flows[["benefit", "net"]].to_numpy()).all()
+    assert case.npv == pytest.approx(npv(flows["net"], params["discount_rate"], params["scenario"]["one_off_cost"]))
+    assert np.isfinite(list(case.uncertainty.values())).all()
+    if "linkage.churn" in skipped:
+        assert (flows["retention"] == 0).all()
+    if "linkage.cost_to_serve" in skipped:
+        assert (flows["cost_to_serve"] == 0).all()
+    # validate lists the same sections as missing
+    listed = {s.name: s for s in readiness.sections(checked, params, hist)}
+    assert listed["Churn and the retention lever"].runs == ("linkage.churn" not in skipped)
+    assert listed["Cost to serve"].runs == ("linkage.cost_to_serve" not in skipped)
+
+
+def test_no_promoters_leaves_the_move_out_and_says_so(tmp_path):
+    shape = next(s for s in SHAPES if s.name == "no promoters")
+    analysis = pipeline.analyse(str(_source(shape, tmp_path)), _params(shape))
+    assert "business_case.move_passive_to_promoter" in analysis.skipped()
+    assert set(analysis.case.moved) == {"detractor->passive"}
+    assert "no respondent was in the promoter group" in analysis.skipped()["business_case.move_passive_to_promoter"]
+
+
+@pytest.mark.parametrize("shape", FATAL, ids=_ids(FATAL))
+def test_shape_that_cannot_be_analysed_exits_2_in_run_and_validate(shape, tmp_path, small_world_dir):
+    src = _source(shape, tmp_path)
+    before = _hashes(src)
+    out = tmp_path / "out"
+    first = cli("run", "--data", str(small_world_dir), "--out", str(out), "--set", f"as_of={AS_OF}", *FAST,
+                "--set", "scenario.one_off_cost=1")
+    assert first.returncode == 0, first.stderr
+    kept = (out / "report.html").read_bytes()
+    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *shape.sets)
+    assert res.returncode == 2, res.stderr
+    assert shape.error in res.stderr and "Traceback" not in res.stderr
+    assert (out / "report.html").read_bytes() == kept
+    val = cli("validate", "--data", str(src), "--set", f"as_of={AS_OF}", *shape.sets)
+    assert val.returncode == 2 and shape.error in val.stderr
+    assert _hashes(src) == before
+
+
+def _full_run(shape: Shape, tmp_path: Path) -> None:
+    src = _source(shape, tmp_path)
+    before = _hashes(src)
+    out = tmp_path / "out"
+    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *FAST, *shape.sets)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert _hashes(src) == before  # inputs never modified
+    results = json.loads((out / "results.json").read_text())
+    assert set(shape.skipped) <= set(results.get("skipped", {}))
+    html = (out / "report.html").read_text()
+    for nb in report.notebooks():  # every section is in the report
+        assert (out / "notebooks" / nb.name).is_file()
+    assert html.count("<h1") >= len(report.notebooks())
+    for key in shape.skipped:  # and says, in its own words, what it could not do
+        reason = results["skipped"][key]
+        assert reason in results["warnings"]
+        assert reason.split(":")[-1].strip()[:60].replace("'", "&#x27;") in html.replace("&#39;", "&#x27;")
+    assert all(k in results for k in ("groups", "linkage", "value", "business_case", "drivers", "data_quality"))
+
+
+@pytest.mark.parametrize("shape", [s for s in RUNNABLE if s.name in FULL_IN_MAKE_TEST],
+                         ids=_ids([s for s in RUNNABLE if s.name in FULL_IN_MAKE_TEST]))
+def test_full_report_one_shape_per_family(shape, tmp_path):
+    _full_run(shape, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [s for s in RUNNABLE if s.name not in FULL_IN_MAKE_TEST],
+                         ids=_ids([s for s in RUNNABLE if s.name not in FULL_IN_MAKE_TEST]))
+def test_full_report_every_other_shape(shape, tmp_path):
+    _full_run(shape, tmp_path)
