@@ -1064,3 +1064,31 @@ def test_empty_contacts_table_is_fine(tmp_path):
     tables["contacts"] = pd.DataFrame(columns=["customer_id", "date", "channel"])
     cd = check(tmp_path, tables)
     assert cd.data_quality["contacts"]["rows_read"] == 0
+
+
+def test_cli_validate_with_a_source_block_and_no_data(tmp_path):
+    """`cxvalue validate --config cx.yaml` without --data: the source block names every file (exit 0);
+    a bad source block is exit 2 naming the key."""
+    import subprocess
+    import sys
+
+    tables = renamed_world()
+    write_csv(tmp_path / "exports", {"orders": tables.pop("transactions"), **tables})
+    cfg = tmp_path / "cx.yaml"
+    cfg.write_text("source:\n"
+                   "  customers: {file: exports/customers.csv, columns: {end_date: ende}}\n"
+                   "  responses: {file: exports/responses.csv}\n"
+                   "  transactions: {file: exports/orders.csv, columns: {customer_id: CustID, date: OrderDate,"
+                   " amount: NetValue}}\n")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "cxvalue.cli", "validate", *args], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    res = cli("--config", str(cfg), "--set", f"as_of={AS_OF}")
+    assert res.returncode == 0, res.stderr
+    assert "the files and queries of the source block" in res.stdout and "rows used" in res.stdout
+    res = cli("--config", str(cfg), "--set", "source.transactions.colums=CustID")
+    assert res.returncode == 2 and "'source.transactions.colums': unknown key" in res.stderr
+    res = cli()
+    assert res.returncode == 2 and "no data source: give --data" in res.stderr
