@@ -17,7 +17,8 @@ from cxvalue.exceptions import CxValueError, InputError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prove, in money, what customer experience is worth.")
 
-DATA = typer.Option(..., "--data", help="Folder of CSV/Parquet tables, a DuckDB file, an Ibis URL, or 'demo'.")
+DATA = typer.Option(None, "--data", help="Folder of CSV/Parquet tables, a DuckDB file, an Ibis URL, or 'demo' (may be left "
+                                         "out when the parameter file's source block names every table's file or query).")
 CONFIG = typer.Option(None, "--config", help="YAML file of parameters.")
 SET = typer.Option(None, "--set", help="Override a parameter: --set scenario.detractor_to_passive=0.2 (repeatable).")
 
@@ -45,7 +46,7 @@ RUNS = typer.Option(None, "--runs-dir", help="Keep this run in RUNS_DIR/<UTC tim
 PDF = typer.Option(False, "--pdf", help="Also print report.pdf with headless Chromium (must be installed).")
 
 
-def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optional[Path],
+def _run(data: Optional[str], out: Optional[Path], runs_dir: Optional[Path], config: Optional[Path],
          set_: Optional[list[str]], pdf: bool = False) -> None:
     try:
         from cxvalue.report import run as run_report
@@ -58,7 +59,7 @@ def _run(data: str, out: Optional[Path], runs_dir: Optional[Path], config: Optio
 
 
 @app.command()
-def run(data: str = DATA, out: Optional[Path] = OUT, runs_dir: Optional[Path] = RUNS,
+def run(data: Optional[str] = DATA, out: Optional[Path] = OUT, runs_dir: Optional[Path] = RUNS,
         config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET, pdf: bool = PDF) -> None:
     """Check the data, run every notebook, write report.html, results.json, business_case.xlsx, notebooks/ and manifest.json."""
     _run(data, out, runs_dir, config, set_, pdf)
@@ -96,7 +97,7 @@ def compare(run_a: Path = typer.Argument(..., help="Earlier run folder."),
 
 
 @app.command()
-def validate(data: str = DATA, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
+def validate(data: Optional[str] = DATA, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET) -> None:
     """Check a source against the data contract, print the data-quality table and which report sections
     this data supports; exit 2 exactly where `cxvalue run` would."""
     from cxvalue import data as data_mod

@@ -29,6 +29,11 @@ DEFAULT_BANDS: dict[str, dict[str, list[int]]] = {
 DEFAULT_REFERENCE = {"nps": "passive", "csat": "neutral", "ces": "neutral"}
 #: Valid score range per metric (CONTRACT section 1).
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+#: Tables a ``source`` block can map (their columns are in :data:`cxvalue.data.TABLES`).
+SOURCE_TABLES = ("customers", "responses", "transactions", "contacts")
+#: Keys of one table's entry in the ``source`` block: where the table is, then how to read it.
+SOURCE_WHERE = ("file", "table", "query")
+SOURCE_READ = ("delimiter", "decimal", "date_format")
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Param:
 
     name: str
     default: Any
-    kind: str  # "date?", "str", "int", "float", "map:float", "bands", "float?"
+    kind: str  # "date?", "str", "int", "float", "map:float", "bands", "float?", "source"
     help: str
     choices: tuple = ()
     check: Callable[[Any], str | None] | None = field(default=None, compare=False)
@@ -92,7 +97,13 @@ PARAMETERS: list[Param] = [
     Param("targets.retention_12m", None, "float?", "12-month retention goal (share, 0-1)."),
     Param("targets.revenue_per_customer", None, "float?", "Revenue per customer per year goal, currency."),
     Param("targets.cost_to_serve_per_customer", None, "float?", "Cost to serve per customer per year goal, currency."),
+    Param("source", {}, "source", "Your own files, tables and columns mapped onto the contract, per table: "
+          "source.<table>.file (CSV/Parquet; relative to the parameter file) | .table | .query (SQL), "
+          ".columns.<contract name> = your column, and for files .delimiter, .decimal (',' or '.'), "
+          ".date_format (e.g. '%d/%m/%Y'). See docs/CONTRACT.md."),
 ]
+#: Parameters that are mappings: their sub-keys may be set one by one (``contact_cost.phone=9``).
+_MAPPINGS = ("map:float", "bands", "source")
 _BY_NAME = {p.name: p for p in PARAMETERS}
 
 
@@ -139,7 +150,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _coerce(p: Param, key: str, v: Any) -> Any:
+def _coerce(p: Param, key: str, v: Any, base: Path | None = None) -> Any:
     def bad(what: str):
         return ParameterError(f"parameter '{key}': {what} (got {v!r}). {p.help}")
 
@@ -194,7 +205,68 @@ def _coerce(p: Param, key: str, v: Any) -> Any:
             _check_bands(f"{key}.{metric}", metric, bands)
             out[metric] = bands
         return out
+    if kind == "source":
+        if not isinstance(v, dict):
+            raise bad("expected table -> {file | table | query, columns, ...}")
+        out = {}
+        for table, spec in v.items():
+            checked = _source_table(f"{key}.{table}", table, spec, base)
+            if checked:  # an empty entry: names as in the contract
+                out[table] = checked
+        return out
     raise AssertionError(kind)
+
+
+def _source_table(key: str, table: Any, spec: Any, base: Path | None) -> dict[str, Any]:
+    """Check one table's entry of the ``source`` block; a relative ``file`` becomes absolute (from ``base``)."""
+    if table not in SOURCE_TABLES:
+        raise ParameterError(f"parameter '{key}': unknown table; expected one of {', '.join(SOURCE_TABLES)}")
+    if not isinstance(spec, dict):
+        raise ParameterError(f"parameter '{key}': expected a mapping like {{file: orders.csv, columns: "
+                             f"{{customer_id: CustID}}}} (got {spec!r})")
+    for k, v in spec.items():
+        if k not in (*SOURCE_WHERE, "columns", *SOURCE_READ):
+            raise ParameterError(f"parameter '{key}.{k}': unknown key; expected one of "
+                                 f"{', '.join((*SOURCE_WHERE, 'columns', *SOURCE_READ))}")
+        if k != "columns" and (not isinstance(v, str) or not (v if k == "delimiter" else v.strip())):  # tab is text
+            raise ParameterError(f"parameter '{key}.{k}': expected text (got {v!r})")
+    where = [k for k in SOURCE_WHERE if k in spec]
+    if len(where) > 1:
+        raise ParameterError(f"parameter '{key}': give one of file, table or query, not {' and '.join(where)}")
+    out = dict(spec)
+    if "query" in spec and any(k in spec for k in SOURCE_READ):
+        k = next(k for k in SOURCE_READ if k in spec)
+        raise ParameterError(f"parameter '{key}.{k}': applies to files; a query converts its own values (CAST, strptime)")
+    if "delimiter" in spec and len(spec["delimiter"]) != 1:
+        raise ParameterError(f"parameter '{key}.delimiter': expected one character such as ';', '|' or "
+                             f"\"\\t\" (tab) (got {spec['delimiter']!r})")
+    if "decimal" in spec and spec["decimal"] not in (",", "."):
+        raise ParameterError(f"parameter '{key}.decimal': expected ',' or '.' (got {spec['decimal']!r})")
+    if "date_format" in spec and "%" not in spec["date_format"]:
+        raise ParameterError(f"parameter '{key}.date_format': expected a strftime format like '%d/%m/%Y' "
+                             f"(got {spec['date_format']!r})")
+    if "columns" in spec:
+        cols = spec["columns"]
+        if not isinstance(cols, dict):
+            raise ParameterError(f"parameter '{key}.columns': expected contract name -> your column, like "
+                                 f"{{customer_id: CustID}} (got {cols!r})")
+        seen: dict[str, str] = {}
+        for name, col in cols.items():
+            if not isinstance(col, str) or not col.strip():
+                raise ParameterError(f"parameter '{key}.columns.{name}': expected the name of your column (got {col!r})")
+            if col.strip().lower() in seen:
+                raise ParameterError(f"parameter '{key}.columns': column '{col}' is mapped twice "
+                                     f"({seen[col.strip().lower()]} and {name})")
+            seen[col.strip().lower()] = str(name)
+        out["columns"] = {str(name).strip().lower(): col for name, col in cols.items()}
+    if "file" in spec:
+        path = Path(spec["file"]).expanduser()
+        path = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
+        if not path.is_file():
+            raise ParameterError(f"parameter '{key}.file': no such file {path}"
+                                 + (f" (relative paths start from the parameter file's folder, {base})" if base else ""))
+        out["file"] = str(path)
+    return out
 
 
 def _check_bands(key: str, metric: str, bands: Any) -> None:
@@ -212,15 +284,19 @@ def _check_bands(key: str, metric: str, bands: Any) -> None:
         raise ParameterError(f"parameter '{key}': bands must cover each score {lo_ok}-{hi_ok} exactly once")
 
 
-def validate(flat: dict[str, Any]) -> dict[str, Any]:
-    """Check a flat ``{dotted_key: value}`` dict and return it coerced; raise on problems."""
+def validate(flat: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """Check a flat ``{dotted_key: value}`` dict and return it coerced; raise on problems.
+
+    ``base`` is the folder relative paths (``source.<table>.file``) start from: the parameter
+    file's folder, else the working directory.
+    """
     out = {}
     for key, v in flat.items():
         p = _BY_NAME.get(key)
         if p is None:
             # sub-keys of a mapping parameter, e.g. contact_cost.phone or bands.nps.detractor
             head = next((n for n in _BY_NAME if key.startswith(n + ".")), None)
-            if head and _BY_NAME[head].kind in ("map:float", "bands"):
+            if head and _BY_NAME[head].kind in _MAPPINGS:
                 out.setdefault(head, {})
                 _set_dotted(out[head], key[len(head) + 1:], v)
                 continue
@@ -231,7 +307,7 @@ def validate(flat: dict[str, Any]) -> dict[str, Any]:
     checked = {}
     for k, v in out.items():
         p = _BY_NAME[k]
-        value = _coerce(p, k, v)
+        value = _coerce(p, k, v, base)
         problem = p.check(value) if (p.check and value is not None) else None
         if problem:
             raise ParameterError(f"parameter '{k}': {problem} (got {v!r}). {p.help}")
@@ -253,7 +329,7 @@ def load_params(config_file: str | Path | dict | None = None,
         config_file, overrides = None, {**config_file, **(overrides or {})} if not isinstance(overrides, list) \
             else {**config_file, **parse_set(overrides)}
     flat = _flatten(defaults())
-    layers: list[dict[str, Any]] = []
+    layers: list[tuple[dict[str, Any], Path | None]] = []
     if config_file:
         path = Path(config_file)
         if not path.is_file():
@@ -264,15 +340,18 @@ def load_params(config_file: str | Path | dict | None = None,
             raise ParameterError(f"config file {path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ParameterError(f"config file {path} must hold a mapping of parameter: value")
-        layers.append(_flatten(data))
+        layers.append((_flatten(data), path.resolve().parent))
     if isinstance(overrides, list):
         overrides = parse_set(overrides)
     if overrides:
-        layers.append(_flatten(overrides) if any(isinstance(v, dict) for v in overrides.values()) else dict(overrides))
-    for layer in layers:
-        checked = validate(layer)
+        layers.append((_flatten(overrides) if any(isinstance(v, dict) for v in overrides.values()) else dict(overrides),
+                       None))
+    for layer, base in layers:
+        checked = validate(layer, base)
         for k, v in checked.items():
-            if _BY_NAME[k].kind in ("map:float", "bands") and isinstance(flat.get(k), dict):
+            if _BY_NAME[k].kind == "source":
+                flat[k] = _merge_source(flat.get(k) or {}, v)
+            elif _BY_NAME[k].kind in _MAPPINGS and isinstance(flat.get(k), dict):
                 merged = dict(flat[k])
                 merged.update(v)
                 flat[k] = merged
@@ -284,6 +363,21 @@ def load_params(config_file: str | Path | dict | None = None,
         _set_dotted(nested, k, v)
     _check_cross(nested)
     return nested
+
+
+def _merge_source(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A later ``source`` layer changes single keys of a table's entry; a new file, table or
+    query replaces the old one; ``columns`` merge."""
+    out = {t: dict(spec) for t, spec in old.items()}
+    for table, spec in new.items():
+        entry = out.setdefault(table, {})
+        if any(k in spec for k in SOURCE_WHERE):
+            for k in SOURCE_WHERE:
+                entry.pop(k, None)
+        entry.update({k: v for k, v in spec.items() if k != "columns"})
+        if "columns" in spec:
+            entry["columns"] = {**entry.get("columns", {}), **spec["columns"]}
+    return out
 
 
 def _check_cross(params: dict[str, Any]) -> None:

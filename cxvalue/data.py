@@ -6,6 +6,15 @@ Snowflake, Postgres, ...), a dict of DataFrames, or ``"demo"`` (the bundled synt
 world). Tables stay Ibis expressions on the source's own backend; nothing is
 round-tripped through pandas.
 
+The ``source`` parameter maps a user's own files, tables, queries and column names onto the
+contract's (:func:`open_source`); column names also match case-insensitively, spaces trimmed.
+CSV files are read by DuckDB, which detects the delimiter (``,`` ``;`` tab ``|``), quotes, a
+byte-order mark and line ends; every column is read as text and typed by the rules below.
+Numbers are plain (``1234.50``) unless ``source.<table>.decimal`` is ``","`` (``1234,50``,
+``1.234,50``); in a ``;``-separated file without that setting both are read (Excel's export in
+Europe), ``1.234`` then being 1.234. Dates are ISO ``YYYY-MM-DD`` or timestamps, and with
+``source.<table>.date_format`` (``%d/%m/%Y``) that format first.
+
 The rules, applied in this order, each row counted under the first rule it breaks
 (``data_quality[table]["excluded"]``); ``error`` rules stop the run with exit code 2.
 
@@ -13,7 +22,10 @@ The rules, applied in this order, each row counted under the first rule it break
 table                     rule                                                   action
 ========================  =====================================================  ========
 any                       required table or column missing                       error
+any                       two columns with one name (case and spaces ignored)    error
 any                       half or more of a date/number column unreadable         error
+customers, responses,     no rows, or no rows left after the rules below         error
+transactions
 customers                 duplicate ``customer_id``                              error
 customers                 ``customer_id`` empty                                  exclude
 customers                 ``start_date`` empty or not a date                     exclude
@@ -34,23 +46,27 @@ contacts                  ``channel`` empty: counted as ``other``               
 ========================  =====================================================  ========
 
 Score ranges: nps 0-10, csat 1-5, ces 1-7. Identifiers compare as trimmed strings.
-Dates accept ISO ``YYYY-MM-DD`` and timestamps (the day is kept).
+Dates accept ISO ``YYYY-MM-DD`` and timestamps (the day is kept). A number that is not
+finite (``nan``, ``inf``) is not a number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from cxvalue.config import METRICS, SCORE_RANGES
-from cxvalue.exceptions import ContractError, InputError
+from cxvalue.exceptions import ContractError, InputError, ParameterError
 
 __all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "quality_table"]
 
@@ -80,6 +96,10 @@ class Source:
     description: str
     files: dict[str, Path] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)  # e.g. the demo world's as_of
+    #: how each table's text is read: {"decimal": "." | "," | "auto" (both), "date_format": str | None}
+    reading: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the user's column behind each contract column a ``source`` block renamed: {table: {contract: yours}}
+    mapped: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def file_hashes(self) -> dict[str, str]:
         """sha256 of each input file (folder sources), for the run manifest."""
@@ -118,71 +138,260 @@ class CheckedData:
 # --------------------------------------------------------------------------- opening
 
 
-def open_source(source: Any) -> Source:
+@dataclass
+class _Origin:
+    """Where a source's tables are before the ``source`` block picks them."""
+
+    con: Any
+    description: str
+    folder: Path | None = None                  # tables are files named after them
+    database: tuple[str, str] | None = None     # an attached DuckDB file
+    names: set[str] = field(default_factory=set)  # tables on the backend (not folders)
+    queried: bool = False                       # folder files registered for queries
+
+
+def open_source(source: Any, params: dict[str, Any] | None = None) -> Source:
     """Open a folder, a DuckDB file, an Ibis backend or URL, a dict of DataFrames or ``"demo"``.
 
-    A URL (``duckdb:///path.db``, ``postgres://user@host/db``, ...) goes to ``ibis.connect``;
-    its tables must be named like the contract's (customers, responses, ...).
+    A URL (``duckdb:///path.db``, ``postgres://user@host/db``, ...) goes to ``ibis.connect``.
+    Tables are found under the contract's names (customers, responses, ...) unless the
+    ``source`` parameter (CONTRACT section 1, ``docs/CONTRACT.md``) says otherwise: per table a
+    ``file``, a ``table`` of the source under another name, or a ``query`` run on the source's
+    backend, and ``columns`` (contract name -> the user's column), renamed here so that every
+    later step sees contract names. With a ``source`` block that names every required table's
+    ``file`` or ``query``, ``source`` may be None.
+
+    CSV files are read with DuckDB's dialect detection (delimiter, quotes, byte-order mark,
+    line ends), every column as text; ``source.<table>.delimiter`` overrides the delimiter.
     """
     if isinstance(source, Source):
         return source
+    mapping = (params or {}).get("source") or {}
     if isinstance(source, str) and source == "demo":
         from cxvalue.synthetic import demo_dir
 
         path = demo_dir()
-        src = open_source(path)
+        src = open_source(path, params)
         import json
 
         src.defaults["as_of"] = json.loads((path / "truth.json").read_text())["as_of"]
         src.description = f"demo world ({path})"
         return src
+    origin = _origin(source, mapping)
+    out = Source(origin.con, {}, origin.description)
+    for name in TABLES:
+        spec = mapping.get(name, {})
+        found = _find(origin, name, spec)
+        if found is None:
+            continue
+        raw, path, delimiter = found
+        if spec.get("date_format") and getattr(origin.con, "name", "") != "duckdb":
+            raise ParameterError(f"parameter 'source.{name}.date_format': works on files and DuckDB; on "
+                                 f"{origin.description} convert the dates in source.{name}.query instead")
+        if path is not None:
+            out.files[name] = path
+        # a ';'-separated file is Excel's export where a comma is the decimal mark: read both
+        out.reading[name] = {"decimal": spec.get("decimal") or ("auto" if delimiter == ";" else "."),
+                             "date_format": spec.get("date_format")}
+        out.tables[name] = _rename(name, raw, spec.get("columns", {}))
+        if spec.get("columns"):
+            out.mapped[name] = dict(spec["columns"])
+    return out
+
+
+def _origin(source: Any, mapping: dict[str, Any]) -> _Origin:
+    if source is None or (isinstance(source, str) and not source.strip()):
+        if not mapping:
+            raise InputError("no data source: give --data (a folder, a DuckDB file, an Ibis URL or 'demo'), or name "
+                             "each table's file or query in the parameter file's source block")
+        return _Origin(ibis.duckdb.connect(), "the files and queries of the source block")
     if isinstance(source, dict):
         con = ibis.duckdb.connect()
-        tables = {name: con.create_table(name, df, temp=True) for name, df in source.items()}
-        return Source(con, tables, "in-memory tables")
+        for name, df in source.items():
+            _frame_to_table(con, str(name), df)
+        return _Origin(con, "in-memory tables", names={str(n) for n in source})
     if isinstance(source, str) and "://" in source:  # an Ibis connection URL, e.g. postgres://...
         try:
             con = ibis.connect(source)
         except Exception as exc:
             raise InputError(f"data source {source}: cannot connect ({type(exc).__name__}: {exc})") from None
-        return open_source(con)
+        return _origin(con, mapping)
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if path.is_dir():
-            return _open_folder(path)
+            return _Origin(ibis.duckdb.connect(), f"folder {path}", folder=path)
         if path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             con = ibis.duckdb.connect()
             con.attach(str(path), name="src", read_only=True)
-            names = set(con.list_tables(database=("src", "main")))
-            tables = {t: con.table(t, database=("src", "main")) for t in TABLES if t in names}
-            return Source(con, tables, f"DuckDB file {path}", files={"database": path})
+            return _Origin(con, f"DuckDB file {path}", database=("src", "main"),
+                           names=set(con.list_tables(database=("src", "main"))))
         raise InputError(f"data source {source}: no such folder or DuckDB file")
     if hasattr(source, "list_tables") and hasattr(source, "table"):  # an Ibis backend
-        names = set(source.list_tables())
-        tables = {t: source.table(t) for t in TABLES if t in names}
-        return Source(source, tables, f"Ibis backend {getattr(source, 'name', type(source).__name__)}")
+        return _Origin(source, f"Ibis backend {getattr(source, 'name', type(source).__name__)}",
+                       names=set(source.list_tables()))
     raise InputError(f"data source {source!r}: expected a folder, a DuckDB file, an Ibis connection or 'demo'")
 
 
-def _open_folder(path: Path) -> Source:
-    con = ibis.duckdb.connect()
-    tables, files = {}, {}
-    for name in TABLES:
-        found = [p for ext in (".parquet", ".csv", ".csv.gz", ".tsv") for p in [path / f"{name}{ext}"] if p.is_file()]
-        if len(found) > 1:
-            raise InputError(f"data source {path}: table '{name}' is there twice ({', '.join(p.name for p in found)}); keep one")
-        if not found:
-            continue
-        f = found[0]
-        if f.suffix == ".parquet":
-            tables[name] = con.read_parquet(f, table_name=f"raw_{name}")
-        else:
-            # every column as text: identifiers keep leading zeros, dates and numbers are
-            # parsed by the contract's rules below, not guessed by the CSV sniffer
-            tables[name] = con.read_csv(f, table_name=f"raw_{name}", all_varchar=True,
-                                        delim="\t" if f.suffix == ".tsv" else ",")
-        files[name] = f
-    return Source(con, tables, f"folder {path}", files=files)
+def _find(origin: _Origin, name: str, spec: dict[str, Any]) -> tuple[ir.Table, Path | None, str | None] | None:
+    """The user's table for contract table ``name``: (raw table, its file, its CSV delimiter), or None."""
+    if "file" in spec:
+        if getattr(origin.con, "name", "") != "duckdb":
+            raise ParameterError(f"parameter 'source.{name}.file': files are read by DuckDB and cannot join tables of "
+                                 f"{origin.description}; load the file there, or use --data with a folder")
+        return _read_file(origin.con, Path(spec["file"]), name, spec)
+    if "query" in spec:
+        if origin.folder is not None and not origin.queried:
+            _register_folder(origin)
+        try:
+            return origin.con.sql(spec["query"]), None, None
+        except Exception as exc:  # noqa: BLE001 - every backend has its own SQL errors
+            raise ParameterError(f"parameter 'source.{name}.query': the query fails on {origin.description} "
+                                 f"({type(exc).__name__}: {_first_line(exc)})") from None
+    wanted = spec.get("table", name)
+    if origin.folder is not None:
+        path = _file_in(origin.folder, wanted, name)
+        if path is not None:
+            return _read_file(origin.con, path, name, spec)
+        names = sorted(p.name for p in origin.folder.iterdir() if p.name.lower().endswith(FILE_SUFFIXES))
+    else:
+        if wanted in origin.names:
+            if "delimiter" in spec:
+                raise ParameterError(f"parameter 'source.{name}.delimiter': applies to CSV files; '{wanted}' is a "
+                                     f"table of {origin.description}")
+            return origin.con.table(wanted, database=origin.database), None, None
+        names = sorted(origin.names)
+    if "table" in spec:
+        raise ParameterError(f"parameter 'source.{name}.table': no table '{wanted}' in {origin.description} "
+                             f"(found: {', '.join(names) or 'none'})")
+    return None
+
+
+#: Files a table may be, in the order a folder is searched.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+FILE_SUFFIXES = (".parquet", *CSV_SUFFIXES)
+
+
+def _file_in(folder: Path, stem: str, name: str) -> Path | None:
+    found = [p for ext in FILE_SUFFIXES for p in [folder / f"{stem}{ext}"] if p.is_file()]
+    if len(found) > 1:
+        raise InputError(f"data source {folder}: table '{name}' is there twice ({', '.join(p.name for p in found)}); "
+                         f"keep one")
+    return found[0] if found else None
+
+
+def _read_file(con: Any, path: Path, name: str, spec: dict[str, Any]) -> tuple[ir.Table, Path, str | None]:
+    """Read one CSV or Parquet file as table ``name``: (table, path, the CSV's delimiter)."""
+    if path.suffix.lower() == ".parquet":
+        if "delimiter" in spec:
+            raise ParameterError(f"parameter 'source.{name}.delimiter': applies to CSV files; {path.name} is Parquet")
+        try:
+            return con.read_parquet(path, table_name=f"raw_{name}"), path, None
+        except duckdb.Error as exc:
+            raise _unreadable(name, path, exc) from None
+    if not path.name.lower().endswith(CSV_SUFFIXES):
+        raise ParameterError(f"parameter 'source.{name}.file': {path.name} is neither CSV ({', '.join(CSV_SUFFIXES)}) "
+                             f"nor Parquet (.parquet)")
+    if not path.name.lower().endswith(".gz"):
+        with open(path, "rb") as fh:
+            if not fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n"):
+                raise ContractError(f"table '{name}' has no rows: {path} is empty (not even a header line)")
+    delimiter = spec.get("delimiter") or ("\t" if path.name.lower().endswith(".tsv") else None)
+    try:
+        if delimiter is None:  # DuckDB's own detection; known here for the decimal mark of ';' files
+            delimiter = con.raw_sql("SELECT Delimiter FROM sniff_csv(?, comment := '')",
+                                    parameters=[str(path)]).fetchone()[0]
+        # every column as text: identifiers keep leading zeros, dates and numbers are parsed
+        # by the contract's rules below; no comment lines (an identifier may start with '#')
+        table = con.read_csv(path, table_name=f"raw_{name}", all_varchar=True, header=True, comment="",
+                             delim=delimiter)
+    except duckdb.Error as exc:
+        raise _unreadable(name, path, exc) from None
+    return table, path, delimiter
+
+
+def _unreadable(name: str, path: Path, exc: BaseException) -> ContractError:
+    if path.suffix.lower() == ".parquet":
+        return ContractError(f"table '{name}': {path} cannot be read as Parquet ({_first_line(exc, 2)})")
+    return ContractError(f"table '{name}': {path} cannot be read as CSV ({_first_line(exc, 2)}). Fix the file (cxvalue "
+                         f"reads UTF-8), or set its delimiter in the parameter file (source.{name}.delimiter).")
+
+
+def _register_folder(origin: _Origin) -> None:
+    """Make every CSV/Parquet file of a folder a table named after the file, for ``query``."""
+    for path in sorted(origin.folder.iterdir()):
+        stem = next((path.name[:-len(ext)] for ext in FILE_SUFFIXES if path.name.lower().endswith(ext)), None)
+        if stem:
+            try:
+                if path.suffix.lower() == ".parquet":
+                    origin.con.read_parquet(path, table_name=stem)
+                else:
+                    origin.con.read_csv(path, table_name=stem, all_varchar=True, header=True, comment="")
+            except duckdb.Error:  # not a table after all; a query naming it says so
+                continue
+    origin.queried = True
+
+
+def _frame_to_table(con: Any, name: str, df: Any) -> ir.Table:
+    """A DataFrame as a table of ``con``; a column of mixed types becomes text, like a CSV column."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"table '{name}': expected a pandas DataFrame (got {type(df).__name__})")
+    df = df.rename(columns=str)
+    _check_unique_names(name, list(df.columns))
+    mixed = []
+    for c in df.columns[df.dtypes == object]:
+        try:
+            pa.array(df[c], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            mixed.append(c)
+    df = df.assign(**{c: df[c].map(str).where(df[c].notna(), None) for c in mixed},
+                   **{c: df[c].astype("string") for c in df.columns[df.dtypes == object] if df[c].isna().all()})
+    return con.create_table(name, df, temp=True)
+
+
+def _check_unique_names(name: str, columns: list[str]) -> None:
+    """Column names match case-insensitively, spaces trimmed: two that match are ambiguous."""
+    seen: dict[str, str] = {}
+    for c in columns:
+        key = c.strip().lower()
+        if key in seen:
+            raise ContractError(f"table '{name}': columns '{seen[key]}' and '{c}' have the same name once trimmed and "
+                                f"lower-cased; rename or drop one")
+        seen[key] = c
+
+
+def _closest(word: str, columns: list[str]) -> list[str]:
+    """Column names like ``word`` (case and spaces ignored), closest first."""
+    by_key = {c.strip().lower(): c for c in columns}
+    return [by_key[k] for k in difflib.get_close_matches(word.lower(), list(by_key), n=3, cutoff=0.5)]
+
+
+def _rename(name: str, raw: ir.Table, columns: dict[str, str]) -> ir.Table:
+    """Give the user's columns their contract names (``source.<table>.columns``: contract -> yours)."""
+    if not columns:
+        return raw
+    by_key = {c.strip().lower(): c for c in raw.columns}
+    renames = {}
+    for contract, yours in columns.items():
+        col = by_key.get(yours.strip().lower())
+        if col is None:
+            close = _closest(yours, list(raw.columns))
+            raise ContractError(
+                f"table '{name}': column '{yours}' (source.{name}.columns.{contract}) not found; columns found: "
+                f"{', '.join(raw.columns)}." + (f" Closest: {', '.join(close)}." if close else ""))
+        renames[contract] = col
+    for c in raw.columns:
+        key = c.strip().lower()
+        if key in renames and c != renames[key]:
+            raise ContractError(
+                f"table '{name}': column '{c}' already has the name that source.{name}.columns.{key} gives to "
+                f"'{renames[key]}'; map only one of them, or leave the other out with source.{name}.query")
+    return raw.rename({contract: col for contract, col in renames.items() if contract != col})
+
+
+def _first_line(exc: BaseException, n: int = 1) -> str:
+    """The first ``n`` lines of an error's message (DuckDB's CSV errors say what in the second)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("Original Line")]
+    return " ".join(lines[:n])[:400] or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- typing
@@ -198,21 +407,39 @@ def _as_id(col: ir.Value) -> ir.Value:
     return _trim_spaces(col.cast("string")).nullif("")
 
 
-def _as_date(col: ir.Value) -> ir.Value:
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(value: str, format: str) -> dt.datetime:
+    """DuckDB's ``try_strptime``: the timestamp, or NULL where the text does not fit the format."""
+
+
+def _as_date(col: ir.Value, date_format: str | None = None) -> ir.Value:
+    """A date from a date, a timestamp, or text: ``date_format`` if given, else ISO dates and timestamps."""
     t = col.type()
     if t.is_date():
         return col
     if t.is_timestamp():
         return col.date()
     s = _trim_spaces(col.cast("string")).nullif("")
-    return ibis.coalesce(s.try_cast("timestamp").date(), s.substr(0, 10).try_cast("date"))
+    iso = ibis.coalesce(s.try_cast("timestamp").date(), s.substr(0, 10).try_cast("date"))
+    return ibis.coalesce(_try_strptime(s, date_format).date(), iso) if date_format else iso
 
 
-def _as_number(col: ir.Value) -> ir.Value:
+#: A number written with a decimal comma, optionally with '.' between thousands: 1234,50 or 1.234,50.
+DECIMAL_COMMA = r"^[-+]?(\d{1,3}(\.\d{3})+|\d*)(,\d+)?([eE][-+]?\d+)?$"
+
+
+def _as_number(col: ir.Value, decimal: str = ".") -> ir.Value:
+    """A float from a number, a boolean, or text with ``decimal`` "." (1234.50), "," (1234,50 or
+    1.234,50) or "auto" (either; ``1.234`` then reads as 1.234). Text that is not a finite number is NULL."""
     t = col.type()
     if t.is_numeric() or t.is_boolean():
         return col.cast("float64")
-    return _trim_spaces(col.cast("string")).nullif("").try_cast("float64")
+    s = _trim_spaces(col.cast("string")).nullif("")
+    plain = s.try_cast("float64")
+    comma = ibis.cases((s.re_search(DECIMAL_COMMA), s.replace(".", "").replace(",", ".").try_cast("float64")),
+                       else_=ibis.null("float64"))
+    v = {".": plain, ",": comma, "auto": ibis.coalesce(plain, comma)}[decimal]
+    return ibis.cases((v.isnan() | v.isinf(), ibis.null("float64")), else_=v)  # 'nan', 'inf', 1e999
 
 
 def _as_text(col: ir.Value) -> ir.Value:
@@ -230,7 +457,13 @@ def _as_bool(col: ir.Value) -> ir.Value:
                       else_=ibis.null("boolean"))
 
 
-_CASTS = {"id": _as_id, "date": _as_date, "number": _as_number, "text": _as_text, "bool": _as_bool}
+def _cast(kind: str, col: ir.Value, reading: dict[str, Any]) -> ir.Value:
+    """Column ``col`` as ``kind`` (id, date, number, text, bool), text read per ``reading``."""
+    if kind == "date":
+        return _as_date(col, reading.get("date_format"))
+    if kind == "number":
+        return _as_number(col, reading.get("decimal", "."))
+    return {"id": _as_id, "text": _as_text, "bool": _as_bool}[kind](col)
 
 
 def _examples(expr: ir.Table, columns: list[str]) -> str:
@@ -253,19 +486,29 @@ def _padded_text_columns(raw: ir.Table, columns: list[str]) -> set[str]:
     return {c for i, c in enumerate(text) if int(row[f"p{i}"] or 0) > 0}
 
 
-def _typed(name: str, raw: ir.Table, probe: bool = True) -> tuple[ir.Table, dict[str, str]]:
+def _typed(name: str, raw: ir.Table, probe: bool = True,
+           reading: dict[str, Any] | None = None) -> tuple[ir.Table, dict[str, str]]:
     """Check required columns, cast known columns; return the typed table and covariates.
 
-    ``probe=False`` skips the look for padded text (no trimming): the caller then checks for
-    padding in a pass it makes anyway and types the table again if it finds any.
+    Column names match case-insensitively, spaces trimmed. ``reading`` says how text is read
+    (:attr:`Source.reading`). ``probe=False`` skips the look for padded text (no trimming): the
+    caller then checks for padding in a pass it makes anyway and types the table again if it
+    finds any.
     """
-    spec = TABLES[name]
+    spec, reading = TABLES[name], reading or {}
+    _check_unique_names(name, list(raw.columns))
     cols = {c.lower().strip(): c for c in raw.columns}
     missing = [c for c in spec["columns"] if c not in cols]
     if missing:
+        unused = [c for low, c in cols.items() if low not in {**spec["columns"], **spec["optional"]}]
+        guesses = {c: _closest(c, unused) for c in missing}
+        close = "; ".join(f"{c} ~ {', '.join(g)}" for c, g in guesses.items() if g)
+        example = ", ".join(f"{c}: {(g or ['<your column>'])[0]}" for c, g in guesses.items())
         raise ContractError(
             f"table '{name}': required column(s) {', '.join(missing)} missing "
-            f"(columns found: {', '.join(raw.columns)}). Rename or add them; see CONTRACT section 1.")
+            f"(columns found: {', '.join(raw.columns)}). " + (f"Closest names found: {close}. " if close else "")
+            + f"Rename them in the export, or map them in the parameter file: "
+              f"source: {{{name}: {{columns: {{{example}}}}}}} (see docs/CONTRACT.md).")
     known = {**spec["columns"], **spec["optional"]}
     padded = _padded_text_columns(raw, [cols[c] for c in cols if known.get(c) in ("id", "text")]) if probe else set()
     out, extra = {}, {}
@@ -274,10 +517,10 @@ def _typed(name: str, raw: ir.Table, probe: bool = True) -> tuple[ir.Table, dict
             if known[low] in ("id", "text") and orig not in padded:
                 out[low] = raw[orig].cast("string").nullif("")  # nothing to trim: skip the costly TRIM
             else:
-                out[low] = _CASTS[known[low]](raw[orig])
+                out[low] = _cast(known[low], raw[orig], reading)
             out[f"_raw_{low}"] = raw[orig]
         elif name == "responses" and low.startswith("attr_"):
-            out[low] = _as_number(raw[orig])
+            out[low] = _cast("number", raw[orig], reading)
         else:
             out[low] = raw[orig]
             extra[low] = raw[orig].type()
@@ -289,12 +532,12 @@ def _typed(name: str, raw: ir.Table, probe: bool = True) -> tuple[ir.Table, dict
             probe = {}
             for c in text:
                 v = _trim_spaces(raw[cols[c]]).nullif("")
-                probe[c] = (v.notnull() & v.try_cast("float64").isnull()).cast("int64").sum()
+                probe[c] = (v.notnull() & _cast("number", v, reading).isnull()).cast("int64").sum()
                 probe[f"{c}__n"] = v.notnull().cast("int64").sum()
             row = raw.aggregate(**probe).to_pandas().iloc[0]
             for c in text:
                 if int(row[c] or 0) == 0 and int(row[f"{c}__n"] or 0) > 0:
-                    out[c] = _as_number(raw[cols[c]])
+                    out[c] = _cast("number", raw[cols[c]], reading)
                     extra[c] = out[c].type()
         for c, t in extra.items():
             covariates[c] = "numeric" if t.is_numeric() else "categorical"
@@ -302,29 +545,55 @@ def _typed(name: str, raw: ir.Table, probe: bool = True) -> tuple[ir.Table, dict
     return typed, covariates
 
 
-def _check_readable(name: str, typed: ir.Table) -> None:
-    """Stop when a date or number column is mostly unreadable (a format problem)."""
+#: What a run needs from each required table (for the message when it is empty).
+NEEDS = {"customers": "one row per customer", "responses": "the survey answers",
+         "transactions": "the revenue events (invoices, orders)"}
+
+
+def _check_readable(name: str, typed: ir.Table, src: Source) -> None:
+    """Stop when a required table has no rows, or a date or number column is mostly unreadable
+    (a format problem); the message says which parameter reads that format."""
     spec = TABLES[name]
     known = {**spec["columns"], **spec["optional"]}
+    reading = src.reading.get(name, {})
     # only text columns can be unreadable: typed dates and numbers (Parquet, databases) are skipped
     checks = {c: k for c, k in known.items()
               if k in ("date", "number") and c in typed.columns and typed[f"_raw_{c}"].type().is_string()}
-    if not checks:
-        return
-    aggs = {}
+    aggs = {"_rows": typed.count()}
     for c in checks:
         raw = _trim_spaces(typed[f"_raw_{c}"].cast("string")).nullif("")
         aggs[f"{c}__n"] = raw.notnull().sum()
         aggs[f"{c}__bad"] = (raw.notnull() & typed[c].isnull()).sum()
     counts = typed.aggregate(**aggs).to_pandas().iloc[0]
+    if int(counts["_rows"]) == 0 and spec["required"]:
+        where = f"file {src.files[name]}" if name in src.files else src.description
+        raise ContractError(
+            f"table '{name}' has no rows ({where}). A run needs {NEEDS[name]}; check the export "
+            f"(or the table's entry in the parameter file's source block).")
     for c, kind in checks.items():
         n, bad = int(counts[f"{c}__n"] or 0), int(counts[f"{c}__bad"] or 0)
-        if n and bad / n >= UNREADABLE_SHARE:
-            ex = _examples(typed.filter(typed[f"_raw_{c}"].notnull() & typed[c].isnull()), [f"_raw_{c}"])
-            what = "ISO dates YYYY-MM-DD (or timestamps)" if kind == "date" else "plain numbers like 1234.50"
-            raise ContractError(
-                f"table '{name}', column '{c}': {bad:,} of {n:,} values cannot be read; expected {what}. "
-                f"Examples:\n{ex}")
+        if not n or bad / n < UNREADABLE_SHARE:
+            continue
+        unread = typed.filter(typed[f"_raw_{c}"].notnull() & typed[c].isnull())
+        ex = _examples(unread, [f"_raw_{c}"])
+        yours = src.mapped.get(name, {}).get(c)
+        column = f"column '{c}'" + (f" (your '{yours}')" if yours else "")
+        if kind == "date":
+            fmt = reading.get("date_format")
+            what = f"dates like {fmt}" + " or ISO dates" if fmt else "ISO dates YYYY-MM-DD (or timestamps)"
+            fix = (f"Check source.{name}.date_format in the parameter file." if fmt else
+                   f"Set their format in the parameter file: source.{name}.date_format, e.g. '%d/%m/%Y'.")
+        elif reading.get("decimal", ".") == ",":
+            what = "numbers with a decimal comma like 1234,50 or 1.234,50"
+            fix = f"If they use a decimal point, set source.{name}.decimal: '.' in the parameter file."
+        else:
+            what = "plain numbers like 1234.50"
+            commas = int(unread.filter(_as_number(unread[f"_raw_{c}"], ",").notnull()).count().to_pandas())
+            fix = (f"{commas:,} of them read as numbers with a decimal comma: set source.{name}.decimal: ',' in "
+                   f"the parameter file." if commas else "Fix the values in the export.")
+        raise ContractError(
+            f"table '{name}', {column}: {bad:,} of {n:,} values cannot be read; expected {what}. {fix} "
+            f"Examples:\n{ex}")
 
 
 # --------------------------------------------------------------------------- checking
@@ -365,36 +634,45 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     Parameters
     ----------
     source : anything :func:`open_source` accepts.
-    params : run parameters (``as_of``, ``metric``); defaults when omitted.
+    params : run parameters (``as_of``, ``metric``, ``source``); defaults when omitted.
     materialize : store the typed tables on the backend right after parsing (default: for CSV
         folders, whose files would otherwise be parsed again by every query).
 
     Raises
     ------
-    ContractError : a rule marked *error* in the module docstring (exit code 2).
+    ContractError : a rule marked *error* in the module docstring, or a required table with
+        no (usable) rows (exit code 2).
+    ParameterError : the ``source`` block names what the source does not have (exit code 2).
     """
     from cxvalue.config import load_params
 
     params = params or load_params()
-    src = open_source(source)
+    src = open_source(source, params)
     missing = [t for t, s in TABLES.items() if s["required"] and t not in src.tables]
     if missing:
         raise ContractError(
             f"data source {src.description}: required table(s) {', '.join(missing)} not found "
             f"(found: {', '.join(src.tables) or 'none'}). A folder needs files named customers.csv (or .parquet), "
-            f"responses, transactions; contacts is optional.")
+            f"responses, transactions; contacts is optional. Tables under other names: map them in the parameter "
+            f"file (source.<table>.file, .table or .query; see docs/CONTRACT.md).")
     if materialize is None:
-        materialize = any(str(p).endswith((".csv", ".csv.gz", ".tsv")) for p in src.files.values())
+        materialize = any(str(p).endswith(CSV_SUFFIXES) for p in src.files.values())
 
     typed, covariates = {}, {}
     for name, raw in src.tables.items():
-        typed[name], cov = _typed(name, raw, probe=materialize or name == "customers")
-        covariates.update(cov)
-        if materialize or name == "customers":
-            # parse once: CSV files are otherwise re-read by every pass; customers are
-            # read several times (duplicates, rules, referrals)
-            typed[name] = _materialize(src.con, f"typed_{name}", typed[name])
-        _check_readable(name, typed[name])
+        try:
+            typed[name], cov = _typed(name, raw, probe=materialize or name == "customers",
+                                      reading=src.reading.get(name))
+            covariates.update(cov)
+            if materialize or name == "customers":
+                # parse once: CSV files are otherwise re-read by every pass; customers are
+                # read several times (duplicates, rules, referrals)
+                typed[name] = _materialize(src.con, f"typed_{name}", typed[name])
+            _check_readable(name, typed[name], src)
+        except duckdb.Error as exc:  # a file DuckDB cannot parse past the lines it sniffed
+            if name not in src.files:
+                raise
+            raise _unreadable(name, src.files[name], exc) from None
 
     metrics = [m for m in METRICS if m in typed["responses"].columns]
     if not metrics:
@@ -453,7 +731,7 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
     kept = kept.drop(*[x for x in ("_late", "_bad_ref", "_ref_id") if x in kept.columns])
     dq["customers"] = _dq(rows_read, excluded, corr_counts)
     if rows_read - sum(excluded.values()) == 0:
-        raise ContractError(f"table 'customers': no usable rows ({rows_read:,} read; excluded: {excluded})")
+        raise _no_usable_rows("customers", rows_read, excluded)
     customers = kept
     out = {"customers": customers}
 
@@ -473,7 +751,8 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
                 flags[padded] = ibis.or_(*[col.startswith(" ") | col.endswith(" ") for col in text])
             kept, excluded, rows_read, corr_counts = _apply_rules(name, j, rules, flags)
             if padded and corr_counts.pop(padded, 0):
-                typed[name], _ = _typed(name, src.tables[name], probe=True)  # rare: type again, trimming
+                typed[name], _ = _typed(name, src.tables[name], probe=True,  # rare: type again, trimming
+                                        reading=src.reading.get(name))
                 continue
             break
         if name == "contacts":
@@ -487,6 +766,8 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
                 if name == "contacts" else _drop_raw(typed[name])
         out[name] = kept
         dq[name] = _dq(rows_read, excluded, corr_counts)
+        if TABLES[name]["required"] and dq[name]["rows_used"] == 0:
+            raise _no_usable_rows(name, rows_read, excluded)
 
     attributes = [col for col in out["responses"].columns if col.startswith("attr_")]
     return CheckedData(
@@ -520,6 +801,14 @@ def _event_rules(name: str, t: ir.Table, cust: ir.Table, as_of_lit: ir.Value):
         rules.append(("amount empty or not a number", j.amount.isnull()))
     flags = {"channel empty (counted as 'other')": j.channel.isnull()} if name == "contacts" else {}
     return j, rules, flags
+
+
+def _no_usable_rows(name: str, rows_read: int, excluded: dict[str, int]) -> ContractError:
+    reasons = "; ".join(f"{reason}: {n:,}" for reason, n in excluded.items())
+    return ContractError(
+        f"table '{name}' has no usable rows: all {rows_read:,} were excluded ({reasons}). A run needs "
+        f"{NEEDS[name]}; the rules are in docs/CONTRACT.md (identifiers that match no customer and dates after "
+        f"as_of are the usual causes).")
 
 
 def _materialize(con: Any, name: str, expr: ir.Table) -> ir.Table:

@@ -199,7 +199,7 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         nb_params = config.to_notebook(params)
         # notebooks run inside the staging folder: hand them an absolute path
         nb_params["data"] = str(Path(source).resolve()) if isinstance(source, (str, Path)) and Path(source).exists() \
-            else str(source)
+            else "" if source is None else str(source)  # "": the source block names every table
         nb_params["results_dir"] = str(parts)
         nb_params["output_dir"] = str(staging)
         nb_params["runs_dir"] = str(Path(runs_dir).resolve()) if runs_dir is not None else ""

@@ -85,3 +85,59 @@ def test_describe_lists_every_parameter():
 def test_a_mapping_as_first_argument_means_overrides():
     assert config.load_params({"as_of": "2024-01-31"})["as_of"] == "2024-01-31"
     assert config.load_params({"as_of": "2024-01-31"}, ["metric=ces"])["metric"] == "ces"
+
+
+# --------------------------------------------------------------------------- the source block
+
+
+def test_source_block_relative_files_become_absolute(tmp_path):
+    """``file`` paths start from the parameter file's folder; the notebooks get them absolute."""
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "orders.csv").write_text("CustID;OrderDate;NetValue\n")
+    f = tmp_path / "cx.yaml"
+    f.write_text(
+        "source:\n"
+        "  transactions: {file: exports/orders.csv, columns: {customer_id: CustID, Date: OrderDate},\n"
+        "                 decimal: ',', date_format: '%d/%m/%Y', delimiter: ';'}\n"
+        "  customers: {table: crm_accounts, columns: {customer_id: AccountNo}}\n"
+        "  responses: {query: 'SELECT id AS customer_id FROM survey'}\n")
+    p = config.load_params(f, ["source.transactions.columns.amount=NetValue", 'source.contacts.delimiter="\\t"'])
+    tx = p["source"]["transactions"]
+    assert tx["file"] == str((tmp_path / "exports" / "orders.csv").resolve())
+    assert tx["columns"] == {"customer_id": "CustID", "date": "OrderDate", "amount": "NetValue"}  # merged; keys lower case
+    assert (tx["decimal"], tx["date_format"], tx["delimiter"]) == (",", "%d/%m/%Y", ";")
+    assert p["source"]["customers"] == {"table": "crm_accounts", "columns": {"customer_id": "AccountNo"}}
+    assert p["source"]["contacts"] == {"delimiter": "\t"}
+    # a later layer's file, table or query replaces the earlier one
+    p2 = config.load_params(f, ["source.customers.query=SELECT 1"])
+    assert p2["source"]["customers"] == {"query": "SELECT 1", "columns": {"customer_id": "AccountNo"}}
+    # papermill carries it both ways, unchanged
+    assert config.to_notebook(p)["source"] == p["source"]
+    assert config.from_notebook(config.to_notebook(p))["source"] == p["source"]
+
+
+def test_source_block_defaults_to_empty():
+    assert config.load_params()["source"] == {}
+    assert config.load_params(overrides=["source.customers={}"])["source"] == {}
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("source=3", "'source': expected table -> {file | table | query"),
+    ("source.orders.file=x.csv", "'source.orders': unknown table; expected one of customers, responses"),
+    ("source.customers=crm", "'source.customers': expected a mapping"),
+    ("source.customers.fiel=x.csv", "'source.customers.fiel': unknown key; expected one of file, table, query"),
+    ("source.customers={file: a.csv, table: b}", "'source.customers': give one of file, table or query, not file and table"),
+    ("source.customers.file=nowhere.csv", "'source.customers.file': no such file"),
+    ("source.customers.table=", "'source.customers.table': expected text"),
+    ("source.customers.delimiter=';;'", "'source.customers.delimiter': expected one character"),
+    ("source.customers.decimal=x", "'source.customers.decimal': expected ',' or '.'"),
+    ("source.customers.date_format=dd/mm/yyyy", "'source.customers.date_format': expected a strftime format"),
+    ("source.responses={query: 'SELECT 1', decimal: ','}", "'source.responses.decimal': applies to files"),
+    ("source.customers.columns=[1]", "'source.customers.columns': expected contract name -> your column"),
+    ("source.customers.columns.customer_id=5", "'source.customers.columns.customer_id': expected the name of your column"),
+    ("source.customers.columns={customer_id: A, referred_by: ' a '}", "column ' a ' is mapped twice"),
+])
+def test_bad_source_block_names_the_key(item, fragment):
+    with pytest.raises(ParameterError) as err:
+        config.load_params(overrides=[item])
+    assert fragment in str(err.value)

@@ -706,3 +706,389 @@ def test_padded_identifiers_in_parquet_are_trimmed(tmp_path):
     h = history.history(checked, p).set_index("customer_id")
     assert h.loc["A1", "post_revenue"] == 10.0 and h.loc["A2", "post_revenue"] == 20.0
     assert h.loc["A1", "post_contact_cost"] == 6.0  # " phone " priced as phone, not other
+
+
+# --------------------------------------------------------------------------- CSV dialects
+
+
+def _write_dialect(folder: Path, tables: dict, sep: str = ",", decimal: str = ".", bom: bool = False,
+                   crlf: bool = False) -> Path:
+    """Write ``tables`` as an export in another dialect (pandas quotes what needs quoting)."""
+    from tests.fixtures.sources import frame
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        text = frame(rows).to_csv(index=False, sep=sep, decimal=decimal, lineterminator="\r\n" if crlf else "\n")
+        (folder / f"{name}.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return folder
+
+
+def _typed_tables(cd) -> dict[str, pd.DataFrame]:
+    return {name: t.to_pandas() for name, t in cd.tables.items()}
+
+
+def _quoted_world() -> dict:
+    """base() with a text in every table that holds each delimiter, a quote and a line break."""
+    tables = base()
+    tables["customers"][0]["plan"] = 'pro; "gold", | tab\there'
+    for row in tables["customers"][1:]:
+        row["plan"] = "basic"
+    tables["responses"][0]["journey"] = "billing, online; app|web"
+    tables["contacts"][0]["reason"] = "line one\nline two"
+    return tables
+
+
+@pytest.fixture(scope="module")
+def plain_world(tmp_path_factory):
+    cd = data.check(write_csv(tmp_path_factory.mktemp("plain") / "src", _quoted_world()), params())
+    return cd.data_quality, _typed_tables(cd)
+
+
+@pytest.mark.parametrize("sep, bom, crlf", [(";", False, False), ("\t", False, False), ("|", False, False),
+                                            (",", True, False), (",", False, True), (";", True, True)])
+def test_csv_dialects_read_like_plain_csv(tmp_path, plain_world, sep, bom, crlf):
+    """DuckDB detects the delimiter, the byte-order mark and CRLF; quoted fields keep their delimiters."""
+    folder = _write_dialect(tmp_path / "src", _quoted_world(), sep=sep, bom=bom, crlf=crlf)
+    before = tree_hashes(folder)
+    cd = data.check(folder, params())
+    assert tree_hashes(folder) == before  # input files never modified
+    assert cd.data_quality == plain_world[0]
+    got = _typed_tables(cd)
+    for name, df in plain_world[1].items():
+        pd.testing.assert_frame_equal(got[name], df, obj=name)
+    assert 'pro; "gold", | tab\there' in set(got["customers"].plan)
+    assert "billing, online; app|web" in set(got["responses"].journey)
+    assert "line one\nline two" in set(got["contacts"].reason)
+
+
+def test_excel_csv_folder_reads_like_plain_csv(tmp_path):
+    """tests/shapes.py's Excel export (';', decimal commas, BOM, CRLF): same data_quality, same values."""
+    from tests.shapes import AS_OF as SHAPES_AS_OF, world_tables, write as write_shape
+
+    tables = world_tables(n=300)
+    plain = write_shape({k: v.copy() for k, v in tables.items()}, tmp_path / "plain", "csv")
+    excel = write_shape({k: v.copy() for k, v in tables.items()}, tmp_path / "excel", "excel-csv")
+    assert b"," in (excel / "transactions.csv").read_bytes().split(b"\r\n")[1]  # a decimal comma
+    p = config.load_params(overrides={"as_of": SHAPES_AS_OF})
+    a, b = data.check(plain, p), data.check(excel, p)
+    assert b.data_quality == a.data_quality
+    assert b.covariates == a.covariates and a.covariates["employees"] == "numeric"
+    for name, df in _typed_tables(a).items():
+        pd.testing.assert_frame_equal(_typed_tables(b)[name], df, obj=name)
+
+
+def test_identifier_starting_with_hash_is_not_a_comment(tmp_path):
+    """DuckDB would take '#' lines for comments; here they are rows like any other."""
+    tables = base()
+    for name in ("customers", "responses", "transactions", "contacts"):
+        for row in tables[name]:
+            row["customer_id"] = "#" + row["customer_id"]
+    cd = check(tmp_path, tables)
+    assert {t: q["rows_used"] for t, q in cd.data_quality.items()} == {t: 4 for t in TABLE_NAMES}
+    assert sorted(cd.tables["customers"].to_pandas().customer_id) == ["#C1", "#C2", "#C3", "#C4"]
+
+
+def test_file_duckdb_cannot_parse_is_bad_input(tmp_path):
+    folder = write_csv(tmp_path / "src", base())
+    raw = (folder / "transactions.csv").read_bytes()
+    (folder / "transactions.csv").write_bytes(raw.replace(b"C2,", b"C\xff\xfe2,"))  # not UTF-8
+    with pytest.raises(ContractError) as err:
+        data.check(folder, params())
+    msg = str(err.value)
+    assert "table 'transactions'" in msg and "transactions.csv cannot be read as CSV" in msg
+    assert "utf-8" in msg.lower()
+
+
+# --------------------------------------------------------------------------- decimal commas and date formats
+
+
+def _amounts(tables: dict, *amounts: str) -> dict:
+    for row, amount in zip(tables["transactions"], amounts):
+        row["amount"] = amount
+    return tables
+
+
+def test_semicolon_file_reads_decimal_commas(tmp_path):
+    """A ';' file is Excel's European export: decimal commas are read, with or without thousands dots."""
+    tables = _amounts(base(), "1.234,50", "30,5", "-12,25", "20")
+    tables["responses"][0]["attr_speed"] = "7,0"
+    tables["customers"][0]["employees"] = "12,5"
+    for row in tables["customers"][1:]:
+        row["employees"] = "3"
+    cd = data.check(_write_dialect(tmp_path / "src", tables, sep=";"), params())
+    assert cd.data_quality["transactions"]["excluded"] == {}
+    assert sorted(cd.tables["transactions"].to_pandas().amount) == [-12.25, 20.0, 30.5, 1234.5]
+    assert cd.tables["responses"].to_pandas().attr_speed.max() == 7.0
+    assert cd.covariates["employees"] == "numeric"
+    assert sorted(cd.tables["customers"].to_pandas().employees) == [3.0, 3.0, 3.0, 12.5]
+
+
+def test_decimal_set_per_file(tmp_path):
+    """source.<table>.decimal: ',' reads '1.234' as 1234; '.' turns the ';' default off."""
+    tables = _amounts(base(), "1.234", "1.234,5", "7", "0,5")
+    cd = data.check(write_csv(tmp_path / "comma", tables), params(source={"transactions": {"decimal": ","}}))
+    assert sorted(cd.tables["transactions"].to_pandas().amount) == [0.5, 7.0, 1234.0, 1234.5]
+    with pytest.raises(ContractError) as err:
+        data.check(_write_dialect(tmp_path / "semi", _amounts(base(), "1,5", "2,5", "3", "4,5"), sep=";"),
+                   params(source={"transactions": {"decimal": "."}}))
+    assert "column 'amount': 3 of 4 values cannot be read; expected plain numbers" in str(err.value)
+
+
+def test_decimal_comma_kept_strict(tmp_path):
+    """With decimal ',' a value with a decimal point is not guessed (12.5 is not 125): excluded."""
+    tables = _amounts(base(), "12.5", "2", "3", "4")
+    cd = data.check(write_csv(tmp_path / "src", tables), params(source={"transactions": {"decimal": ","}}))
+    assert cd.data_quality["transactions"]["excluded"] == {"amount empty or not a number": 1}
+
+
+def test_decimal_commas_in_a_comma_file_say_how_to_read_them(tmp_path):
+    tables = _amounts(base(), "12,50", "3,10", "7,25", "1")
+    with pytest.raises(ContractError) as err:
+        check(tmp_path, tables)
+    msg = str(err.value)
+    assert "table 'transactions', column 'amount': 3 of 4 values cannot be read" in msg
+    assert "3 of them read as numbers with a decimal comma: set source.transactions.decimal: ','" in msg
+
+
+def test_non_finite_numbers_are_not_numbers(tmp_path):
+    cd = check(tmp_path, _amounts(base(), "nan", "10", "20", "30"))
+    assert cd.data_quality["transactions"]["excluded"] == {"amount empty or not a number": 1}
+
+
+def test_date_format_set_per_file(tmp_path):
+    tables = base()
+    for row in tables["transactions"]:
+        row["date"] = "01/02/2024"                    # 1 February, day first
+    tables["transactions"][3]["date"] = "2024-02-01"  # ISO still reads
+    tables["transactions"][2]["date"] = "31/02/2024"  # no such day: excluded, counted
+    cd = data.check(write_csv(tmp_path / "src", tables),
+                    params(source={"transactions": {"date_format": "%d/%m/%Y"}}))
+    assert cd.data_quality["transactions"]["excluded"] == {"date empty or not a date": 1}
+    assert set(cd.tables["transactions"].to_pandas().date) == {day("2024-02-01")}
+
+
+def test_unreadable_dates_say_how_to_set_their_format(tmp_path):
+    tables = base()
+    for row in tables["responses"]:
+        row["response_date"] = "10/01/2024"
+    with pytest.raises(ContractError, match=r"source\.responses\.date_format, e\.g\. '%d/%m/%Y'"):
+        check(tmp_path, tables)
+
+
+# --------------------------------------------------------------------------- the source block
+
+
+def renamed_world() -> dict:
+    """base() as a CRM exports it: its own column names."""
+    tables = base()
+    tables["transactions"] = [{"CustID": r["customer_id"], "OrderDate": r["date"], "NetValue": r["amount"]}
+                              for r in tables["transactions"]]
+    tables["customers"] = [{" Customer_ID ": r["customer_id"], "START_DATE": r["start_date"], "Ende": r["end_date"],
+                            "referred_by": r["referred_by"]} for r in tables["customers"]]
+    return tables
+
+
+def _contract_dq(tmp_path) -> dict:
+    return check(tmp_path / "contract", base()).data_quality
+
+
+def test_source_block_file_and_columns(tmp_path):
+    """Files under other names and other columns, mapped by a parameter file with relative paths."""
+    tables = renamed_world()
+    exports = tmp_path / "project" / "exports"
+    write_csv(exports, {"orders": tables.pop("transactions")})
+    _write_dialect(exports, {"crm": tables.pop("customers")}, sep=";")
+    data_dir = write_csv(tmp_path / "data", tables)  # responses, contacts under their contract names
+    cfg = tmp_path / "project" / "cx.yaml"
+    cfg.write_text(
+        "as_of: 2024-12-31\n"
+        "source:\n"
+        "  transactions: {file: exports/orders.csv, columns: {customer_id: CustID, date: OrderDate, amount: netvalue}}\n"
+        "  customers:\n"
+        "    file: exports/crm.csv\n"
+        "    columns: {end_date: Ende}\n"
+        "    delimiter: ';'\n")
+    p = config.load_params(cfg)
+    before = {**tree_hashes(tmp_path / "project"), **tree_hashes(data_dir)}
+    cd = data.check(data_dir, p)
+    assert {**tree_hashes(tmp_path / "project"), **tree_hashes(data_dir)} == before
+    assert cd.data_quality == _contract_dq(tmp_path)
+    assert cd.source.files["transactions"] == (exports / "orders.csv").resolve()
+    assert set(cd.tables["transactions"].columns) >= {"customer_id", "date", "amount"}
+    c = cd.tables["customers"].to_pandas().set_index("customer_id")
+    assert c.loc["C3", "end_date"] == day("2024-06-30")
+
+
+def test_source_block_without_a_data_folder(tmp_path):
+    tables = base()
+    files = {name: write_csv(tmp_path / name, {name: rows}) / f"{name}.csv" for name, rows in tables.items()}
+    p = params(source={name: {"file": str(path)} for name, path in files.items()})
+    cd = data.check(None, p)
+    assert cd.data_quality == _contract_dq(tmp_path)
+    with pytest.raises(InputError, match="no data source: give --data"):
+        data.check(None, params())
+
+
+def test_source_block_table_and_query_on_a_duckdb_file(tmp_path):
+    tables = base()
+    tables["crm_accounts"] = [{"AccountNo": r["customer_id"], "since": r["start_date"], "end_date": r["end_date"],
+                               "referred_by": r["referred_by"]} for r in tables.pop("customers")]
+    tables["survey"] = [{"id": r["customer_id"], "answered": r["response_date"], "score": r["nps"],
+                         "wave": str(i + 1)} for i, r in enumerate(tables.pop("responses"))]
+    tables["survey"].append({"id": "C1", "answered": "2024-03-01", "score": "0", "wave": "1"})  # an early wave
+    db = write("duckdb", tmp_path, tables)
+    p = params(source={
+        "customers": {"table": "crm_accounts", "columns": {"customer_id": "AccountNo", "start_date": "since"}},
+        "responses": {"query": "SELECT id AS customer_id, answered AS response_date, score AS nps "
+                               "FROM src.main.survey WHERE CAST(wave AS INT) >= 1 AND score <> '0'"},
+    })
+    before = tree_hashes(db)
+    cd = data.check(db, p)
+    assert tree_hashes(db) == before
+    expected = _contract_dq(tmp_path)
+    assert cd.data_quality == expected
+    assert sorted(cd.tables["responses"].to_pandas().nps) == [5, 7, 8, 9]
+
+
+def test_source_block_query_on_a_folder_sees_its_files(tmp_path):
+    tables = base()
+    tables["survey_2024"] = tables.pop("responses")
+    folder = write_csv(tmp_path / "src", tables)
+    p = params(source={"responses": {"query": "SELECT * FROM survey_2024 WHERE nps <> '5'"}})
+    cd = data.check(folder, p)
+    assert cd.data_quality["responses"]["rows_read"] == 3
+
+
+def test_source_block_on_a_dict_of_dataframes():
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in renamed_world().items()}
+    tables["orders"] = tables.pop("transactions")
+    p = params(source={"transactions": {"table": "orders", "columns": {"customer_id": "CustID", "date": "OrderDate",
+                                                                        "amount": "NetValue"}},
+                       "customers": {"columns": {"end_date": "ende"}}})
+    cd = data.check(tables, p)
+    assert cd.data_quality["transactions"]["rows_used"] == 4 and cd.data_quality["customers"]["rows_used"] == 4
+
+
+def test_missing_column_names_the_closest_and_how_to_map_it(tmp_path):
+    tables = renamed_world()
+    tables["customers"] = base()["customers"]
+    with pytest.raises(ContractError) as err:
+        check(tmp_path, tables)
+    msg = str(err.value)
+    assert "table 'transactions': required column(s) customer_id, date, amount missing" in msg
+    assert "columns found: CustID, OrderDate, NetValue" in msg
+    assert "Closest names found: customer_id ~ CustID; date ~ OrderDate" in msg
+    assert "source: {transactions: {columns: {customer_id: CustID, date: OrderDate, amount: <your column>}}}" in msg
+
+
+@pytest.mark.parametrize("source, error, fragment", [
+    ({"customers": {"table": "crm"}}, InputError, "'source.customers.table': no table 'crm' in folder"),
+    ({"transactions": {"columns": {"amount": "amont"}}}, ContractError,
+     "table 'transactions': column 'amont' (source.transactions.columns.amount) not found; columns found: "
+     "customer_id, date, amount. Closest: amount."),
+    ({"transactions": {"columns": {"amount": "date"}}}, ContractError,
+     "column 'amount' already has the name that source.transactions.columns.amount gives to 'date'"),
+    ({"responses": {"query": "SELECT * FROM nowhere"}}, InputError, "'source.responses.query': the query fails"),
+])
+def test_bad_source_block_for_this_source(tmp_path, source, error, fragment):
+    with pytest.raises(error) as err:
+        data.check(write_csv(tmp_path / "src", base()), params(source=source))
+    assert fragment in str(err.value)
+
+
+def test_delimiter_on_a_parquet_file(tmp_path):
+    folder = write("parquet", tmp_path, base())
+    with pytest.raises(InputError, match="'source.customers.delimiter': applies to CSV files; customers.parquet"):
+        data.check(folder, params(source={"customers": {"delimiter": ";"}}))
+
+
+def test_column_names_that_collide():
+    """Names match case-insensitively, spaces trimmed: two such columns are ambiguous (in a CSV
+    header DuckDB itself renames the second, ``Amount_1``)."""
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in base().items()}
+    tables["transactions"][" Amount"] = "1"
+    with pytest.raises(ContractError, match="table 'transactions': columns 'amount' and ' Amount' have the same name"):
+        data.check(tables, params())
+
+
+def test_source_tables_are_the_contract_tables():
+    assert set(config.SOURCE_TABLES) == set(data.TABLES)
+
+
+def test_mixed_type_dataframe_column_reads_like_csv():
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in base().items()}
+    tables["transactions"]["amount"] = [100, "50", 30.5, "twenty"]  # what a spreadsheet gives
+    cd = data.check(tables, params())
+    assert cd.data_quality["transactions"]["excluded"] == {"amount empty or not a number": 1}
+
+
+# --------------------------------------------------------------------------- empty tables
+
+
+@pytest.mark.parametrize("table", ["customers", "responses", "transactions"])
+def test_required_table_without_rows(tmp_path, table):
+    tables = base()
+    tables[table] = pd.DataFrame(columns=list(tables[table][0]))  # the header only
+    with pytest.raises(ContractError) as err:
+        check(tmp_path, tables)
+    assert f"table '{table}' has no rows (file " in str(err.value)
+
+
+def test_required_table_in_memory_without_rows():
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in base().items()}
+    tables["responses"] = tables["responses"].iloc[0:0]
+    with pytest.raises(ContractError, match=r"table 'responses' has no rows \(in-memory tables\)"):
+        data.check(tables, params())
+
+
+def test_empty_file(tmp_path):
+    folder = write_csv(tmp_path / "src", base())
+    (folder / "responses.csv").write_bytes(b"\xef\xbb\xbf\r\n")
+    with pytest.raises(ContractError, match="table 'responses' has no rows: .*responses.csv is empty"):
+        data.check(folder, params())
+
+
+@pytest.mark.parametrize("table", ["responses", "transactions"])
+def test_required_table_without_usable_rows(tmp_path, table):
+    tables = base()
+    for row in tables[table]:
+        row["customer_id"] = "X" + row["customer_id"]  # no such customers
+    with pytest.raises(ContractError) as err:
+        check(tmp_path, tables)
+    msg = str(err.value)
+    assert f"table '{table}' has no usable rows: all 4 were excluded (customer_id not a known customer: 4)" in msg
+
+
+def test_empty_contacts_table_is_fine(tmp_path):
+    tables = base()
+    tables["contacts"] = pd.DataFrame(columns=["customer_id", "date", "channel"])
+    cd = check(tmp_path, tables)
+    assert cd.data_quality["contacts"]["rows_read"] == 0
+
+
+def test_cli_validate_with_a_source_block_and_no_data(tmp_path):
+    """`cxvalue validate --config cx.yaml` without --data: the source block names every file (exit 0);
+    a bad source block is exit 2 naming the key."""
+    import subprocess
+    import sys
+
+    tables = renamed_world()
+    write_csv(tmp_path / "exports", {"orders": tables.pop("transactions"), **tables})
+    cfg = tmp_path / "cx.yaml"
+    cfg.write_text("source:\n"
+                   "  customers: {file: exports/customers.csv, columns: {end_date: ende}}\n"
+                   "  responses: {file: exports/responses.csv}\n"
+                   "  transactions: {file: exports/orders.csv, columns: {customer_id: CustID, date: OrderDate,"
+                   " amount: NetValue}}\n")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "cxvalue.cli", "validate", *args], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    res = cli("--config", str(cfg), "--set", f"as_of={AS_OF}")
+    assert res.returncode == 0, res.stderr
+    assert "the files and queries of the source block" in res.stdout and "rows used" in res.stdout
+    res = cli("--config", str(cfg), "--set", "source.transactions.colums=CustID")
+    assert res.returncode == 2 and "'source.transactions.colums': unknown key" in res.stderr
+    res = cli()
+    assert res.returncode == 2 and "no data source: give --data" in res.stderr
