@@ -1,7 +1,9 @@
 """The KPI scorecard: 5-6 CX and value KPIs with goals, margins of error, trend and money.
 
 Every KPI is measured over the **last 12 months up to** ``as_of`` (the scorecard period),
-on the whole customer base, not only on the customers with an index response:
+on the whole customer base, not only on the customers with an index response. The period is
+half-open in days, like the histories' windows: ``[as_of + 1 day - 12 months, as_of + 1 day)``,
+so 365 days (366 when it holds a 29 February), ``as_of`` itself the last day in it:
 
 * **NPS** (points, -100..100): % promoters - % detractors among the customers who answered
   a relationship survey in the period (each customer's latest answer counts once).
@@ -80,9 +82,9 @@ def _bands(metric: str, params: dict[str, Any]) -> list[list[int]]:
 
 
 def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
-    """NPS, CSAT and CES from each customer's latest relationship answer in [start, end]."""
+    """NPS, CSAT and CES from each customer's latest relationship answer in [start, end)."""
     r = data.tables["responses"]
-    rel = r.filter((r.response_date >= start) & (r.response_date <= end))
+    rel = r.filter((r.response_date >= start) & (r.response_date < end))
     if "journey" in rel.columns:
         rel = rel.filter(rel.journey.isnull() | (rel.journey == ""))
     out = {}
@@ -109,14 +111,19 @@ def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> 
 
 
 def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
-    """Retention, revenue and cost to serve per customer-year over [start, end]."""
+    """Retention, revenue and cost to serve per customer-year over the days [start, end).
+
+    A customer is active on the days ``[start_date, end_date + 1 day)`` (through ``end_date``
+    inclusive); retention counts those active on ``start`` and still active on the period's
+    last day, ``end - 1 day`` (``as_of``)."""
     c = data.tables["customers"]
     lit = lambda d: ibis.literal(d, type="date")  # noqa: E731
-    active_at_start = (c.start_date <= lit(start)) & (c.end_date.isnull() | (c.end_date > lit(start)))
-    kept = c.end_date.isnull() | (c.end_date > lit(end))
-    stop = ibis.least(c.end_date.fill_null(lit(end)), lit(end))
+    last = end - dt.timedelta(days=1)
+    active_at_start = (c.start_date <= lit(start)) & (c.end_date.isnull() | (c.end_date >= lit(start)))
+    kept = c.end_date.isnull() | (c.end_date > lit(last))
+    stop = ibis.least((c.end_date.fill_null(lit(last)) + ibis.interval(days=1)).cast("date"), lit(end))
     begin = ibis.greatest(c.start_date, lit(start))
-    days = ibis.greatest(stop.delta(begin, unit="day") + 1, 0)
+    days = ibis.greatest(stop.delta(begin, unit="day"), 0)
     agg = c.aggregate(at_start=active_at_start.cast("int64").sum(),
                       kept=(active_at_start & kept).cast("int64").sum(),
                       customer_days=days.sum()).to_pandas().iloc[0]
@@ -129,11 +136,11 @@ def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> di
     if years <= 0:
         return out
     t = data.tables["transactions"]
-    revenue = t.filter((t.date >= start) & (t.date <= end)).amount.sum().to_pandas()
+    revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
     out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(n0)}
     if "contacts" in data.tables:
         k = data.tables["contacts"]
-        k = k.filter((k.date >= start) & (k.date <= end))
+        k = k.filter((k.date >= start) & (k.date < end))
         cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
         out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(n0)}
     return out
@@ -215,9 +222,9 @@ class Scorecard:
         self.earlier = list(earlier or [])
 
     def fit(self, data, margin_per_year: pd.Series | None = None, customers: pd.Series | None = None) -> "Scorecard":
-        end = data.as_of
-        start = end - dt.timedelta(days=365)
-        self.period_ = (start, end)
+        end = data.as_of + dt.timedelta(days=1)  # half-open: as_of is the period's last day
+        start = (pd.Timestamp(end) - pd.DateOffset(months=12)).date()
+        self.period_ = (start, data.as_of)  # first and last day, for display
         measured = {**_survey_kpis(data, self.params, start, end), **_base_kpis(data, self.params, start, end)}
         targets = self.params.get("targets", {}) or {}
         kpis: dict[str, dict] = {}

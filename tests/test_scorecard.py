@@ -15,19 +15,26 @@ try:
 except ImportError:  # run from inside tests/
     from fixtures.sources import write_csv
 
-AS_OF = "2025-12-31"  # scorecard period: 2024-12-31 .. 2025-12-31 (366 days incl. both ends)
+AS_OF = "2025-12-31"
+# Scorecard period, half-open like the histories' windows: [2025-01-01, 2026-01-01), 365 days;
+# a customer is active on [start_date, end_date + 1 day). 2024-12-31, the day before the
+# period, is what a 366-day period with both ends counted would wrongly take in.
 
 CUSTOMERS = [
-    # active all period (start before it): 366 days each
+    # active all period (start before it): 365 days each
     {"customer_id": "a", "start_date": "2020-01-01", "end_date": ""},
     {"customer_id": "b", "start_date": "2020-01-01", "end_date": ""},
     {"customer_id": "c", "start_date": "2020-01-01", "end_date": ""},
-    # left mid-period: active 2024-12-31 .. 2025-07-01 = 183 days; counts at start, not kept
+    # left mid-period: active [2025-01-01, 2025-07-02) = 31+28+31+30+31+30+1 = 182 days; at start, not kept
     {"customer_id": "d", "start_date": "2021-06-01", "end_date": "2025-07-01"},
-    # joined mid-period: 2025-07-03 .. 2025-12-31 = 182 days; not at start
+    # joined mid-period: [2025-07-03, 2026-01-01) = 29+31+30+31+30+31 = 182 days; not at start
     {"customer_id": "e", "start_date": "2025-07-03", "end_date": ""},
     # left before the period: no days, not at start
     {"customer_id": "f", "start_date": "2019-01-01", "end_date": "2024-06-30"},
+    # left on the day before the period: no days, not at start
+    {"customer_id": "g", "start_date": "2019-01-01", "end_date": "2024-12-31"},
+    # left on the period's first day: at start (active that day), 1 day, not kept
+    {"customer_id": "h", "start_date": "2019-01-01", "end_date": "2025-01-01"},
 ]
 RESPONSES = [
     # latest relationship answer per customer in the period counts
@@ -37,8 +44,9 @@ RESPONSES = [
     {"customer_id": "c", "response_date": "2025-04-01", "nps": "2", "csat": "1", "ces": "6", "journey": ""},   # c: 2
     {"customer_id": "c", "response_date": "2025-05-01", "nps": "", "csat": "5", "ces": "", "journey": "billing"},  # journey: ignored
     {"customer_id": "d", "response_date": "2025-02-01", "nps": "9", "csat": "3", "ces": "5", "journey": ""},   # d: 9
-    {"customer_id": "e", "response_date": "2025-08-01", "nps": "6", "csat": "4", "ces": "3", "journey": ""},   # e: 6
+    {"customer_id": "e", "response_date": "2025-08-01", "nps": "7", "csat": "4", "ces": "3", "journey": ""},   # e: 7
     {"customer_id": "b", "response_date": "2024-11-01", "nps": "0", "csat": "1", "ces": "1", "journey": ""},   # before the period
+    {"customer_id": "g", "response_date": "2024-12-31", "nps": "0", "csat": "1", "ces": "1", "journey": ""},   # the day before
 ]
 TRANSACTIONS = [
     {"customer_id": "a", "date": "2025-01-15", "amount": "100"},
@@ -46,12 +54,13 @@ TRANSACTIONS = [
     {"customer_id": "b", "date": "2025-03-01", "amount": "-50"},   # refund
     {"customer_id": "d", "date": "2025-05-05", "amount": "80"},
     {"customer_id": "e", "date": "2025-09-09", "amount": "120"},
-    {"customer_id": "a", "date": "2024-12-30", "amount": "999"},   # the day before the period
+    {"customer_id": "a", "date": "2024-12-31", "amount": "999"},   # the day before the period
 ]
 CONTACTS = [
     {"customer_id": "a", "date": "2025-02-02", "channel": "phone", "cost": ""},  # 12
     {"customer_id": "c", "date": "2025-03-03", "channel": "email", "cost": "2.5"},  # own cost
     {"customer_id": "e", "date": "2025-10-10", "channel": "pigeon", "cost": ""},  # other: 8
+    {"customer_id": "a", "date": "2024-12-31", "channel": "phone", "cost": ""},  # the day before the period
 ]
 
 
@@ -65,18 +74,23 @@ def checked(tmp_path_factory):
 
 def test_every_kpi_by_hand(checked):
     d, p = checked
-    k = scorecard.Scorecard(p).fit(d).kpis_
-    # NPS: a 10, b 8, c 2, d 9, e 6 -> promoters a, d; detractors c, e: 100 * (2/5 - 2/5) = 0
-    assert k["nps"]["n"] == 5 and k["nps"]["actual"] == pytest.approx(0.0)
-    se = 100 * math.sqrt((0.4 + 0.4 - 0.0) / 5)
+    card = scorecard.Scorecard(p).fit(d)
+    k = card.kpis_
+    assert card.results()["kpi_period"] == ["2025-01-01", "2025-12-31"]  # first and last day
+    # NPS: a 10, b 8, c 2, d 9, e 7 (g's answer is from the day before) -> promoters a, d (2/5),
+    # detractors c (1/5): 100 * (0.4 - 0.2) = 20. Unequal shares, so every term of the margin
+    # of error counts: se = 100 sqrt((p_pro + p_det - (p_pro - p_det)^2) / n)
+    assert k["nps"]["n"] == 5 and k["nps"]["actual"] == pytest.approx(20.0)
+    se = 100 * math.sqrt((0.4 + 0.2 - 0.2**2) / 5)  # 33.47; without the squared term 34.64
     assert k["nps"]["margin_of_error"] == pytest.approx(1.959964 * se, rel=1e-6)
     # CSAT satisfied (4-5): a 5, b 4, c 1, d 3, e 4 -> 3/5; CES low effort (5-7): a 7, b 4, c 6, d 5, e 3 -> 3/5
     assert k["csat"]["actual"] == pytest.approx(0.6) and k["ces"]["actual"] == pytest.approx(0.6)
     assert k["csat"]["margin_of_error"] == pytest.approx(1.959964 * math.sqrt(0.6 * 0.4 / 5), rel=1e-6)
-    # retention: a, b, c, d at start; d left -> 3/4
-    assert k["retention_12m"]["n"] == 4 and k["retention_12m"]["actual"] == pytest.approx(0.75)
-    # customer-years: 3 x 366 + 183 + 182 = 1463 days
-    years = 1463 / 365.25
+    # retention: a, b, c, d, h active on 2025-01-01; d and h left -> 3/5
+    assert k["retention_12m"]["n"] == 5 and k["retention_12m"]["actual"] == pytest.approx(0.6)
+    assert k["retention_12m"]["margin_of_error"] == pytest.approx(1.959964 * math.sqrt(0.6 * 0.4 / 5), rel=1e-6)
+    # customer-years: 3 x 365 + 182 + 182 + 0 (g) + 1 (h) = 1460 days
+    years = 1460 / 365.25
     assert k["revenue_per_customer"]["actual"] == pytest.approx((100 + 250 - 50 + 80 + 120) / years)
     assert k["cost_to_serve_per_customer"]["actual"] == pytest.approx((12 + 2.5 + 8) / years)
     assert k["revenue_per_customer"]["margin_of_error"] is None  # a census, not a sample
@@ -87,13 +101,13 @@ def test_status_against_targets(checked):
     p = {**p, "targets": {**p["targets"], "nps": 30.0, "csat": 0.55, "retention_12m": 0.95,
                           "cost_to_serve_per_customer": 5.0, "revenue_per_customer": 100.0}}
     k = scorecard.Scorecard(p).fit(d).kpis_
-    assert k["nps"]["status"] == "within the noise"  # 0 vs 30, margin of error about 78 points
-    assert k["nps"]["gap"] == pytest.approx(-30.0)
+    assert k["nps"]["status"] == "within the noise"  # 20 vs 30, margin of error about 66 points
+    assert k["nps"]["gap"] == pytest.approx(-10.0)
     assert k["csat"]["status"] == "on target"
     assert k["ces"]["status"] == "no target set" and k["ces"]["gap"] is None
-    assert k["cost_to_serve_per_customer"]["status"] == "behind target"  # lower is better; 5.6 > 5
+    assert k["cost_to_serve_per_customer"]["status"] == "behind target"  # lower is better; 5.63 > 5
     assert k["revenue_per_customer"]["status"] == "on target"
-    assert k["retention_12m"]["status"] == "within the noise"  # 0.75 vs 0.95 with n = 4
+    assert k["retention_12m"]["status"] == "within the noise"  # 0.6 vs 0.95, margin of error 0.43 (n = 5)
 
 
 def test_change_between_runs_respects_the_noise():
