@@ -47,6 +47,10 @@ def _source(shape: Shape, tmp: Path) -> Path:
     return write(shape.reshape(world_tables(shape.customers)), tmp / "data", shape.fmt, shape.extra_files)
 
 
+def _sets(shape: Shape) -> list[str]:
+    return [arg for s in shape.sets for arg in ("--set", s)]
+
+
 def _params(shape: Shape) -> dict:
     return config.load_params(None, [f"as_of={AS_OF}", "scenario.draws=500", *shape.sets])
 
@@ -107,11 +111,11 @@ def test_shape_that_cannot_be_analysed_exits_2_in_run_and_validate(shape, tmp_pa
     before = _hashes(src)
     out = earlier_report
     kept = (out / "report.html").read_bytes()
-    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *shape.sets)
+    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *_sets(shape))
     assert res.returncode == 2, res.stderr
     assert shape.error in res.stderr and "Traceback" not in res.stderr
     assert (out / "report.html").read_bytes() == kept
-    val = cli("validate", "--data", str(src), "--set", f"as_of={AS_OF}", *shape.sets)
+    val = cli("validate", "--data", str(src), "--set", f"as_of={AS_OF}", *_sets(shape))
     assert val.returncode == 2 and shape.error in val.stderr
     assert _hashes(src) == before
 
@@ -120,7 +124,7 @@ def _full_run(shape: Shape, tmp_path: Path) -> None:
     src = _source(shape, tmp_path)
     before = _hashes(src)
     out = tmp_path / "out"
-    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *FAST, *shape.sets)
+    res = cli("run", "--data", str(src), "--out", str(out), "--set", f"as_of={AS_OF}", *FAST, *_sets(shape))
     assert res.returncode == 0, res.stderr[-2000:]
     assert _hashes(src) == before  # inputs never modified
     results = json.loads((out / "results.json").read_text())
