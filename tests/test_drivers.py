@@ -284,8 +284,8 @@ def _value(p) -> pd.Series:
 
 
 def _expect(obj, fragment: str | None) -> None:
-    """``obj`` was skipped with a reason holding ``fragment`` (None: it ran), and it says so in
-    its results, its warnings and its one report sentence."""
+    """``obj`` was skipped with a reason holding ``fragment`` (None: it ran), and says so in its
+    JSON-ready results and its warnings."""
     import json
 
     res = json.loads(json.dumps(obj.results()))
