@@ -368,9 +368,9 @@ class ClosingTheLoop:
             try:
                 res = sm.GLM(cells["event"], X, family=sm.families.Poisson(),
                              offset=np.log(cells["exposure_years"])).fit(maxiter=100)
-            except (ValueError, np.linalg.LinAlgError) as exc:  # singular or degenerate cells: the data's shape
+            except (ValueError, np.linalg.LinAlgError):  # singular or degenerate cells: the data's shape
                 raise Skip(f"Closing the loop could not be measured: its churn model does not fit these "
-                           f"{len(complaints):,} complaints (too few, or too alike; {exc}).") from None
+                           f"{len(complaints):,} complaints (too few of them, or too alike).") from None
         if not res.converged or any("converge" in str(w.message).lower() for w in caught):
             self.warnings_.append(f"{self.label}: the churn model did not converge; treat its figures with caution.")
         return res, X, adj, _period_labels(self.intervals)
