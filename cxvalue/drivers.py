@@ -58,11 +58,12 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from cxvalue.config import DEFAULT_BANDS, SCORE_RANGES, bands_for
-from cxvalue.exceptions import InputError, ModelError
+from cxvalue.config import DEFAULT_BANDS, METRICS, SCORE_RANGES, bands_for
+from cxvalue.exceptions import InputError
 from cxvalue.history import DAYS_PER_YEAR
+from cxvalue.skipping import Skip, require, skippable
 
-__all__ = ["responses_frame", "subset_r2", "shapley_values", "band_shares", "value_per_point",
+__all__ = ["responses_frame", "journey_metric", "subset_r2", "shapley_values", "band_shares", "value_per_point",
            "journey_features", "KeyDrivers", "JourneysVsTouchpoints"]
 
 
@@ -92,6 +93,31 @@ def responses_frame(data: Any) -> pd.DataFrame:
 
 def _name(x: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in str(x).strip().lower())
+
+
+def journey_metric(responses: pd.DataFrame, metric: str | None = None) -> str:
+    """The score the journey surveys are compared on: ``metric`` when given, else whichever of
+    nps, csat, ces rates the most responses with a journey (ties: csat, ces, nps).
+
+    Raises :class:`cxvalue.skipping.Skip` when the responses hold no journey survey or none
+    with a score on that metric.
+    """
+    require("journey" in responses.columns and responses["journey"].notna().any(),
+            "Journeys vs touchpoints need journey surveys: add columns journey and touchpoint to the responses "
+            "table (journey = the journey surveyed, such as billing; touchpoint = the step rated, empty for a "
+            "rating of the whole journey).")
+    journeys = responses[responses["journey"].notna()]
+    if metric is not None:
+        require(metric in journeys.columns and journeys[metric].notna().any(),
+                f"Journeys vs touchpoints need {metric.upper()} ratings on the journey surveys; the responses "
+                f"with a journey carry none.")
+        return metric
+    rated = {m: int(journeys[m].notna().sum()) for m in ("csat", "ces", "nps") if m in journeys.columns}
+    best = max(rated, key=rated.get, default=None)
+    require(best is not None and rated[best] > 0,
+            f"Journeys vs touchpoints need a score on the journey surveys: the responses with a journey carry "
+            f"no {', '.join(METRICS)}.")
+    return best
 
 
 def _journey_ratings(responses: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -226,7 +252,8 @@ class KeyDrivers:
     seed : random seed of the bootstrap.
     journey_drivers : also use journey scores as drivers (``journey_<name>``: the
         customer's mean whole-journey ``journey_metric`` rating per journey, from the
-        ``lookback_months`` up to the relationship response). Only respondents with every
+        ``lookback_months`` up to the relationship response; ``journey_metric`` None = the
+        score the journey surveys carry, :func:`journey_metric`). Only respondents with every
         driver rated enter the model.
     top_box : how many top points of a scale count as a top rating (2 = top-two box).
     attribute_scale : ``(low, high)`` of the ``attr_*`` scale (default: the lowest and
@@ -234,11 +261,13 @@ class KeyDrivers:
 
     Fitted attributes: ``summary_`` (see :attr:`summary`), ``r2_``, ``n_responses_``,
     ``result_`` (statsmodels OLS of the score on all drivers), ``shares_`` (observed group
-    shares), ``share_shifts_`` (drivers x groups), ``boot_shares_``, ``warnings_``.
+    shares), ``share_shifts_`` (drivers x groups), ``boot_shares_``, ``warnings_``, ``skipped_``
+    (None, or why the data cannot support the analysis: no ``metric`` column, no ``attr_*``
+    ratings, too few respondents with every driver rated; every other attribute is then empty).
     """
 
     def __init__(self, metric: str = "nps", bands: dict[str, list[int]] | None = None, min_cell_size: int = 10,
-                 n_boot: int = 200, seed: int = 42, journey_drivers: bool = False, journey_metric: str = "csat",
+                 n_boot: int = 200, seed: int = 42, journey_drivers: bool = False, journey_metric: str | None = None,
                  lookback_months: int = 12, top_box: int = 2, attribute_scale: tuple[int, int] | None = None):
         self.metric = metric
         self.bands = dict(bands or DEFAULT_BANDS[metric])
@@ -271,28 +300,42 @@ class KeyDrivers:
             for a in attrs:
                 frame[a] = values[a]
                 scales[a] = (float(lo), float(hi))
-        if self.journey_drivers:
-            rated = _journey_ratings(responses, self.journey_metric)
+        if self.journey_drivers and responses["journey"].notna().any():
+            try:
+                metric = journey_metric(responses, self.journey_metric)
+            except Skip as skip:
+                self.warnings_.append(f"Key drivers: journey scores are not used as drivers. {skip}")
+                return frame, scales
+            rated = _journey_ratings(responses, metric)
             rated = rated[rated["touchpoint"].isna()]
             anchors = pd.DataFrame({"customer_id": rel["customer_id"], "anchor_date": rel["response_date"],
                                     "row": np.arange(len(rel))})
             near = _in_lookback(rated, anchors, self.lookback_months)
-            means = near.pivot_table(index="row", columns="journey", values=self.journey_metric, aggfunc="mean")
+            means = near.pivot_table(index="row", columns="journey", values=metric, aggfunc="mean")
             for j in sorted(means.columns):
                 col = f"journey_{_name(j)}"
                 frame[col] = means[j].reindex(frame.index)
-                scales[col] = tuple(float(v) for v in SCORE_RANGES[self.journey_metric])
+                scales[col] = tuple(float(v) for v in SCORE_RANGES[metric])
         return frame, scales
 
     # ---------------------------------------------------------------- fit
+    @skippable
     def fit(self, data: Any) -> "KeyDrivers":
-        """Fit on checked data (:func:`cxvalue.data.check`) or a responses DataFrame; returns ``self``."""
-        self.warnings_: list[str] = []
+        """Fit on checked data (:func:`cxvalue.data.check`) or a responses DataFrame; returns ``self``
+        (with ``skipped_`` set when the data cannot support it)."""
         responses = responses_frame(data)
-        if self.metric not in responses.columns:
-            raise InputError(f"table 'responses': no column '{self.metric}', the score whose drivers are sought.")
+        m = self.metric.upper()
+        self.n_responses_ = 0
+        require(self.metric in responses.columns,
+                f"Key drivers need the {m} score: the responses table has no column {self.metric}.")
+        require((responses["journey"].isna() & responses[self.metric].notna()).any(),
+                f"Key drivers need relationship survey answers (journey empty) with an {m} score; the responses "
+                f"have none.")
         frame, scales = self._frame(responses)
         counts = frame.drop(columns=["customer_id", "score"]).notna().sum()
+        self.performance_ = self._performance(frame, counts, scales)
+        require(counts.size, "Key drivers need attribute ratings (the responses have no attr_* ratings): add columns "
+                             "named attr_<name> to the responses table (for example attr_support).")
         kept = []
         for d, n in counts.items():
             if n < self.min_cell_size:
@@ -302,22 +345,19 @@ class KeyDrivers:
                 self.warnings_.append(f"Key drivers: every respondent gave {_label(d)} the same rating; it is left out.")
             else:
                 kept.append(d)
-        if len(kept) > MAX_DRIVERS:
-            raise ModelError(f"Key drivers: {len(kept)} drivers ({', '.join(kept)}); the exact Shapley decomposition "
-                             f"takes 2^{len(kept)} regressions. Keep at most {MAX_DRIVERS} attr_* columns.")
+        require(kept, f"Key drivers need attributes rated by at least {self.min_cell_size} respondents, and not "
+                      f"all alike; none of the {len(counts)} attr_* ratings is, so there is nothing to rank.")
+        require(len(kept) <= MAX_DRIVERS,
+                f"Key drivers rank at most {MAX_DRIVERS} attributes at once (the exact decomposition takes 2^n "
+                f"regressions) and the responses have {len(kept)}: keep at most {MAX_DRIVERS} attr_* columns.")
         complete = frame.dropna(subset=kept)
         self.drivers_ = kept
         self.scales_ = {d: scales[d] for d in kept}
         self.n_responses_ = len(complete)
-        self.performance_ = self._performance(frame, counts, scales)
-        if not kept or len(complete) < max(self.min_cell_size, 5 * (len(kept) + 1)):
-            if kept or counts.size:
-                self.warnings_.append(f"Key drivers: only {len(complete)} relationship responses have every driver "
-                                      f"rated; too few to rank the drivers.")
-            else:
-                self.warnings_.append("Key drivers: the responses have no attr_* ratings, so there are no drivers to rank.")
-            self._empty()
-            return self
+        need = max(self.min_cell_size, 5 * (len(kept) + 1))
+        require(len(complete) >= need,
+                f"Key drivers need at least {need} relationship responses with every attribute rated (five per "
+                f"driver and one more); only {len(complete)} have them, too few to rank the drivers.")
         if len(complete) < 0.5 * len(frame):
             self.warnings_.append(f"Key drivers: {len(complete):,} of {len(frame):,} relationship responses have every "
                                   f"driver rated; only they enter the model.")
@@ -391,6 +431,10 @@ class KeyDrivers:
         return out
 
     def _empty(self) -> None:
+        """A skipped fit: no drivers; what was counted before the skip stays."""
+        self.n_responses_ = getattr(self, "n_responses_", 0)
+        self.performance_ = getattr(self, "performance_", self._performance(pd.DataFrame(), pd.Series(dtype=int), {}))
+        self.drivers_, self.scales_ = [], {}
         self.r2_ = float("nan")
         self.result_ = None
         self.boot_shares_ = np.empty((0, 0))
@@ -422,12 +466,13 @@ class KeyDrivers:
         ``n_responses``, ``coefficients`` and ``coefficient_ci`` (score points per rating
         point), ``score_gain_per_point``, ``performance``
         {driver: {mean_rating, top_box_share, n_ratings}}, ``group_shares``,
-        ``share_shift_per_point`` {driver: {group: change in share}}, ``warnings``; and
-        ``value_per_point`` {driver: money per year} when a value per group and a number of
-        customers are given.
+        ``share_shift_per_point`` {driver: {group: change in share}}, ``warnings``, ``skipped``
+        (None or the reason); and ``value_per_point`` {driver: money per year} when a value per
+        group and a number of customers are given.
         """
         s = self.summary_
         out: dict[str, Any] = {
+            "skipped": self.skipped_,
             "metric": self.metric,
             "importance": {d: _num(r["importance"]) for d, r in s.iterrows()},
             "importance_ci": {d: [_num(r["importance_lo"]), _num(r["importance_hi"])] for d, r in s.iterrows()},
@@ -466,6 +511,8 @@ def _label(driver: str) -> str:
 
 #: Follow-up of the churn outcome, days after the index response.
 CHURN_HORIZON_DAYS = 365
+#: Design matrices above this size are freed right after each cross-validation fit.
+GC_BYTES = 10_000_000
 
 
 def _poisson_unit_deviance(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -473,17 +520,19 @@ def _poisson_unit_deviance(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return sm.families.Poisson().resid_dev(y, mu) ** 2
 
 
-def journey_features(responses: pd.DataFrame, history: pd.DataFrame, metric: str = "csat",
+def journey_features(responses: pd.DataFrame, history: pd.DataFrame, metric: str | None = None,
                      lookback_months: int = 12) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Journey-level and touchpoint-level satisfaction of each history row's customer.
 
-    Ratings on ``metric`` dated in ``(response_date - lookback_months, response_date]`` of
+    Ratings on ``metric`` (None: :func:`journey_metric`) dated in ``(response_date - lookback_months, response_date]`` of
     the history row (the index response). Returns two frames indexed by the history row's
     position: ``journey:<journey>`` = mean whole-journey rating (rows with a journey and no
     touchpoint) and ``touchpoint:<journey>/<touchpoint>`` = mean touchpoint rating; only rows
     with at least one rating appear.
     """
-    rated = _journey_ratings(responses_frame(responses), metric)
+    responses = responses_frame(responses)
+    metric = journey_metric(responses, metric)
+    rated = _journey_ratings(responses, metric)
     anchors = pd.DataFrame({"customer_id": history["customer_id"].astype(str).to_numpy(),
                             "anchor_date": pd.to_datetime(history["response_date"]).to_numpy(),
                             "row": np.arange(len(history))})
@@ -502,13 +551,15 @@ class JourneysVsTouchpoints:
 
     Parameters
     ----------
-    metric : the rating of journey surveys compared (``csat`` by default; ``ces`` works too).
+    metric : the rating of journey surveys compared (None: whichever score the journey
+        surveys carry most, :func:`journey_metric`; csat first on a tie).
     folds : K of the K-fold cross-validation (customers assigned at random, seeded).
     n_boot : paired bootstrap resamples of customers for the difference's 95% interval.
     seed : random seed of the folds and the bootstrap.
     lookback_months : ratings dated in the months up to the index response count.
     min_cell_size : fewer customers with both kinds of rating than this (or than 10 per
-        fold) and the comparison is not made (with a warning); rarer columns are dropped.
+        fold) and the comparison is skipped; rarer columns are dropped, and an outcome with
+        fewer churn events (or customers with revenue) than this is not compared.
     covariates : with ``adjust=True``, the customer covariates of
         :func:`cxvalue.linkage.adjustment_frame`, in every model (baseline included).
     adjust : put the linkage models' adjustment terms (pre-window revenue and cost, tenure,
@@ -517,13 +568,15 @@ class JourneysVsTouchpoints:
         millions of customers a gap of 0.001 is "significant" but does not matter).
 
     Fitted attributes: ``summary_`` (see :attr:`summary`), ``features_`` (``journey`` and
-    ``touchpoint`` feature names), ``n_customers_``, ``fold_scores_`` (per fold and
-    outcome), ``warnings_``.
+    ``touchpoint`` feature names), ``n_customers_``, ``metric_`` (the score compared),
+    ``fold_scores_`` (per fold and outcome), ``warnings_``, ``skipped_`` (None, or why the data
+    cannot support the comparison: no journey surveys, no score on them, too few customers
+    with both kinds of rating, nothing to predict).
     """
 
     OUTCOMES = ("churn_12m", "revenue_per_customer_year")
 
-    def __init__(self, metric: str = "csat", folds: int = 5, n_boot: int = 1000, seed: int = 42,
+    def __init__(self, metric: str | None = None, folds: int = 5, n_boot: int = 1000, seed: int = 42,
                  lookback_months: int = 12, min_cell_size: int = 10, covariates: list[str] | None = None,
                  adjust: bool = False, min_difference: float = 0.01):
         self.metric = metric
@@ -551,31 +604,34 @@ class JourneysVsTouchpoints:
         return pd.DataFrame(out, index=block.index), dropped
 
     # ---------------------------------------------------------------- fit
+    @skippable
     def fit(self, data: Any, history: pd.DataFrame) -> "JourneysVsTouchpoints":
         """Fit on checked data (or a responses DataFrame) and its :func:`cxvalue.history.history`;
-        returns ``self``."""
-        self.warnings_: list[str] = []
+        returns ``self`` (with ``skipped_`` set when the data cannot support it)."""
         responses = responses_frame(data)
         h = history.reset_index(drop=True)
-        journeys, touch = journey_features(responses, h, self.metric, self.lookback_months)
+        self.metric_ = journey_metric(responses, self.metric)
+        m, months = self.metric_.upper(), self.lookback_months
+        journeys, touch = journey_features(responses, h, self.metric_, months)
         both = journeys.index.intersection(touch.index)
         self.n_customers_ = int(len(both))
         self.features_ = {"journey": list(journeys.columns), "touchpoint": list(touch.columns)}
-        if len(both) < max(self.min_cell_size, 10 * self.folds):
-            self.warnings_.append(
-                f"Journeys vs touchpoints: only {len(both)} customers rated both a whole journey and a touchpoint "
-                f"({self.metric}) in the {self.lookback_months} months before their survey; too few to compare.")
-            self._empty()
-            return self
+        need = max(self.min_cell_size, 10 * self.folds)
+        lacking = [what for what, block in (("whole-journey ratings (a journey, no touchpoint)", journeys),
+                                            ("touchpoint ratings", touch)) if block.empty]
+        require(len(both) >= need,
+                f"Journeys vs touchpoints need at least {need} customers who rated both a whole journey and a "
+                f"touchpoint ({m}) in the {months} months before their survey; only {len(both)} did"
+                + (f" (there are no {' and no '.join(lacking)})" if lacking else "") + ", too few to compare.")
         Xj, drop_j = self._design(journeys.loc[both])
         Xt, drop_t = self._design(touch.loc[both])
         for col in drop_j + drop_t:
             self.warnings_.append(f"Journeys vs touchpoints: {col.split(':', 1)[1]} has fewer than "
                                   f"{self.min_cell_size} ratings; it is left out.")
-        if Xj.empty or Xt.empty:
-            self.warnings_.append("Journeys vs touchpoints: no journey or no touchpoint has enough ratings to compare.")
-            self._empty()
-            return self
+        lacking = [what for what, X in (("journey", Xj), ("touchpoint", Xt)) if X.empty]
+        require(not lacking, f"Journeys vs touchpoints need journeys and touchpoints each rated by at least "
+                             f"{self.min_cell_size} of these customers, with different ratings; no "
+                             f"{' and no '.join(lacking)} is.")
         hb = h.loc[both]
         base = pd.DataFrame({"const": 1.0}, index=both)
         if self.adjust:
@@ -585,7 +641,9 @@ class JourneysVsTouchpoints:
             base = base.join(adj.loc[:, adj.std() > 0])
         rng = np.random.default_rng(self.seed)
         fold = rng.permutation(np.arange(len(both)) % self.folds)
-        outcomes = self._outcomes(hb)
+        outcomes = self._outcomes(hb, fold)
+        require(outcomes, "Journeys vs touchpoints need something to predict: too few of the customers who rated "
+                          "journeys and touchpoints left within 12 months of their survey or spent after it.")
         rows, fold_rows = [], []
         for name, (y, exposure) in outcomes.items():
             ok = exposure > 0
@@ -608,14 +666,25 @@ class JourneysVsTouchpoints:
         self.summary_.insert(self.summary_.columns.get_loc("difference_hi") + 1, "fold_difference_sd", spread)
         return self
 
-    def _outcomes(self, h: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(outcome, exposure in years) per customer: churn within 12 months, revenue in the post window."""
+    def _outcomes(self, h: pd.DataFrame, fold: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(outcome, exposure in years) per customer: churn within 12 months, revenue in the post
+        window. An outcome with fewer than ``min_cell_size`` churn events (customers with
+        revenue), or none in some fold's training customers, is left out with a warning."""
         days = h["duration_days"].to_numpy(float)
         churned = h["churned"].to_numpy(bool) & (days <= CHURN_HORIZON_DAYS)
         at_risk = np.clip(days, 0.5, CHURN_HORIZON_DAYS) / DAYS_PER_YEAR
         revenue = h["post_revenue"].to_numpy(float).clip(min=0)
-        return {"churn_12m": (churned.astype(float), at_risk),
-                "revenue_per_customer_year": (revenue, h["post_exposure_years"].to_numpy(float))}
+        outcomes = {"churn_12m": (churned.astype(float), at_risk),
+                    "revenue_per_customer_year": (revenue, h["post_exposure_years"].to_numpy(float))}
+        what = {"churn_12m": "left within 12 months of their survey", "revenue_per_customer_year": "spent after it"}
+        for name, (y, exposure) in list(outcomes.items()):
+            hit = (y > 0) & (exposure > 0)
+            if hit.sum() < self.min_cell_size or any(not hit[fold != k].any() for k in range(self.folds)):
+                self.warnings_.append(f"Journeys vs touchpoints: only {int(hit.sum())} of these customers "
+                                      f"{what[name]} (fewer than {self.min_cell_size}), so "
+                                      f"{'churn' if name == 'churn_12m' else 'revenue'} is not compared.")
+                del outcomes[name]
+        return outcomes
 
     def _fit_predict(self, X: np.ndarray, y: np.ndarray, exposure: np.ndarray, train: np.ndarray,
                      test: np.ndarray) -> np.ndarray:
@@ -630,7 +699,8 @@ class JourneysVsTouchpoints:
                 self.warnings_.append(msg)
         beta = np.asarray(res.params)
         del res  # statsmodels results hold reference cycles: free each fit's copies of the data now
-        gc.collect()
+        if X.nbytes > GC_BYTES:  # a full collection takes ~0.1 s: worth it only for big copies
+            gc.collect()
         return np.exp(X[test] @ beta + np.log(exposure[test]))
 
     def _compare(self, name: str, dev: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -654,6 +724,10 @@ class JourneysVsTouchpoints:
                 "difference_lo": float(lo), "difference_hi": float(hi), "winner": winner}
 
     def _empty(self) -> None:
+        """A skipped fit: no comparison; what was counted before the skip stays."""
+        self.metric_ = getattr(self, "metric_", self.metric)
+        self.n_customers_ = getattr(self, "n_customers_", 0)
+        self.features_ = getattr(self, "features_", {"journey": [], "touchpoint": []})
         self.fold_scores_ = pd.DataFrame(columns=["outcome", "fold", "journey_explained", "touchpoint_explained",
                                                   "difference"])
         self.summary_ = pd.DataFrame(columns=["customers", "journey_explained", "touchpoint_explained", "difference",
@@ -671,11 +745,12 @@ class JourneysVsTouchpoints:
         return self.summary_
 
     def results(self) -> dict[str, Any]:
-        """JSON-ready: ``metric``, ``customers``, ``features``, ``outcomes`` {outcome:
-        {journey_explained, touchpoint_explained, difference, difference_ci, fold_difference_sd,
-        winner}}, ``warnings``."""
+        """JSON-ready: ``skipped`` (None or the reason), ``metric``, ``customers``, ``features``,
+        ``outcomes`` {outcome: {journey_explained, touchpoint_explained, difference, difference_ci,
+        fold_difference_sd, winner}}, ``warnings``."""
         return {
-            "metric": self.metric,
+            "skipped": self.skipped_,
+            "metric": self.metric_,
             "customers": int(self.n_customers_),
             "features": self.features_,
             "outcomes": {o: {"journey_explained": _num(r["journey_explained"]),

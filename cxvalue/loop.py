@@ -1,8 +1,9 @@
 """What drives the value: closing the loop, movement between groups, and who answered.
 
 Three analyses, each a class with ``fit(...) -> self``, fitted attributes ending in ``_``,
-a ``summary`` DataFrame, ``warnings_`` (plain-language strings) and ``results()`` (the
-JSON-ready block for ``results.json`` under ``drivers``):
+a ``summary`` DataFrame, ``warnings_`` (plain-language strings), ``skipped_`` (None, or the
+plain reason the data cannot support it: :mod:`cxvalue.skipping`) and ``results()`` (the
+JSON-ready block for ``results.json`` under ``drivers``, with ``skipped``):
 
 * :class:`ClosingTheLoop` (``drivers.closing_the_loop``): churn and revenue after a
   complaint, resolved vs left open, adjusted for who complains; the value of closing one
@@ -29,9 +30,10 @@ import statsmodels.api as sm
 
 from cxvalue.config import bands_for
 from cxvalue.data import CheckedData
-from cxvalue.exceptions import InputError, ModelError
+from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
 from cxvalue.linkage import MIN_PRE_DAYS, adjustment_frame, km_churn_rate
+from cxvalue.skipping import Skip, require, skippable, skippable_frame
 
 __all__ = ["referred_customers", "complaint_history", "loop_person_periods", "ClosingTheLoop", "next_responses", "Transitions",
            "response_base", "WhoAnswered", "LOOP_INTERVALS"]
@@ -55,14 +57,22 @@ def _study_bounds(data: CheckedData, params: dict[str, Any]) -> tuple[dt.date | 
 # =========================================================================== closing the loop
 
 
+#: Columns of :func:`complaint_history` (every customer covariate follows them).
+COMPLAINT_COLUMNS = ["customer_id", "complaint_date", "resolved_date", "start_date", "end_date", "prior_sales",
+                     "prior_sales_transactions", "pre_revenue", "post_revenue", "pre_contact_cost", "churned",
+                     "duration_days", "tenure_years", "pre_exposure_years", "post_exposure_years", "resolved",
+                     "resolution_days", SATISFACTION]
+
+
+@skippable_frame(COMPLAINT_COLUMNS)
 def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFrame | None = None,
                       landmark_days: int = 30) -> pd.DataFrame:
     """One row per customer who complained: their first complaint in the study period and after.
 
     Parameters
     ----------
-    data : checked tables; ``contacts`` must have ``is_complaint`` (``resolved`` and
-        ``resolved_date`` say whether and when it was resolved).
+    data : checked tables; ``contacts`` must have ``is_complaint`` and ``resolved_date`` (when
+        it was resolved; ``resolved`` says whether, else a ``resolved_date`` means resolved).
     params : run parameters; uses ``study_start`` / ``study_end`` (default: the whole history
         up to ``as_of``), ``window_months`` and ``contact_cost``.
     hist : :func:`cxvalue.history.history` output; gives the satisfaction group known at the
@@ -83,17 +93,25 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
     ``prior_sales_transactions``), the revenue window used by the landmark revenue model
     (``post_revenue`` and ``post_exposure_years`` over ``window_months`` from ``landmark_days``
     after the complaint), ``satisfaction_at_complaint`` and every customer covariate.
-    Attribute ``attrs["excluded"]``: complaints left out, by reason.
+    Attribute ``attrs["excluded"]``: complaints left out, by reason. Without a contacts table,
+    its ``is_complaint`` or ``resolved_date`` column, or any complaint in the study period: an
+    empty table whose ``attrs["skipped"]`` says what to add (:mod:`cxvalue.skipping`).
     """
-    if "contacts" not in data.tables or "is_complaint" not in data.tables["contacts"].columns:
-        raise InputError("contacts: closing the loop needs a contacts table with an is_complaint column "
-                         "(true for complaints), and resolved / resolved_date to say when each was resolved.")
+    require("contacts" in data.tables,
+            "Closing the loop needs a contacts table with the complaints: add contacts (customer_id, date, channel) "
+            "with is_complaint (true for a complaint), resolved and resolved_date.")
+    cols = data.tables["contacts"].columns
+    require("is_complaint" in cols,
+            "Closing the loop needs to know which contacts were complaints: add a column is_complaint (true for a "
+            "complaint) to the contacts table, with resolved and resolved_date for when each was resolved.")
+    require("resolved_date" in cols,
+            "Closing the loop needs to know when each complaint was resolved: add resolved (true or false) and "
+            "resolved_date to the contacts table.")
     months = int(params["window_months"])
     landmark = int(landmark_days)
     study_start, study_end = _study_bounds(data, params)
     as_of = ibis.literal(data.as_of, type="date")
     c = data.tables["contacts"]
-    cols = c.columns
     cond = [c.is_complaint.fill_null(False), c.date <= ibis.literal(study_end)]
     if study_start:
         cond.append(c.date >= ibis.literal(study_start))
@@ -102,8 +120,8 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
     first = ranked.filter(ranked._rn == 0)
     first = first.select(
         customer_id=first.customer_id, complaint_date=first.date,
-        resolved_flag=first.resolved.fill_null(False) if "resolved" in cols else ibis.literal(False),
-        resolved_date=first.resolved_date if "resolved_date" in cols else ibis.literal(None, type="date"))
+        resolved_flag=first.resolved.fill_null(False) if "resolved" in cols else first.resolved_date.notnull(),
+        resolved_date=first.resolved_date)
     customers = data.tables["customers"]
     base = first.inner_join(customers, "customer_id")
     end_or_as_of = ibis.least(base.end_date.fill_null(as_of), as_of)
@@ -137,6 +155,7 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
                  "pre_start", "landmark_date", "post_end", "stop_date", "prior_sales", "prior_sales_transactions",
                  "pre_revenue", "post_revenue", "pre_contact_cost", *covariates)
     df = h.order_by("customer_id").to_pyarrow().to_pandas(date_as_object=False)
+    require(len(df), "Closing the loop needs complaints: no contact in the study period is marked is_complaint.")
     for col in ("complaint_date", "resolved_date", "start_date", "end_date", "pre_start", "landmark_date", "post_end",
                 "stop_date"):
         df[col] = pd.to_datetime(df[col])
@@ -349,8 +368,9 @@ class ClosingTheLoop:
             try:
                 res = sm.GLM(cells["event"], X, family=sm.families.Poisson(),
                              offset=np.log(cells["exposure_years"])).fit(maxiter=100)
-            except Exception as exc:  # noqa: BLE001
-                raise ModelError(f"{self.label}: the churn model could not be fitted ({exc})") from None
+            except (ValueError, np.linalg.LinAlgError):  # singular or degenerate cells: the data's shape
+                raise Skip(f"Closing the loop could not be measured: its churn model does not fit these "
+                           f"{len(complaints):,} complaints (too few of them, or too alike).") from None
         if not res.converged or any("converge" in str(w.message).lower() for w in caught):
             self.warnings_.append(f"{self.label}: the churn model did not converge; treat its figures with caution.")
         return res, X, adj, _period_labels(self.intervals)
@@ -371,9 +391,11 @@ class ClosingTheLoop:
         return base[:, :, None] + per[:, None, :]
 
     # ------------------------------------------------------------------ fit
+    @skippable
     def fit(self, complaints: pd.DataFrame) -> "ClosingTheLoop":
-        """Fit on a :func:`complaint_history` table; returns ``self``."""
-        self.warnings_: list[str] = []
+        """Fit on a :func:`complaint_history` table; returns ``self`` (with ``skipped_`` set when
+        the data cannot support it: no complaints, no complainer who left, every complaint open
+        or every one resolved, too few churn events in one state)."""
         if complaints.attrs.get("landmark_days", self.landmark_days) != self.landmark_days:
             raise ModelError(f"{self.label}: the complaint history was built with a {complaints.attrs['landmark_days']}"
                              f"-day landmark but the model uses {self.landmark_days} days; pass the same "
@@ -381,13 +403,16 @@ class ClosingTheLoop:
         for reason, n in complaints.attrs.get("excluded", {}).items():
             self.warnings_.append(f"{self.label}: {n} complaints were left out ({reason}).")
         c = complaints.reset_index(drop=True)
-        n_res, n_open = int(c["resolved"].sum()), int((~c["resolved"]).sum())
-        if not len(c) or not c["churned"].any():
-            raise ModelError(f"{self.label}: no complainer left during follow-up, so churn after a complaint "
-                             f"cannot be compared ({len(c)} complainers).")
-        if n_res == 0 or n_open == 0:
-            raise ModelError(f"{self.label}: every complaint is {'open' if n_res == 0 else 'resolved'}, so "
-                             f"resolved and open complaints cannot be compared.")
+        self.n_complainers_ = len(c)
+        require(len(c), "Closing the loop needs complaints: the complaint history is empty.")
+        n_res, n_open = int(c["resolved"].sum()), int((~c["resolved"].astype(bool)).sum())
+        require(c["churned"].any(),
+                f"Closing the loop needs complainers who left: none of the {len(c):,} customers who complained has "
+                f"an end_date, so churn after a complaint cannot be compared (add end_date to the customers table "
+                f"for the customers who left).")
+        require(n_res and n_open,
+                f"Closing the loop needs both resolved and open complaints: all {len(c):,} first complaints are "
+                f"{'open' if n_res == 0 else 'resolved'} (check the resolved and resolved_date columns of contacts).")
         for arm, n in (("resolved", n_res), ("open", n_open)):
             if n < self.min_group_size:
                 self.warnings_.append(f"{self.label}: only {n} complaints are {arm}; the comparison is unreliable.")
@@ -398,9 +423,9 @@ class ClosingTheLoop:
         self.periods_ = periods
         b, se = res.params["state[open]"], res.bse["state[open]"]
         lo, hi = res.conf_int().loc["state[open]"]
-        if not np.isfinite(se) or se > 5:
-            raise ModelError(f"{self.label}: the open-vs-resolved hazard ratio is not identified (too few churn "
-                             f"events in one of the states).")
+        require(np.isfinite(se) and se <= 5,
+                "Closing the loop needs customers leaving both while a complaint is open and after it is resolved: "
+                "too few left in one of the two, so the difference cannot be measured.")
         self.hazard_ratio_ = {"estimate": float(np.exp(b)), "lo": float(np.exp(lo)), "hi": float(np.exp(hi)),
                               "p_value": float(res.pvalues["state[open]"])}
 
@@ -409,8 +434,11 @@ class ClosingTheLoop:
         self.speed_ = {"fast_days": self.fast_days, "resolved_fast": int((cap["resolved"] & ~later).sum()),
                        "resolved_later": int(later.sum()), "hazard_ratio_later_vs_fast": None, "ci": [None, None]}
         later_events = int((later & cap["churned"] & (cap["duration_days"] > cap["resolution_days"])).sum())
-        if later_events >= 10:
-            res_s, *_ = self._fit_churn(cap, speed=True)
+        try:
+            res_s = self._fit_churn(cap, speed=True)[0] if later_events >= 10 else None
+        except Skip:
+            res_s = None
+        if res_s is not None:
             b = "state[resolved_later]"
             ci = res_s.conf_int().loc[b]
             self.speed_.update(hazard_ratio_later_vs_fast=float(np.exp(res_s.params[b])),
@@ -456,8 +484,20 @@ class ClosingTheLoop:
                 **self.revenue_[arm],
             })
         self.summary_ = pd.DataFrame(rows).set_index("arm")
-        self.n_complainers_ = len(c)
         return self
+
+    def _empty(self) -> None:
+        """A skipped fit: no arms, no ratios; the number of complainers stays when it was counted."""
+        self.n_complainers_ = getattr(self, "n_complainers_", 0)
+        self.hazard_ratio_ = {"estimate": None, "lo": None, "hi": None, "p_value": None}
+        self.speed_ = {"fast_days": self.fast_days, "resolved_fast": None, "resolved_later": None,
+                       "hazard_ratio_later_vs_fast": None, "ci": [None, None]}
+        self.value_ = {}
+        self.summary_ = pd.DataFrame(columns=["complainers", "landmark_customers", "customer_years", "churn_events",
+                                              "observed_rate_12m", "adjusted_rate_12m", "hazard_ratio", "hr_lo",
+                                              "hr_hi", "revenue_observed", "revenue_adjusted", "revenue_ratio",
+                                              "revenue_ratio_lo", "revenue_ratio_hi"],
+                                     index=pd.Index([], name="arm"))
 
     def _fit_revenue(self, c: pd.DataFrame) -> None:
         L = self.landmark_days
@@ -536,21 +576,23 @@ class ClosingTheLoop:
         return self.summary_
 
     def results(self) -> dict[str, Any]:
-        """The ``drivers.closing_the_loop`` block of ``results.json``."""
+        """The ``drivers.closing_the_loop`` block of ``results.json`` (``skipped``: None or the reason)."""
         s = self.summary_
         arms = {arm: {"complainers": int(r["complainers"]), "observed_rate_12m": _num(r["observed_rate_12m"]),
                       "adjusted_rate_12m": _num(r["adjusted_rate_12m"]),
                       "revenue_observed": _num(r["revenue_observed"]), "revenue_adjusted": _num(r["revenue_adjusted"])}
                 for arm, r in s.iterrows()}
-        rev = s.loc["open"]
+        rev = s.loc["open"] if "open" in s.index else pd.Series(dtype=float)
         return {
+            "skipped": self.skipped_,
             "n_complainers": int(self.n_complainers_),
-            "resolved_share": float(s.loc["resolved", "complainers"] / self.n_complainers_),
+            "resolved_share": (float(s.loc["resolved", "complainers"] / self.n_complainers_)
+                               if "resolved" in s.index else None),
             "landmark_days": self.landmark_days,
             "hazard_ratio_open_vs_resolved": self.hazard_ratio_["estimate"],
             "hazard_ratio_ci": [self.hazard_ratio_["lo"], self.hazard_ratio_["hi"]],
-            "revenue_ratio_open_vs_resolved": _num(rev["revenue_ratio"]),
-            "revenue_ratio_ci": [_num(rev["revenue_ratio_lo"]), _num(rev["revenue_ratio_hi"])],
+            "revenue_ratio_open_vs_resolved": _num(rev.get("revenue_ratio")),
+            "revenue_ratio_ci": [_num(rev.get("revenue_ratio_lo")), _num(rev.get("revenue_ratio_hi"))],
             "arms": arms,
             "by_speed": dict(self.speed_),
             "value_of_closing_a_loop": {k: (_num(v) if not isinstance(v, list) else [_num(x) for x in v])
@@ -561,6 +603,7 @@ class ClosingTheLoop:
 # =========================================================================== transitions
 
 
+@skippable_frame(["customer_id", "from_group", "to_group", "from_score", "to_score", "gap_years"])
 def next_responses(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Each customer's index response and their next relationship response, side by side.
 
@@ -571,10 +614,13 @@ def next_responses(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any]
     Returns
     -------
     DataFrame with ``customer_id``, ``from_group``, ``to_group`` (band labels),
-    ``from_score``, ``to_score`` and ``gap_years`` (years between the two responses).
+    ``from_score``, ``to_score`` and ``gap_years`` (years between the two responses). Without
+    the metric's column: an empty table whose ``attrs["skipped"]`` says so.
     """
     metric = params["metric"]
     r = data.tables["responses"]
+    require(metric in r.columns, f"Movement between groups needs the {metric.upper()} score: the responses table "
+                                 f"has no column {metric}.")
     cond = [r[metric].notnull()]
     if params["survey_type"] == "relationship" and "journey" in r.columns:
         cond.append(r.journey.isnull())
@@ -626,14 +672,20 @@ class Transitions:
         self.groups = [str(g) for g in groups]
         self.min_cell_size = min_cell_size
 
+    @skippable
     def fit(self, pairs: pd.DataFrame, value_per_customer_year: pd.Series | None = None) -> "Transitions":
-        """Fit on :func:`next_responses` output (``from_group``, ``to_group``, ``gap_years``)."""
-        self.warnings_: list[str] = []
+        """Fit on :func:`next_responses` output (``from_group``, ``to_group``, ``gap_years``);
+        skipped (``skipped_``) when fewer than ``min_cell_size`` customers answered twice."""
         unknown = set(pairs["from_group"].astype(str)) | set(pairs["to_group"].dropna().astype(str))
         unknown -= set(self.groups)
         if unknown:
             raise ModelError(f"{self.label}: groups {sorted(unknown)} are not among {self.groups}.")
         p = pairs.dropna(subset=["to_group"])
+        self.n_customers_ = len(p)
+        require(len(p), "Movement between groups needs customers who answered twice: no customer answered another "
+                        "survey after the one that set their group.")
+        require(len(p) >= self.min_cell_size, f"Movement between groups needs at least {self.min_cell_size} customers "
+                                              f"who answered twice; only {len(p)} did.")
         order = {g: i for i, g in enumerate(self.groups)}
         counts = pd.crosstab(p["from_group"].astype(str), p["to_group"].astype(str)).reindex(
             index=self.groups, columns=self.groups, fill_value=0)
@@ -643,7 +695,6 @@ class Transitions:
         self.suppressed_ = (counts > 0) & (counts < self.min_cell_size)
         step = p["to_group"].astype(str).map(order) - p["from_group"].astype(str).map(order)
         years = float(p["gap_years"].sum())
-        self.n_customers_ = len(p)
         self.customer_years_ = years
         per_year = (lambda x: x / years) if years > 0 else (lambda x: np.nan)
         self.movement_ = {
@@ -667,13 +718,24 @@ class Transitions:
                                           / p.loc[p["from_group"].astype(str) == g, "gap_years"].sum())
                                   if (p["from_group"].astype(str) == g).any() else None for g in self.groups},
             }
-        if 0 < len(p) < self.min_cell_size:
-            self.warnings_.append(f"{self.label}: only {len(p)} customers answered twice; movement is not reliable.")
         n_sup = int(self.suppressed_.to_numpy().sum())
         if n_sup:
             self.warnings_.append(f"{self.label}: {n_sup} cells with fewer than {self.min_cell_size} customers are "
                                   f"not shown.")
         return self
+
+    def _empty(self) -> None:
+        """A skipped fit: an empty matrix; the number of customers who answered twice stays."""
+        self.n_customers_ = getattr(self, "n_customers_", 0)
+        self.customer_years_ = 0.0
+        self.counts_ = pd.DataFrame(0, index=pd.Index(self.groups, name="from_group"),
+                                    columns=pd.Index(self.groups, name="to_group"))
+        self.row_shares_ = self.counts_.astype(float) * np.nan
+        self.suppressed_ = self.counts_ > 0
+        self.movement_ = {"customers": self.n_customers_, "mean_gap_years": None, "moved_up": None,
+                          "moved_down": None, "stayed": None, "moving_up_per_customer_year": None,
+                          "moving_down_per_customer_year": None, "net_up_per_customer_year": None}
+        self.value_change_ = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -686,9 +748,10 @@ class Transitions:
         return long
 
     def results(self) -> dict[str, Any]:
-        """The ``drivers.transitions`` block of ``results.json``."""
+        """The ``drivers.transitions`` block of ``results.json`` (``skipped``: None or the reason)."""
         counts, shares = self.counts_.astype(float).mask(self.suppressed_), self.row_shares_.mask(self.suppressed_)
         out = {
+            "skipped": self.skipped_,
             "groups": self.groups,
             "min_cell_size": self.min_cell_size,
             "counts": {f: {t: (None if pd.isna(counts.loc[f, t]) else int(counts.loc[f, t])) for t in self.groups}
@@ -770,6 +833,7 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any])
 # =========================================================================== referrals
 
 
+@skippable_frame(["referred", "revenue_per_customer_year", "still_customers", "suppressed"], index="group")
 def referred_customers(data: CheckedData, hist: pd.DataFrame, min_cell_size: int = 10) -> pd.DataFrame:
     """Customers referred by a surveyed customer, by the referrer's group (the advocacy lever).
 
@@ -779,12 +843,14 @@ def referred_customers(data: CheckedData, hist: pd.DataFrame, min_cell_size: int
     ``referred`` (customers), ``revenue_per_customer_year`` (sum of revenue / sum of years),
     ``still_customers`` (share with no ``end_date``). Groups with fewer than ``min_cell_size``
     referred customers are blanked (``suppressed``). Descriptive: who referred whom, not why.
+    When no customer names a referrer: an empty table whose ``attrs["skipped"]`` says what to add.
     """
-    cols = ["referred", "revenue_per_customer_year", "still_customers", "suppressed"]
     c = data.tables["customers"]
-    if "referred_by" not in c.columns or hist.empty:
-        return pd.DataFrame(columns=cols, index=pd.Index([], name="group"))
-    referred = c.filter(c.referred_by.notnull() & (c.referred_by != ""))
+    referred = c.filter(c.referred_by.notnull() & (c.referred_by != "")) if "referred_by" in c.columns else None
+    require(referred is not None and int(referred.count().to_pandas()) > 0,
+            "Referrals need to know who referred whom: no customer names a referrer. Add a column referred_by to "
+            "the customers table, holding the customer_id of whoever referred each customer.")
+    require(not hist.empty, "Referrals need surveyed customers: no customer has a survey answer that sets a group.")
     t = data.tables["transactions"]
     revenue = t.filter(t.amount.notnull()).group_by("customer_id").aggregate(revenue=ibis._.amount.sum())
     r = (referred.left_join(revenue, "customer_id")
@@ -877,14 +943,16 @@ class WhoAnswered:
         X.insert(0, "const", 1.0)
         return X
 
+    @skippable
     def fit(self, base: pd.DataFrame) -> "WhoAnswered":
-        """Fit on :func:`response_base` output; returns ``self``."""
-        self.warnings_: list[str] = []
+        """Fit on :func:`response_base` output; returns ``self`` (skipped, ``skipped_``, when every
+        customer of the base answered or none did)."""
         b = base.reset_index(drop=True)
         r = b["responded"].astype(bool)
-        if r.all() or not r.any():
-            raise ModelError(f"{self.label}: {'every' if r.all() else 'no'} customer in the base answered, so "
-                             f"respondents cannot be compared with non-respondents.")
+        require(r.any(), "Who answered needs respondents: no customer in the base answered a survey in the study "
+                         "window.")
+        require(not r.all(), f"Who answered needs customers who did not answer: all {len(b):,} customers in the base "
+                             f"answered a survey, so there is no one to compare the respondents with.")
         X = self._design(b)
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
@@ -951,9 +1019,26 @@ class WhoAnswered:
             "revenue_per_customer_year_weighted": (resp["post_revenue"] * resp["weight"]).groupby(resp["group"]).sum()
             / (resp["post_exposure_years"] * resp["weight"]).groupby(resp["group"]).sum(),
         }).reindex(groups)
+        grp["respondents"] = grp["respondents"].fillna(0).astype(int)  # a group nobody is in
         grp.index.name = "group"
         self.group_values_ = grp
         return self
+
+    def _empty(self) -> None:
+        """A skipped fit: no weights, no comparison."""
+        self.propensity_result_ = None
+        self.propensity_ = pd.Series(dtype=float)
+        self.weights_ = pd.Series(dtype=float, name="weight")
+        self.effective_sample_size_ = self.auc_ = float("nan")
+        self.propensity_summary_ = {"response_rate": None, "auc": None, "trimmed_at": None, "trimmed_weights": 0,
+                                    "max_weight": None, "effective_sample_size": None, "respondents": 0}
+        self.summary_ = pd.DataFrame(columns=["respondents", "non_respondents", "all_customers", "respondents_weighted",
+                                              "std_diff", "std_diff_weighted"],
+                                     index=pd.Index([], name="characteristic"))
+        self.group_values_ = pd.DataFrame(
+            {"respondents": 0, **{c: np.nan for c in ("share", "share_weighted", "revenue_per_customer_year",
+                                                       "revenue_per_customer_year_weighted")}},
+            index=pd.Index([str(g) for g in self.groups or []], name="group"))
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -961,8 +1046,9 @@ class WhoAnswered:
         return self.summary_
 
     def results(self) -> dict[str, Any]:
-        """The ``drivers.who_answered`` block of ``results.json``."""
+        """The ``drivers.who_answered`` block of ``results.json`` (``skipped``: None or the reason)."""
         return {
+            "skipped": self.skipped_,
             "respondents": int(self.propensity_summary_["respondents"]),
             "base_customers": int(len(self.propensity_)),
             "propensity": {k: (_num(v) if isinstance(v, float) else v) for k, v in self.propensity_summary_.items()},

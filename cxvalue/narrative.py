@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from cxvalue import skipping
+
 __all__ = ["label", "money", "pct", "observed_sentences", "quality_sentence", "suppress", "observed_table",
            "group_warnings", "quality_display", "rate_model_sentences", "churn_sentences", "controls_sentence"]
 
@@ -424,6 +426,16 @@ def margin_sentence(gross_margin: float, source: str) -> str:
 # --------------------------------------------------------------------------- what drives the value
 
 
+def skipped_sentence(analysis: Any) -> str | None:
+    """The one plain sentence a skipped analysis shows (its reason, escaped); None when it ran.
+
+    ``analysis``: a fitted analysis, its ``results()`` block or an input table
+    (:func:`cxvalue.skipping.reason`).
+    """
+    why = skipping.reason(analysis)
+    return html.escape(why) if why else None
+
+
 def driver_label(driver: str) -> str:
     """``attr_product`` -> ``product``, ``journey_billing`` -> ``billing journey`` (escaped)."""
     d = str(driver)
@@ -440,6 +452,8 @@ def drivers_table(summary: pd.DataFrame, value_per_point: pd.Series, currency: s
     interval), how customers rate it today, and the money a one-point gain is worth a year."""
     c = html.escape(currency)
     rows = []
+    columns = ["Driver", "Share of what the ratings explain", "Average rating today", "Top-two-box share",
+               "Score gain from one rating point", f"One point is worth ({c} a year)"]
     for d, r in summary.iterrows():
         if r.get("suppressed"):
             continue
@@ -452,14 +466,15 @@ def drivers_table(summary: pd.DataFrame, value_per_point: pd.Series, currency: s
             f"One point is worth ({c} a year)": money(value_per_point.get(d), currency).replace(f"{c} ", "")
             + (" (effect not clearly above zero)" if not r["coefficient_lo"] > 0 else ""),
         })
-    return pd.DataFrame(rows).set_index("Driver")
+    return pd.DataFrame(rows, columns=columns).set_index("Driver")
 
 
 def drivers_sentences(kd, value_per_point: pd.Series, currency: str, metric: str) -> list[str]:
-    """Where to invest, in plain words, from :class:`cxvalue.drivers.KeyDrivers`."""
+    """Where to invest, in plain words, from :class:`cxvalue.drivers.KeyDrivers` (a skipped
+    analysis: its reason)."""
+    if skipped_sentence(kd):
+        return [skipped_sentence(kd)]
     s = kd.summary[~kd.summary["suppressed"].astype(bool)]
-    if s.empty:
-        return ["No attribute ratings were available, so the drivers of the score could not be measured."]
     top = s.index[0]
     out = [f"The ratings of {len(s)} attributes explain {pct(kd.r2_)} of the variation in the {metric.upper()} answers "
            f"of {kd.n_responses_:,} respondents."]
@@ -475,10 +490,10 @@ def drivers_sentences(kd, value_per_point: pd.Series, currency: str, metric: str
 
 
 def journeys_sentence(jt) -> str:
-    """Which predicts churn and revenue better: journeys or touchpoints."""
+    """Which predicts churn and revenue better: journeys or touchpoints (a skipped analysis: its reason)."""
+    if skipped_sentence(jt):
+        return skipped_sentence(jt)
     s = jt.summary
-    if s.empty:
-        return "There were too few journey and touchpoint ratings to compare journeys with touchpoints."
     names = {"churn_12m": "churn within 12 months", "revenue_per_customer_year": "revenue per customer per year"}
     parts = []
     for outcome, r in s.iterrows():
@@ -495,9 +510,9 @@ def journeys_sentence(jt) -> str:
 
 
 def loop_sentences(r: dict[str, Any], currency: str) -> list[str]:
-    """Closing the loop on complaints, from ``ClosingTheLoop.results()``."""
-    if not r.get("n_complainers") or r.get("hazard_ratio_open_vs_resolved") is None:
-        return ["There were too few complaints with a known resolution to measure what closing the loop is worth."]
+    """Closing the loop on complaints, from ``ClosingTheLoop.results()`` (skipped: its reason)."""
+    if skipped_sentence(r):
+        return [skipped_sentence(r)]
     lo, hi = r["hazard_ratio_ci"]
     arms = r["arms"]
     out = [f"{r['n_complainers']:,} customers complained; {pct(r['resolved_share'])} of first complaints were resolved.",
@@ -516,7 +531,10 @@ def loop_sentences(r: dict[str, Any], currency: str) -> list[str]:
 
 @_table
 def transitions_table(tr) -> pd.DataFrame:
-    """Movement between groups for people: rows = group at the first answer, share at the next."""
+    """Movement between groups for people: rows = group at the first answer, share at the next
+    (empty when the analysis was skipped)."""
+    if skipped_sentence(tr):
+        return pd.DataFrame()
     s = tr.summary
     shares = s.pivot(index="from_group", columns="to_group", values="row_share").reindex(index=tr.groups, columns=tr.groups)
     counts = s.pivot(index="from_group", columns="to_group", values="customers").reindex(index=tr.groups, columns=tr.groups)
@@ -530,8 +548,9 @@ def transitions_table(tr) -> pd.DataFrame:
 
 
 def transitions_sentence(r: dict[str, Any], currency: str) -> str:
-    if not r.get("customers"):
-        return "No customer answered twice, so movement between groups cannot be shown."
+    """Movement between groups in words, from ``Transitions.results()`` (skipped: its reason)."""
+    if skipped_sentence(r):
+        return skipped_sentence(r)
     text = (f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later: "
             f"{r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and {r['stayed']:,} stayed.")
     if r.get("value_change_per_customer_year") is not None:
@@ -543,7 +562,10 @@ def transitions_sentence(r: dict[str, Any], currency: str) -> str:
 
 
 def who_answered_sentences(wa) -> list[str]:
-    """Who answered the surveys, and what re-weighting them to the whole base changes."""
+    """Who answered the surveys, and what re-weighting them to the whole base changes (a skipped
+    analysis: its reason)."""
+    if skipped_sentence(wa):
+        return [skipped_sentence(wa)]
     s, r = wa.summary, wa.results()
     # churn is left out: respondents were customers on the day they answered, by construction
     worst = s["std_diff"].drop(index=[i for i in s.index if str(i).startswith("churned")]).abs().idxmax()
@@ -559,8 +581,8 @@ def who_answered_sentences(wa) -> list[str]:
 @_table
 def who_answered_table(wa, currency: str, min_cell_size: int = 0) -> pd.DataFrame:
     """Each group's share and revenue, as answered and weighted to the whole base; groups with
-    fewer than ``min_cell_size`` respondents are suppressed."""
-    g = wa.group_values_
+    fewer than ``min_cell_size`` respondents are suppressed; empty when the analysis was skipped."""
+    g = wa.group_values_.iloc[0:0] if skipped_sentence(wa) else wa.group_values_
     c = html.escape(currency)
     small = g["respondents"] < min_cell_size
 
@@ -579,7 +601,11 @@ def who_answered_table(wa, currency: str, min_cell_size: int = 0) -> pd.DataFram
     return out
 
 
-def referrals_sentence(analysis, currency: str) -> str:
+def referrals_sentence(analysis, currency: str, referred: pd.DataFrame | None = None) -> str:
+    """The referrals lever in words; with ``referred`` (:func:`cxvalue.loop.referred_customers`)
+    skipped, its reason."""
+    if skipped_sentence(referred):
+        return skipped_sentence(referred)
     if analysis.referrals is None:
         return ("The data names no referrer for customers who joined after a survey (column referred_by), so the "
                 "referrals lever is left out.")

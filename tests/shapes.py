@@ -4,12 +4,13 @@ Each shape takes the four tables of a small synthetic world (a dict of DataFrame
 and returns the tables a user might bring instead, plus how they are written
 (``fmt``: csv, parquet, duckdb, excel-csv) and the run parameters the shape needs. The shape
 matrix (``tests/test_shapes.py``) runs each one end to end; the driver and loop tests use
-them too.
+them too (:func:`checked_history`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +75,21 @@ def write(tables: dict[str, pd.DataFrame], folder: Path, fmt: str = "csv", extra
         (folder / "README.txt").write_text("Export of 2025-12-31 from the CRM.\n")
         tables["transactions"].head(20).to_csv(folder / "transactions_2019_old.csv", index=False)
     return folder
+
+
+@cache
+def checked_history(name: str, n: int = 300, sets: tuple[str, ...] = ()):
+    """(params, checked data, history) of an ``n``-customer world reshaped as shape ``name``,
+    its ``sets`` plus ``sets`` (e.g. ``("metric=csat",)``), read from the tables in memory: how
+    the analyses of notebook 05 are tested on every shape without running the notebook.
+    Built once per session (shared by the test modules; do not modify what it returns)."""
+    from cxvalue import data, history
+    from cxvalue.config import load_params, parse_set
+
+    shape = next(s for s in SHAPES if s.name == name)
+    params = load_params(overrides={"as_of": AS_OF, **parse_set([*shape.sets, *sets])})
+    checked = data.check(shape.reshape(world_tables(n=min(shape.customers, n))), params)
+    return params, checked, history.history(checked, params)
 
 
 # --------------------------------------------------------------------------- reshapers

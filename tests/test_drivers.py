@@ -255,3 +255,110 @@ def test_a_tiny_but_significant_difference_names_no_winner():
     strict = drivers.JourneysVsTouchpoints(n_boot=200, min_difference=0.0)
     assert strict._compare("churn_12m", {"null": null, "journey": journey, "touchpoint": touchpoint}, n,
                            np.random.default_rng(1))["winner"] == "journeys"
+
+
+# --------------------------------------------------------------------------- data shapes
+# Each analysis on every shape a real export comes in (tests/shapes.py), on 300 customers:
+# its result, or the expected skipped reason (a plain sentence), never an exception.
+
+from shapes import SHAPES, checked_history  # noqa: E402
+
+from cxvalue import narrative  # noqa: E402
+from cxvalue.config import bands_for  # noqa: E402
+
+#: the shapes the analyses see differently (the file formats reach them as the same tables),
+#: and the full world on the two other metrics: case -> (shape, extra parameters)
+SHAPE_CASES = {s.name: (s.name, ()) for s in SHAPES if not s.error and s.fmt == "csv" and not s.extra_files} | {
+    "as-is csv, metric=csat": ("as-is csv", ("metric=csat",)), "as-is csv, metric=ces": ("as-is csv", ("metric=ces",))}
+
+
+def shaped(case: str):
+    """(params, checked data, history) of a 300-customer world reshaped as ``case``."""
+    shape, sets = SHAPE_CASES[case]
+    return checked_history(shape, sets=sets)
+
+
+def _value(p) -> pd.Series:
+    groups = list(bands_for(p))
+    return pd.Series(np.arange(len(groups)) * 100.0 + 500, index=groups)
+
+
+def _expect(obj, fragment: str | None) -> None:
+    """``obj`` was skipped with a reason holding ``fragment`` (None: it ran), and says so in its
+    JSON-ready results and its warnings."""
+    import json
+
+    res = json.loads(json.dumps(obj.results()))
+    if fragment is None:
+        assert obj.skipped_ is None and res["skipped"] is None, obj.skipped_
+    else:
+        assert fragment in obj.skipped_ and res["skipped"] == obj.skipped_
+        assert obj.skipped_ in obj.warnings_
+
+
+KEY_DRIVERS_SKIPPED = {"no attr_*": "add columns named attr_<name> to the responses table"}
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_key_drivers_on_every_shape(name):
+    p, checked, h = shaped(name)
+    kd = drivers.KeyDrivers.from_params(p, n_boot=5).fit(checked)
+    _expect(kd, KEY_DRIVERS_SKIPPED.get(name))
+    res = kd.results(_value(p), 1_000)
+    sentences = narrative.drivers_sentences(kd, kd.value_per_point(_value(p), 1_000), "USD", p["metric"])
+    if kd.skipped_:
+        assert res["importance"] == {} and res["value_per_point"] == {}  # contract keys stay, empty
+        assert sentences == [narrative.skipped_sentence(kd)]
+        assert narrative.drivers_table(kd.summary, pd.Series(dtype=float), "USD").empty
+    else:
+        assert res["metric"] == p["metric"] and sum(res["importance"].values()) == pytest.approx(1.0)
+        assert set(res["value_per_point"]) == set(res["importance"]) == {f"attr_{a}" for a in
+                                                                          ("product", "support", "price", "ease")}
+        assert len(sentences) == 3
+
+
+#: the journey surveys carry CSAT and CES, no NPS: keeping only rows with an NPS answer (or with
+#: an NPS outside 9-10, for "no promoters") drops them
+JOURNEYS_SKIPPED = {"nps only": "need journey surveys", "no journey/touchpoint": "need journey surveys",
+                    "nps only, no contacts, no end_date": "need journey surveys", "no promoters": "need journey surveys"}
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_journeys_vs_touchpoints_on_every_shape(name):
+    p, checked, h = shaped(name)
+    jt = drivers.JourneysVsTouchpoints(n_boot=50, min_cell_size=p["min_cell_size"]).fit(checked, h)
+    _expect(jt, JOURNEYS_SKIPPED.get(name))
+    sentence = narrative.journeys_sentence(jt)
+    if jt.skipped_:
+        assert sentence == narrative.skipped_sentence(jt) and jt.summary.empty
+        return
+    # the journey surveys carry CSAT and CES: whichever exists is compared, whatever the metric
+    assert jt.metric_ == ("ces" if name == "ces only" else "csat")
+    if name in ("no end_date column", "nobody left"):  # nobody left: churn cannot be predicted
+        assert list(jt.summary.index) == ["revenue_per_customer_year"]
+        assert any("so churn is not compared" in w for w in jt.warnings_)
+    else:
+        assert list(jt.summary.index) == ["churn_12m", "revenue_per_customer_year"]
+    assert sentence.startswith("Comparing how well")
+
+
+def test_key_drivers_skip_what_the_data_cannot_support():
+    rng = np.random.default_rng(0)
+    ratings = rng.integers(0, 10, size=(40, 15))
+    responses = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "response_date": "2024-01-01",
+                              "nps": ratings[:, :3].sum(axis=1) // 3, **{f"attr_{k}": ratings[:, k] for k in range(15)}})
+    two = ["customer_id", "response_date", "nps", "attr_0", "attr_1"]
+    kd = drivers.KeyDrivers(min_cell_size=1, n_boot=0).fit(responses)
+    assert "at most 14 attributes" in kd.skipped_ and kd.summary.empty and kd.results()["importance"] == {}
+    assert kd.fit(responses[two]).skipped_ is None and len(kd.summary) == 2  # a refit forgets the skip
+    tiny = drivers.KeyDrivers(n_boot=0).fit(responses.iloc[:12][two])  # 2 drivers need 15 responses
+    assert "only 12 have them" in tiny.skipped_ and tiny.n_responses_ == 12
+    no_metric = drivers.KeyDrivers(metric="csat").fit(responses)
+    assert no_metric.skipped_ == "Key drivers need the CSAT score: the responses table has no column csat."
+
+
+def test_journeys_vs_touchpoints_skip_without_the_chosen_metric():
+    _, checked, h = shaped("as-is csv")
+    jt = drivers.JourneysVsTouchpoints(metric="nps", n_boot=10).fit(checked, h)
+    assert jt.skipped_ == "Journeys vs touchpoints need NPS ratings on the journey surveys; the responses with a journey carry none."
+    assert jt.results()["outcomes"] == {} and jt.results()["metric"] == "nps"

@@ -301,3 +301,124 @@ def test_referred_customers_spend_alike_whoever_referred_them():
     assert per_customer["promoter"] > 2 * per_customer["passive"] > 0  # promoters refer more (4x in truth)
     rev = out["revenue_per_customer_year"].dropna()
     assert len(rev) == 3 and (rev / rev.mean()).sub(1).abs().max() < 0.15
+
+
+# --------------------------------------------------------------------------- data shapes
+# Each analysis on every shape a real export comes in (tests/shapes.py), on 300 customers:
+# its result, or the expected skipped reason (a plain sentence), never an exception.
+
+from shapes import SHAPES, checked_history  # noqa: E402
+
+from cxvalue import narrative, skipping  # noqa: E402
+
+#: the shapes the analyses see differently (the file formats reach them as the same tables),
+#: and the full world on the two other metrics: case -> (shape, extra parameters)
+SHAPE_CASES = {s.name: (s.name, ()) for s in SHAPES if not s.error and s.fmt == "csv" and not s.extra_files} | {
+    "as-is csv, metric=csat": ("as-is csv", ("metric=csat",)), "as-is csv, metric=ces": ("as-is csv", ("metric=ces",))}
+
+
+def shaped(case: str):
+    """(params, checked data, history) of a 300-customer world reshaped as ``case``."""
+    shape, sets = SHAPE_CASES[case]
+    return checked_history(shape, sets=sets)
+
+
+def _value(p) -> pd.Series:
+    groups = list(bands_for(p))
+    return pd.Series(np.arange(len(groups)) * 100.0 + 500, index=groups)
+
+
+def _results(model) -> dict:
+    """The JSON block, which says why when the analysis was skipped (the reason is a warning too)."""
+    r = json.loads(json.dumps(model.results()))
+    assert r["skipped"] == model.skipped_ and (model.skipped_ is None or model.skipped_ in model.warnings_)
+    return r
+
+
+LOOP_SKIPPED = {
+    "no contacts table": "Closing the loop needs a contacts table with the complaints",
+    "nps only, no contacts, no end_date": "Closing the loop needs a contacts table with the complaints",
+    "bare contacts, unknown channels": "add a column is_complaint (true for a complaint) to the contacts table",
+    "no end_date column": "Closing the loop needs complainers who left",
+    "nobody left": "Closing the loop needs complainers who left",
+}
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_closing_the_loop_on_every_shape(name):
+    p, checked, h = shaped(name)
+    complaints = loop.complaint_history(checked, p, h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = loop.ClosingTheLoop(list(checked.covariates), draws=20, seed=p["seed"]).fit(complaints)
+    r = _results(model)
+    expected = LOOP_SKIPPED.get(name)
+    if expected:
+        assert expected in r["skipped"] and r["arms"] == {} and r["hazard_ratio_open_vs_resolved"] is None
+        assert narrative.loop_sentences(r, "USD") == [narrative.skipped_sentence(r)]
+    else:
+        assert r["skipped"] is None and set(r["arms"]) == {"resolved", "open"} and r["hazard_ratio_open_vs_resolved"] > 0
+        assert len(narrative.loop_sentences(r, "USD")) >= 2
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_transitions_on_every_shape(name):
+    p, checked, h = shaped(name)
+    model = loop.Transitions(list(bands_for(p)), p["min_cell_size"]).fit(loop.next_responses(checked, h, p), _value(p))
+    r = _results(model)
+    assert r["skipped"] is None and r["customers"] >= p["min_cell_size"]  # every shape has repeat answers
+    shown = [v for row in r["counts"].values() for v in row.values() if v is not None]
+    assert all(v == 0 or v >= p["min_cell_size"] for v in shown)  # small cells suppressed
+    assert narrative.transitions_sentence(r, "USD").startswith(f"{r['customers']:,} customers answered again")
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_who_answered_on_every_shape(name):
+    p, checked, h = shaped(name)
+    groups = list(bands_for(p))
+    model = loop.WhoAnswered(list(checked.covariates), groups=groups).fit(loop.response_base(checked, h, p))
+    r = _results(model)
+    assert r["skipped"] is None and set(r["groups"]) == set(groups)
+    table = narrative.who_answered_table(model, "USD", p["min_cell_size"])
+    small = model.group_values_.index[model.group_values_["respondents"] < p["min_cell_size"]]
+    assert all((table.loc[narrative.label(g)] == "suppressed").all() for g in small)
+    if name == "no promoters":
+        assert list(small) == ["promoter"] and r["groups"]["promoter"]["respondents"] == 0
+    assert len(narrative.who_answered_sentences(model)) == 2
+
+
+@pytest.mark.parametrize("name", SHAPE_CASES)
+def test_referred_customers_on_every_shape(name):
+    p, checked, h = shaped(name)
+    out = loop.referred_customers(checked, h, p["min_cell_size"])
+    assert list(out.columns) == ["referred", "revenue_per_customer_year", "still_customers", "suppressed"]
+    if name == "no referred_by":
+        assert "Add a column referred_by to the customers table" in skipping.reason(out) and out.empty
+        assert narrative.referrals_sentence(None, "USD", out) == narrative.skipped_sentence(out)
+        assert narrative.referred_table(out, "USD").empty
+    else:
+        assert skipping.reason(out) is None and list(out.index) == list(bands_for(p))
+        small = (out["referred"] > 0) & (out["referred"] < p["min_cell_size"])
+        assert out.loc[small, "revenue_per_customer_year"].isna().all() and (out.loc[small, "suppressed"]).all()
+
+
+def test_a_loop_without_both_arms_or_with_too_few_answering_twice_is_skipped():
+    p, checked, h = shaped("as-is csv")
+    complaints = loop.complaint_history(checked, p, h)
+    resolved = loop.ClosingTheLoop(draws=10).fit(complaints.assign(resolved=True, resolution_days=1.0))
+    assert f"all {len(complaints):,} first complaints are resolved" in resolved.skipped_
+    assert resolved.results()["n_complainers"] == len(complaints)
+
+    groups = list(bands_for(p))
+    pairs = loop.next_responses(checked, h, p)
+    few = loop.Transitions(groups, min_cell_size=10).fit(pairs.iloc[:3])
+    assert few.skipped_ == "Movement between groups needs at least 10 customers who answered twice; only 3 did."
+    assert few.results()["counts"]["passive"]["passive"] == 0 and narrative.transitions_table(few).empty
+    none = loop.Transitions(groups).fit(pairs.iloc[0:0])
+    assert "no customer answered another survey" in none.skipped_ and none.results()["customers"] == 0
+
+    base = loop.response_base(checked, h, p)
+    everyone = loop.WhoAnswered(groups=groups).fit(base.assign(responded=True))
+    assert "there is no one to compare the respondents with" in everyone.skipped_
+    assert narrative.who_answered_sentences(everyone) == [everyone.skipped_] and everyone.results()["comparison"] == {}
+    assert narrative.who_answered_table(everyone, "USD", 10).empty

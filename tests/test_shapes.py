@@ -29,9 +29,8 @@ from shapes import AS_OF, SHAPES, Shape, world_tables, write
 RUNNABLE = [s for s in SHAPES if s.error is None]
 FATAL = [s for s in SHAPES if s.error is not None]
 #: one whole report per family in `make test`
-#: (one metric only, no contacts and nobody who left run whole under -m slow: notebook 05's analyses
-#: do not yet skip on them, see the open issue 10)
-FULL_IN_MAKE_TEST = {"excel csv (; , BOM CRLF)", "csat only", "no referred_by", "no promoters", "padded text ids"}
+FULL_IN_MAKE_TEST = {"excel csv (; , BOM CRLF)", "ces only", "nps only, no contacts, no end_date", "no promoters",
+                     "padded text ids"}
 FAST = ["--set", "scenario.draws=2000"]
 
 
