@@ -1092,3 +1092,13 @@ def test_cli_validate_with_a_source_block_and_no_data(tmp_path):
     assert res.returncode == 2 and "'source.transactions.colums': unknown key" in res.stderr
     res = cli()
     assert res.returncode == 2 and "no data source: give --data" in res.stderr
+
+
+def test_huge_scores_and_infinite_amounts_are_excluded_not_a_crash():
+    """Found by tests/test_properties.py: a score beyond a 64-bit integer broke the whole-number rule."""
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in base().items()}
+    tables["responses"]["nps"] = [9.0, -3.9e159, 7.0, 8.0]
+    tables["transactions"]["amount"] = [100.0, float("inf"), 30.5, 20.0]
+    cd = data.check(tables, params())
+    assert cd.data_quality["responses"]["excluded"] == {"nps outside 0-10 or not a whole number": 1}
+    assert cd.data_quality["transactions"]["excluded"] == {"amount empty or not a number": 1}
