@@ -223,6 +223,8 @@ def _origin(source: Any, mapping: dict[str, Any]) -> _Origin:
         if path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             con = ibis.duckdb.connect()
             con.attach(str(path), name="src", read_only=True)
+            # a query names the file's tables as they are (FROM survey); new tables stay in memory
+            con.raw_sql(f"SET search_path = '{con.current_catalog}.main,src.main'")
             return _Origin(con, f"DuckDB file {path}", database=("src", "main"),
                            names=set(con.list_tables(database=("src", "main"))))
         raise InputError(f"data source {source}: no such folder or DuckDB file")
