@@ -223,6 +223,8 @@ def _origin(source: Any, mapping: dict[str, Any]) -> _Origin:
         if path.is_file() and path.suffix.lower() in (".duckdb", ".db", ".ddb"):
             con = ibis.duckdb.connect()
             con.attach(str(path), name="src", read_only=True)
+            # a query names the file's tables as they are (FROM survey); new tables stay in memory
+            con.raw_sql(f"SET search_path = '{con.current_catalog}.main,src.main'")
             return _Origin(con, f"DuckDB file {path}", database=("src", "main"),
                            names=set(con.list_tables(database=("src", "main"))))
         raise InputError(f"data source {source}: no such folder or DuckDB file")
@@ -430,16 +432,22 @@ DECIMAL_COMMA = r"^[-+]?(\d{1,3}(\.\d{3})+|\d*)(,\d+)?([eE][-+]?\d+)?$"
 
 def _as_number(col: ir.Value, decimal: str = ".") -> ir.Value:
     """A float from a number, a boolean, or text with ``decimal`` "." (1234.50), "," (1234,50 or
-    1.234,50) or "auto" (either; ``1.234`` then reads as 1.234). Text that is not a finite number is NULL."""
+    1.234,50) or "auto" (either; ``1.234`` then reads as 1.234). What is not a finite number
+    (``nan``, ``inf``, ``1e999``) is NULL."""
     t = col.type()
-    if t.is_numeric() or t.is_boolean():
+    if t.is_integer() or t.is_boolean():
         return col.cast("float64")
+    if t.is_numeric():
+        return _finite(col.cast("float64"))
     s = _trim_spaces(col.cast("string")).nullif("")
     plain = s.try_cast("float64")
     comma = ibis.cases((s.re_search(DECIMAL_COMMA), s.replace(".", "").replace(",", ".").try_cast("float64")),
                        else_=ibis.null("float64"))
-    v = {".": plain, ",": comma, "auto": ibis.coalesce(plain, comma)}[decimal]
-    return ibis.cases((v.isnan() | v.isinf(), ibis.null("float64")), else_=v)  # 'nan', 'inf', 1e999
+    return _finite({".": plain, ",": comma, "auto": ibis.coalesce(plain, comma)}[decimal])
+
+
+def _finite(v: ir.FloatingValue) -> ir.FloatingValue:
+    return ibis.cases((v.isnan() | v.isinf(), ibis.null("float64")), else_=v)
 
 
 def _as_text(col: ir.Value) -> ir.Value:
@@ -795,8 +803,9 @@ def _event_rules(name: str, t: ir.Table, cust: ir.Table, as_of_lit: ir.Value):
         rules.append(("no score (nps, csat and ces all empty)", ibis.and_(*[j[m].isnull() for m in present])))
         for m in present:
             lo, hi = SCORE_RANGES[m]
+            near = j[m].clip(lo - 1, hi + 1)  # round() casts to a 64-bit integer: keep huge scores out of it
             rules.append((f"{m} outside {lo}-{hi} or not a whole number",
-                          j[m].notnull() & ((j[m] < lo) | (j[m] > hi) | (j[m] != j[m].round()))))
+                          j[m].notnull() & ((j[m] < lo) | (j[m] > hi) | (near != near.round()))))
     if name == "transactions":
         rules.append(("amount empty or not a number", j.amount.isnull()))
     flags = {"channel empty (counted as 'other')": j.channel.isnull()} if name == "contacts" else {}

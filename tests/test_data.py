@@ -940,7 +940,7 @@ def test_source_block_table_and_query_on_a_duckdb_file(tmp_path):
     p = params(source={
         "customers": {"table": "crm_accounts", "columns": {"customer_id": "AccountNo", "start_date": "since"}},
         "responses": {"query": "SELECT id AS customer_id, answered AS response_date, score AS nps "
-                               "FROM src.main.survey WHERE CAST(wave AS INT) >= 1 AND score <> '0'"},
+                               "FROM survey WHERE CAST(wave AS INT) >= 1 AND score <> '0'"},
     })
     before = tree_hashes(db)
     cd = data.check(db, p)
@@ -1092,3 +1092,42 @@ def test_cli_validate_with_a_source_block_and_no_data(tmp_path):
     assert res.returncode == 2 and "'source.transactions.colums': unknown key" in res.stderr
     res = cli()
     assert res.returncode == 2 and "no data source: give --data" in res.stderr
+
+
+def test_huge_scores_and_infinite_amounts_are_excluded_not_a_crash():
+    """Found by tests/test_properties.py: a score beyond a 64-bit integer broke the whole-number rule."""
+    tables = {name: pd.DataFrame(rows, dtype=object) for name, rows in base().items()}
+    tables["responses"]["nps"] = [9.0, -3.9e159, 7.0, 8.0]
+    tables["transactions"]["amount"] = [100.0, float("inf"), 30.5, 20.0]
+    cd = data.check(tables, params())
+    assert cd.data_quality["responses"]["excluded"] == {"nps outside 0-10 or not a whole number": 1}
+    assert cd.data_quality["transactions"]["excluded"] == {"amount empty or not a number": 1}
+
+
+def test_the_worked_example_of_docs_contract(tmp_path):
+    """The source block example in docs/CONTRACT.md, as printed there, reads its data."""
+    import re
+
+    import duckdb
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "CONTRACT.md").read_text()
+    block = re.search(r"```yaml\n(# cx.yaml.*?)```", doc, re.S).group(1)
+    (tmp_path / "cx.yaml").write_text(block)
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "orders.csv").write_bytes(
+        "\ufeffCustID;OrderDate;NetValue\r\n4711;30.09.2025;1.234,50\r\n0815;01.02.2025;-12,5\r\n".encode())
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("CREATE TABLE crm_accounts AS SELECT * FROM (VALUES ('4711', DATE '2024-01-01', NULL::DATE), "
+                "('0815', DATE '2024-03-01', DATE '2025-06-30')) t(AccountNo, Since, Cancelled)")
+    con.execute("CREATE TABLE survey AS SELECT * FROM (VALUES ('4711', DATE '2025-01-05', 9, 'app', 3), "
+                "('0815', DATE '2025-01-07', 4, 'web', 3), ('4711', DATE '2024-06-01', 2, 'web', 1)) "
+                "t(id, answered, score, channel, wave)")
+    con.close()
+    p = config.load_params(tmp_path / "cx.yaml")
+    cd = data.check(tmp_path / "warehouse.duckdb", p)
+    assert {t: q["rows_used"] for t, q in cd.data_quality.items()} == {"customers": 2, "responses": 2,
+                                                                        "transactions": 2}
+    tx = cd.tables["transactions"].to_pandas().set_index("customer_id")
+    assert tx.loc["4711", "amount"] == 1234.5 and tx.loc["0815", "amount"] == -12.5  # "0815" keeps its zero
+    assert tx.loc["4711", "date"] == day("2025-09-30")
+    assert sorted(cd.tables["responses"].to_pandas().touchpoint) == ["app", "web"]
