@@ -254,3 +254,23 @@ SHAPES: list[Shape] = [
     Shape("crm snapshot on the last day", _crm_snapshot, error="after"),
     Shape("no passives", _no_group((7, 8)), error="reference_group"),
 ]
+
+
+#: the shapes the analyses of notebook 05 see differently (the file formats reach them as the same
+#: tables), and the full world on the two other metrics: case -> (shape, extra parameters)
+SHAPE_CASES = {s.name: (s.name, ()) for s in SHAPES if not s.error and s.fmt == "csv" and not s.extra_files} | {
+    "as-is csv, metric=csat": ("as-is csv", ("metric=csat",)), "as-is csv, metric=ces": ("as-is csv", ("metric=ces",))}
+
+
+def shaped(case: str):
+    """(params, checked data, history) of a 300-customer world reshaped as ``case``."""
+    shape, sets = SHAPE_CASES[case]
+    return checked_history(shape, sets=sets)
+
+
+def value_by_group(params) -> pd.Series:
+    """A made-up value per customer-year for each group of ``params``' metric (500, 600, ...)."""
+    from cxvalue.config import bands_for
+
+    groups = list(bands_for(params))
+    return pd.Series(np.arange(len(groups)) * 100.0 + 500, index=groups)

@@ -261,26 +261,10 @@ def test_a_tiny_but_significant_difference_names_no_winner():
 # Each analysis on every shape a real export comes in (tests/shapes.py), on 300 customers:
 # its result, or the expected skipped reason (a plain sentence), never an exception.
 
-from shapes import SHAPES, checked_history  # noqa: E402
+from shapes import SHAPE_CASES, shaped, value_by_group as _value  # noqa: E402
 
 from cxvalue import narrative  # noqa: E402
-from cxvalue.config import bands_for  # noqa: E402
 
-#: the shapes the analyses see differently (the file formats reach them as the same tables),
-#: and the full world on the two other metrics: case -> (shape, extra parameters)
-SHAPE_CASES = {s.name: (s.name, ()) for s in SHAPES if not s.error and s.fmt == "csv" and not s.extra_files} | {
-    "as-is csv, metric=csat": ("as-is csv", ("metric=csat",)), "as-is csv, metric=ces": ("as-is csv", ("metric=ces",))}
-
-
-def shaped(case: str):
-    """(params, checked data, history) of a 300-customer world reshaped as ``case``."""
-    shape, sets = SHAPE_CASES[case]
-    return checked_history(shape, sets=sets)
-
-
-def _value(p) -> pd.Series:
-    groups = list(bands_for(p))
-    return pd.Series(np.arange(len(groups)) * 100.0 + 500, index=groups)
 
 
 def _expect(obj, fragment: str | None) -> None:
