@@ -854,7 +854,10 @@ def _resolve_as_of(value: Any, typed: dict[str, ir.Table]) -> dt.date:
         return dt.date.fromisoformat(str(value)[:10])
     maxima = []
     for name, t in typed.items():
-        for col in ("start_date", "end_date", "response_date", "date"):
+        known = {**TABLES[name]["columns"], **TABLES[name]["optional"]}
+        # only the contract's own date columns: an extra column named like one (an 'end_date' in
+        # contacts) is the user's, left as it came
+        for col in (c for c, kind in known.items() if kind == "date" and c != "resolved_date"):
             if col in t.columns:
                 maxima.append(t[col].max().to_pandas())
     found = [pd.Timestamp(m).date() for m in maxima if m is not None and not pd.isna(m)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cxvalue import config, data
@@ -129,8 +129,21 @@ def test_dict_of_dataframes_ends_in_checked_data_or_input_error(tables, params):
     _check_ends_well(tables, params, {name: len(df) for name, df in tables.items()})
 
 
+#: found by CI: an extra 'end_date' column of spaces in contacts was read as a date for as_of
+_EXTRA_END_DATE = {
+    "customers": pd.DataFrame({"customer_id": ["C1"], "start_date": ["2023-01-01"], "end_date": [""],
+                               "referred_by": [""], "plan": ["basic"]}),
+    "responses": pd.DataFrame({"customer_id": ["C1"], "response_date": ["2023-01-01"], "nps": ["0"], "csat": ["1"],
+                               "ces": ["1"], "journey": [""], "attr_speed": ["1"]}),
+    "transactions": pd.DataFrame({"customer_id": ["C1"], "date": ["2023-01-01"], "amount": ["0.00"]}),
+    "contacts": pd.DataFrame({"customer_id": ["C1"], "date": ["2023-01-01"], "channel": ["phone"], "cost": [""],
+                              "end_date": ["   "]}),
+}
+
+
 @SETTINGS
 @given(world(), PARAMS, st.sampled_from([",", ",", ";", "\t", "|"]))
+@example(_EXTRA_END_DATE, {"as_of": None, "metric": "nps"}, ",")
 def test_csv_folder_ends_in_checked_data_or_input_error(tables, params, sep):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
