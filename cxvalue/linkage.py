@@ -307,6 +307,22 @@ class _RateModel(_Skippable):
         """Per group: customers, observed and adjusted per customer-year, ratio and 95% CI."""
         return self.summary_
 
+    def predict(self, group: str) -> pd.Series:
+        """Each fitted customer's predicted outcome per customer-year with the group set to ``group``
+        (indexed like the history rows the model was fitted on: those with time after the survey).
+
+        The mean over any set of customers is the g-computation for that set: over everyone it is
+        ``summary["adjusted"]``; over today's detractors, what they would spend as passives. A group
+        without an estimate predicts like the reference group (no difference).
+        """
+        if not self.fitted:
+            raise ModelError(f"{self.label}: the model was skipped ({self.skipped_}); nothing to predict")
+        X = self.design_.copy()
+        for col in [c for c in X.columns if c.startswith("group[")]:
+            X[col] = 1.0 if col == f"group[{group}]" else 0.0
+        return pd.Series(np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy()), index=X.index,
+                         name=self.outcome)
+
     def results(self) -> dict[str, Any]:
         """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci}}`` (all None when
         skipped; the reason is in ``skipped_``)."""
@@ -414,6 +430,7 @@ class ChurnModel(_Skippable):
 
     def _cells(self, history: pd.DataFrame) -> pd.DataFrame:
         adj = adjustment_frame(history, self.covariates, binned=True)
+        self._adjustment = adj
         pp = person_periods(history, self.intervals)
         pp["group"] = history["group"].astype(str).to_numpy()[pp["row"]]
         keys = ["group", "period"] + list(adj.columns)
@@ -482,6 +499,7 @@ class ChurnModel(_Skippable):
         else:
             self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
         self.reference_curve_se_ = _km_log_cumhaz_se(history[history["group"].astype(str) == self.reference_group])
+        self._keep_hazards(res)
         ci = res.conf_int()
         rows = []
         for g in labels:
@@ -506,6 +524,58 @@ class ChurnModel(_Skippable):
     def summary(self) -> pd.DataFrame:
         """Per group: customers, events, Kaplan-Meier 12-month churn, hazard ratio and 95% CI."""
         return self.summary_
+
+    def _keep_hazards(self, res) -> None:
+        """What :meth:`cumulative_hazard` needs: the baseline hazard per year in each follow-up
+        interval (reference group, every adjustment term at its base level) and each fitted
+        customer's relative risk from the adjustment terms, ``exp(x_i b)`` (group not included)."""
+        params = res.params
+        rates = []
+        last = np.nan
+        for lo, hi in zip(self.intervals[:-1], self.intervals[1:]):
+            label = f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
+            name = f"period_{label}"
+            if lo == self.intervals[0]:
+                rate = float(np.exp(params["const"]))
+            elif name in params.index:
+                rate = float(np.exp(params["const"] + params[name]))
+            else:  # nobody followed this far: the last interval's hazard carries on
+                rate = last
+            rates.append(rate)
+            last = rate
+        self.baseline_ = pd.DataFrame({"from_day": self.intervals[:-1], "to_day": self.intervals[1:],
+                                       "hazard_per_year": rates})
+        adj = self._adjustment
+        cols = [c for c in adj.columns if c in params.index]
+        lp = adj[cols].astype(float).to_numpy() @ params[cols].to_numpy() if cols else np.zeros(len(adj))
+        self.relative_risk_ = pd.Series(np.exp(lp), index=adj.index, name="relative_risk")
+        del self._adjustment
+
+    def cumulative_hazard(self, rows: pd.Index, group: str, since_survey_days, years) -> np.ndarray:
+        """Expected hazard accumulated from now to each of ``years`` (years from now) by the fitted
+        customers ``rows`` if they were in ``group``: ``HR_group x exp(x_i b) x (L0(tau_i + t) -
+        L0(tau_i))``, with ``L0`` the piecewise-constant baseline (:attr:`baseline_`; the last
+        interval's hazard carries on beyond the follow-up) and ``tau_i`` = ``since_survey_days``,
+        how long each customer has already been followed since their survey. Conditioning on
+        ``tau_i`` prices today's customers, who have already survived that long, at their own
+        hazard. Survival is ``exp(-cumulative_hazard)``. Returns ``len(rows) x len(years)``.
+        A group without a hazard ratio churns like the reference group; a customer the model was not
+        fitted on (their group had no churn event) has the median relative risk.
+        """
+        hr = self.summary_["hazard_ratio"].get(group, np.nan)
+        hr = 1.0 if pd.isna(hr) else float(hr)
+        tau = np.asarray(since_survey_days, float)[:, None]
+        t = tau + np.asarray(years, float)[None, :] * DAYS_PER_YEAR
+        risk = self.relative_risk_.reindex(rows).fillna(float(self.relative_risk_.median()))
+        return hr * risk.to_numpy(float)[:, None] * (
+            self._baseline_integral(t) - self._baseline_integral(np.broadcast_to(tau, t.shape)))
+
+    def _baseline_integral(self, days: np.ndarray) -> np.ndarray:
+        """``L0(days)``: the baseline cumulative hazard from the survey to ``days`` after it."""
+        out = np.zeros_like(days, dtype=float)
+        for lo, hi, rate in self.baseline_.itertuples(index=False):
+            out += rate * (np.clip(days, lo, hi) - lo) / DAYS_PER_YEAR
+        return out
 
     def results(self) -> dict[str, Any]:
         """The ``results.json`` block: ``{group: {observed_rate_12m, hazard_ratio, hazard_ratio_ci}}``."""

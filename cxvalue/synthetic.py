@@ -409,6 +409,12 @@ def generate(
     world.hidden = pd.DataFrame({
         "customer_id": ids.astype(str), "nps": nps, "group": group,
         "survey_date": pd.Series(_to_date(r)).where(reachable), "eligible": alive_at_r, "responded": responded,
+        # each customer's own true levels without the group effect (multiply by TRUE_EFFECTS): the
+        # oracle of the business case. Revenue: invoices every 30 days, refunds take 2% x 60% on average
+        "revenue_per_year": monthly_spend * PLAN_SPEND[plan_idx] * size * DAYS_PER_YEAR / 30 * (1 - 0.02 * 0.6),
+        "hazard_per_year": base_hazard * DAYS_PER_YEAR,
+        "contacts_per_year": c_rate * DAYS_PER_YEAR,
+        "active": ~churned,
     })
     return world
 
