@@ -670,13 +670,17 @@ def e_value_sentences(summary: pd.DataFrame, reference: str, outcome: str) -> li
     return out
 
 
-def e_value_method_sentence(hazard_conversion: str | None, churn_share: float | None) -> str:
+def e_value_method_sentence(churn: Any = None) -> str:
     """The method note on the E-values: what they measure and which conversion each ratio took.
 
-    ``hazard_conversion``: the churn model's ``e_value_conversion_`` (None when it was skipped);
-    ``churn_share``: its ``churn_by_end_of_follow_up_``.
+    ``churn``: the fitted :class:`cxvalue.linkage.ChurnModel` (its ``e_value_conversion_`` and
+    ``churn_by_end_of_follow_up_``); skipped or None: nothing is said about churn.
     """
     from cxvalue import evalue
+
+    fitted = churn is not None and getattr(churn, "fitted", False)
+    hazard_conversion = churn.e_value_conversion_ if fitted else None
+    churn_share = churn.churn_by_end_of_follow_up_ if fitted else None
 
     text = ("The E-value (VanderWeele & Ding 2017) says how strong a factor the data cannot see would have to be "
             "to explain a gap away: the smallest association, on the risk-ratio scale, it would need with both the "

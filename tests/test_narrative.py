@@ -84,7 +84,13 @@ def test_e_value_sentences_from_the_numbers():
 def test_e_value_method_sentence_names_the_conversion():
     from cxvalue import evalue
 
-    common = narrative.e_value_method_sentence(evalue.HR_COMMON, 0.42)
+    from types import SimpleNamespace
+
+    def churn(conversion, share, fitted=True):
+        return SimpleNamespace(fitted=fitted, e_value_conversion_=conversion, churn_by_end_of_follow_up_=share)
+
+    common = narrative.e_value_method_sentence(churn(evalue.HR_COMMON, 0.42))
     assert "VanderWeele & Ding 2017" in common and "common outcome" in common and "42% of customers" in common
-    assert "rare outcome" in narrative.e_value_method_sentence(evalue.HR_RARE, 0.08)
-    assert "Churn" not in narrative.e_value_method_sentence(None, None)
+    assert "rare outcome" in narrative.e_value_method_sentence(churn(evalue.HR_RARE, 0.08))
+    assert "Churn" not in narrative.e_value_method_sentence(churn(None, None, fitted=False))
+    assert "Churn" not in narrative.e_value_method_sentence(None)
