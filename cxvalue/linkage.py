@@ -16,6 +16,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from cxvalue import evalue
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
@@ -195,6 +196,8 @@ class _Skippable:
 
     label: str = ""
     skipped_: str | None = None
+    #: how the ratios were put on the risk-ratio scale for their E-values (None until fitted)
+    e_value_conversion_: str | None = None
     #: the estimate columns of ``summary_`` (NaN when skipped)
     estimates: tuple[str, ...] = ()
 
@@ -220,7 +223,7 @@ class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
     outcome: str = ""
-    estimates = ("observed", "adjusted", "ratio", "ratio_lo", "ratio_hi")
+    estimates = ("observed", "adjusted", "ratio", "ratio_lo", "ratio_hi", "e_value", "e_value_ci")
     #: what the outcome is, for the sentence saying it cannot be measured
     what: str = ""
 
@@ -233,7 +236,9 @@ class _RateModel(_Skippable):
         """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
 
         Skipped (see :meth:`skip`) when nobody has time observed after the survey or the
-        outcome is zero for everyone after it (nothing to compare).
+        outcome is zero for everyone after it, or for everyone of the reference group (nothing
+        to compare). Another group whose outcome is zero for every customer (a ratio of 0, which
+        a log-link model cannot estimate) gets no estimate and a warning saying so.
         """
         self.warnings_: list[str] = []
         self.skipped_ = None
@@ -250,6 +255,17 @@ class _RateModel(_Skippable):
         for g in labels:
             if g not in present:
                 self.warnings_.append(f"{self.label}: no customer in the {g} group, so it has no estimate.")
+        # all or nothing: a group with no outcome at all has a ratio of 0, which the model cannot estimate
+        has_outcome = (h[self.outcome].astype(float) > 0).groupby(h["group"].astype(str)).any()
+        if not has_outcome.get(self.reference_group, False):
+            return self.skip(history, f"{self.label}: none of the {int(counts[self.reference_group])} customers of "
+                                      f"the reference group '{self.reference_group}' had any {self.what} after "
+                                      f"their survey, so the other groups have nothing to be compared with.")
+        for g in [g for g in present if not has_outcome.get(g, False)]:
+            present.remove(g)
+            self.warnings_.append(f"{self.label} of the {g} group cannot be estimated: none of its "
+                                  f"{int(counts[g])} customers had any {self.what} after their survey.")
+        h = h[h["group"].astype(str).isin(present)]
         y = h[self.outcome].astype(float)
         if (y < 0).any():
             n_neg = int((y < 0).sum())
@@ -296,15 +312,21 @@ class _RateModel(_Skippable):
                 ratio, lo, hi = float(np.exp(res.params[b])), float(np.exp(ci.loc[b, 0])), float(np.exp(ci.loc[b, 1]))
                 if not np.isfinite(res.bse[b]) or res.bse[b] > 5:
                     self.warnings_.append(f"{self.label}: the {g} estimate is unstable (too few customers or no "
-                                          f"spread in the outcome); its interval is not meaningful.")
+                                          f"spread in the outcome); it is not reported.")
+                    rows.append({"group": g, "customers": n, "observed": float(observed.get(g, np.nan))})
+                    continue
             rows.append({"group": g, "customers": n, "observed": float(observed.get(g, np.nan)),
                          "adjusted": adjusted[g], "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi})
         self.summary_ = _group_summary(rows, self.label, self.min_group_size, self.warnings_)
+        e = evalue.e_values_ratio_of_means(self.summary_["ratio"], self.summary_["ratio_lo"], self.summary_["ratio_hi"])
+        self.summary_["e_value"], self.summary_["e_value_ci"] = e.point, e.ci
+        self.e_value_conversion_ = e.conversion
         return self
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Per group: customers, observed and adjusted per customer-year, ratio and 95% CI."""
+        """Per group: customers, observed and adjusted per customer-year, ratio and 95% CI, and the
+        E-values of the ratio and of its interval bound nearer 1 (:mod:`cxvalue.evalue`)."""
         return self.summary_
 
     def predict(self, group: str) -> pd.Series:
@@ -324,15 +346,18 @@ class _RateModel(_Skippable):
                          name=self.outcome)
 
     def results(self) -> dict[str, Any]:
-        """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci}}`` (all None when
-        skipped; the reason is in ``skipped_``)."""
+        """The ``results.json`` block: ``{group: {observed, adjusted, ratio, ratio_ci, e_value,
+        e_value_ci}}`` (all None when skipped, the reason in ``skipped_``, or when the group's ratio
+        cannot be estimated, the reason in ``warnings_``)."""
         out = {}
         for g, r in self.summary_.iterrows():
             if pd.isna(r.get("ratio", np.nan)):
-                out[g] = {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None]}
+                out[g] = {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None],
+                          "e_value": None, "e_value_ci": None}
             else:
                 out[g] = {"observed": r["observed"], "adjusted": r["adjusted"], "ratio": r["ratio"],
-                          "ratio_ci": [r["ratio_lo"], r["ratio_hi"]]}
+                          "ratio_ci": [r["ratio_lo"], r["ratio_hi"]], "e_value": r["e_value"],
+                          "e_value_ci": r["e_value_ci"]}
         return out
 
 
@@ -419,7 +444,7 @@ class ChurnModel(_Skippable):
     """
 
     label = "Churn"
-    estimates = ("events", "observed_rate_12m", "hazard_ratio", "hr_lo", "hr_hi")
+    estimates = ("events", "observed_rate_12m", "hazard_ratio", "hr_lo", "hr_hi", "e_value", "e_value_ci")
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
                  intervals: tuple = CHURN_INTERVALS):
@@ -441,7 +466,12 @@ class ChurnModel(_Skippable):
         """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
 
         Skipped (see :meth:`skip`) when nobody left after their survey, or nobody of the
-        reference group did (no baseline to compare with).
+        reference group did (no baseline to compare with). Another group in which nobody left has
+        a hazard ratio of 0, which the model cannot estimate: it gets none, and a warning saying
+        so. A group in which everybody left still has one (when they left is informative), and
+        it is reported as usual. The E-values use the common-outcome conversion of the hazard
+        ratio unless under 15% of customers had left by the end of follow-up
+        (``churn_by_end_of_follow_up_``, Kaplan-Meier).
         """
         self.warnings_: list[str] = []
         self.skipped_ = None
@@ -461,9 +491,11 @@ class ChurnModel(_Skippable):
                                       f"their survey, so the other groups' churn has nothing to be compared with; "
                                       f"the case has no retention lever.")
         for g in labels:
-            if g not in present:
-                self.warnings_.append(f"{self.label}: no churn observed in the {g} group, so its hazard ratio "
-                                      f"cannot be estimated.")
+            if counts.get(g, 0) == 0:
+                self.warnings_.append(f"{self.label}: no customer in the {g} group, so it has no estimate.")
+            elif g not in present:  # all or nothing: a hazard ratio of 0, which the model cannot estimate
+                self.warnings_.append(f"Churn of the {g} group cannot be estimated: none of its {int(counts[g])} "
+                                      f"customers left in the follow-up, so no hazard ratio is reported.")
         h = history[history["group"].astype(str).isin(present)]
         cells = self._cells(h)
         self.cells_ = cells
@@ -518,11 +550,20 @@ class ChurnModel(_Skippable):
                                hr_hi=float(np.exp(ci.loc[b, 1])))
             rows.append(row)
         self.summary_ = _group_summary(rows, self.label, self.min_group_size, self.warnings_)
+        # E-values: churn by the end of follow-up decides between the rare- and common-outcome conversion
+        self.churn_by_end_of_follow_up_ = km_churn_rate(history["duration_days"], history["churned"],
+                                                        days=float(history["duration_days"].max()))
+        rare = bool(self.churn_by_end_of_follow_up_ < evalue.RARE_OUTCOME_SHARE)
+        e = evalue.e_values_hr(self.summary_["hazard_ratio"], self.summary_["hr_lo"], self.summary_["hr_hi"], rare=rare)
+        self.summary_["e_value"], self.summary_["e_value_ci"] = e.point, e.ci
+        self.e_value_conversion_ = e.conversion
         return self
 
     @property
     def summary(self) -> pd.DataFrame:
-        """Per group: customers, events, Kaplan-Meier 12-month churn, hazard ratio and 95% CI."""
+        """Per group: customers, events, Kaplan-Meier 12-month churn, hazard ratio and 95% CI, and the
+        E-values of the hazard ratio and of its interval bound nearer 1 (:mod:`cxvalue.evalue`; the
+        conversion used is in ``e_value_conversion_``)."""
         return self.summary_
 
     def _keep_hazards(self, res) -> None:
@@ -578,13 +619,16 @@ class ChurnModel(_Skippable):
         return out
 
     def results(self) -> dict[str, Any]:
-        """The ``results.json`` block: ``{group: {observed_rate_12m, hazard_ratio, hazard_ratio_ci}}``."""
+        """The ``results.json`` block: ``{group: {observed_rate_12m, hazard_ratio, hazard_ratio_ci,
+        e_value, e_value_ci}}``."""
         out = {}
         for g, r in self.summary_.iterrows():
             hr = r.get("hazard_ratio", np.nan)
             out[g] = {"observed_rate_12m": r.get("observed_rate_12m"),
                       "hazard_ratio": None if pd.isna(hr) else hr,
-                      "hazard_ratio_ci": [None, None] if pd.isna(hr) else [r["hr_lo"], r["hr_hi"]]}
+                      "hazard_ratio_ci": [None, None] if pd.isna(hr) else [r["hr_lo"], r["hr_hi"]],
+                      "e_value": None if pd.isna(hr) else r["e_value"],
+                      "e_value_ci": None if pd.isna(hr) else r["e_value_ci"]}
         return out
 
     def km_curves(self, history: pd.DataFrame, max_days: int = 730) -> pd.DataFrame:

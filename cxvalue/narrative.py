@@ -628,3 +628,72 @@ def referred_table(referred: pd.DataFrame, currency: str) -> pd.DataFrame:
         "Referred customers still customers": ["–" if pd.isna(v) else pct(v) for v in referred["still_customers"]],
     }, index=[f"referred by a {label(g)}" for g in referred.index])
     return out
+
+
+# --------------------------------------------------------------------------- how strong a hidden factor would have to be
+
+#: What a hidden factor would have to do to each outcome, by model (``{e}``: its strength).
+E_VALUE_EFFECTS = {
+    "churn": "{e} times as likely to leave",
+    "revenue": "change what they spend {e}-fold",
+    "cost to serve": "change what they cost to serve {e}-fold",
+}
+
+
+def _times(e: float) -> str:
+    return f"{e:.2f}" if e < 1.1 else f"{e:.1f}"
+
+
+def e_value_sentences(summary: pd.DataFrame, reference: str, outcome: str) -> list[str]:
+    """How strong a factor the data cannot see would have to be to explain each group's gap away,
+    one sentence per group compared with the reference (the model's E-values, :mod:`cxvalue.evalue`).
+
+    ``summary``: a linkage model's ``summary`` (``e_value``, ``e_value_ci``), optionally through
+    :func:`suppress`; groups without an E-value (the reference, skipped, not estimable or too small
+    to show) get no sentence, and a skipped model none at all. ``outcome``: ``"churn"``,
+    ``"revenue"`` or ``"cost to serve"`` (:data:`E_VALUE_EFFECTS`; another name reads "change
+    their <outcome> E-fold").
+    """
+    effect = E_VALUE_EFFECTS.get(outcome, f"change their {html.escape(outcome)} {{e}}-fold")
+    out = []
+    for g, r in summary.iterrows():
+        e, e_ci = r.get("e_value", float("nan")), r.get("e_value_ci", float("nan"))
+        if g == reference or pd.isna(e) or pd.isna(e_ci):
+            continue
+        interval = ("the interval already includes no difference." if e_ci <= 1 else
+                    f"to move the interval to include no difference, {_times(e_ci)} times.")
+        out.append(
+            f"To explain away the gap in {html.escape(outcome)} between {label(g)} and {label(reference)} customers, "
+            f"a factor we cannot see would have to make customers {_times(e)} times as likely to be in the "
+            f"{label(g)} group rather than the {label(reference)} one and {effect.format(e=_times(e))}, over and "
+            f"above the controls; {interval}")
+    return out
+
+
+def e_value_method_sentence(churn: Any = None) -> str:
+    """The method note on the E-values: what they measure and which conversion each ratio took.
+
+    ``churn``: the fitted :class:`cxvalue.linkage.ChurnModel` (its ``e_value_conversion_`` and
+    ``churn_by_end_of_follow_up_``); skipped or None: nothing is said about churn.
+    """
+    from cxvalue import evalue
+
+    fitted = churn is not None and getattr(churn, "fitted", False)
+    hazard_conversion = churn.e_value_conversion_ if fitted else None
+    churn_share = churn.churn_by_end_of_follow_up_ if fitted else None
+
+    text = ("The E-value (VanderWeele & Ding 2017) says how strong a factor the data cannot see would have to be "
+            "to explain a gap away: the smallest association, on the risk-ratio scale, it would need with both the "
+            "satisfaction group and the outcome, over and above the controls; it is given for the estimate and for "
+            "the end of the 95% interval nearer no difference (1 when the interval already includes it). A small "
+            "E-value (near 1) means a weak hidden factor would do; it is a yardstick, not a test. Revenue and "
+            "cost-to-serve ratios compare means of amounts that cannot be negative and are used as they are "
+            "(Ding & VanderWeele 2016).")
+    if hazard_conversion == evalue.HR_COMMON:
+        text += (f" Churn hazard ratios are converted to risk ratios first with the formula for a common outcome, "
+                 f"RR = (1 − 0.5^√HR) / (1 − 0.5^√(1/HR)), because "
+                 f"{pct(churn_share)} of customers had left by the end of follow-up (15% or more).")
+    elif hazard_conversion == evalue.HR_RARE:
+        text += (f" Churn hazard ratios are used as risk ratios, because only {pct(churn_share)} of customers had "
+                 f"left by the end of follow-up (under 15%, a rare outcome).")
+    return text

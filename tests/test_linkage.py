@@ -142,3 +142,97 @@ def test_referral_ratios_recover_the_referral_weights(fitted):
     for g, truth in TRUE_REFERRAL_RATIO.items():
         assert s.loc[g, "ratio_lo"] < truth < s.loc[g, "ratio_hi"], (g, s.loc[g, "ratio"])
     assert s.loc["promoter", "ratio_lo"] > 1.5 and s.loc["detractor", "ratio"] < 1  # few detractor referrals: wide CI
+
+
+# --------------------------------------------------------------------------- all or nothing (separation)
+
+
+@pytest.fixture(scope="module")
+def small_world_history():
+    world = generate(n_customers=3_000, seed=11)
+    p = load_params(overrides={"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    return history.history(checked, p), list(checked.covariates)
+
+
+def test_churn_group_where_nobody_left_cannot_be_estimated(small_world_history):
+    """Nobody of a group left: its hazard ratio would be 0 (the fit runs off to minus infinity), so
+    it is not reported, with a plain warning; the other groups are estimated as usual, here one
+    where everyone left (see the next test)."""
+    h, cov = small_world_history
+    h = h.copy()
+    h.loc[h["group"] == "promoter", "churned"] = False
+    h.loc[h["group"] == "detractor", "churned"] = True
+    n = int((h["group"] == "promoter").sum())
+    churn = linkage.ChurnModel("passive", cov).fit(h)
+    assert churn.fitted and np.isnan(churn.summary.loc["promoter", "hazard_ratio"])
+    assert churn.results()["promoter"] == {"observed_rate_12m": 0.0, "hazard_ratio": None,
+                                           "hazard_ratio_ci": [None, None], "e_value": None, "e_value_ci": None}
+    assert (f"Churn of the promoter group cannot be estimated: none of its {n} customers left in the follow-up"
+            in " ".join(churn.warnings_))
+    d = churn.results()["detractor"]
+    assert 1 < d["hazard_ratio_ci"][0] < d["hazard_ratio"] < d["hazard_ratio_ci"][1] < 50 and d["e_value"] > 1
+    assert len(churn.warnings_) == 1
+
+
+def test_churn_group_where_everyone_left_is_still_a_hazard_ratio(small_world_history):
+    """Everyone of a group left: unlike a yes/no outcome, a time-to-event model still estimates how
+    fast they left (the events carry their timing), so the hazard ratio is finite and agrees with a
+    Cox model on the same data; nothing to warn about."""
+    h, cov = small_world_history
+    h = h[h["group"].isin(["detractor", "passive"])].copy()
+    h["group"] = h["group"].astype(str)
+    h.loc[h["group"] == "detractor", "churned"] = True  # the censored ones "leave" the day the data ends
+    churn = linkage.ChurnModel("passive", cov).fit(h)
+    s = churn.summary.loc["detractor"]
+    assert s["events"] == s["customers"]
+    assert np.isfinite([s["hazard_ratio"], s["hr_lo"], s["hr_hi"]]).all() and s["hr_lo"] < s["hazard_ratio"] < s["hr_hi"]
+    assert not any("cannot be estimated" in w or "converge" in w for w in churn.warnings_)
+    X = linkage.adjustment_frame(h, cov, binned=True)
+    design = pd.concat([linkage._group_dummies(h["group"], ["detractor", "passive"], "passive"),
+                        pd.get_dummies(X, drop_first=True, dtype=float)], axis=1)
+    design = design.loc[:, design.std() > 0]
+    cox = PHReg(np.maximum(h["duration_days"].to_numpy(float), 0.5), design.to_numpy(float),
+                status=h["churned"].to_numpy(int), ties="efron").fit()
+    assert s["hazard_ratio"] == pytest.approx(np.exp(cox.params[0]), rel=0.03)
+
+
+@pytest.mark.parametrize("model, outcome", [(linkage.RevenueModel, "post_revenue"),
+                                            (linkage.CostToServeModel, "post_contact_cost")])
+def test_rate_model_group_with_no_outcome_cannot_be_estimated(small_world_history, model, outcome):
+    """A group whose revenue (or cost) is zero for every customer would have a ratio of 0 that a
+    log-link model cannot estimate: no ratio, a plain warning, the other groups as usual."""
+    h, cov = small_world_history
+    h = h.copy()
+    h.loc[h["group"] == "promoter", outcome] = 0.0
+    n = int(((h["group"] == "promoter") & (h["post_exposure_years"] > 0)).sum())
+    m = model("passive", cov).fit(h)
+    assert m.fitted and m.results()["promoter"]["ratio"] is None and m.results()["promoter"]["e_value"] is None
+    assert f"{m.label} of the promoter group cannot be estimated: none of its {n} customers had any" in " ".join(m.warnings_)
+    assert 0.5 < m.summary.loc["detractor", "ratio"] < 2 and np.isfinite(m.summary.loc["detractor", "ratio_hi"])
+    # and with no outcome at all in the reference group there is nothing to compare with
+    h.loc[h["group"] == "passive", outcome] = 0.0
+    skipped = model("passive", cov).fit(h)
+    assert not skipped.fitted and "reference group 'passive'" in skipped.skipped_
+    assert skipped.results()["detractor"]["ratio"] is None
+
+
+def test_e_values_sit_next_to_every_ratio(fitted):
+    """results() carries the E-values of each ratio and of its interval bound nearer 1; churn in the
+    test worlds is common by the end of follow-up, so the hazard ratios use the common-outcome
+    conversion."""
+    from cxvalue import evalue
+
+    world, h, cov, rev, cost, churn = fitted
+    for m, key, ci_key in ((rev, "ratio", "ratio_ci"), (cost, "ratio", "ratio_ci"),
+                           (churn, "hazard_ratio", "hazard_ratio_ci")):
+        r = m.results()
+        assert r["passive"]["e_value"] == 1.0 and r["passive"]["e_value_ci"] == 1.0
+        for g in ("detractor", "promoter"):
+            assert r[g]["e_value"] >= r[g]["e_value_ci"] >= 1.0
+    assert churn.churn_by_end_of_follow_up_ > evalue.RARE_OUTCOME_SHARE and "common outcome" in churn.e_value_conversion_
+    d = churn.results()["detractor"]
+    assert d["e_value"] == pytest.approx(evalue.e_values_hr(d["hazard_ratio"], *d["hazard_ratio_ci"], rare=False).point)
+    p = rev.results()["promoter"]
+    assert p["e_value"] == pytest.approx(evalue.e_value(p["ratio"]))
+    assert p["e_value_ci"] == (1.0 if p["ratio_ci"][0] <= 1 else pytest.approx(evalue.e_value(p["ratio_ci"][0])))

@@ -46,3 +46,51 @@ def test_tables_show_user_labels_escaped_once():
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered  # escaped by the renderer...
     assert "&amp;lt;" not in rendered and "&amp;amp;" not in rendered  # ...exactly once
     assert "R&amp;D" in rendered
+
+
+def test_e_value_sentences_from_the_numbers():
+    from cxvalue import evalue
+
+    s = pd.DataFrame({"customers": [300, 400, 200], "hazard_ratio": [2.36, 1.0, 0.92],
+                      "hr_lo": [2.21, 1.0, 0.85], "hr_hi": [2.52, 1.0, 1.0]},
+                     index=pd.Index(["detractor", "passive", "promoter"], name="group"))
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=False)
+    s["e_value"], s["e_value_ci"] = e.point, e.ci
+    # by hand: HR 2.36 -> RR (1 - 0.5**sqrt(2.36)) / (1 - 0.5**sqrt(1/2.36)) = 0.65521 / 0.36314 = 1.80432,
+    # E = 1.80432 + sqrt(1.80432 * 0.80432) = 3.009; lower bound 2.21 -> RR 1.72585 -> E = 2.845;
+    # HR 0.92 -> RR 0.94385 -> E = 1.311, its upper bound 1.0 includes no difference
+    text = narrative.e_value_sentences(s, "passive", "churn")
+    assert text == [
+        "To explain away the gap in churn between detractor and passive customers, a factor we cannot see would "
+        "have to make customers 3.0 times as likely to be in the detractor group rather than the passive one and "
+        "3.0 times as likely to leave, over and above the controls; to move the interval to include no "
+        "difference, 2.8 times.",
+        "To explain away the gap in churn between promoter and passive customers, a factor we cannot see would "
+        "have to make customers 1.3 times as likely to be in the promoter group rather than the passive one and "
+        "1.3 times as likely to leave, over and above the controls; the interval already includes no difference.",
+    ]
+    # a group not estimated, suppressed or a skipped model: no sentence
+    s.loc["promoter", ["e_value", "e_value_ci"]] = float("nan")
+    assert len(narrative.e_value_sentences(s, "passive", "churn")) == 1
+    assert narrative.e_value_sentences(s.drop(columns=["e_value", "e_value_ci"]), "passive", "churn") == []
+    rev = narrative.e_value_sentences(pd.DataFrame({"e_value": [1.05, 1.0], "e_value_ci": [1.0, 1.0]},
+                                                   index=["high_effort", "neutral"]), "neutral", "revenue")
+    assert rev == ["To explain away the gap in revenue between high effort and neutral customers, a factor we cannot "
+                   "see would have to make customers 1.05 times as likely to be in the high effort group rather than "
+                   "the neutral one and change what they spend 1.05-fold, over and above the controls; the interval "
+                   "already includes no difference."]
+
+
+def test_e_value_method_sentence_names_the_conversion():
+    from cxvalue import evalue
+
+    from types import SimpleNamespace
+
+    def churn(conversion, share, fitted=True):
+        return SimpleNamespace(fitted=fitted, e_value_conversion_=conversion, churn_by_end_of_follow_up_=share)
+
+    common = narrative.e_value_method_sentence(churn(evalue.HR_COMMON, 0.42))
+    assert "VanderWeele & Ding 2017" in common and "common outcome" in common and "42% of customers" in common
+    assert "rare outcome" in narrative.e_value_method_sentence(churn(evalue.HR_RARE, 0.08))
+    assert "Churn" not in narrative.e_value_method_sentence(churn(None, None, fitted=False))
+    assert "Churn" not in narrative.e_value_method_sentence(None)
