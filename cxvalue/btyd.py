@@ -183,6 +183,31 @@ def _minimise(negll, theta0: np.ndarray, who: str) -> optimize.OptimizeResult:
     return res
 
 
+def _to_mean_rate(theta: np.ndarray) -> np.ndarray:
+    """[log r, log alpha, ...] -> [log r, log(r / alpha), ...]: the mean purchase rate is well
+    determined even when r and alpha are not (large r), which keeps the optimiser on course."""
+    phi = theta.copy()
+    phi[1] = theta[0] - theta[1]
+    return phi
+
+
+def _from_mean_rate(phi: np.ndarray) -> np.ndarray:
+    theta = phi.copy()
+    theta[1] = phi[0] - phi[1]
+    return theta
+
+
+def _by_mean_rate(like):
+    """The BG/NBD negative log-likelihood as a function of ``_to_mean_rate`` parameters."""
+    def negll(phi):
+        value, grad = like(_from_mean_rate(phi))
+        g = grad.copy()
+        g[0] = grad[0] + grad[1]
+        g[1] = -grad[1]
+        return value, g
+    return negll
+
+
 def _hessian(negll, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
     """Observed information: central differences of the analytic gradient, symmetrised."""
     k = theta.size
@@ -250,6 +275,8 @@ class BGNBD(_Fitter):
     """
 
     base = ("r", "alpha", "a", "b")
+    #: above this many distinct data rows, the fit starts from a fit on this many of them
+    warm_start_rows = 100_000
 
     def __init__(self, group: str | None = None, reference_group: str | None = None) -> None:
         if group is not None and reference_group is None:
@@ -315,25 +342,33 @@ class BGNBD(_Fitter):
         self.customers_ = float(w.sum())
         self.patterns_ = len(work)
         if self.group is not None:
-            self._check_groups(frame, w if not aggregate else _weights(frame, weights))
+            self._check_groups(frame, _weights(frame, weights))
         z = work[names].to_numpy(float)
-        like = _BGNBDLikelihood(work["x"].to_numpy(), work["t_x"].to_numpy(), work["T"].to_numpy(), z, w)
-
-        # fit with centred covariates (better conditioned), then move to the uncentred scale
         k = len(names)
-        centre = (w @ z) / w.sum() if k else np.zeros(0)
-        like_c = _BGNBDLikelihood(work["x"].to_numpy(), work["t_x"].to_numpy(), work["T"].to_numpy(),
-                                  z - centre, w) if k else like
-        mean_x, mean_T = np.average(work["x"], weights=w), np.average(work["T"], weights=w)
+        # fit with centred covariates (better conditioned), then move to the uncentred scale:
+        # alpha_i = alpha_c exp(-g1'(z - m)) = [alpha_c exp(g1'm)] exp(-g1'z); a likewise.
+        centre = np.einsum("i,ij->j", w, z) / w.sum() if k else np.zeros(0)
+        x_, t_x_, T_ = (work[c].to_numpy() for c in ("x", "t_x", "T"))
+        like = _BGNBDLikelihood(x_, t_x_, T_, z - centre, w)
+        mean_x, mean_T = np.average(x_, weights=w), np.average(T_, weights=w)
         theta0 = np.r_[0.0, np.log(mean_T / max(mean_x, 0.05)), 0.0, 0.0, np.zeros(2 * k)]
-        res = _minimise(like_c, theta0, "BGNBD")
-        theta = res.x.copy()
-        if k:
-            theta[1] += theta[4:4 + k] @ centre   # alpha_i = alpha_c exp(-g1'(z - m))
-            theta[2] -= theta[4 + k:] @ centre    # a_i = a_c exp(g2'(z - m))
+        if len(work) > self.warm_start_rows:
+            # start from a fit on a random subset of patterns: far fewer passes over all rows
+            pick = np.random.default_rng(0).choice(len(work), self.warm_start_rows, replace=False)
+            sub = _BGNBDLikelihood(x_[pick], t_x_[pick], T_[pick], (z - centre)[pick], w[pick])
+            try:
+                theta0 = _from_mean_rate(_minimise(_by_mean_rate(sub), _to_mean_rate(theta0), "BGNBD").x)
+            except ModelError:
+                pass  # the subset was not enough; start from scratch
+        res = _minimise(_by_mean_rate(like), _to_mean_rate(theta0), "BGNBD")
+        theta_c = _from_mean_rate(res.x)
+        self.log_likelihood_ = -float(like(theta_c)[0])
+        cov_c = _covariance(_hessian(like, theta_c), "BGNBD")
+        jac = np.eye(4 + 2 * k)
+        jac[1, 4:4 + k] = centre
+        jac[2, 4 + k:] = -centre
+        theta, cov = jac @ theta_c, jac @ cov_c @ jac.T
         self._theta = theta
-        self.log_likelihood_ = -float(like(theta)[0])
-        cov = _covariance(_hessian(like, theta), "BGNBD")
         labels = ["log r", "log alpha", "log a", "log b"] + [f"purchase:{n}" for n in names] + \
                  [f"dropout:{n}" for n in names]
         self.covariance_ = pd.DataFrame(cov, index=labels, columns=labels)
@@ -448,75 +483,110 @@ class BGNBD(_Fitter):
         return r / alpha
 
 
+def _factorize_rows(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the distinct rows of ``z`` and those rows (hash-based; ``np.unique(axis=0)`` sorts)."""
+    if z.shape[1] == 0:
+        return np.zeros(z.shape[0], np.int64), np.zeros((1, 0))
+    key = np.zeros(z.shape[0], np.int64)
+    for j in range(z.shape[1]):
+        codes, uniques = pd.factorize(z[:, j])
+        key, _ = pd.factorize(key * uniques.size + codes)
+    inverse, uniques = pd.factorize(key)
+    row = np.zeros(uniques.size, np.int64)
+    row[inverse] = np.arange(z.shape[0])  # any row of a pattern will do: they are equal
+    return inverse.astype(np.int64), z[row]
+
+
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """Inner product without BLAS: OpenBLAS threads large dot products and, on a busy machine,
+    its spinning threads made one likelihood evaluation twice as slow."""
+    return float(np.einsum("i,i->", u, v, optimize=False))
+
+
 class _BGNBDLikelihood:
     """Negative log-likelihood of the BG/NBD with covariates and its analytic gradient.
 
     ``theta = [log r, log alpha, log a, log b, g1 (k), g2 (k)]``. Special functions that depend
-    only on ``x`` or on (covariate pattern, ``x``) are evaluated once per distinct value, which
-    keeps one evaluation at a million rows to a few vector passes.
+    only on ``x`` or on (covariate pattern, ``x``) are evaluated once per distinct value, and the
+    rows are ordered repeat buyers first so the second term of the likelihood is computed on
+    buyers only: one evaluation at a million rows is a few vector passes.
+
+    Per row, with ``A = (alpha_i + T)^-(r+x)`` and ``B = a_i / (b + x - 1) (alpha_i + t_x)^-(r+x)``
+    (``B = 0`` when ``x = 0``), Fader & Hardie (2013, note 027) eq. (4):
+    ``ll = lnG(r+x) - lnG(r) + r ln alpha_i + lnB(a_i, b+x) - lnB(a_i, b) + ln(A + B)``.
     """
 
     def __init__(self, x, t_x, T, z, w):
-        self.x = np.asarray(x, float)
-        self.t_x, self.T, self.w = np.asarray(t_x, float), np.asarray(T, float), np.asarray(w, float)
-        self.z = np.asarray(z, float)
+        x = np.asarray(x, float)
+        order = np.argsort(x == 0, kind="stable")  # buyers first
+        self.x = x[order]
+        self.t_x, self.T = np.asarray(t_x, float)[order], np.asarray(T, float)[order]
+        self.w = np.asarray(w, float)[order]
+        self.z = np.asarray(z, float)[order].reshape(len(order), -1)
         self.k = self.z.shape[1]
-        self.buyer = self.x > 0
-        self.xu, self.x_inv = np.unique(self.x, return_inverse=True)
-        if self.k:
-            self.zu, self.z_inv = np.unique(self.z, axis=0, return_inverse=True)
-            self.z_inv = self.z_inv.ravel()
-        else:
-            self.zu, self.z_inv = np.zeros((1, 0)), np.zeros(self.x.size, int)
-        key = self.z_inv.astype(np.int64) * self.xu.size + self.x_inv
-        self.ku, self.k_inv = np.unique(key, return_inverse=True)
+        self.nb = int((self.x > 0).sum())
+        self.x_inv, self.xu = pd.factorize(self.x)
+        self.x_inv = self.x_inv.astype(np.int64)
+        self.z_inv, self.zu = _factorize_rows(self.z)
+        key = self.z_inv * self.xu.size + self.x_inv
+        self.k_inv, self.ku = pd.factorize(key)
+        self.k_inv = self.k_inv.astype(np.int64)
         self.ku_z, self.ku_x = self.ku // self.xu.size, self.xu[self.ku % self.xu.size]
-        self.xm1 = np.maximum(self.x - 1, 0)
+        self.wz = self.w[:, None] * self.z  # for the covariate gradients
 
     def __call__(self, theta):
-        k, x, w = self.k, self.x, self.w
+        k, nb, w = self.k, self.nb, self.w
         r, alpha, a, b = np.exp(theta[:4])
-        g1, g2 = theta[4:4 + k], theta[4 + k:]
-        eta1 = self.zu @ g1 if k else np.zeros(1)
-        eta2 = self.zu @ g2 if k else np.zeros(1)
-        alpha_p, a_p = alpha * np.exp(-eta1), a * np.exp(eta2)
-        alpha_i, a_i = alpha_p[self.z_inv], a_p[self.z_inv]
-        # functions of x only
+        eta1 = self.zu @ theta[4:4 + k] if k else np.zeros(1)
+        eta2 = self.zu @ theta[4 + k:] if k else np.zeros(1)
+        log_alpha_p = np.log(alpha) - eta1
+        alpha_p, a_p = np.exp(log_alpha_p), a * np.exp(eta2)
+        # functions of x only (buyers: x >= 1, so b + x - 1 > 0)
         xu = self.xu
-        lg_rx = (special.gammaln(r + xu) - special.gammaln(r))[self.x_inv]
-        dg_rx = (special.digamma(r + xu) - special.digamma(r))[self.x_inv]
-        lg_bx = (special.gammaln(b + xu) - special.gammaln(b))[self.x_inv]
-        dg_bx = (special.digamma(b + xu) - special.digamma(b))[self.x_inv]
-        # functions of (pattern, x)
+        xu_b = np.maximum(xu - 1, 0) + b
+        ux = np.stack([special.gammaln(r + xu) - special.gammaln(r) + special.gammaln(b + xu) - special.gammaln(b),
+                       special.digamma(r + xu) - special.digamma(r), special.digamma(b + xu) - special.digamma(b),
+                       np.log(xu_b), 1.0 / xu_b])
+        # functions of (covariate pattern, x)
         ab_k = a_p[self.ku_z] + b
-        lg_abx = (special.gammaln(ab_k) - special.gammaln(ab_k + self.ku_x))[self.k_inv]
-        dg_abx = (special.digamma(ab_k) - special.digamma(ab_k + self.ku_x))[self.k_inv]
+        uk = np.stack([special.gammaln(ab_k) - special.gammaln(ab_k + self.ku_x),
+                       special.digamma(ab_k) - special.digamma(ab_k + self.ku_x)])
+        lg_x, dg_rx, dg_bx, log_bx, inv_bx = (np.take(v, self.x_inv) for v in ux)
+        lg_abx, dg_abx = (np.take(v, self.k_inv) for v in uk)
+        up = np.stack([log_alpha_p, alpha_p, np.log(a_p), a_p])
+        log_alpha_i, alpha_i, log_a_i, a_i = (np.take(v, self.z_inv) for v in up)
 
-        rx = r + x
-        log_aT = np.log(alpha_i + self.T)
-        log_at = np.log(alpha_i + self.t_x)
+        rx = r + self.x
+        inv_aT = 1.0 / (alpha_i + self.T)
+        log_aT = -np.log(inv_aT)
         u1 = -rx * log_aT
-        u2 = np.where(self.buyer, np.log(a_i) - np.log(b + self.xm1 + (~self.buyer)) - rx * log_at, -np.inf)
-        m = np.logaddexp(u1, u2)
-        w2 = np.exp(u2 - m)
+        # second term, buyers only
+        s = slice(0, nb)
+        inv_at = 1.0 / (alpha_i[s] + self.t_x[s])
+        log_at = -np.log(inv_at)
+        u2 = log_a_i[s] - log_bx[s] - rx[s] * log_at
+        m = u1.copy()
+        m[s] = np.logaddexp(u1[s], u2)
+        w2 = np.zeros_like(u1)
+        w2[s] = np.exp(u2 - m[s])
         w1 = 1.0 - w2
-        ll = lg_rx + r * np.log(alpha_i) + lg_abx + lg_bx + m
-        # gradient pieces per row
-        d_r = dg_rx + np.log(alpha_i) - w1 * log_aT - w2 * log_at
-        d_alpha = r / alpha_i - rx * (w1 / (alpha_i + self.T) + w2 / (alpha_i + self.t_x))
-        d_a = dg_abx + w2 / a_i
-        d_b = dg_bx + dg_abx - w2 / (b + self.xm1 + (~self.buyer))
-        ga = w * d_alpha * alpha_i   # d ll / d log alpha_i
-        gaa = w * d_a * a_i          # d ll / d log a_i
+        ll = lg_x + r * log_alpha_i + lg_abx + m
+        d_r = dg_rx + log_alpha_i - w1 * log_aT
+        d_r[s] -= w2[s] * log_at
+        t_alpha = r - rx * w1 * alpha_i * inv_aT      # alpha_i * d ll / d alpha_i
+        t_alpha[s] -= rx[s] * w2[s] * alpha_i[s] * inv_at
+        t_a = dg_abx * a_i + w2         # a_i * d ll / d a_i
+        d_b = dg_bx + dg_abx - w2 * inv_bx
+        dot = _dot
         grad = np.empty(4 + 2 * k)
-        grad[0] = r * (w @ d_r)
-        grad[1] = ga.sum()
-        grad[2] = gaa.sum()
-        grad[3] = b * (w @ d_b)
+        grad[0] = r * dot(w, d_r)
+        grad[1] = dot(w, t_alpha)
+        grad[2] = dot(w, t_a)
+        grad[3] = b * dot(w, d_b)
         if k:
-            grad[4:4 + k] = -(ga @ self.z)
-            grad[4 + k:] = gaa @ self.z
-        return -(w @ ll), -grad
+            grad[4:4 + k] = -np.einsum("i,ij->j", t_alpha, self.wz, optimize=False)
+            grad[4 + k:] = np.einsum("i,ij->j", t_a, self.wz, optimize=False)
+        return -dot(w, ll), -grad
 
 
 # --------------------------------------------------------------------------- Gamma-Gamma
@@ -618,7 +688,7 @@ class _GammaGammaLikelihood:
         d_q = dg - special.digamma(q) + np.log(g) - log_gmx
         d_g = q / g - (px + q) / (g + m * x)
         grad = np.array([p * (w @ d_p), q * (w @ d_q), g * (w @ d_g)])
-        return -(w @ ll), -grad
+        return -dot(w, ll), -grad
 
 
 # --------------------------------------------------------------------------- per group
