@@ -687,8 +687,8 @@ class _GammaGammaLikelihood:
         d_p = x * (dg - special.digamma(px) + self.log_m + self.log_x - log_gmx)
         d_q = dg - special.digamma(q) + np.log(g) - log_gmx
         d_g = q / g - (px + q) / (g + m * x)
-        grad = np.array([p * (w @ d_p), q * (w @ d_q), g * (w @ d_g)])
-        return -dot(w, ll), -grad
+        grad = np.array([p * _dot(w, d_p), q * _dot(w, d_q), g * _dot(w, d_g)])
+        return -_dot(w, ll), -grad
 
 
 # --------------------------------------------------------------------------- per group

@@ -67,7 +67,7 @@ class NonContractualWorld:
 def generate(n_customers: int = 5_000, seed: int = 7, effects: dict[str, dict[str, float]] | None = None,
              confounding: float = 1.0, size_effect: float = 0.6, r: float = 1.2, alpha: float = 6.0,
              a: float = 0.5, b: float = 5.0, spend_p: float = 6.0, spend_q: float = 4.0,
-             spend_gamma: float = 20.0, weeks: float = 52.0, min_weeks: float = 26.0, pre_weeks: float = 52.0,
+             spend_gamma: float = 20.0, weeks: float = 52.0, min_weeks: float = 26.0, pre_weeks: float = 104.0,
              horizon_weeks: float = 52.0) -> NonContractualWorld:
     """Draw a world of ``n_customers`` customers.
 
