@@ -208,14 +208,19 @@ def _by_mean_rate(like):
     return negll
 
 
-def _hessian(negll, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    """Observed information: central differences of the analytic gradient, symmetrised."""
+def _hessian(negll, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Observed information: forward differences of the analytic gradient, symmetrised.
+
+    Forward rather than central differences: one gradient per parameter instead of two (half the
+    passes over a million rows); the error, of the order of ``step``, is far below the sampling
+    error the matrix is used for."""
     k = theta.size
+    g0 = negll(theta)[1]
     h = np.empty((k, k))
     for j in range(k):
         e = np.zeros(k)
         e[j] = step * max(1.0, abs(theta[j]))
-        h[:, j] = (negll(theta + e)[1] - negll(theta - e)[1]) / (2 * e[j])
+        h[:, j] = (negll(theta + e)[1] - g0) / e[j]
     return (h + h.T) / 2
 
 
