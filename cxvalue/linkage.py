@@ -20,7 +20,7 @@ from cxvalue import evalue
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
-__all__ = ["observed_summary", "observed_results", "km_churn_rate", "adjustment_frame", "person_periods",
+__all__ = ["observed_summary", "observed_results", "km_churn_rate", "adjustment_frame", "period_label", "person_periods",
            "RevenueModel", "CostToServeModel", "ReferralModel", "ChurnModel"]
 
 
@@ -329,9 +329,10 @@ class _RateModel(_Skippable):
         E-values of the ratio and of its interval bound nearer 1 (:mod:`cxvalue.evalue`)."""
         return self.summary_
 
-    def predict(self, group: str) -> pd.Series:
+    def predict(self, group: str, rows: pd.Index | None = None) -> pd.Series:
         """Each fitted customer's predicted outcome per customer-year with the group set to ``group``
-        (indexed like the history rows the model was fitted on: those with time after the survey).
+        (indexed like the history rows the model was fitted on: those with time after the survey;
+        ``rows``: only those of them).
 
         The mean over any set of customers is the g-computation for that set: over everyone it is
         ``summary["adjusted"]``; over today's detractors, what they would spend as passives. A group
@@ -339,7 +340,7 @@ class _RateModel(_Skippable):
         """
         if not self.fitted:
             raise ModelError(f"{self.label}: the model was skipped ({self.skipped_}); nothing to predict")
-        X = self.design_.copy()
+        X = (self.design_ if rows is None else self.design_.loc[rows]).copy()
         for col in [c for c in X.columns if c.startswith("group[")]:
             X[col] = 1.0 if col == f"group[{group}]" else 0.0
         return pd.Series(np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy()), index=X.index,
@@ -395,6 +396,11 @@ class ReferralModel(_RateModel):
     what = "referral"
 
 
+def period_label(lo: float, hi: float) -> str:
+    """The name of a follow-up interval in days since the survey: ``"91-182d"``, ``"730d+"``."""
+    return f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
+
+
 def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) -> pd.DataFrame:
     """Split each customer's follow-up after the survey into the churn-model intervals.
 
@@ -412,7 +418,7 @@ def person_periods(history: pd.DataFrame, intervals: tuple = CHURN_INTERVALS) ->
         idx = np.flatnonzero(at_risk)
         exp_days = np.minimum(d[idx], hi) - lo
         event = ev[idx] & (d[idx] <= hi) & (d[idx] > lo if lo > 0 else True)
-        label = f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
+        label = period_label(lo, hi)
         frames.append(pd.DataFrame({"row": idx, "period": label,
                                     "exposure_years": np.maximum(exp_days, 0.5) / DAYS_PER_YEAR,
                                     "event": event.astype(float)}))
@@ -453,14 +459,16 @@ class ChurnModel(_Skippable):
         self.min_group_size = min_group_size
         self.intervals = intervals
 
-    def _cells(self, history: pd.DataFrame) -> pd.DataFrame:
+    def _cells(self, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Events and time at risk per (group, period, adjustment pattern), and each customer's
+        adjustment terms (for :meth:`cumulative_hazard`)."""
         adj = adjustment_frame(history, self.covariates, binned=True)
-        self._adjustment = adj
         pp = person_periods(history, self.intervals)
         pp["group"] = history["group"].astype(str).to_numpy()[pp["row"]]
         keys = ["group", "period"] + list(adj.columns)
         pp = pp.join(adj.reset_index(drop=True), on="row")
-        return pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
+        cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
+        return cells, adj
 
     def fit(self, history: pd.DataFrame) -> "ChurnModel":
         """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
@@ -497,7 +505,7 @@ class ChurnModel(_Skippable):
                 self.warnings_.append(f"Churn of the {g} group cannot be estimated: none of its {int(counts[g])} "
                                       f"customers left in the follow-up, so no hazard ratio is reported.")
         h = history[history["group"].astype(str).isin(present)]
-        cells = self._cells(h)
+        cells, adj = self._cells(h)
         self.cells_ = cells
         period_d = pd.get_dummies(cells["period"], prefix="period", drop_first=True, dtype=float)
         adj_cols = [c for c in cells.columns if c not in ("group", "period", "event", "exposure_years")]
@@ -531,7 +539,7 @@ class ChurnModel(_Skippable):
         else:
             self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
         self.reference_curve_se_ = _km_log_cumhaz_se(history[history["group"].astype(str) == self.reference_group])
-        self._keep_hazards(res)
+        self._keep_hazards(res, adj)
         ci = res.conf_int()
         rows = []
         for g in labels:
@@ -566,7 +574,7 @@ class ChurnModel(_Skippable):
         conversion used is in ``e_value_conversion_``)."""
         return self.summary_
 
-    def _keep_hazards(self, res) -> None:
+    def _keep_hazards(self, res, adj: pd.DataFrame) -> None:
         """What :meth:`cumulative_hazard` needs: the baseline hazard per year in each follow-up
         interval (reference group, every adjustment term at its base level) and each fitted
         customer's relative risk from the adjustment terms, ``exp(x_i b)`` (group not included)."""
@@ -574,8 +582,7 @@ class ChurnModel(_Skippable):
         rates = []
         last = np.nan
         for lo, hi in zip(self.intervals[:-1], self.intervals[1:]):
-            label = f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
-            name = f"period_{label}"
+            name = f"period_{period_label(lo, hi)}"
             if lo == self.intervals[0]:
                 rate = float(np.exp(params["const"]))
             elif name in params.index:
@@ -586,11 +593,9 @@ class ChurnModel(_Skippable):
             last = rate
         self.baseline_ = pd.DataFrame({"from_day": self.intervals[:-1], "to_day": self.intervals[1:],
                                        "hazard_per_year": rates})
-        adj = self._adjustment
         cols = [c for c in adj.columns if c in params.index]
         lp = adj[cols].astype(float).to_numpy() @ params[cols].to_numpy() if cols else np.zeros(len(adj))
         self.relative_risk_ = pd.Series(np.exp(lp), index=adj.index, name="relative_risk")
-        del self._adjustment
 
     def cumulative_hazard(self, rows: pd.Index, group: str, since_survey_days, years) -> np.ndarray:
         """Expected hazard accumulated from now to each of ``years`` (years from now) by the fitted

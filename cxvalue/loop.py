@@ -32,7 +32,7 @@ from cxvalue.config import bands_for
 from cxvalue.data import CheckedData
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
-from cxvalue.linkage import MIN_PRE_DAYS, adjustment_frame, km_churn_rate
+from cxvalue.linkage import MIN_PRE_DAYS, adjustment_frame, km_churn_rate, period_label
 from cxvalue.skipping import Skip, require, skippable, skippable_frame
 
 __all__ = ["referred_customers", "complaint_history", "loop_person_periods", "ClosingTheLoop", "next_responses", "Transitions",
@@ -195,7 +195,7 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
 
 
 def _period_labels(intervals: tuple) -> list[str]:
-    return [f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+" for lo, hi in zip(intervals[:-1], intervals[1:])]
+    return [period_label(lo, hi) for lo, hi in zip(intervals[:-1], intervals[1:])]
 
 
 def loop_person_periods(duration_days, resolution_days, churned, intervals: tuple = LOOP_INTERVALS) -> pd.DataFrame:
@@ -225,7 +225,7 @@ def loop_person_periods(duration_days, resolution_days, churned, intervals: tupl
     event_open = ev & (d <= s)
     frames = []
     for lo, hi in zip(intervals[:-1], intervals[1:]):
-        label = f"{int(lo)}-{int(hi)}d" if np.isfinite(hi) else f"{int(lo)}d+"
+        label = period_label(lo, hi)
         in_interval = ev & ((d > lo) | (lo == 0)) & (d <= hi)
         for state, a, b, event in (("open", np.full_like(d, lo), np.minimum(np.minimum(hi, s), d), event_open),
                                    ("resolved", np.maximum(lo, s), np.minimum(hi, d), ev & ~event_open)):

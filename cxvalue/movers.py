@@ -21,7 +21,7 @@ priced on the customers who would make it, from the same fitted models
 Each move becomes two rows, the movers as they are (named ``g``) and the movers as ``h``
 (named ``"g as h"``), in the shape :func:`cxvalue.business_case.scenario_cash_flows` prices.
 The mean survival is the plain mean over movers (not weighted by what each one spends): a
-simplification of second order, stated in the report's method notes.
+simplification of second order.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _movers(history: pd.DataFrame, group: str, fitted: pd.Index) -> pd.DataFrame
 def _mean_prediction(model, rows: pd.Index, group: str) -> float:
     if model is None or not model.fitted:
         return 0.0
-    return float(model.predict(group).reindex(rows).mean())
+    return float(model.predict(group, rows).mean())
 
 
 def _survival(churn, movers: pd.DataFrame, group: str, horizon_years: int) -> np.ndarray:
