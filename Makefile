@@ -19,10 +19,10 @@ report: setup
 	$(BIN)/cxvalue demo --out reports/demo --runs-dir reports/runs --config data/demo.yaml  # prints where the report is
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n 2 -m slow
 
 bench: setup
 	$(BIN)/python bench/run.py
