@@ -212,19 +212,22 @@ def run_steps(world: Path, draws: int) -> dict:
         value.effect_draws(a.referrals, draws, seed + 3) if a.referrals is not None else None),
         rows=lambda e: f"{draws:,} draws")
     i = a.case.inputs
+    points = (a.revenue.summary["ratio"], a.cost_to_serve.summary["ratio"], i["groups"]["hazard_ratio"],
+              a.referrals.summary["ratio"] if a.referrals is not None else None)
+    relative = [business_case.relative_draws(e, pt) if e is not None else None for e, pt in zip(effect, points)]
     npv = measure(f"business_case.npv_distribution ({draws:,} draws)", lambda: business_case.npv_distribution(
-        i["groups"], effect[0], effect[1], effect[2], i["reference"], i["reference_survival"], i["moves"], i["ramp"],
+        i["movers"], relative[0], relative[1], relative[2], i["mover_moves"], i["ramp"],
         i["gross_margin"], i["discount_rate"], i["horizon_years"], i["one_off_cost"], i["yearly_cost"],
-        i["lag_years"], effect[3], i["referral_value"]),
+        i["lag_years"], relative[3], i["referral_value"]),
         rows=lambda d: f"{len(d):,} draws",
         truth=lambda d: "same draws as evaluate: " + ("yes" if np.allclose(d, a.case.npv_draws) else "NO"))
     sc = p["scenario"]
     measure("business_case.sensitivity (tornado)", lambda: business_case.sensitivity(
         a.revenue, a.cost_to_serve, a.churn, a.curves, a.base,
-        {**p, "scenario": {**sc, "target_score": None}}, a.referrals),
+        {**p, "scenario": {**sc, "target_score": None}}, a.referrals, history=h),
         rows=lambda s: f"{len(s)} assumptions x 2")
     case = measure(f"business_case.evaluate ({draws:,} draws)", lambda: business_case.evaluate(
-        a.revenue, a.cost_to_serve, a.churn, a.curves, a.base, p, a.referrals),
+        a.revenue, a.cost_to_serve, a.churn, a.curves, a.base, p, a.referrals, history=h),
         rows=lambda c: f"{len(c.npv_draws):,} draws",
         truth=lambda c: f"NPV {c.npv / 1e6:.2f}M, P(NPV > 0) {c.uncertainty['p_npv_positive']:.3f}")
     value_per_year = business_case.group_value_per_year(case)
@@ -264,7 +267,8 @@ def run_steps(world: Path, draws: int) -> dict:
                          f"(generator {res_truth.get('resolved_share', float('nan')):.2f}, before censoring at as_of)")
     measure("loop.ClosingTheLoop.fit", lambda: loop.ClosingTheLoop(
         cov, gross_margin=p["gross_margin"], horizon_years=p["horizon_years"], discount_rate=p["discount_rate"],
-        min_group_size=p["min_group_size"], seed=p["seed"]).fit(complaints),
+        min_group_size=p["min_group_size"], seed=p["seed"],
+        cost_to_serve_per_customer_year=a.cost_to_serve_per_customer_year()).fit(complaints),
         rows=lambda m: f"{m.n_complainers_:,} complainers",
         truth=lambda m: f"HR open/resolved {m.hazard_ratio_['estimate']:.3f} [{m.hazard_ratio_['lo']:.3f}, "
         f"{m.hazard_ratio_['hi']:.3f}] (truth {res_truth.get('hazard_ratio_open_vs_resolved', float('nan')):.2f}); "

@@ -3,7 +3,9 @@
 Pure functions (no fitting, no I/O). Conventions, stated once:
 
 * ``cash_flows`` are yearly net amounts for years 1..H, received at each year's end;
-  ``initial`` is spent at time 0 (a one-off programme cost, as a positive number).
+  ``initial`` is spent at time 0 (a one-off programme cost, as a positive number). A
+  :class:`BusinessCase`'s ``cash_flows`` carry it as the year-0 row, so that discounting every
+  row gives the NPV.
 * ``NPV = -initial + sum_t cash_flows[t] / (1 + d)^t``.
 * ``ROI = (discounted benefits - discounted costs) / discounted costs``.
 * payback: months until the cumulative undiscounted net reaches zero, the year's cash
@@ -22,7 +24,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "group_value_per_year", "value_at_stake", "LEVERS"]
+           "relative_draws", "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "group_value_per_year", "value_at_stake", "LEVERS"]
 
 
 #: The levers a scenario's benefit is split into, in the order charts and tables show them.
@@ -83,26 +85,41 @@ def customer_years(survival) -> np.ndarray:
     return (np.concatenate([[1.0], s[:-1]]) + s) / 2
 
 
+def _per_year(value, H: int) -> np.ndarray:
+    """A number, or one number per year 1..H, as an array of H numbers."""
+    v = np.asarray(value, float)
+    return np.full(H, float(v)) if v.ndim == 0 else v[:H]
+
+
+def _ramp_shares(ramp: list[float], H: int) -> np.ndarray:
+    """Share of each move made at the start of programme year 1..H (the ramp is cumulative)."""
+    cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
+    return np.diff(np.concatenate([[0.0], cum_ramp]))
+
+
 def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float], ramp: list[float],
                         gross_margin: float, horizon_years: int, yearly_cost: float = 0.0,
-                        lag_years: int = 0, referral_value: float = 0.0) -> pd.DataFrame:
+                        lag_years: int = 0, referral_value=0.0) -> pd.DataFrame:
     """Yearly benefit of moving customers between groups, split by lever, and programme cost.
 
     Parameters
     ----------
-    groups : one row per group: ``customers`` (in the base today), ``revenue`` and
-        ``cost_to_serve`` (adjusted, per customer-year) and ``survival`` (array: share still a
-        customer at the end of years 1..H after a start); optionally ``referrals`` (new
-        customers referred per customer-year).
-    moves : ``{(from_group, to_group): share of from_group moved}``.
-    ramp : cumulative share of each move achieved by the end of programme year 1, 2, ...
+    groups : one row per group (or per set of movers priced as a group, see
+        :func:`cxvalue.movers.mover_rows`): ``customers`` (in the base today), ``revenue`` and
+        ``cost_to_serve`` (per customer-year) and ``survival`` (array: share of today's
+        customers still a customer at the end of years 1..H from today); optionally
+        ``referrals`` (new customers referred per customer-year).
+    moves : ``{(from_row, to_row): share of from_row moved}``; ``to_row`` prices the same
+        customers after the move.
+    ramp : cumulative share of each move made by the start of programme year 1, 2, ...
         (e.g. ``[0.5, 1.0]``; the last value holds afterwards).
     gross_margin : share of revenue kept as margin.
     horizon_years : years of cash flows.
     yearly_cost : running programme cost per year (one-off costs are the NPV's ``initial``).
-    lag_years : years between a customer's move and its first benefit.
-    referral_value : value of one referred customer when they join (e.g. a new customer's
-        CLV), in currency; with ``groups["referrals"]`` it prices the referrals lever.
+    lag_years : whole years between a customer's move and its first benefit.
+    referral_value : value of one referred customer when they join, in currency: a number, or
+        one per year 1..H (a referral in year ``t`` brings value only over the years left of
+        the horizon); with ``groups["referrals"]`` it prices the referrals lever.
 
     Returns
     -------
@@ -113,40 +130,45 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
 
     Notes
     -----
-    A cohort moved in year ``k`` from ``g`` to ``h`` counts from year ``k + lag`` on, as
-    fresh customers of ``h`` instead of ``g`` (survival restarts at the move). With margin
-    ``m = gross_margin * revenue - cost_to_serve`` and customer-years ``A`` (see
-    :func:`customer_years`), the cohort adds ``m_h A_h - m_g A_g`` a year, split exactly into
-    spend ``gross_margin (rev_h - rev_g) A_h``, cost to serve ``(cost_g - cost_h) A_h`` and
-    retention ``m_g (A_h - A_g)``; referrals add ``referral_value (ref_h A_h - ref_g A_g)``.
+    Convention: the share of a move made in programme year ``k`` (``ramp``) moves at the start
+    of that year; its customers behave as ``to_row`` from ``e = k - 1 + lag`` years from today
+    on. Only those still customers then move: the cohort's expected customer-years in year
+    ``t > e`` are ``A'(t) = S_g(e) (S_h(t-1) + S_h(t)) / 2 / S_h(e)`` (the destination's
+    survival from ``e`` on, for the customers of ``g`` still there at ``e``) against
+    ``A_g(t) = (S_g(t-1) + S_g(t)) / 2`` had they stayed. With margin
+    ``m = gross_margin * revenue - cost_to_serve`` the cohort adds ``m_h A' - m_g A_g`` a year,
+    split exactly into spend ``gross_margin (rev_h - rev_g) A'``, cost to serve
+    ``(cost_g - cost_h) A'`` and retention ``m_g (A' - A_g)``; referrals add
+    ``referral_value_t (ref_h A' - ref_g A_g)``.
     """
     H = int(horizon_years)
     levers = {name: np.zeros(H) for name in LEVERS}
     refs = groups["referrals"] if "referrals" in groups else pd.Series(0.0, index=groups.index)
+    ref_value = _per_year(referral_value, H)
     changes = {name: np.zeros(H) for name in ("revenue_change", "cost_to_serve_change")}
-    cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
-    new_share = np.diff(np.concatenate([[0.0], cum_ramp]))  # share of each move made in year k
+    new_share = _ramp_shares(ramp, H)
     for (g, h), share in moves.items():
         if share <= 0:
             continue
         src, dst = groups.loc[g], groups.loc[h]
-        a_g, a_h = customer_years(src["survival"]), customer_years(dst["survival"])
+        s_g = np.concatenate([[1.0], np.asarray(src["survival"], float)[:H]])
+        s_h = np.concatenate([[1.0], np.asarray(dst["survival"], float)[:H]])
+        a_g, a_h = (s_g[:-1] + s_g[1:]) / 2, (s_h[:-1] + s_h[1:]) / 2
         m_g = gross_margin * src["revenue"] - src["cost_to_serve"]
         moved_total = src["customers"] * share
-        for k in range(H):  # cohort moved during year k + 1
+        for k in range(H):  # cohort moved at the start of programme year k + 1
             n = moved_total * new_share[k]
-            if n == 0:
+            e = k + lag_years
+            if n == 0 or e >= H or s_h[e] <= 0:
                 continue
-            for t in range(k + lag_years, H):  # benefit years
-                j = t - (k + lag_years)  # years since the benefit started
-                if j >= len(a_h):
-                    break
-                levers["spend"][t] += n * gross_margin * (dst["revenue"] - src["revenue"]) * a_h[j]
-                levers["cost_to_serve"][t] += n * (src["cost_to_serve"] - dst["cost_to_serve"]) * a_h[j]
-                levers["retention"][t] += n * m_g * (a_h[j] - a_g[j])
-                levers["referrals"][t] += n * referral_value * (refs[h] * a_h[j] - refs[g] * a_g[j])
-                changes["revenue_change"][t] += n * (dst["revenue"] * a_h[j] - src["revenue"] * a_g[j])
-                changes["cost_to_serve_change"][t] += n * (dst["cost_to_serve"] * a_h[j] - src["cost_to_serve"] * a_g[j])
+            a_moved = s_g[e] * a_h[e:] / s_h[e]
+            a_stay = a_g[e:]
+            levers["spend"][e:] += n * gross_margin * (dst["revenue"] - src["revenue"]) * a_moved
+            levers["cost_to_serve"][e:] += n * (src["cost_to_serve"] - dst["cost_to_serve"]) * a_moved
+            levers["retention"][e:] += n * m_g * (a_moved - a_stay)
+            levers["referrals"][e:] += n * ref_value[e:] * (refs[h] * a_moved - refs[g] * a_stay)
+            changes["revenue_change"][e:] += n * (dst["revenue"] * a_moved - src["revenue"] * a_stay)
+            changes["cost_to_serve_change"][e:] += n * (dst["cost_to_serve"] * a_moved - src["cost_to_serve"] * a_stay)
     out = pd.DataFrame(levers, index=pd.RangeIndex(1, H + 1, name="year"))
     out["benefit"] = out[list(LEVERS)].sum(axis=1)
     out["cost"] = float(yearly_cost)
@@ -157,64 +179,79 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
 
 
 def npv_distribution(groups: pd.DataFrame, revenue_ratio: pd.DataFrame, cost_ratio: pd.DataFrame,
-                     hazard_ratio: pd.DataFrame, reference: str, reference_survival, moves: dict, ramp: list[float],
-                     gross_margin: float, discount_rate: float, horizon_years: int, one_off_cost: float = 0.0,
-                     yearly_cost: float = 0.0, lag_years: int = 0, referral_ratio: pd.DataFrame | None = None,
-                     referral_value: float = 0.0) -> np.ndarray:
+                     hazard_ratio: pd.DataFrame, moves: dict, ramp: list[float], gross_margin: float,
+                     discount_rate: float, horizon_years: int, one_off_cost: float = 0.0, yearly_cost: float = 0.0,
+                     lag_years: int = 0, referral_ratio: pd.DataFrame | None = None,
+                     referral_value=0.0) -> np.ndarray:
     """NPV of the scenario under each joint draw of the linkage effects (one NPV per row).
 
-    ``groups`` gives ``customers`` per group; ``revenue_ratio``, ``cost_ratio``,
-    ``hazard_ratio`` (and optionally ``referral_ratio``) hold one draw per row and one column
-    per group (see :func:`cxvalue.value.effect_draws`); an optional ``_level`` column scales
-    the reference group's level in that draw (its adjusted revenue, cost or referral rate,
-    and for churn the reference curve's cumulative hazard), so the uncertainty of where the
-    reference group stands is carried too. The reference group's adjusted revenue and cost per
-    customer-year are ``groups.loc[reference, "revenue"/"cost_to_serve"]`` (and
-    ``"referrals"`` when present) and its yearly survival ``reference_survival``. The same
-    arithmetic as :func:`scenario_cash_flows`, vectorised over draws (10,000 draws take well
-    under a second). Summaries: :func:`summarise_npv`.
+    ``groups`` holds the rows :func:`scenario_cash_flows` prices, each with ``as_group`` (the
+    group whose effects price it; the row's own name when absent). ``revenue_ratio``,
+    ``cost_ratio``, ``hazard_ratio`` (and optionally ``referral_ratio``) hold one draw per row
+    and one column per group: each draw's effect *relative to the point estimate* (1 = the
+    point estimate; see :func:`relative_draws`), and an optional ``_level`` column scaling
+    every row's level in that draw (revenue, cost or referral rate; for churn the cumulative
+    hazard), so that the uncertainty of where the reference group stands is carried too. In a
+    draw a row's revenue is ``revenue x ratio[as_group] x _level`` and its survival
+    ``survival ** (hazard_ratio[as_group] x _level)``. The same arithmetic as
+    :func:`scenario_cash_flows`, vectorised over draws. Summaries: :func:`summarise_npv`.
     """
     H = int(horizon_years)
-    s_ref = np.asarray(reference_survival, float)[:H]
     n_draws = len(revenue_ratio)
+    as_group = groups["as_group"] if "as_group" in groups else pd.Series(groups.index, index=groups.index)
+    ref_value = _per_year(referral_value, H)
 
     def level(draws):
         return draws["_level"].to_numpy() if draws is not None and "_level" in draws else np.ones(n_draws)
 
-    ref_rev = groups.loc[reference, "revenue"] * level(revenue_ratio)
-    ref_cost = groups.loc[reference, "cost_to_serve"] * level(cost_ratio)
-    ref_refs = (groups.loc[reference, "referrals"] if "referrals" in groups else 0.0) * level(referral_ratio)
-    hazard_scale = level(hazard_ratio)
-    cum_ramp = np.array([ramp[min(k, len(ramp) - 1)] for k in range(H)], float)
-    new_share = np.diff(np.concatenate([[0.0], cum_ramp]))
+    def effect(draws, row):
+        if draws is None:
+            return np.ones(n_draws)
+        g = as_group[row]
+        return draws[g].to_numpy() if g in draws else np.ones(n_draws)
 
-    def value_and_years(group):
-        rev = ref_rev * revenue_ratio[group].to_numpy()
-        cost = ref_cost * cost_ratio[group].to_numpy()
-        if referral_ratio is not None:
-            refs = ref_refs * referral_ratio[group].to_numpy()
-        else:  # referral rates at their point estimates
-            refs = np.full(n_draws, groups.loc[group, "referrals"] if "referrals" in groups else 0.0)
-        surv = s_ref[None, :] ** (hazard_ratio[group].to_numpy() * hazard_scale)[:, None]
-        years = (np.concatenate([np.ones((n_draws, 1)), surv[:, :-1]], axis=1) + surv) / 2
-        return gross_margin * rev - cost + referral_value * refs, years
+    new_share = _ramp_shares(ramp, H)
+
+    def value_and_survival(row):
+        r = groups.loc[row]
+        rev = r["revenue"] * effect(revenue_ratio, row) * level(revenue_ratio)
+        cost = r["cost_to_serve"] * effect(cost_ratio, row) * level(cost_ratio)
+        refs = (r["referrals"] if "referrals" in groups else 0.0) * effect(referral_ratio, row) * level(referral_ratio)
+        power = effect(hazard_ratio, row) * level(hazard_ratio)
+        surv = np.clip(np.asarray(r["survival"], float)[:H][None, :], 0.0, 1.0) ** power[:, None]
+        return rev, cost, refs, np.concatenate([np.ones((n_draws, 1)), surv], axis=1)
 
     benefit = np.zeros((n_draws, H))
     for (g, h), share in moves.items():
         if share <= 0:
             continue
-        v_g, a_g = value_and_years(g)
-        v_h, a_h = value_and_years(h)
+        rev_g, cost_g, refs_g, s_g = value_and_survival(g)
+        rev_h, cost_h, refs_h, s_h = value_and_survival(h)
+        a_g, a_h = (s_g[:, :-1] + s_g[:, 1:]) / 2, (s_h[:, :-1] + s_h[:, 1:]) / 2
+        v_g = (gross_margin * rev_g - cost_g)[:, None] + refs_g[:, None] * ref_value[None, :]
+        v_h = (gross_margin * rev_h - cost_h)[:, None] + refs_h[:, None] * ref_value[None, :]
         moved_total = groups.loc[g, "customers"] * share
         for k in range(H):
             n = moved_total * new_share[k]
-            if n == 0:
+            e = k + lag_years
+            if n == 0 or e >= H:
                 continue
-            for t in range(k + lag_years, H):
-                j = t - (k + lag_years)
-                benefit[:, t] += n * (v_h[:, None] * a_h[:, j:j + 1] - v_g[:, None] * a_g[:, j:j + 1])[:, 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a_moved = np.where(s_h[:, e:e + 1] > 0, s_g[:, e:e + 1] * a_h[:, e:] / s_h[:, e:e + 1], 0.0)
+            benefit[:, e:] += n * (v_h[:, e:] * a_moved - v_g[:, e:] * a_g[:, e:])
     discount = (1 + discount_rate) ** np.arange(1, H + 1)
     return -one_off_cost + ((benefit - yearly_cost) / discount).sum(axis=1)
+
+
+def relative_draws(draws: pd.DataFrame, point: pd.Series) -> pd.DataFrame:
+    """Draws of each group's effect divided by its point estimate (1 where none was measured),
+    ``_level`` kept: what :func:`npv_distribution` takes."""
+    out = draws.copy()
+    for g in out.columns:
+        if g != "_level":
+            p = point.get(g, np.nan)
+            out[g] = out[g] / p if pd.notna(p) and p > 0 else 1.0
+    return out
 
 
 def summarise_npv(draws: np.ndarray) -> dict[str, float]:
@@ -250,6 +287,11 @@ class BusinessCase:
     #: ``one_off_cost``, ``yearly_cost``, ``lag_years``, ``currency``).
     inputs: dict[str, Any] = field(default_factory=dict)
 
+    def assumptions(self) -> dict[str, Any]:
+        """Every value the case was priced with, as used (``business_case.assumptions`` of
+        ``results.json``, also in ``manifest.json`` as ``used``)."""
+        return _assumptions(self.inputs or {})
+
     def results(self) -> dict[str, Any]:
         """The ``value`` and ``business_case`` blocks of ``results.json``."""
         flows = [{"year": int(y), "benefit": r.benefit, "cost": r.cost, "net": r.net,
@@ -262,11 +304,38 @@ class BusinessCase:
             "business_case": {"npv": self.npv, "roi": self.roi, "payback_months": self.payback_months,
                               "irr": self.irr, **self.uncertainty, "cash_flows": flows,
                               "customers_moved": self.moved, "context": self.context,
-                              "referral_value": self.inputs.get("referral_value"),
+                              "referral_value": _first(self.inputs.get("referral_value")),
+                              "referral_value_by_year": [float(x) for x in
+                                                         np.ravel(self.inputs.get("referral_value", []))],
                               "left_out": dict(self.left_out),
+                              "assumptions": self.assumptions(),
                               "sensitivity": [] if self.sensitivity is None else
                               self.sensitivity.to_dict(orient="records")},
         }
+
+
+def _assumptions(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Every value the case was priced with, as used (the measured margin, the shares moved after
+    a target score scaled them): re-running with these gives the same case."""
+    keys = ("gross_margin", "margin_source", "discount_rate", "horizon_years", "one_off_cost", "yearly_cost",
+            "lag_years", "target_score", "currency")
+    out: dict[str, Any] = {k: inputs.get(k) for k in keys if k in inputs}
+    out.setdefault("margin_source", "parameter")
+    out["reference_group"] = inputs.get("reference")
+    out["shares_moved"] = {f"{g}->{h}": float(s) for (g, h), s in (inputs.get("moves") or {}).items() if g != h}
+    out["ramp"] = [float(x) for x in inputs.get("ramp", [])]
+    out["referral_value_by_year"] = [float(x) for x in np.ravel(inputs.get("referral_value", []))]
+    out["conventions"] = ("A move made in programme year k starts at the start of that year and pays from lag years "
+                          "later, for the customers still there then; movers are priced at their own predicted levels "
+                          "and survival from today, the churn model's yearly hazards carried on beyond the follow-up "
+                          "the data has.")
+    return {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in out.items()}
+
+
+def _first(values) -> float | None:
+    """The first of one number per year (a referral's value in year 1), or None."""
+    v = np.ravel(np.asarray(values if values is not None else [], float))
+    return float(v[0]) if v.size else None
 
 
 def _linear_ramp(years: int) -> list[float]:
@@ -359,21 +428,22 @@ def _scenario_inputs(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_c
 
 
 def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One 'draw' holding the point estimates (a row), for :func:`npv_distribution`; an effect
-    that was not measured is 1 (no difference)."""
-    return pd.DataFrame([summary[column].astype(float).fillna(1.0).to_dict()])
+    """One 'draw' holding the point estimates relative to themselves (all 1), for
+    :func:`npv_distribution`."""
+    return pd.DataFrame([{g: 1.0 for g in summary.index}])
 
 
 def _draws(model, n: int, seed: int, point: pd.Series) -> pd.DataFrame:
-    """Joint draws of a model's effects (:func:`cxvalue.value.effect_draws`), with 1 for every
-    group whose point estimate is missing (priced as no difference, so not varied either)."""
+    """Joint draws of a model's effects (:func:`cxvalue.value.effect_draws`) relative to the point
+    estimates (:func:`relative_draws`): 1 for every group whose estimate is missing (priced as
+    no difference, so not varied either)."""
     from cxvalue.value import effect_draws
 
     d = effect_draws(model, n, seed)
     for g in point.index:
         if pd.isna(point[g]) or g not in d:
-            d[g] = 1.0
-    return d
+            d[g] = point[g] if pd.notna(point[g]) else 1.0
+    return relative_draws(d, point)
 
 
 def _priced_moves(moves: dict[tuple[str, str], float], groups: pd.DataFrame) -> tuple[dict, dict[str, str]]:
@@ -400,8 +470,71 @@ def _referral_value(clv: pd.DataFrame, customers: pd.Series) -> float:
     return float((c[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else 0.0
 
 
+@dataclass
+class _Pricing:
+    """What every pricing of the scenario shares (the case, the tornado, value at stake)."""
+
+    reference: str
+    labels: list[str]
+    ref_curve: pd.DataFrame
+    s_ref: np.ndarray
+    groups: pd.DataFrame
+    left_out: dict[str, str]
+    #: the movers of each standard move as they are and as the group they move to
+    #: (:func:`cxvalue.movers.mover_rows`)
+    rows: pd.DataFrame
+    models: dict[str, Any]
+
+
+def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_years, referrals, history) -> _Pricing:
+    from cxvalue.movers import mover_rows
+
+    reference, labels, ref_curve, s_ref, groups, left_out = _scenario_inputs(revenue, cost_to_serve, churn, curves,
+                                                                             base_customers, horizon_years, referrals)
+    standard = [m for m in _moves(labels, reference, 1.0, 1.0) if m[0] != m[1]]
+    measured = [(g, h) for g, h in standard if not groups.loc[[g, h], "revenue"].isna().any()]
+    rows = mover_rows(history, revenue, cost_to_serve, churn if churn.fitted else None, referrals, measured,
+                      groups["customers"], horizon_years)
+    return _Pricing(reference, labels, ref_curve, s_ref, groups, left_out, rows,
+                    {"revenue": revenue, "cost_to_serve": cost_to_serve, "churn": churn, "referrals": referrals})
+
+
+def _row_moves(moves: dict[tuple[str, str], float], rows: pd.DataFrame) -> tuple[dict, dict[str, str]]:
+    """The group moves as moves between mover rows; a move with nobody to move is left out."""
+    from cxvalue.movers import row_name
+
+    out, left_out = {}, {}
+    for (g, h), share in moves.items():
+        if g == h or share <= 0:
+            continue
+        if row_name(g, h) not in rows.index:
+            left_out[f"move {g} to {h}"] = (f"Moving customers from {g} to {h} is left out: no respondent of the {g} "
+                                            f"group is still a customer, so there is nobody to move.")
+            continue
+        out[(row_name(g, g), row_name(g, h))] = share
+    return out, left_out
+
+
+def _referral_values(pricing: _Pricing, gross_margin: float, discount_rate: float, H: int) -> np.ndarray:
+    """What one referred customer is worth when they join in year 1..H: the base's mean CLV over
+    the years left of the horizon (a year-5 referral of a 5-year case brings one year)."""
+    from cxvalue.value import group_clv
+
+    if pricing.models["referrals"] is None:
+        return np.zeros(H)
+    g = pricing.groups
+    out = []
+    for t in range(1, H + 1):
+        left = H - t + 1
+        clv = group_clv(pricing.models["revenue"].summary, g[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
+                        g[["hazard_ratio"]], pricing.ref_curve, gross_margin, discount_rate, left,
+                        reference_survival=pricing.s_ref[:left])
+        out.append(_referral_value(clv, g["customers"]))
+    return np.asarray(out)
+
+
 def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-             params: dict[str, Any], referrals=None) -> BusinessCase:
+             params: dict[str, Any], referrals=None, *, history: pd.DataFrame) -> BusinessCase:
     """Price the scenario of ``params["scenario"]`` with the fitted linkage models.
 
     Parameters
@@ -409,99 +542,128 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     revenue, cost_to_serve, churn : fitted :mod:`cxvalue.linkage` models.
     referrals : optional fitted :class:`cxvalue.linkage.ReferralModel` (referrals per
         customer-year by group): adds the referrals lever, each referred customer valued at
-        the base's mean CLV.
-    curves : Kaplan-Meier curves (``ChurnModel.km_curves``); the reference group's is used.
+        the base's mean CLV over the years left of the horizon.
+    curves : Kaplan-Meier curves (``ChurnModel.km_curves``); the reference group's prices the
+        CLV per group.
     base_customers : customers per group in today's base (e.g. active customers by group).
     params : run parameters (``gross_margin``, ``discount_rate``, ``horizon_years``, ``seed``,
         ``scenario.*``).
+    history : the customer history the models were fitted on: the movers are priced on their
+        own rows (:mod:`cxvalue.movers`).
 
     The lowest group moves to the reference group (``scenario.detractor_to_passive``) and
     the reference group to the highest (``scenario.passive_to_promoter``), ramped linearly
-    over ``scenario.ramp_years``. One-off cost at time 0, yearly cost every year.
+    over ``scenario.ramp_years``. One-off cost at time 0 (the ``year`` 0 row of the cash
+    flows), yearly cost every year. Each move is priced on today's customers of the group who
+    would move, at their own levels and survival (:func:`cxvalue.movers.mover_rows`); CLV per
+    group stays standardised over all respondents (what a customer of each group is worth).
     """
     from cxvalue.value import group_clv
 
     sc = params["scenario"]
     H = int(params["horizon_years"])
-    reference, labels, ref_curve, s_ref, groups, left_out = _scenario_inputs(revenue, cost_to_serve, churn, curves,
-                                                                             base_customers, H, referrals)
-    hazard = groups[["hazard_ratio"]]
-    clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}), hazard,
-                    ref_curve, params["gross_margin"], params["discount_rate"], H, reference_survival=s_ref)
-    ref_value = _referral_value(clv, groups["customers"]) if referrals is not None else 0.0
-    groups["survival"] = [s_ref ** groups.loc[g, "hazard_ratio"] for g in labels]
+    pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, H, referrals, history)
+    reference, labels, groups, left_out = pricing.reference, pricing.labels, pricing.groups, dict(pricing.left_out)
+    s_ref = pricing.s_ref
+    clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
+                    groups[["hazard_ratio"]], pricing.ref_curve, params["gross_margin"], params["discount_rate"], H,
+                    reference_survival=s_ref)
+    ref_values = _referral_values(pricing, params["gross_margin"], params["discount_rate"], H)
     d2p, p2p = scenario_shares(sc, groups["customers"], labels, reference)
     moves, moves_left_out = _priced_moves(_moves(labels, reference, d2p, p2p), groups)
     left_out.update(moves_left_out)
+    row_moves, rows_left_out = _row_moves(moves, pricing.rows)
+    left_out.update(rows_left_out)
     ramp = _linear_ramp(sc["ramp_years"])
-    flows = scenario_cash_flows(groups, moves, ramp, params["gross_margin"], H, sc["yearly_cost"], sc["lag_years"],
-                                ref_value)
-    costs = pd.Series(sc["yearly_cost"], index=flows.index)
+    flows = scenario_cash_flows(pricing.rows, row_moves, ramp, params["gross_margin"], H, sc["yearly_cost"],
+                                sc["lag_years"], ref_values)
+    flows = _with_year_zero(flows, sc["one_off_cost"])
+    yearly = flows.loc[1:]
+    costs = yearly["cost"]
     seed = int(params["seed"])
     n = int(sc["draws"])
-    draws = npv_distribution(groups, _draws(revenue, n, seed, revenue.summary["ratio"]),
+    draws = npv_distribution(pricing.rows, _draws(revenue, n, seed, revenue.summary["ratio"]),
                              _draws(cost_to_serve, n, seed + 1, cost_to_serve.summary["ratio"]),
-                             _draws(churn, n, seed + 2, churn.summary["hazard_ratio"]), reference, s_ref, moves, ramp,
+                             _draws(churn, n, seed + 2, groups["hazard_ratio"]), row_moves, ramp,
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
                              sc["yearly_cost"], sc["lag_years"],
                              _draws(referrals, n, seed + 3, referrals.summary["ratio"]) if referrals is not None else None,
-                             ref_value)
+                             ref_values)
     year = min(3, H)  # the CX guides quote gains "within 2-3 years"
     base_revenue = float((groups["customers"] * groups["revenue"]).sum())
     base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
     context = {"year": year,
-               "revenue_uplift": float(flows.loc[year, "revenue_change"] / base_revenue) if base_revenue else float("nan"),
-               "cost_to_serve_change": float(flows.loc[year, "cost_to_serve_change"] / base_cost) if base_cost else float("nan"),
+               "revenue_uplift": float(yearly.loc[year, "revenue_change"] / base_revenue) if base_revenue else float("nan"),
+               "cost_to_serve_change": float(yearly.loc[year, "cost_to_serve_change"] / base_cost) if base_cost else float("nan"),
                "guide_revenue_growth": [0.05, 0.10], "guide_cost_reduction": [0.15, 0.25]}
+    shares = {"detractor_to_passive": d2p, "passive_to_promoter": p2p}
     return BusinessCase(
         context=context,
-        sensitivity=sensitivity(revenue, cost_to_serve, churn, curves, base_customers,
-                                {**params, "scenario": {**sc, "detractor_to_passive": d2p, "passive_to_promoter": p2p,
-                                                        "target_score": None}}, referrals),
+        sensitivity=_tornado(pricing, {**params, "scenario": {**sc, **shares, "target_score": None}}),
         clv=clv, cash_flows=flows,
-        npv=npv(flows["net"], params["discount_rate"], sc["one_off_cost"]),
-        roi=roi(flows["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
-        payback_months=payback_months(flows["net"], sc["one_off_cost"]),
-        irr=irr(flows["net"], sc["one_off_cost"]),
+        npv=npv(yearly["net"], params["discount_rate"], sc["one_off_cost"]),
+        roi=roi(yearly["benefit"], costs, params["discount_rate"], sc["one_off_cost"]),
+        payback_months=payback_months(yearly["net"], sc["one_off_cost"]),
+        irr=irr(yearly["net"], sc["one_off_cost"]),
         uncertainty=summarise_npv(draws), npv_draws=draws,
-        moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items() if g != h},
+        moved={f"{g}->{h}": float(groups.loc[g, "customers"] * s) for (g, h), s in moves.items()
+               if g != h and f"move {g} to {h}" not in left_out},
         left_out=left_out,
-        inputs={"groups": groups.drop(columns="survival"),
+        inputs={"groups": groups.drop(columns="survival", errors="ignore"), "movers": pricing.rows,
+                "mover_moves": row_moves,
                 "reference": reference, "reference_survival": [float(x) for x in s_ref], "moves": moves,
-                "ramp": ramp, "referral_value": ref_value, "gross_margin": params["gross_margin"],
+                "ramp": ramp, "referral_value": [float(x) for x in ref_values], "gross_margin": params["gross_margin"],
                 "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
                 "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", ""),
                 "target_score": sc.get("target_score")},
     )
 
 
+def _with_year_zero(flows: pd.DataFrame, one_off_cost: float) -> pd.DataFrame:
+    """The cash flows with a year-0 row holding the one-off cost, so that discounting every row
+    (year ``t`` at ``(1 + d)^t``) gives the NPV exactly."""
+    zero = pd.DataFrame({c: [0.0] for c in flows.columns}, index=pd.RangeIndex(0, 1, name="year"))
+    zero["cost"] = float(one_off_cost)
+    zero["net"] = -float(one_off_cost)
+    return pd.concat([zero, flows])
+
+
 def group_value_per_year(case: BusinessCase) -> pd.Series:
     """What one customer of each group brings in their first year: margin (gross margin x
     revenue - cost to serve) times the customer-years of that year, plus the referrals they
     bring, valued at ``referral_value``. Moving a customer from ``g`` to ``h`` is worth
-    ``v_h - v_g`` in its first year (the scenario's arithmetic with one cohort, no lag)."""
+    ``v_h - v_g`` in its first year. Levels standardised over all respondents (a typical
+    customer of each group); :func:`value_at_stake` prices today's customers of the lowest
+    group on their own levels."""
     i = case.inputs
     g = i["groups"]
     s1 = float(np.asarray(i["reference_survival"], float)[0])
     years_1 = (1 + s1 ** g["hazard_ratio"].astype(float)) / 2
     refs = g["referrals"] if "referrals" in g else 0.0
-    value = (i["gross_margin"] * g["revenue"] - g["cost_to_serve"] + i["referral_value"] * refs) * years_1
+    ref_value = float(np.asarray(i["referral_value"], float).ravel()[0])
+    value = (i["gross_margin"] * g["revenue"] - g["cost_to_serve"] + ref_value * refs) * years_1
     return value.astype(float).rename("value_per_year")
 
 
 def value_at_stake(case: BusinessCase) -> float:
-    """Margin a year that dissatisfaction costs today: the first-year benefit if every customer
-    of the lowest group spent, stayed, cost and referred like the reference group,
-    ``customers_lowest x (v_reference - v_lowest)`` with ``v`` from :func:`group_value_per_year`."""
-    v = group_value_per_year(case)
-    low, ref = v.index[0], case.inputs["reference"]
-    if low == ref or pd.isna(v[low]) or pd.isna(v[ref]):
+    """Margin a year that dissatisfaction costs today: the first-year benefit if every customer of
+    the lowest group today spent, stayed, cost and referred like the reference group, each at
+    their own levels (the movers' rows of :func:`cxvalue.movers.mover_rows`): ``N_lowest x
+    (v(as reference) A'(1) - v(as they are) A(1))``."""
+    from cxvalue.movers import row_name
+
+    i = case.inputs
+    low, ref = list(i["groups"].index)[0], i["reference"]
+    rows = i.get("movers")
+    if low == ref or rows is None or row_name(low, ref) not in rows.index:
         return float("nan")
-    return float(case.inputs["groups"].loc[low, "customers"] * (v[ref] - v[low]))
+    flows = scenario_cash_flows(rows, {(row_name(low, low), row_name(low, ref)): 1.0}, [1.0], i["gross_margin"], 1,
+                                referral_value=np.asarray(i["referral_value"], float).ravel()[:1])
+    return float(flows.loc[1, "benefit"])
 
 
 def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-                params: dict[str, Any], referrals=None) -> pd.DataFrame:
+                params: dict[str, Any], referrals=None, *, history: pd.DataFrame) -> pd.DataFrame:
     """Tornado: the NPV when each assumption moves to the low and high end of a plausible range.
 
     Ranges: gross margin and discount rate ±25% of their value; each shift share ±50%; the
@@ -510,65 +672,62 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
     stays at the base case. Returns one row per assumption, sorted by swing (largest first):
     ``assumption``, ``low``, ``high`` (the settings), ``npv_low``, ``npv_high``, ``swing``.
     """
+    pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, int(params["horizon_years"]),
+                       referrals, history)
+    return _tornado(pricing, params)
+
+
+def _tornado(pricing: _Pricing, params: dict[str, Any]) -> pd.DataFrame:
     sc = params["scenario"]
-    from cxvalue.value import group_clv
-
-    reference, labels, ref_curve, s_ref, groups, _ = _scenario_inputs(revenue, cost_to_serve, churn, curves,
-                                                                      base_customers, params["horizon_years"], referrals)
+    H = int(params["horizon_years"])
+    reference, labels, groups, rows = pricing.reference, pricing.labels, pricing.groups, pricing.rows
+    revenue, cost_to_serve, churn = (pricing.models[k] for k in ("revenue", "cost_to_serve", "churn"))
     low_g = labels[0]
-
-    def referral_value(p):
-        if referrals is None:
-            return 0.0
-        clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
-                        groups[["hazard_ratio"]], ref_curve, p["gross_margin"], p["discount_rate"],
-                        int(params["horizon_years"]), reference_survival=s_ref)
-        return _referral_value(clv, groups["customers"])
+    ones = pd.DataFrame([{g: 1.0 for g in labels}])
 
     def moves(d2p, p2p):
-        return _priced_moves(_moves(labels, reference, d2p, p2p), groups)[0]
+        return _row_moves(_priced_moves(_moves(labels, reference, d2p, p2p), groups)[0], rows)[0]
 
     def run(p=None, rev=None, cost=None, hr=None, shares=None, ramp_years=None):
         p = p or params
         d2p, p2p = shares or (sc["detractor_to_passive"], sc["passive_to_promoter"])
         return float(npv_distribution(
-            groups, rev if rev is not None else _point(revenue.summary, "ratio"),
-            cost if cost is not None else _point(cost_to_serve.summary, "ratio"),
-            hr if hr is not None else _point(groups, "hazard_ratio"), reference, s_ref,
-            moves(d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
-            p["gross_margin"], p["discount_rate"], int(params["horizon_years"]),
-            sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"], None, referral_value(p))[0])
+            rows, rev if rev is not None else ones, cost if cost is not None else ones,
+            hr if hr is not None else ones, moves(d2p, p2p), _linear_ramp(ramp_years or sc["ramp_years"]),
+            p["gross_margin"], p["discount_rate"], H, sc["one_off_cost"], sc["yearly_cost"], sc["lag_years"], None,
+            _referral_values(pricing, p["gross_margin"], p["discount_rate"], H))[0])
 
     def with_param(key, value):
         return {**params, key: value}
 
-    rows = []
+    out_rows = []
     gm, dr = params["gross_margin"], params["discount_rate"]
-    rows.append(("Gross margin", f"{gm * 0.75:.0%}", f"{min(gm * 1.25, 1):.0%}",
-                 run(with_param("gross_margin", gm * 0.75)), run(with_param("gross_margin", min(gm * 1.25, 1.0)))))
-    rows.append(("Discount rate", f"{dr * 1.25:.1%}", f"{dr * 0.75:.1%}",
-                 run(with_param("discount_rate", dr * 1.25)), run(with_param("discount_rate", dr * 0.75))))
+    out_rows.append(("Gross margin", f"{gm * 0.75:.0%}", f"{min(gm * 1.25, 1):.0%}",
+                     run(with_param("gross_margin", gm * 0.75)), run(with_param("gross_margin", min(gm * 1.25, 1.0)))))
+    out_rows.append(("Discount rate", f"{dr * 1.25:.1%}", f"{dr * 0.75:.1%}",
+                     run(with_param("discount_rate", dr * 1.25)), run(with_param("discount_rate", dr * 0.75))))
     d2p, p2p = sc["detractor_to_passive"], sc["passive_to_promoter"]
-    rows.append((f"Share of {low_g} moved", f"{d2p * 0.5:.0%}", f"{min(d2p * 1.5, 1):.0%}",
-                 run(shares=(d2p * 0.5, p2p)), run(shares=(min(d2p * 1.5, 1.0), p2p))))
-    rows.append((f"Share of {reference} moved", f"{p2p * 0.5:.0%}", f"{min(p2p * 1.5, 1):.0%}",
-                 run(shares=(d2p, p2p * 0.5)), run(shares=(d2p, min(p2p * 1.5, 1.0)))))
+    out_rows.append((f"Share of {low_g} moved", f"{d2p * 0.5:.0%}", f"{min(d2p * 1.5, 1):.0%}",
+                     run(shares=(d2p * 0.5, p2p)), run(shares=(min(d2p * 1.5, 1.0), p2p))))
+    out_rows.append((f"Share of {reference} moved", f"{p2p * 0.5:.0%}", f"{min(p2p * 1.5, 1):.0%}",
+                     run(shares=(d2p, p2p * 0.5)), run(shares=(d2p, min(p2p * 1.5, 1.0)))))
     ry = int(sc["ramp_years"])
-    rows.append(("Years to full effect", str(ry + 1), str(max(1, ry - 1)),
-                 run(ramp_years=ry + 1), run(ramp_years=max(1, ry - 1))))
+    out_rows.append(("Years to full effect", str(ry + 1), str(max(1, ry - 1)),
+                     run(ramp_years=ry + 1), run(ramp_years=max(1, ry - 1))))
     for name, model, col, lo, hi, arg in (("Revenue effect", revenue, "ratio", "ratio_lo", "ratio_hi", "rev"),
                                           ("Cost-to-serve effect", cost_to_serve, "ratio", "ratio_lo", "ratio_hi", "cost"),
                                           ("Churn effect", churn, "hazard_ratio", "hr_lo", "hr_hi", "hr")):
+        point_col = groups["hazard_ratio"] if col == "hazard_ratio" else model.summary[col]
         for g in labels:
             if g == reference or pd.isna(model.summary.loc[g, col]):
                 continue
             at = {}
             for bound in (lo, hi):
-                point = _point(groups if col == "hazard_ratio" else model.summary, col)
-                point[g] = float(model.summary.loc[g, bound])
-                at[bound] = run(**{arg: point})
-            rows.append((f"{name}, {g}", f"{model.summary.loc[g, lo]:.2f}", f"{model.summary.loc[g, hi]:.2f}",
-                         at[lo], at[hi]))
-    out = pd.DataFrame(rows, columns=["assumption", "low", "high", "npv_low", "npv_high"])
+                relative = ones.copy()
+                relative[g] = float(model.summary.loc[g, bound]) / float(point_col[g])
+                at[bound] = run(**{arg: relative})
+            out_rows.append((f"{name}, {g}", f"{model.summary.loc[g, lo]:.2f}", f"{model.summary.loc[g, hi]:.2f}",
+                             at[lo], at[hi]))
+    out = pd.DataFrame(out_rows, columns=["assumption", "low", "high", "npv_low", "npv_high"])
     out["swing"] = (out["npv_high"] - out["npv_low"]).abs()
     return out.sort_values("swing", ascending=False, ignore_index=True)

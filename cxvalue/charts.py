@@ -126,7 +126,10 @@ def value_waterfall(cash_flows: pd.DataFrame, discount_rate: float, one_off_cost
     """Present value of each lever, less the programme's costs, adding up to the NPV."""
     import numpy as np
 
-    disc = (1 + discount_rate) ** np.arange(1, len(cash_flows) + 1)
+    years = np.asarray(cash_flows.index, float)
+    disc = (1 + discount_rate) ** years
+    if 0 in cash_flows.index:  # the one-off cost is the year-0 row
+        one_off_cost = 0.0
     steps = [("Customers kept longer", float((cash_flows["retention"] / disc).sum())),
              ("Higher spend", float((cash_flows["spend"] / disc).sum())),
              ("Lower cost to serve", float((cash_flows["cost_to_serve"] / disc).sum())),

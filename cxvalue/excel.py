@@ -2,14 +2,17 @@
 
 :func:`write_workbook` writes ``business_case.xlsx`` from a :class:`~cxvalue.business_case.BusinessCase`:
 
-* **Assumptions**: every input of the cash flows (money and programme parameters, the
-  ramp, each move's share, per group the customers in today's base, adjusted revenue, cost
-  to serve and referrals per customer-year and the hazard ratio, the reference group's
-  yearly survival), with unit and meaning, and a note on how to read the workbook.
-* **Survival**: ``S_g(t) = S_ref(t) ^ HR_g`` and customer-years
-  ``A_g(t) = (S_g(t-1) + S_g(t)) / 2`` (:func:`cxvalue.business_case.customer_years`).
-* **Cohorts**: customers moved per move and cohort year, what one moved customer adds per
-  lever j years after the move, and each cohort's benefit per lever and year.
+* **Assumptions**: every input of the cash flows (money and programme parameters, each
+  move's share, the ramp, the value of a referral by year, and per set of movers, as they are
+  and as the group they move to, today's customers, revenue, cost to serve and referrals per
+  customer-year and their survival from today), with unit and meaning, and a note on how to
+  read the workbook.
+* **Survival**: each set of movers' survival ``S_r(t)`` from today and customer-years
+  ``A_r(t) = (S_r(t-1) + S_r(t)) / 2`` (:func:`cxvalue.business_case.customer_years`).
+* **Cohorts**: customers moved per move and programme year, and each cohort's benefit per
+  lever and year: a cohort moved at the start of programme year ``k`` behaves as the new group
+  from ``e = k - 1 + lag`` years from today on, for those still customers then
+  (``A'(t) = S_g(e) A_h(t) / S_h(e)``).
 * **Cash flows**: levers, benefit, programme cost, net, discounting, cumulative net; NPV,
   ROI, payback (months) and IRR as formulas beside the values cxvalue reported; the
   simulation summary (P10/P50/P90, chance NPV > 0) as static values.
@@ -27,6 +30,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -48,9 +52,9 @@ NOT_AVAILABLE = "n/a"
 LEVER_LABELS = {"retention": "Retention (customers kept longer)", "spend": "Spend (higher revenue)",
                 "cost_to_serve": "Cost to serve (lower)", "referrals": "Referrals (new customers referred)"}
 
-_REQUIRED = ("groups", "reference", "reference_survival", "moves", "ramp", "referral_value", "gross_margin",
-             "discount_rate", "horizon_years", "one_off_cost", "yearly_cost", "lag_years")
-_GROUP_COLUMNS = ("customers", "revenue", "cost_to_serve", "hazard_ratio")
+_REQUIRED = ("movers", "mover_moves", "reference", "ramp", "referral_value", "gross_margin", "discount_rate",
+             "horizon_years", "one_off_cost", "yearly_cost", "lag_years")
+_MOVER_COLUMNS = ("customers", "as_group", "revenue", "cost_to_serve", "survival")
 
 _TITLE = Font(bold=True, size=14)
 _BOLD = Font(bold=True)
@@ -70,9 +74,11 @@ def write_workbook(case: BusinessCase, path: str | Path) -> Path:
     ----------
     case : an evaluated :class:`~cxvalue.business_case.BusinessCase` whose ``inputs`` hold
         everything the cash flows were priced from (as :func:`~cxvalue.business_case.evaluate`
-        fills them): ``groups`` (``customers``, ``revenue``, ``cost_to_serve``, optionally
-        ``referrals``, and ``hazard_ratio`` per group; money per customer-year), ``reference``,
-        ``reference_survival`` (years 1..H), ``moves``, ``ramp``, ``referral_value``,
+        fills them): ``movers`` (one row per set of movers as they are or as the group they move
+        to, :func:`cxvalue.movers.mover_rows`: ``customers``, ``as_group``, ``revenue``,
+        ``cost_to_serve``, optionally ``referrals``, money per customer-year, and ``survival``
+        from today, years 1..H), ``mover_moves`` (``{(row, row as the new group): share}``),
+        ``reference``, ``ramp``, ``referral_value`` (a number or one per year),
         ``gross_margin``, ``discount_rate``, ``horizon_years``, ``one_off_cost``,
         ``yearly_cost``, ``lag_years`` and optionally ``currency``.
     path : a folder (the workbook is written as ``FILENAME`` inside it, the folder created if
@@ -106,33 +112,39 @@ def write_workbook(case: BusinessCase, path: str | Path) -> Path:
 
 
 def _checked_inputs(case: BusinessCase) -> dict[str, Any]:
-    """``case.inputs`` with the ramp spread over every year; an InputError names what is missing."""
+    """``case.inputs`` with the ramp and the referral value spread over every year; an
+    InputError names what is missing."""
     inputs = dict(case.inputs or {})
     missing = [k for k in _REQUIRED if k not in inputs]
     if missing:
         raise InputError(f"BusinessCase.inputs lacks {', '.join(missing)}: the workbook needs every input the "
                          "cash flows were priced from; build the case with business_case.evaluate")
-    groups = inputs["groups"].copy()
-    absent = [c for c in _GROUP_COLUMNS if c not in groups.columns]
+    movers = inputs["movers"].copy()
+    absent = [c for c in _MOVER_COLUMNS if c not in movers.columns]
     if absent:
-        raise InputError(f"BusinessCase.inputs['groups'] lacks column(s) {', '.join(absent)}; it needs "
-                         f"{', '.join(_GROUP_COLUMNS)} (and optionally referrals) per group")
-    if "referrals" not in groups.columns:
-        groups["referrals"] = 0.0
+        raise InputError(f"BusinessCase.inputs['movers'] lacks column(s) {', '.join(absent)}; it needs "
+                         f"{', '.join(_MOVER_COLUMNS)} (and optionally referrals) per row")
+    if "referrals" not in movers.columns:
+        movers["referrals"] = 0.0
     H = int(inputs["horizon_years"])
     if H < 1:
         raise InputError(f"horizon_years is {H}; the workbook needs at least one year")
-    s_ref = [float(x) for x in inputs["reference_survival"]]
-    if len(s_ref) < H:
-        raise InputError(f"BusinessCase.inputs['reference_survival'] has {len(s_ref)} years; "
-                         f"the horizon needs {H}")
-    unknown = {g for move in inputs["moves"] for g in move} - set(groups.index)
+    short = [str(r) for r, s_r in movers["survival"].items() if len(np.ravel(s_r)) < H]
+    if short:
+        raise InputError(f"BusinessCase.inputs['movers'] survival of {', '.join(short)} has fewer than the "
+                         f"horizon's {H} years")
+    unknown = {r for move in inputs["mover_moves"] for r in move} - set(movers.index)
     if unknown:
-        raise InputError(f"moves name group(s) {sorted(unknown)} that are not in BusinessCase.inputs['groups']")
+        raise InputError(f"mover_moves name row(s) {sorted(unknown)} that are not in BusinessCase.inputs['movers']")
     ramp = list(inputs["ramp"])
     if not ramp:
-        raise InputError("BusinessCase.inputs['ramp'] is empty; give the cumulative share achieved by year 1, 2, ...")
-    inputs.update(groups=groups, horizon_years=H, reference_survival=s_ref[:H],
+        raise InputError("BusinessCase.inputs['ramp'] is empty; give the cumulative share moved by the start of "
+                         "year 1, 2, ...")
+    ref_value = np.ravel(np.asarray(inputs["referral_value"], float))
+    if ref_value.size != 1 and ref_value.size < H:
+        raise InputError(f"BusinessCase.inputs['referral_value'] has {ref_value.size} years; the horizon needs {H}")
+    inputs.update(movers=movers, horizon_years=H,
+                  referral_by_year=[float(ref_value[0] if ref_value.size == 1 else ref_value[t]) for t in range(H)],
                   ramp_by_year=[float(ramp[min(k, len(ramp) - 1)]) for k in range(H)])
     return inputs
 
@@ -211,19 +223,22 @@ def _how_to_read(currency: str, H: int) -> list[str]:
     return [
         "This workbook recomputes the cxvalue business case with live Excel formulas.",
         "Yellow cells with blue figures on this sheet are the assumptions: change one (the gross margin, a share "
-        "moved, a hazard ratio, ...) and every other sheet, the NPV included, updates. All other numbers are "
-        "formulas, except those marked static.",
-        "Survival: each group's yearly survival S_g(t) = S_ref(t) ^ HR_g and its customer-years "
-        "A_g(t) = (S_g(t-1) + S_g(t)) / 2.",
-        "Cohorts: the customers each move shifts in each year of the ramp, what one moved customer adds per lever "
-        "j years after the move, and each cohort's benefit by lever and year (from the move year + lag on).",
+        "moved, what the movers spend, ...) and every other sheet, the NPV included, updates. All other numbers "
+        "are formulas, except those marked static.",
+        "Each move is priced on the customers who would make it: today's customers of the group they leave, at "
+        "their own predicted revenue, cost to serve, referrals and survival from today, as they are and as the "
+        "group they move to (both from cxvalue's fitted models).",
+        "Survival: each set of movers' survival from today S_r(t) and customer-years A_r(t) = (S_r(t-1) + S_r(t)) / 2.",
+        "Cohorts: the share of a move made in programme year k moves at the start of that year and behaves as the "
+        "new group from e = k - 1 + lag years from today on; only those still customers then move, so the cohort "
+        "counts S_g(e) x A_h(t) / S_h(e) customer-years in year t > e instead of A_g(t).",
         "Cash flows: levers, benefit, programme cost and net by year; NPV, ROI, payback and IRR as formulas, "
         "beside the values cxvalue reported (static, for audit) and the simulation summary (static: it comes "
         "from cxvalue's draws of the fitted effects and is not recomputed here).",
-        f"{amounts}; yearly flows fall at each year's end, the one-off cost at time 0. Groups only: no "
-        "customer-level data.",
-        f"The layout is fixed by the run: {H} years, the groups and the moves between them. The horizon can be "
-        "lowered here, not raised (the survival curve stops at the last year).",
+        f"{amounts}; yearly flows fall at each year's end, the one-off cost at time 0. Groups of customers only: "
+        "no customer-level data.",
+        f"The layout is fixed by the run: {H} years and the moves. The horizon can be lowered here, not raised "
+        "(the survival stops at the last year).",
     ]
 
 
@@ -232,6 +247,7 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
     ws = wb.active
     ws.title = ASSUMPTIONS
     H = inputs["horizon_years"]
+    movers = inputs["movers"]
     cur = f["currency"] or "currency"
     _put(ws, 1, 1, "Business case: assumptions", font=_TITLE)
     _put(ws, 2, 1, "How to read this workbook", font=_BOLD)
@@ -258,10 +274,7 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
         ("yearly_cost", "YearlyCost", "Yearly programme cost", inputs["yearly_cost"], f["money"], f"{cur} per year",
          "Running cost of the programme, every year of the horizon."),
         ("lag_years", "LagYears", "Lag", inputs["lag_years"], f["years"], "whole years",
-         "Years between a customer's move and its first benefit."),
-        ("referral_value", "ReferralValue", "Referral value", inputs["referral_value"], f["money"],
-         f"{cur} per referred customer", "Value of one referred customer when they join: the base's mean CLV in the "
-         "run (not recomputed here when the margin or rate changes)."),
+         "Years between a customer's move and its first benefit (those who leave meanwhile never move)."),
     ]
     for key, name, label, value, fmt, unit, meaning in scalars:
         _put(ws, row, 1, label)
@@ -272,7 +285,7 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
         row += 1
     for label, value, meaning in (("Currency", f["currency"] or NOT_AVAILABLE, "Currency of every amount (not converted)."),
                                   ("Reference group", str(inputs["reference"]),
-                                   "Group the hazard ratios compare with; S_ref below is its survival.")):
+                                   "Group the effects are measured against.")):
         _put(ws, row, 1, label)
         _put(ws, row, 2, value, font=_BOLD)
         _put(ws, row, 3, "text")
@@ -285,62 +298,84 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
     _header(ws, row, ["Move", "Share moved", "Unit", "Meaning"])
     row += 1
     refs["moves"] = []
-    for (g, h), share in inputs["moves"].items():
+    for (r_from, r_to), share in inputs["mover_moves"].items():
+        g, h = str(movers.loc[r_from, "as_group"]), str(movers.loc[r_to, "as_group"])
         _put(ws, row, 1, f"{g} → {h}")
         _input(ws, row, 2, share, f["share"])
         _put(ws, row, 3, f"share of today's {g}")
-        _put(ws, row, 4, f"Share of the {g} customers the programme moves to {h} (reached over the ramp below).")
-        refs["moves"].append({"from": g, "to": h, "share": _abs(ASSUMPTIONS, 2, row)})
+        _put(ws, row, 4, f"Share of today's {g} customers the programme moves to {h} (made over the ramp below).")
+        refs["moves"].append({"from": r_from, "to": r_to, "label": f"{g} → {h}", "share": _abs(ASSUMPTIONS, 2, row)})
         row += 1
 
     row += 1
-    _put(ws, row, 1, "Groups", font=_BOLD)
+    _put(ws, row, 1, "Movers: today's customers who would move, as they are and as the group they move to", font=_BOLD)
     row += 1
     columns = [("customers", "Customers in today's base", f["customers"], "customers",
-                "Active customers in the group today."),
-               ("revenue", "Adjusted revenue", f["money2"], f"{cur} per customer-year",
-                "Revenue per customer-year, adjusted (like-with-like comparison)."),
+                "Today's customers of the group they would leave."),
+               ("revenue", "Revenue", f["money2"], f"{cur} per customer-year",
+                "Mean predicted revenue of these customers, priced as the group named."),
                ("cost_to_serve", "Cost to serve", f["money2"], f"{cur} per customer-year",
-                "Cost to serve per customer-year, adjusted."),
+                "Mean predicted cost to serve, priced as the group named."),
                ("referrals", "Referrals", f["rate"], "referred customers per customer-year",
-                "New customers the group refers per customer-year."),
-               ("hazard_ratio", "Hazard ratio", f["ratio"], f"vs {inputs['reference']} (1 = same churn)",
-                "Churn hazard relative to the reference group; survival S_g(t) = S_ref(t) ^ HR_g.")]
-    _header(ws, row, ["Group"] + [c[1] for c in columns], wrap=True)
+                "New customers they would refer per customer-year, priced as the group named.")]
+    _header(ws, row, ["Movers", "Priced as"] + [c[1] for c in columns], wrap=True)
     _put(ws, row + 1, 1, "Unit", font=_NOTE)
     _put(ws, row + 2, 1, "Meaning", font=_NOTE)
+    _put(ws, row + 2, 2, "Group whose behaviour prices the row (the fitted models).", font=_NOTE, alignment=_WRAP)
     for i, (_, _, _, unit, meaning) in enumerate(columns):
-        _put(ws, row + 1, 2 + i, unit, font=_NOTE, alignment=_WRAP)
-        _put(ws, row + 2, 2 + i, meaning, font=_NOTE, alignment=_WRAP)
+        _put(ws, row + 1, 3 + i, unit, font=_NOTE, alignment=_WRAP)
+        _put(ws, row + 2, 3 + i, meaning, font=_NOTE, alignment=_WRAP)
     row += 3
-    refs["groups"] = {}
-    for g, values in inputs["groups"].iterrows():
-        _put(ws, row, 1, str(g))
-        refs["groups"][g] = {}
+    refs["movers"] = {}
+    for r, values in movers.iterrows():
+        _put(ws, row, 1, str(r))
+        _put(ws, row, 2, str(values["as_group"]))
+        refs["movers"][r] = {}
         for i, (key, _, fmt, _, _) in enumerate(columns):
-            _input(ws, row, 2 + i, values[key], fmt)
-            refs["groups"][g][key] = _abs(ASSUMPTIONS, 2 + i, row)
+            _input(ws, row, 3 + i, values[key], fmt)
+            refs["movers"][r][key] = _abs(ASSUMPTIONS, 3 + i, row)
         row += 1
 
     row += 1
     _put(ws, row, 1, "By year", font=_BOLD)
     row += 1
-    _header(ws, row, ["Year", "Ramp", f"Survival of {inputs['reference']}, S_ref(t)"], wrap=True)
+    _header(ws, row, ["Year", "Ramp", "Referral value"], wrap=True)
     _put(ws, row + 1, 1, "Unit", font=_NOTE)
     _put(ws, row + 1, 2, "cumulative share of each move", font=_NOTE, alignment=_WRAP)
-    _put(ws, row + 1, 3, "share still a customer at the year's end", font=_NOTE, alignment=_WRAP)
+    _put(ws, row + 1, 3, f"{cur} per referred customer", font=_NOTE, alignment=_WRAP)
     _put(ws, row + 2, 1, "Meaning", font=_NOTE)
-    _put(ws, row + 2, 2, "Share of each move achieved by the end of year t.", font=_NOTE, alignment=_WRAP)
-    _put(ws, row + 2, 3, "Reference group's yearly survival after a start (Kaplan-Meier).", font=_NOTE,
-         alignment=_WRAP)
+    _put(ws, row + 2, 2, "Share of each move made by the start of year t.", font=_NOTE, alignment=_WRAP)
+    _put(ws, row + 2, 3, "Value of a customer referred in year t: the base's mean lifetime value over the years "
+                         "left of the horizon (from the run; not recomputed here).", font=_NOTE, alignment=_WRAP)
     row += 3
-    refs["ramp"], refs["s_ref"] = [], []
+    refs["ramp"], refs["referral_value"] = [], []
     for t in range(1, H + 1):
         _put(ws, row, 1, t, f["years"])
         _input(ws, row, 2, inputs["ramp_by_year"][t - 1], f["share"])
-        _input(ws, row, 3, inputs["reference_survival"][t - 1], f["survival"])
+        _input(ws, row, 3, inputs["referral_by_year"][t - 1], f["money"])
         refs["ramp"].append(_abs(ASSUMPTIONS, 2, row))
-        refs["s_ref"].append(_abs(ASSUMPTIONS, 3, row))
+        refs["referral_value"].append(_abs(ASSUMPTIONS, 3, row))
+        row += 1
+
+    row += 1
+    _put(ws, row, 1, "Survival of the movers from today, S_r(t): share still a customer at the end of year t",
+         font=_BOLD)
+    row += 1
+    _header(ws, row, ["Movers", "Priced as"] + [f"Year {t}" for t in range(1, H + 1)])
+    _put(ws, row + 1, 1, "Meaning", font=_NOTE)
+    _put(ws, row + 1, 3, "From cxvalue's churn model: each mover's hazard as the group named, given the time they "
+                         "have already been a customer since their survey; averaged over the movers. The data's "
+                         "follow-up covers the first years; later years carry its last yearly hazard on.",
+         font=_NOTE)
+    row += 2
+    refs["survival"] = {}
+    for r, values in movers.iterrows():
+        _put(ws, row, 1, str(r))
+        _put(ws, row, 2, str(values["as_group"]))
+        surv = np.ravel(values["survival"])
+        refs["survival"][r] = [_abs(ASSUMPTIONS, 2 + t, row) for t in range(1, H + 1)]
+        for t in range(1, H + 1):
+            _input(ws, row, 2 + t, surv[t - 1], f["survival"])
         row += 1
 
     _widths(ws, {"A": 30, "B": 18, "C": 22, "D": 22, "E": 22, "F": 22})
@@ -355,38 +390,38 @@ SURV_YEAR0 = 3
 def _survival_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f: dict[str, str]):
     ws = wb.create_sheet(SURVIVAL)
     H = inputs["horizon_years"]
-    groups = list(inputs["groups"].index)
-    _put(ws, 1, 1, "Survival and customer-years by group", font=_TITLE)
-    _put(ws, 2, 1, "S_g(t) = S_ref(t) ^ HR_g: share of a group's customers still customers t years after a start "
-                   "(or a move). A_g(t) = (S_g(t-1) + S_g(t)) / 2: expected customer-years in year t.", font=_NOTE)
-    _header(ws, 4, ["Group", "Hazard ratio"] + [f"Year {t}" for t in range(0, H + 1)])
-    _put(ws, 5, 1, "Survival S_g(t)", font=_BOLD)
+    movers = inputs["movers"]
+    _put(ws, 1, 1, "Survival and customer-years of the movers, from today", font=_TITLE)
+    _put(ws, 2, 1, "S_r(t): share of the movers still customers t years from today, priced as the group named "
+                   "(Assumptions). A_r(t) = (S_r(t-1) + S_r(t)) / 2: expected customer-years in year t.", font=_NOTE)
+    _header(ws, 4, ["Movers", "Priced as"] + [f"Year {t}" for t in range(0, H + 1)])
+    _put(ws, 5, 1, "Survival S_r(t)", font=_BOLD)
     row = 6
     refs["survival_row"], refs["years_row"] = {}, {}
-    for g in groups:
-        _put(ws, row, 1, str(g))
-        _put(ws, row, 2, f"={refs['groups'][g]['hazard_ratio']}", f["ratio"])
+    for r, values in movers.iterrows():
+        _put(ws, row, 1, str(r))
+        _put(ws, row, 2, str(values["as_group"]))
         _put(ws, row, SURV_YEAR0, 1, f["survival"])
         for t in range(1, H + 1):
-            _put(ws, row, SURV_YEAR0 + t, f"={refs['s_ref'][t - 1]}^$B{row}", f["survival"])
-        refs["survival_row"][g] = row
+            _put(ws, row, SURV_YEAR0 + t, f"={refs['survival'][r][t - 1]}", f["survival"])
+        refs["survival_row"][r] = row
         row += 1
     row += 1
-    _put(ws, row, 1, "Customer-years A_g(t)", font=_BOLD)
+    _put(ws, row, 1, "Customer-years A_r(t)", font=_BOLD)
     row += 1
-    for g in groups:
-        s = refs["survival_row"][g]
-        _put(ws, row, 1, str(g))
+    for r in movers.index:
+        s = refs["survival_row"][r]
+        _put(ws, row, 1, str(r))
         for t in range(1, H + 1):
             prev, cur = _col(SURV_YEAR0 + t - 1), _col(SURV_YEAR0 + t)
             _put(ws, row, SURV_YEAR0 + t, f"=({prev}{s}+{cur}{s})/2", f["survival"])
-        refs["years_row"][g] = row
+        refs["years_row"][r] = row
         row += 1
     _widths(ws, {"A": 24, "B": 14, **{_col(SURV_YEAR0 + t): 11 for t in range(0, H + 1)}})
     ws.freeze_panes = ws.cell(row=5, column=SURV_YEAR0)
 
 
-#: Cohorts sheet: year (or years since the move) t in column COH_YEAR0 + t (t = 1 .. H).
+#: Cohorts sheet: year t in column COH_YEAR0 + t (t = 1 .. H).
 COH_YEAR0 = 6
 
 
@@ -394,24 +429,25 @@ def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f
     ws = wb.create_sheet(COHORTS)
     H = inputs["horizon_years"]
     moves = refs["moves"]
-    first, last = _col(COH_YEAR0 + 1), _col(COH_YEAR0 + H)
+    s0, sH = _col(SURV_YEAR0), _col(SURV_YEAR0 + H)
     _put(ws, 1, 1, "Cohorts: who moves when, and what each cohort adds", font=_TITLE)
-    _put(ws, 2, 1, "A cohort moved in year k counts from year k + lag on, as fresh customers of the group it moved "
-                   "to instead of the one it left (survival restarts at the move).", font=_NOTE)
-    _header(ws, 4, ["Year (or years since the move) →", None, None, None, None, None] + list(range(1, H + 1)))
+    _put(ws, 2, 1, "The share of a move made in programme year k moves at the start of that year; it behaves as the "
+                   "new group from e = k - 1 + lag years from today on. Only the customers still there then move: in "
+                   "year t > e the cohort counts S_g(e) / S_h(e) x A_h(t) customer-years as the new group instead of "
+                   "A_g(t) as they were.", font=_NOTE)
+    _header(ws, 4, ["Year →", None, None, None, None, None] + list(range(1, H + 1)))
 
     row = 6
     _put(ws, row, 1, "Moves", font=_BOLD)
     row += 1
-    _header(ws, row, ["Move", "From", "To", "Share moved", "Customers moved in total",
-                      "Margin per customer-year of the group left"], wrap=True)
+    _header(ws, row, ["Move", "Movers", "As", "Share moved", "Customers moved in total",
+                      "Margin per customer-year of the movers as they are"], wrap=True)
     row += 1
     for m in moves:
-        g, h = m["from"], m["to"]
-        src = refs["groups"][g]
-        _put(ws, row, 1, f"{g} → {h}")
-        _put(ws, row, 2, str(g))
-        _put(ws, row, 3, str(h))
+        src = refs["movers"][m["from"]]
+        _put(ws, row, 1, m["label"])
+        _put(ws, row, 2, str(m["from"]))
+        _put(ws, row, 3, str(m["to"]))
         _put(ws, row, 4, f"={m['share']}", f["share"])
         _put(ws, row, 5, f"=IF(D{row}>0,{src['customers']}*D{row},0)", f["customers"])
         _put(ws, row, 6, f"={refs['gross_margin']}*{src['revenue']}-{src['cost_to_serve']}", f["money2"])
@@ -419,11 +455,11 @@ def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f
         row += 1
 
     row += 1
-    _put(ws, row, 1, "Customers moved in each year (cohort year k): customers moved in total × the ramp's "
+    _put(ws, row, 1, "Customers moved at the start of each programme year k: customers moved in total × the ramp's "
                      "increase in year k", font=_BOLD)
     row += 1
     for m in moves:
-        _put(ws, row, 1, f"{m['from']} → {m['to']}")
+        _put(ws, row, 1, m["label"])
         for k in range(1, H + 1):
             increase = f"{refs['ramp'][k - 1]}" + (f"-{refs['ramp'][k - 2]}" if k > 1 else "")
             _put(ws, row, COH_YEAR0 + k, f"=$E${m['row']}*({increase})", f["customers"])
@@ -431,56 +467,39 @@ def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f
         row += 1
 
     row += 1
-    _put(ws, row, 1, f"What one moved customer adds j years after the move ({f['currency'] or 'currency'}): "
-                     "value per customer-year × customer-years", font=_BOLD)
+    _put(ws, row, 1, f"Benefit by cohort and year ({f['currency'] or 'currency'}): customers moved × value per "
+                     "customer-year × customer-years, from year e + 1 on", font=_BOLD)
     row += 1
-    _header(ws, row, ["Move", "Lever", None, None, None, "Formula"], wrap=True)
+    _header(ws, row, ["Lever", "Move", "Programme year k", "Customers moved",
+                      "e: years from today to the move's effect", "S_g(e) / S_h(e)"], wrap=True)
     row += 1
-    gm, rv = refs["gross_margin"], refs["referral_value"]
-    for m in moves:
-        g, h = m["from"], m["to"]
-        src, dst = refs["groups"][g], refs["groups"][h]
-        m["per_customer_row"] = {}
-        for lever in LEVERS:
-            _put(ws, row, 1, f"{g} → {h}")
-            _put(ws, row, 2, LEVER_LABELS[lever])
-            explain = {"retention": f"margin of {g} × (A_{h}(j) − A_{g}(j))",
-                       "spend": f"gross margin × (revenue {h} − revenue {g}) × A_{h}(j)",
-                       "cost_to_serve": f"(cost to serve {g} − cost to serve {h}) × A_{h}(j)",
-                       "referrals": f"referral value × (referrals {h} × A_{h}(j) − referrals {g} × A_{g}(j))"}[lever]
-            _put(ws, row, 6, explain, font=_NOTE)
-            for j in range(1, H + 1):
-                a_g = _abs(SURVIVAL, SURV_YEAR0 + j, refs["years_row"][g])
-                a_h = _abs(SURVIVAL, SURV_YEAR0 + j, refs["years_row"][h])
-                formula = {"retention": f"=$F${m['row']}*({a_h}-{a_g})",
-                           "spend": f"={gm}*({dst['revenue']}-{src['revenue']})*{a_h}",
-                           "cost_to_serve": f"=({src['cost_to_serve']}-{dst['cost_to_serve']})*{a_h}",
-                           "referrals": f"={rv}*({dst['referrals']}*{a_h}-{src['referrals']}*{a_g})"}[lever]
-                _put(ws, row, COH_YEAR0 + j, formula, f["money2"])
-            m["per_customer_row"][lever] = row
-            row += 1
-
-    row += 1
-    _put(ws, row, 1, f"Benefit by cohort and year ({f['currency'] or 'currency'}): customers moved in year k × what "
-                     "one adds, from year k + lag on", font=_BOLD)
-    row += 1
-    _header(ws, row, ["Lever", "Move", "Cohort year k", "Customers moved", "First benefit year"], wrap=True)
-    row += 1
+    gm = refs["gross_margin"]
     refs["lever_total_row"] = {}
     for lever in LEVERS:
         top = row
         for m in moves:
-            per = m["per_customer_row"][lever]
+            src, dst = refs["movers"][m["from"]], refs["movers"][m["to"]]
+            s_g, s_h = refs["survival_row"][m["from"]], refs["survival_row"][m["to"]]
             for k in range(1, H + 1):
                 _put(ws, row, 1, LEVER_LABELS[lever])
-                _put(ws, row, 2, f"{m['from']} → {m['to']}")
+                _put(ws, row, 2, m["label"])
                 _put(ws, row, 3, k, f["years"])
                 _put(ws, row, 4, f"={_col(COH_YEAR0 + k)}${m['cohort_row']}", f["customers"])
-                _put(ws, row, 5, f"=C{row}+{refs['lag_years']}", f["years"])
+                _put(ws, row, 5, f"=C{row}-1+{refs['lag_years']}", f["years"])
+                at_g = f"INDEX({SURVIVAL}!${s0}${s_g}:${sH}${s_g},MIN(E{row},{H})+1)"
+                at_h = f"INDEX({SURVIVAL}!${s0}${s_h}:${sH}${s_h},MIN(E{row},{H})+1)"
+                _put(ws, row, 6, f"=IF({at_h}>0,{at_g}/{at_h},0)", f["factor"])
                 for t in range(1, H + 1):
-                    _put(ws, row, COH_YEAR0 + t,
-                         f"=IF({t}>=$E{row},$D{row}*INDEX(${first}${per}:${last}${per},{t}-$E{row}+1),0)",
-                         f["money"])
+                    a_g = _abs(SURVIVAL, SURV_YEAR0 + t, refs["years_row"][m["from"]])
+                    a_h = _abs(SURVIVAL, SURV_YEAR0 + t, refs["years_row"][m["to"]])
+                    moved = f"$F{row}*{a_h}"
+                    per_customer = {
+                        "retention": f"$F${m['row']}*({moved}-{a_g})",
+                        "spend": f"{gm}*({dst['revenue']}-{src['revenue']})*{moved}",
+                        "cost_to_serve": f"({src['cost_to_serve']}-{dst['cost_to_serve']})*{moved}",
+                        "referrals": f"{refs['referral_value'][t - 1]}*({dst['referrals']}*{moved}"
+                                     f"-{src['referrals']}*{a_g})"}[lever]
+                    _put(ws, row, COH_YEAR0 + t, f"=IF({t}>$E{row},$D{row}*{per_customer},0)", f["money"])
                 row += 1
         _put(ws, row, 1, f"Total: {LEVER_LABELS[lever]}", font=_BOLD)
         for t in range(1, H + 1):
@@ -489,7 +508,7 @@ def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f
             cell.border = _TOTAL_BORDER
         refs["lever_total_row"][lever] = row
         row += 2
-    _widths(ws, {"A": 34, "B": 30, "C": 12, "D": 14, "E": 14, "F": 22,
+    _widths(ws, {"A": 34, "B": 26, "C": 12, "D": 14, "E": 16, "F": 14,
                  **{_col(COH_YEAR0 + t): 13 for t in range(1, H + 1)}})
     ws.freeze_panes = ws.cell(row=5, column=COH_YEAR0 + 1)
 
@@ -536,7 +555,7 @@ def _cash_flows_sheet(wb: Workbook, case: BusinessCase, inputs: dict[str, Any], 
          lambda t, c, p: f"={refs['yearly_cost']}*{c}{rows['counted']}", f["money"])
     line("net", "Net cash flow", cur, f"={y0}{rows['benefit']}-{y0}{rows['cost']}",
          lambda t, c, p: f"={c}{rows['benefit']}-{c}{rows['cost']}", f["money"], _BOLD)
-    reported_net = [float(x) for x in case.cash_flows["net"].to_numpy()[:H]]
+    reported_net = [float(x) for x in case.cash_flows.loc[1:, "net"].to_numpy()[:H]]  # year 0: the one-off
     line("net_reported", "Net cash flow, as reported by cxvalue (static)", cur, -float(inputs["one_off_cost"]),
          lambda t, c, p: reported_net[t - 1], f["money"])
     for col in range(CF_YEAR0, CF_YEAR0 + H + 1):

@@ -265,6 +265,10 @@ class _RateModel(_Skippable):
             present.remove(g)
             self.warnings_.append(f"{self.label} of the {g} group cannot be estimated: none of its "
                                   f"{int(counts[g])} customers had any {self.what} after their survey.")
+        # the design over every customer observed after the survey (bins and pooled levels from all of
+        # them), so that a customer of a group left out of the fit can still be predicted as another group
+        everyone = pd.concat([_group_dummies(h["group"], present, self.reference_group),
+                              adjustment_frame(h, self.covariates)], axis=1)
         h = h[h["group"].astype(str).isin(present)]
         y = h[self.outcome].astype(float)
         if (y < 0).any():
@@ -272,10 +276,10 @@ class _RateModel(_Skippable):
             self.warnings_.append(f"{self.label}: {n_neg} customers had more refunds than sales after the survey; "
                                   f"their net amount was counted as 0.")
             y = y.clip(lower=0)
-        X = pd.concat([_group_dummies(h["group"], present, self.reference_group),
-                       adjustment_frame(h, self.covariates)], axis=1)
+        X = everyone.loc[h.index]
         X = X.loc[:, X.std() > 0]
         X.insert(0, "const", 1.0)
+        self.everyone_ = everyone.assign(const=1.0)[X.columns]
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
             try:
@@ -332,7 +336,8 @@ class _RateModel(_Skippable):
     def predict(self, group: str, rows: pd.Index | None = None) -> pd.Series:
         """Each fitted customer's predicted outcome per customer-year with the group set to ``group``
         (indexed like the history rows the model was fitted on: those with time after the survey;
-        ``rows``: only those of them).
+        ``rows``: those of any customer with time after the survey, including a group left out of
+        the fit because none of its customers had the outcome).
 
         The mean over any set of customers is the g-computation for that set: over everyone it is
         ``summary["adjusted"]``; over today's detractors, what they would spend as passives. A group
@@ -340,7 +345,7 @@ class _RateModel(_Skippable):
         """
         if not self.fitted:
             raise ModelError(f"{self.label}: the model was skipped ({self.skipped_}); nothing to predict")
-        X = (self.design_ if rows is None else self.design_.loc[rows]).copy()
+        X = (self.design_ if rows is None else self.everyone_.loc[rows]).copy()
         for col in [c for c in X.columns if c.startswith("group[")]:
             X[col] = 1.0 if col == f"group[{group}]" else 0.0
         return pd.Series(np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy()), index=X.index,

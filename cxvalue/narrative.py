@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cxvalue import skipping
@@ -198,6 +199,11 @@ def controls_sentence(covariates: list[str]) -> str:
             "the part linked to satisfaction rather than to who the customers are.")
 
 
+#: What the simulation of the NPV holds fixed, said wherever its P10-P90 or its chance of paying off appear.
+HELD_FIXED = ("These figures vary only the measured effects of satisfaction; they hold the scenario's own assumptions "
+              "fixed: the shares of customers moved, the ramp, the margin and the programme's costs.")
+
+
 def business_case_sentences(case, currency: str, horizon_years: int, discount_rate: float) -> list[str]:
     """The headline of the business case in plain words (``case``: :class:`cxvalue.business_case.BusinessCase`)."""
     u = case.uncertainty
@@ -212,7 +218,7 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
         f"(discounted at {discount_rate:.0%} a year, after the programme's costs).",
         f"Allowing for the uncertainty of the measured effects, the NPV lies between {money(u['npv_p10'], currency)} "
         f"and {money(u['npv_p90'], currency)} in 8 cases out of 10; the chance that it is positive is "
-        f"{pct(u['p_npv_positive'])}.",
+        f"{pct(u['p_npv_positive'])}. {HELD_FIXED} The sensitivity chart shows how far each of them moves the NPV.",
         f"{pay}; return on investment {pct(case.roi)}" + (f", internal rate of return {pct(case.irr)}." if case.irr is not None else "."),
     ]
 
@@ -285,10 +291,12 @@ def headline_tiles(case, stake: float, params: dict[str, Any]) -> str:
     tiles = [
         ("Value at stake", money(stake, cur), "margin a year that dissatisfaction costs today"),
         (f"NPV over {horizon} years", money(case.npv, cur),
-         f"8 in 10 outcomes between {money(u['npv_p10'], cur)} and {money(u['npv_p90'], cur)}"),
+         f"8 in 10 outcomes between {money(u['npv_p10'], cur)} and {money(u['npv_p90'], cur)}, varying the measured "
+         f"effects only"),
         ("Return on investment", pct(case.roi), "discounted benefits over discounted costs"),
         ("Payback", pay, "from the start of the programme"),
-        ("Chance it pays off", pct(u["p_npv_positive"]), "share of simulated outcomes with NPV above zero"),
+        ("Chance it pays off", pct(u["p_npv_positive"]),
+         "share of simulated outcomes with NPV above zero, if the shares moved, ramp, margin and costs hold"),
     ]
     cells = "".join(f'<div class="cxv-tile"><div class="cxv-tile-label">{html.escape(t)}</div>'
                     f'<div class="cxv-tile-value">{v}</div><div class="cxv-tile-note">{n}</div></div>'
@@ -611,9 +619,12 @@ def referrals_sentence(analysis, currency: str, referred: pd.DataFrame | None = 
                 "referrals lever is left out.")
     s = analysis.referrals.summary
     parts = [f"{label(g)} {r['adjusted'] * 100:.1f}" for g, r in s.iterrows() if pd.notna(r.get("adjusted"))]
+    by_year = np.ravel(np.asarray(analysis.case.inputs.get("referral_value", [0.0]), float))
     return (f"New customers referred per 100 customers a year, compared like with like: {', '.join(parts)}. Each referred "
-            f"customer is valued at the base's average lifetime value, "
-            f"{money(analysis.case.inputs.get('referral_value'), currency)}, in the business case's referrals lever.")
+            f"customer is valued at the base's average lifetime value over the years left in the case: "
+            f"{money(by_year[0], currency)} for one referred in year 1, "
+            f"{money(by_year[-1], currency)} for one referred in year {len(by_year)}, in the business case's "
+            f"referrals lever.")
 
 
 @_table

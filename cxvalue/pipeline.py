@@ -50,6 +50,16 @@ class Analysis:
         out.update({f"business_case.{what.replace(' ', '_')}": why for what, why in self.case.left_out.items()})
         return out
 
+    def cost_to_serve_per_customer_year(self) -> float:
+        """Today's base's mean cost to serve per customer-year: each group's adjusted cost to serve
+        weighted by its customers today (0 when the data has no contacts)."""
+        if not self.cost_to_serve.fitted:
+            return 0.0
+        cost = self.cost_to_serve.summary["adjusted"].astype(float)
+        n = self.base.reindex(cost.index).fillna(0.0).astype(float)
+        ok = cost.notna() & (n > 0)
+        return float((cost[ok] * n[ok]).sum() / n[ok].sum()) if ok.any() else 0.0
+
     def warnings(self) -> list[str]:
         """The models' caveats and every reason a part was left out, each once."""
         seen = [*self.revenue.warnings_, *self.cost_to_serve.warnings_, *self.churn.warnings_,
@@ -86,6 +96,7 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
     curves = churn.km_curves(hist)
     base = history.active_customers_by_group(checked, hist)
-    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals)
+    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist)
+    case.inputs["margin_source"] = source_of_margin
     return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
                     source_of_margin)

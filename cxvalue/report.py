@@ -224,6 +224,8 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
             "source": checked.source.description,
             "as_of": checked.as_of.isoformat(),
             "parameters": params,
+            # the values the business case actually used (e.g. the margin measured from the transactions)
+            "used": results.get("business_case", {}).get("assumptions", {}),
             "inputs": {t: {"rows": q["rows_read"], "sha256": checked.source.file_hashes().get(t)}
                        for t, q in checked.data_quality.items()},
             "notebooks": [p.name for p in executed],

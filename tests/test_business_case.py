@@ -89,47 +89,105 @@ def test_referrals_lever_by_hand():
 
 
 def test_ramp_and_lag_delay_the_benefit():
+    # _groups' survival is geometric (S(t) = s^t), so a customer still there after a year is, from then
+    # on, like a new one: a cohort moved a year later brings S_g(1) x what a cohort moved today brings
     g = _groups()
+    s_passive_1 = 0.8
     full = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[1.0], gross_margin=0.5, horizon_years=2)
     lagged = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[1.0], gross_margin=0.5,
                                     horizon_years=2, lag_years=1)
-    assert lagged.loc[1, "benefit"] == 0 and lagged.loc[2, "benefit"] == pytest.approx(full.loc[1, "benefit"])
+    assert lagged.loc[1, "benefit"] == 0
+    assert lagged.loc[2, "benefit"] == pytest.approx(s_passive_1 * full.loc[1, "benefit"])
     half = bc.scenario_cash_flows(g, {("passive", "promoter"): 0.2}, ramp=[0.5, 1.0], gross_margin=0.5,
                                   horizon_years=2)
-    # year 1: half the cohort in its first year; year 2: that half in its 2nd year + the other half in its 1st
+    # year 1: half the cohort in its first year; year 2: that half in its 2nd year + the other half, moved at
+    # the start of year 2 from the passives still there (0.8 of them), in its 1st
     assert half.loc[1, "benefit"] == pytest.approx(full.loc[1, "benefit"] / 2)
-    assert half.loc[2, "benefit"] == pytest.approx(full.loc[2, "benefit"] / 2 + full.loc[1, "benefit"] / 2)
+    assert half.loc[2, "benefit"] == pytest.approx(full.loc[2, "benefit"] / 2 + s_passive_1 * full.loc[1, "benefit"] / 2)
+
+
+def test_a_later_move_applies_to_the_customers_still_there_by_hand():
+    # survival that is not geometric: a move a year from now is not a move today shifted by a year
+    import numpy as np
+    import pandas as pd
+
+    g = pd.DataFrame({"customers": [1000.0, 1000.0], "revenue": [800.0, 1000.0], "cost_to_serve": [60.0, 40.0],
+                      "referrals": [0.01, 0.03], "survival": [np.array([0.5, 0.4]), np.array([0.9, 0.6])]},
+                     index=["detractor", "detractor as passive"])
+    cf = bc.scenario_cash_flows(g, {("detractor", "detractor as passive"): 0.1}, ramp=[1.0], gross_margin=0.5,
+                                horizon_years=2, lag_years=1, referral_value=[0.0, 300.0])
+    n = 100
+    # of the 100 moved today, 0.5 are still there after a year; from then on they follow the passive curve
+    # from where it stands at year 1: (S_p(1) + S_p(2)) / 2 / S_p(1) = 0.75 / 0.9 customer-years each
+    moved = 0.5 * (0.9 + 0.6) / 2 / 0.9
+    stay = (0.5 + 0.4) / 2
+    assert cf.loc[1, "benefit"] == 0
+    assert cf.loc[2, "spend"] == pytest.approx(n * 0.5 * (1000 - 800) * moved)
+    assert cf.loc[2, "cost_to_serve"] == pytest.approx(n * (60 - 40) * moved)
+    assert cf.loc[2, "retention"] == pytest.approx(n * (0.5 * 800 - 60) * (moved - stay))
+    assert cf.loc[2, "referrals"] == pytest.approx(n * 300 * (0.03 * moved - 0.01 * stay))
+
+
+def _mover_rows():
+    """Four rows as :func:`cxvalue.movers.mover_rows` makes them: two sets of movers, each as they are and as
+    the group they move to (survival not geometric, levels unlike the groups' own)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame({
+        "customers": [1000.0, 1000.0, 2000.0, 2000.0],
+        "as_group": ["detractor", "passive", "passive", "promoter"],
+        "revenue": [700.0, 850.0, 1000.0, 1080.0],
+        "cost_to_serve": [65.0, 45.0, 40.0, 36.0],
+        "referrals": [0.01, 0.02, 0.02, 0.05],
+        "survival": [np.array([0.7, 0.5, 0.4]), np.array([0.85, 0.7, 0.6]), np.array([0.85, 0.72, 0.62]),
+                     np.array([0.9, 0.8, 0.72])]},
+        index=["detractor", "detractor as passive", "passive", "passive as promoter"])
 
 
 def test_npv_distribution_matches_the_cash_flows_draw_by_draw():
     import numpy as np
     import pandas as pd
 
-    g = _groups()
-    s_ref = g.loc["passive", "survival"]
+    rows = _mover_rows()
     rng = np.random.default_rng(0)
     draws = 5
+    # draws relative to the point estimates, one column per group; a row takes its as_group's
     rev = pd.DataFrame({"detractor": rng.uniform(0.7, 0.9, draws), "passive": 1.0, "promoter": rng.uniform(1, 1.2, draws)})
     cost = pd.DataFrame({"detractor": rng.uniform(1.3, 1.7, draws), "passive": 1.0, "promoter": rng.uniform(0.8, 0.95, draws)})
     hr = pd.DataFrame({"detractor": rng.uniform(1.5, 2.5, draws), "passive": 1.0, "promoter": rng.uniform(0.5, 0.9, draws)})
-    moves = {("detractor", "passive"): 0.2, ("passive", "promoter"): 0.1}
     refs = pd.DataFrame({"detractor": rng.uniform(0.1, 0.5, draws), "passive": 1.0, "promoter": rng.uniform(2, 3, draws)})
-    # the reference group's own level is uncertain too: _level scales it in each draw
+    moves = {("detractor", "detractor as passive"): 0.2, ("passive", "passive as promoter"): 0.1}
+    # the reference group's own level is uncertain too: _level scales every row in that draw
     for frame in (rev, cost, hr, refs):
         frame["_level"] = rng.uniform(0.9, 1.1, draws)
-    g["referrals"] = [0.01, 0.02, 0.05]
-    got = bc.npv_distribution(g, rev, cost, hr, "passive", s_ref, moves, [0.5, 1.0], 0.6, 0.08, 2,
-                              one_off_cost=1_000, yearly_cost=500, lag_years=0, referral_ratio=refs,
-                              referral_value=700.0)
+    ref_value = [700.0, 500.0, 250.0]
+    got = bc.npv_distribution(rows, rev, cost, hr, moves, [0.5, 1.0], 0.6, 0.08, 3, one_off_cost=1_000,
+                              yearly_cost=500, lag_years=1, referral_ratio=refs, referral_value=ref_value)
+    g = rows["as_group"]
     for i in range(draws):
-        groups = pd.DataFrame({
-            "customers": g["customers"],
-            "revenue": g.loc["passive", "revenue"] * rev["_level"][i] * rev.iloc[i][g.index].to_numpy(),
-            "cost_to_serve": g.loc["passive", "cost_to_serve"] * cost["_level"][i] * cost.iloc[i][g.index].to_numpy(),
-            "referrals": g.loc["passive", "referrals"] * refs["_level"][i] * refs.iloc[i][g.index].to_numpy(),
-            "survival": [s_ref ** (x * hr["_level"][i]) for x in hr.iloc[i][g.index].to_numpy()]}, index=g.index)
-        cf = bc.scenario_cash_flows(groups, moves, [0.5, 1.0], 0.6, 2, yearly_cost=500, referral_value=700.0)
+        drawn = rows.assign(
+            revenue=rows["revenue"] * rev["_level"][i] * rev.iloc[i][g].to_numpy(),
+            cost_to_serve=rows["cost_to_serve"] * cost["_level"][i] * cost.iloc[i][g].to_numpy(),
+            referrals=rows["referrals"] * refs["_level"][i] * refs.iloc[i][g].to_numpy(),
+            survival=[s ** (x * hr["_level"][i]) for s, x in zip(rows["survival"], hr.iloc[i][g].to_numpy())])
+        cf = bc.scenario_cash_flows(drawn, moves, [0.5, 1.0], 0.6, 3, yearly_cost=500, lag_years=1,
+                                    referral_value=ref_value)
         assert got[i] == pytest.approx(bc.npv(cf["net"], 0.08, initial=1_000))
+    # draws at the point estimates give the point NPV
+    ones = pd.DataFrame([{"detractor": 1.0, "passive": 1.0, "promoter": 1.0}])
+    point = bc.scenario_cash_flows(rows, moves, [0.5, 1.0], 0.6, 3, yearly_cost=500, lag_years=1, referral_value=ref_value)
+    assert bc.npv_distribution(rows, ones, ones, ones, moves, [0.5, 1.0], 0.6, 0.08, 3, 1_000, 500, 1, ones,
+                               ref_value)[0] == pytest.approx(bc.npv(point["net"], 0.08, initial=1_000))
+
+
+def test_relative_draws():
+    import pandas as pd
+
+    d = pd.DataFrame({"detractor": [0.8, 0.9], "passive": [1.0, 1.0], "_level": [1.1, 0.9]})
+    r = bc.relative_draws(d, pd.Series({"detractor": 0.85, "passive": 1.0, "promoter": float("nan")}))
+    assert list(r["detractor"]) == pytest.approx([0.8 / 0.85, 0.9 / 0.85])
+    assert list(r["_level"]) == [1.1, 0.9] and list(r["passive"]) == [1.0, 1.0]
 
 
 def test_summarise_npv():
@@ -140,48 +198,120 @@ def test_summarise_npv():
     assert s["p_npv_positive"] == pytest.approx(90 / 101)
 
 
-def test_sensitivity_on_a_fitted_world():
-    import numpy as np
-
+@pytest.fixture(scope="module")
+def fitted():
+    """A small seeded world, its fitted models and the evaluated case (every year's net positive)."""
     from cxvalue import data, history, linkage
     from cxvalue.config import load_params
     from cxvalue.synthetic import generate
 
     world = generate(n_customers=3_000, seed=21)
     # small programme costs for a small base: every year's net is positive, so NPV falls with the rate
-    p = load_params({"as_of": world.truth["as_of"], "scenario.one_off_cost": 1_000, "scenario.yearly_cost": 500})
+    p = load_params({"as_of": world.truth["as_of"], "scenario.one_off_cost": 1_000, "scenario.yearly_cost": 500,
+                     "scenario.draws": 200})
     checked = data.check(world.tables, p)
     h = history.history(checked, p)
     cov = list(checked.covariates)
-    rev, cost, churn = (m("passive", cov).fit(h) for m in (linkage.RevenueModel, linkage.CostToServeModel, linkage.ChurnModel))
+    models = [m("passive", cov).fit(h) for m in (linkage.RevenueModel, linkage.CostToServeModel, linkage.ChurnModel)]
     base = history.active_customers_by_group(checked, h)
-    case = bc.evaluate(rev, cost, churn, churn.km_curves(h), base, p)
+    args = (*models, models[2].km_curves(h), base)
+    return {"params": p, "history": h, "args": args, "base": base,
+            "case": bc.evaluate(*args, p, history=h)}
+
+
+def test_sensitivity_on_a_fitted_world(fitted):
+    import numpy as np
+
+    case, base = fitted["case"], fitted["base"]
+    rev = fitted["args"][0]
     s = case.sensitivity
     assert list(s["swing"]) == sorted(s["swing"], reverse=True)
     margin = s.set_index("assumption").loc["Gross margin"]
     assert margin["npv_low"] < case.npv < margin["npv_high"]  # more margin, more value
     rate = s.set_index("assumption").loc["Discount rate"]
     assert rate["npv_low"] < case.npv < rate["npv_high"]  # "low" end = the higher rate
-    assert (case.cash_flows["net"] > 0).all()
+    assert (case.cash_flows.loc[1:, "net"] > 0).all()
     assert np.isfinite(s[["npv_low", "npv_high"]].to_numpy()).all()
     assert case.results()["business_case"]["sensitivity"][0]["assumption"] == s.iloc[0]["assumption"]
     ctx = case.context
     base_revenue = (base.reindex(rev.summary.index) * rev.summary["adjusted"]).sum()
     assert ctx["revenue_uplift"] == pytest.approx(case.cash_flows.loc[3, "revenue_change"] / base_revenue)
     assert ctx["revenue_uplift"] > 0
+    # the tornado's base case is the case itself: at the base settings its runs give the case's NPV
+    again = bc.sensitivity(*fitted["args"], {**fitted["params"], "scenario": {**fitted["params"]["scenario"]}},
+                           history=fitted["history"])
+    assert list(again["npv_low"]) == pytest.approx(list(s["npv_low"]))
+
+
+def test_cash_flows_discount_to_the_npv(fitted):
+    # every cost is in the cash flows, the one-off included as year 0, for several scenarios
+    import numpy as np
+
+    p = fitted["params"]
+    for scenario in ({}, {"one_off_cost": 2_000_000, "yearly_cost": 50_000}, {"lag_years": 1, "ramp_years": 3},
+                     {"detractor_to_passive": 0.0}):
+        params = {**p, "scenario": {**p["scenario"], **scenario}}
+        case = bc.evaluate(*fitted["args"], params, history=fitted["history"])
+        flows = case.cash_flows
+        assert list(flows.index) == list(range(0, params["horizon_years"] + 1))
+        assert flows.loc[0, "cost"] == params["scenario"]["one_off_cost"] and flows.loc[0, "benefit"] == 0
+        discounted = (flows["net"] / (1 + params["discount_rate"]) ** flows.index.to_numpy()).sum()
+        assert discounted == pytest.approx(case.npv, rel=1e-9, abs=1e-6)
+        rows = case.results()["business_case"]["cash_flows"]
+        assert sum(r["net"] / (1 + params["discount_rate"]) ** r["year"] for r in rows) == pytest.approx(case.npv)
+        assert np.isfinite(case.npv)
+
+
+def test_each_set_of_draws_moves_only_its_own_lever(fitted, monkeypatch):
+    """Draws pinned at the point estimates give the point NPV every time; revenue draws 10% up move the NPV as
+    10% more revenue for every mover row does (a revenue/cost swap, or a dropped set, would not)."""
+    import numpy as np
+    import pandas as pd
+
+    from cxvalue import linkage, value
+
+    def pinned(up):
+        def effect_draws(model, n, seed):
+            s = model.summary_
+            point = (s["hazard_ratio"] if "hazard_ratio" in s else s["ratio"]).fillna(1.0)
+            factor = 1.1 if isinstance(model, up) else 1.0
+            return pd.DataFrame({**{g: np.full(n, point[g] * factor) for g in s.index}, "_level": np.ones(n)})
+        return effect_draws
+
+    p, h = fitted["params"], fitted["history"]
+    monkeypatch.setattr(value, "effect_draws", pinned(()))
+    case = bc.evaluate(*fitted["args"], p, history=h)
+    assert case.npv_draws == pytest.approx(np.full(len(case.npv_draws), case.npv))
+    assert case.uncertainty["npv_p50"] == pytest.approx(case.npv)
+    rows, moves, sc = case.inputs["movers"], case.inputs["mover_moves"], p["scenario"]
+
+    def npv_with(**scaled):
+        r = rows.assign(**{k: rows[k] * f for k, f in scaled.items()})
+        flows = bc.scenario_cash_flows(r, moves, case.inputs["ramp"], p["gross_margin"], p["horizon_years"],
+                                       sc["yearly_cost"], sc["lag_years"], case.inputs["referral_value"])
+        return bc.npv(flows["net"], p["discount_rate"], sc["one_off_cost"])
+
+    for model, column in ((linkage.RevenueModel, "revenue"), (linkage.CostToServeModel, "cost_to_serve")):
+        monkeypatch.setattr(value, "effect_draws", pinned(model))
+        drawn = bc.evaluate(*fitted["args"], p, history=h).npv_draws
+        assert npv_with(**{column: 1.1}) != pytest.approx(case.npv, rel=1e-3)
+        assert drawn == pytest.approx(np.full(len(drawn), npv_with(**{column: 1.1})))
 
 
 def test_value_at_stake_by_hand():
     import pandas as pd
 
-    g = _groups().drop(columns="survival").assign(referrals=[0.0, 0.0, 0.0], hazard_ratio=[2.0, 1.0, 0.5])
-    # reference survival 0.8 after year 1: detractors 0.8^2 = 0.64, so year-1 customer-years 0.82 vs 0.9
+    rows = _mover_rows()
+    g = pd.DataFrame(index=["detractor", "passive", "promoter"])
     case = bc.BusinessCase(clv=pd.DataFrame(), cash_flows=pd.DataFrame(), npv=0.0, roi=0.0, payback_months=None,
                            irr=None, uncertainty={}, npv_draws=None, moved={},
-                           inputs={"groups": g, "reference": "passive", "reference_survival": [0.8, 0.64],
-                                   "gross_margin": 0.5, "referral_value": 0.0})
-    m_d, m_p = 0.5 * 800 - 60, 0.5 * 1000 - 40
-    assert bc.value_at_stake(case) == pytest.approx(1000 * (m_p * 0.9 - m_d * 0.82))
+                           inputs={"groups": g, "reference": "passive", "movers": rows, "gross_margin": 0.5,
+                                   "referral_value": [100.0, 50.0]})
+    # today's 1,000 detractors, each at their own levels as they are and as passives, over year 1
+    a_as_passive, a_as_they_are = (1 + 0.85) / 2, (1 + 0.7) / 2
+    v_passive = (0.5 * 850 - 45 + 100 * 0.02) * a_as_passive
+    v_detractor = (0.5 * 700 - 65 + 100 * 0.01) * a_as_they_are
+    assert bc.value_at_stake(case) == pytest.approx(1000 * (v_passive - v_detractor))
 
 
 def test_target_score_scales_the_shares_by_hand():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import world_with_prefixed_ids
 
-formulas = pytest.importorskip("formulas")
+import formulas  # noqa: E402  (a dev dependency: the workbook tests must run, not skip)
 
 from cxvalue import business_case as bc  # noqa: E402
 from cxvalue import excel  # noqa: E402
@@ -28,15 +28,15 @@ def python_figures(inputs: dict, **changes) -> dict:
     """Cash flows and headline figures from a case's inputs, some changed, with business_case."""
     x = {**inputs, **changes}
     H = int(x["horizon_years"])
-    s_ref = np.asarray(x["reference_survival"], float)[:H]
-    groups = x["groups"].assign(survival=[s_ref ** hr for hr in x["groups"]["hazard_ratio"]])
-    flows = bc.scenario_cash_flows(groups, x["moves"], x["ramp"], x["gross_margin"], H, x["yearly_cost"],
+    flows = bc.scenario_cash_flows(x["movers"], x["mover_moves"], x["ramp"], x["gross_margin"], H, x["yearly_cost"],
                                    x["lag_years"], x["referral_value"])
+    flows = bc._with_year_zero(flows, x["one_off_cost"])
+    yearly = flows.loc[1:]
     return {"cash_flows": flows,
-            "NPV": bc.npv(flows["net"], x["discount_rate"], x["one_off_cost"]),
-            "ROI": bc.roi(flows["benefit"], flows["cost"], x["discount_rate"], x["one_off_cost"]),
-            "Payback": bc.payback_months(flows["net"], x["one_off_cost"]),
-            "IRR": bc.irr(flows["net"], x["one_off_cost"])}
+            "NPV": bc.npv(yearly["net"], x["discount_rate"], x["one_off_cost"]),
+            "ROI": bc.roi(yearly["benefit"], yearly["cost"], x["discount_rate"], x["one_off_cost"]),
+            "Payback": bc.payback_months(yearly["net"], x["one_off_cost"]),
+            "IRR": bc.irr(yearly["net"], x["one_off_cost"])}
 
 
 class Recalculated:
@@ -61,10 +61,11 @@ class Recalculated:
         sheet, ref = next(self.book.defined_names[name].destinations)
         return self.key(sheet, ref.replace("$", ""))
 
-    def assumption(self, sheet: str, label: str, column: int) -> str:
-        """The key of the cell in ``column`` on the row labelled ``label`` in column A of ``sheet``."""
+    def assumption(self, sheet: str, label: str, column: int, occurrence: int = 0) -> str:
+        """The key of the cell in ``column`` on the (``occurrence``-th) row labelled ``label`` in column A of
+        ``sheet``."""
         ws = self.book[sheet]
-        row = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == label)
+        row = [r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == label][occurrence]
         return self.key(sheet, f"{openpyxl.utils.get_column_letter(column)}{row}")
 
     def figures(self, inputs: dict | None = None) -> dict:
@@ -87,9 +88,10 @@ class Recalculated:
 
 def assert_matches(got: dict, want: dict, flows: pd.DataFrame, horizon: int | None = None):
     """The workbook's figures equal Python's (levers and net by year too), to ~1e-6."""
-    H = horizon or len(flows)
+    yearly = flows.loc[1:]
+    H = horizon or len(yearly)
     for column in (*bc.LEVERS, "benefit", "cost", "net"):
-        assert got[column][:H] == pytest.approx(flows[column].to_numpy()[:H], rel=1e-6, abs=1e-6), column
+        assert got[column][:H] == pytest.approx(yearly[column].to_numpy()[:H], rel=1e-6, abs=1e-6), column
         assert (got[column][H:] == 0).all(), column  # years after a lowered horizon count nothing
     assert got["NPV"] == pytest.approx(want["NPV"], rel=1e-6)
     assert got["ROI"] == pytest.approx(want["ROI"], rel=1e-6)
@@ -121,8 +123,8 @@ def fitted_case():
     rev, cost, churn, refs = (m("passive", cov).fit(h) for m in (linkage.RevenueModel, linkage.CostToServeModel,
                                                                    linkage.ChurnModel, linkage.ReferralModel))
     base = history.active_customers_by_group(checked, h)
-    case = bc.evaluate(rev, cost, churn, churn.km_curves(h), base, p, refs)
-    assert (case.cash_flows["referrals"] != 0).all()  # the referrals lever is in play
+    case = bc.evaluate(rev, cost, churn, churn.km_curves(h), base, p, refs, history=h)
+    assert (case.cash_flows.loc[1:, "referrals"] != 0).all()  # the referrals lever is in play
     return world, case
 
 
@@ -153,7 +155,7 @@ def test_workbook_recalculates_to_the_reported_case(fitted_case, fitted_book):
         assert cf.cell(fitted_book.row[label], 3).value == pytest.approx(case.uncertainty[key])
     reported_net = [cf.cell(fitted_book.row["Net cash flow, as reported by cxvalue (static)"], c).value
                     for c in fitted_book.years]
-    assert reported_net == pytest.approx(case.cash_flows["net"].to_list())
+    assert reported_net == pytest.approx(case.cash_flows.loc[1:, "net"].to_list())
 
 
 def test_changing_an_assumption_moves_the_npv_as_python_does(fitted_case, fitted_book):
@@ -165,14 +167,20 @@ def test_changing_an_assumption_moves_the_npv_as_python_does(fitted_case, fitted
     got = fitted_book.figures({fitted_book.named("GrossMargin"): 0.5})
     assert_matches(got, lower, lower["cash_flows"])
 
-    # a hazard ratio and a share moved
-    hr = inputs["groups"]["hazard_ratio"].copy()
-    hr["promoter"] = 0.5
-    moves = dict(inputs["moves"])
-    moves[("detractor", "passive")] = 0.35
-    changed = python_figures(inputs, groups=inputs["groups"].assign(hazard_ratio=hr), moves=moves)
-    got = fitted_book.figures({fitted_book.assumption(excel.ASSUMPTIONS, "promoter", 6): 0.5,
-                               fitted_book.assumption(excel.ASSUMPTIONS, "detractor → passive", 2): 0.35})
+    # what the detractors would spend as passives, their survival as passives in year 2, and a share moved
+    movers = inputs["movers"].copy()
+    movers.loc["detractor as passive", "revenue"] *= 1.2
+    survival = movers.loc["detractor as passive", "survival"].copy()
+    survival[1] = survival[1] * 0.9
+    movers.at["detractor as passive", "survival"] = survival
+    moves = dict(inputs["mover_moves"])
+    moves[("detractor", "detractor as passive")] = 0.35
+    changed = python_figures(inputs, movers=movers, mover_moves=moves)
+    book = fitted_book
+    got = book.figures({book.assumption(excel.ASSUMPTIONS, "detractor as passive", 4):
+                        float(movers.loc["detractor as passive", "revenue"]),
+                        book.assumption(excel.ASSUMPTIONS, "detractor as passive", 4, occurrence=1): float(survival[1]),
+                        book.assumption(excel.ASSUMPTIONS, "detractor → passive", 2): 0.35})
     assert got["NPV"] != pytest.approx(case.npv, rel=1e-3)
     assert_matches(got, changed, changed["cash_flows"])
 
@@ -213,14 +221,22 @@ def test_no_customer_identifiers_in_the_workbook(fitted_case, fitted_book):
 
 def hand_built_case(horizon: int, ramp: list[float], lag_years: int, one_off_cost: float, yearly_cost: float,
                     hazard_ratio=(1.8, 1.0, 0.7)) -> bc.BusinessCase:
-    """A BusinessCase from stated inputs (three groups, two moves), priced with business_case."""
-    groups = pd.DataFrame({"customers": [1_000.0, 2_000.0, 500.0], "revenue": [800.0, 1_000.0, 1_100.0],
-                           "cost_to_serve": [60.0, 40.0, 35.0], "referrals": [0.01, 0.02, 0.05],
-                           "hazard_ratio": list(hazard_ratio)}, index=["detractor", "passive", "promoter"])
-    inputs = {"groups": groups, "reference": "passive", "reference_survival": list(0.85 ** np.arange(1, horizon + 1)),
-              "moves": {("detractor", "passive"): 0.2, ("passive", "promoter"): 0.1}, "ramp": ramp,
-              "referral_value": 900.0, "gross_margin": 0.6, "discount_rate": 0.08, "horizon_years": horizon,
-              "one_off_cost": one_off_cost, "yearly_cost": yearly_cost, "lag_years": lag_years, "currency": "EUR"}
+    """A BusinessCase from stated inputs (two moves, each priced on its movers as they are and as the group
+    they move to; survival not geometric), priced with business_case."""
+    t = np.arange(1, horizon + 1)
+    base = 0.85 ** t * (1 - 0.02 * t)  # hazard rising with time: a move a year later is not the same move
+    rows = pd.DataFrame({"customers": [1_000.0, 1_000.0, 2_000.0, 2_000.0],
+                         "as_group": ["detractor", "passive", "passive", "promoter"],
+                         "revenue": [750.0, 900.0, 1_000.0, 1_080.0], "cost_to_serve": [62.0, 45.0, 40.0, 36.0],
+                         "referrals": [0.01, 0.02, 0.02, 0.05],
+                         "survival": [base ** hazard_ratio[0], base ** hazard_ratio[1], base ** hazard_ratio[1],
+                                      base ** hazard_ratio[2]]},
+                        index=["detractor", "detractor as passive", "passive", "passive as promoter"])
+    inputs = {"movers": rows, "reference": "passive",
+              "mover_moves": {("detractor", "detractor as passive"): 0.2, ("passive", "passive as promoter"): 0.1},
+              "ramp": ramp, "referral_value": list(900.0 * (horizon - t + 1) / horizon), "gross_margin": 0.6,
+              "discount_rate": 0.08, "horizon_years": horizon, "one_off_cost": one_off_cost,
+              "yearly_cost": yearly_cost, "lag_years": lag_years, "currency": "EUR"}
     f = python_figures(inputs)
     draws = np.linspace(-1, 1, 11) * 1_000 + f["NPV"]
     return bc.BusinessCase(clv=pd.DataFrame(), cash_flows=f["cash_flows"], npv=f["NPV"], roi=f["ROI"],
@@ -263,6 +279,6 @@ def test_a_case_that_never_pays_back(tmp_path):
 
 def test_inputs_are_checked():
     case = hand_built_case(horizon=2, ramp=[1.0], lag_years=0, one_off_cost=0.0, yearly_cost=0.0)
-    case.inputs.pop("moves")
-    with pytest.raises(InputError, match="moves"):
+    case.inputs.pop("mover_moves")
+    with pytest.raises(InputError, match="mover_moves"):
         excel.write_workbook(case, "unused.xlsx")

@@ -96,3 +96,12 @@ def test_rate_model_predictions_average_to_the_standardised_level(world_and_rows
     _, a, _ = world_and_rows
     for g in ("detractor", "passive", "promoter"):
         assert a.revenue.predict(g).mean() == pytest.approx(a.revenue.summary.loc[g, "adjusted"], rel=1e-10)
+
+
+def test_closing_the_loop_is_charged_the_base_mean_cost_to_serve(world_and_rows):
+    _, a, _ = world_and_rows
+    cost = a.cost_to_serve.summary["adjusted"]
+    n = a.base.reindex(cost.index)
+    by_hand = sum(cost[g] * n[g] for g in cost.index) / n.sum()
+    assert a.cost_to_serve_per_customer_year() == pytest.approx(by_hand)
+    assert 0 < by_hand < cost.max()

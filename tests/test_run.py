@@ -62,18 +62,30 @@ def test_results_json_has_the_contract_keys(first_run):
         for block in ("revenue", "cost_to_serve"):
             entry = r["linkage"][block][g]
             assert entry["adjusted"] > 0
-            lo, hi = entry["ratio_ci"]
-            assert lo <= entry["ratio"] <= hi
-        lo, hi = r["linkage"]["churn"][g]["hazard_ratio_ci"]
-        assert lo <= r["linkage"]["churn"][g]["hazard_ratio"] <= hi
+            if g != r["reference_group"]:  # a real interval around the ratio, not a point (the reference's is)
+                lo, hi = entry["ratio_ci"]
+                assert 0 < lo < entry["ratio"] < hi
+        if g != r["reference_group"]:
+            lo, hi = r["linkage"]["churn"][g]["hazard_ratio_ci"]
+            assert 0 < lo < r["linkage"]["churn"][g]["hazard_ratio"] < hi
+    # the small world's true effects (cxvalue.synthetic.TRUE_EFFECTS): the direction of each gap is read right
+    lk = r["linkage"]
+    assert lk["revenue"]["detractor"]["ratio"] < 1 < lk["revenue"]["promoter"]["ratio"]
+    assert lk["churn"]["detractor"]["hazard_ratio"] > 1 and lk["cost_to_serve"]["detractor"]["ratio"] > 1
     assert set(r["value"]["clv"]) == set(r["groups"])
     assert r["value"]["clv"]["promoter"] > r["value"]["clv"]["detractor"]
     bc = r["business_case"]
     for key in ("npv", "roi", "payback_months", "npv_p10", "npv_p50", "npv_p90", "p_npv_positive", "cash_flows"):
         assert key in bc, key
     assert bc["npv_p10"] <= bc["npv_p50"] <= bc["npv_p90"] and 0 <= bc["p_npv_positive"] <= 1
-    assert [f["year"] for f in bc["cash_flows"]] == list(range(1, 6))
+    assert [f["year"] for f in bc["cash_flows"]] == list(range(0, 6))  # year 0: the one-off cost
     assert all(f["net"] == pytest.approx(f["benefit"] - f["cost"]) for f in bc["cash_flows"])
+    rate = bc["assumptions"]["discount_rate"]
+    assert sum(f["net"] / (1 + rate) ** f["year"] for f in bc["cash_flows"]) == pytest.approx(bc["npv"])
+    manifest = json.loads((first_run / "manifest.json").read_text())
+    assert manifest["used"] == bc["assumptions"]  # the values used, the measured margin included
+    assert bc["assumptions"]["margin_source"] == "transaction cost"
+    assert bc["assumptions"]["gross_margin"] != manifest["parameters"]["gross_margin"]
     assert r["linkage"]["revenue"]["passive"]["ratio"] == 1.0
     assert r["linkage"]["churn"]["passive"]["hazard_ratio"] == 1.0
     dq = r["data_quality"]
@@ -109,11 +121,16 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
 
 def test_rerun_gives_byte_identical_results_and_the_trend_shows_both_runs(first_run, small_world_dir):
     """Run again into the same runs folder, this time with relative paths from the data's parent folder."""
+    import yaml
+
     before = (first_run / "results.json").read_bytes()
     assert "the trend starts with the next run" in (first_run / "report.html").read_text()
     kept = first_run.with_name("kept")
+    # reproducible from its records: the manifest's parameters as the config file, nothing else
+    config_file = first_run.with_name("from-manifest.yaml")
+    config_file.write_text(yaml.safe_dump(json.loads((first_run / "manifest.json").read_text())["parameters"]))
     res = cli("run", "--data", small_world_dir.name, "--out", str(first_run), "--runs-dir", str(kept),
-              "--set", "targets.nps=20", "--set", "targets.retention_12m=0.9", *AS_OF, cwd=small_world_dir.parent)
+              "--config", str(config_file), cwd=small_world_dir.parent)
     assert res.returncode == 0, res.stderr
     assert (first_run / "results.json").read_bytes() == before
     runs = sorted(p for p in kept.iterdir() if not p.name.startswith("."))
