@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from statsmodels.duration.hazard_regression import PHReg
 
-from cxvalue import data, history, linkage
+from cxvalue import data, history, linkage, value
 from cxvalue.config import load_params
 from cxvalue.synthetic import TRUE_EFFECTS, generate
 
@@ -236,3 +236,131 @@ def test_e_values_sit_next_to_every_ratio(fitted):
     p = rev.results()["promoter"]
     assert p["e_value"] == pytest.approx(evalue.e_value(p["ratio"]))
     assert p["e_value_ci"] == (1.0 if p["ratio_ci"][0] <= 1 else pytest.approx(evalue.e_value(p["ratio_ci"][0])))
+
+
+# --------------------------------------------------------------------------- churn by hand
+
+
+def _hand_history(rows: list[tuple[str, int, bool]]) -> pd.DataFrame:
+    """A history of (group, duration_days, churned) rows; every adjustment term the same for all
+    (so the churn model's adjustment drops out) and one customer-year of post window each."""
+    h = pd.DataFrame(rows, columns=["group", "duration_days", "churned"])
+    h["group"] = pd.Categorical(h["group"], categories=["detractor", "passive", "promoter"], ordered=True)
+    for col in ("pre_revenue", "pre_contact_cost", "prior_sales", "post_revenue", "post_contact_cost"):
+        h[col] = 100.0
+    h["post_contacts"] = 1
+    h["pre_exposure_years"] = h["post_exposure_years"] = 1.0
+    h["prior_sales_transactions"], h["tenure_years"] = 12, 2.0
+    return h
+
+
+#: Passive: two losses in year 1 (S(1) = 8/10), three in year 2 (S(2) = 8/10 x 5/8 = 1/2: not
+#: 0.8^2, the hazard rises), the last of them on day 730 (inside year 2, which ends at 730.5),
+#: five followed to day 1000 (2.7 years): nobody censored before year 2 ends.
+PASSIVE = [("passive", 100, True), ("passive", 300, True), ("passive", 400, True), ("passive", 700, True),
+           ("passive", 730, True)] + [("passive", 1000, False)] * 5
+#: Detractor: active customers censored early (day 20) and late, an early-heavy hazard, and losses
+#: on days 365 (inside year 1, which ends at 365.25) and 366 (outside).
+DETRACTOR = [("detractor", 20, False), ("detractor", 50, True), ("detractor", 200, True), ("detractor", 365, True),
+             ("detractor", 366, True), ("detractor", 600, False), ("detractor", 900, True), ("detractor", 1000, False)]
+
+
+#: eighteen customers: statsmodels warns about so small a fit, which is not what these tests check
+TINY_FIT = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+            pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.PerfectSeparationWarning")]
+
+
+@TINY_FIT[0]
+@TINY_FIT[1]
+def test_12_month_churn_is_kaplan_meier_by_hand():
+    """Detractors: the one censored on day 20 leaves 7 at risk on day 50 (1 lost), 6 on day 200 (1),
+    5 on day 365 (1): S(1 year) = 6/7 x 5/6 x 4/5 = 4/7, churn 3/7 = 0.4286. The plain share
+    churned is 5/8 = 0.625 overall and 3/8 = 0.375 within the year: both wrong."""
+    h = _hand_history(PASSIVE + DETRACTOR)
+    det = h[h["group"] == "detractor"]
+    assert linkage.km_churn_rate(det["duration_days"], det["churned"]) == pytest.approx(3 / 7, rel=1e-12)
+    assert linkage.km_churn_rate(det["duration_days"], det["churned"], days=2 * 365.25) == pytest.approx(
+        1 - 4 / 7 * 3 / 4, rel=1e-12)  # day 366: 4 at risk (1 lost); day 600 censored: S(2) = 4/7 x 3/4
+    summary = linkage.observed_summary(h, "passive")
+    assert summary.loc["detractor", "churn_rate_12m"] == pytest.approx(3 / 7, rel=1e-12)
+    assert summary.loc["passive", "churn_rate_12m"] == pytest.approx(2 / 10, rel=1e-12)
+    assert summary.loc["detractor", "churn_rate_ratio"] == pytest.approx((3 / 7) / (2 / 10), rel=1e-12)
+    churn = linkage.ChurnModel("passive", [], min_group_size=1).fit(h)
+    assert churn.summary.loc["detractor", "observed_rate_12m"] == pytest.approx(3 / 7, rel=1e-12)
+
+
+@TINY_FIT[0]
+@TINY_FIT[1]
+def test_km_curves_read_every_year_of_follow_up_by_hand():
+    """The reference curve fed to the value and the business case reads year 2 from the data
+    (S(2) = 1/2, not year 1 squared 0.64), including a loss on day 730, and runs to the end of
+    follow-up (day 1000). Year 3 is not covered: year 2's retention (0.5 / 0.8 = 0.625)
+    continues, S(3) = 0.3125, S(4) = 0.1953."""
+    h = _hand_history(PASSIVE + DETRACTOR)
+    churn = linkage.ChurnModel("passive", [], min_group_size=1).fit(h)
+    curves = churn.km_curves(h)
+    ref = curves[curves["group"] == "passive"]
+    assert ref["days"].max() == 1000 and ref["days"].is_monotonic_increasing
+    at = dict(zip(ref["days"], ref["retained"]))
+    assert at[365.25] == pytest.approx(0.8) and at[730.5] == pytest.approx(0.5) and at[0] == 1.0
+    assert value.yearly_survival(ref["days"], ref["retained"], 4) == pytest.approx([0.8, 0.5, 0.5 * 0.625, 0.5 * 0.625**2])
+    det = curves[curves["group"] == "detractor"]
+    assert det["days"].max() == 1000
+    assert dict(zip(det["days"], det["retained"]))[365.25] == pytest.approx(4 / 7)
+    short = churn.km_curves(h, max_days=400)
+    assert short.groupby("group")["days"].max().tolist() == [400, 400]
+
+
+def _piecewise_history(seed: int, detractor_hazards: tuple[float, float], n: int = 3_000) -> pd.DataFrame:
+    """Passive customers leave at 0.3 a year throughout, detractors at ``detractor_hazards`` per year
+    in the first half-year after the survey and after it; followed 0 to 3 years (uniform)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group, (early, late) in (("passive", (0.3, 0.3)), ("detractor", detractor_hazards)):
+        e = rng.exponential(1.0, n)  # unit-rate cumulative hazard at the event, inverted piecewise
+        half = 182.625 / 365.25
+        years = np.where(e < early * half, e / early, half + (e - early * half) / late)
+        follow = rng.uniform(0, 3, n)
+        d = np.minimum(years, follow) * 365.25
+        rows += list(zip([group] * n, np.ceil(d).astype(int), years <= follow))
+    return _hand_history(rows)
+
+
+@TINY_FIT[0]  # no adjustment terms: the model with group x interval terms is saturated (a perfect fit)
+@TINY_FIT[1]
+def test_proportional_hazards_warning_fires_when_the_gap_fades_and_only_then():
+    """Detractors leaving 4 times as fast for half a year, then like passives, violate
+    proportional hazards: the likelihood-ratio statistic is large and the report warns. A world
+    where they leave twice as fast throughout does not (its statistic is a chi-square draw)."""
+    fading = linkage.ChurnModel("passive", []).fit(_piecewise_history(1, (1.2, 0.3)))
+    assert fading.ph_test_["df"] == 4 and fading.ph_test_["statistic"] > 50 and fading.ph_test_["p_value"] < 1e-6
+    assert any("not constant over time" in w for w in fading.warnings_)
+    steady = linkage.ChurnModel("passive", []).fit(_piecewise_history(1, (0.6, 0.6)))
+    assert steady.ph_test_["df"] == 4 and 0 <= steady.ph_test_["statistic"] < 13.28  # chi2(4) 99th percentile
+    assert not any("not constant over time" in w for w in steady.warnings_)
+    assert steady.summary.loc["detractor", "hr_lo"] < 2 < steady.summary.loc["detractor", "hr_hi"]
+
+
+def test_confounding_through_a_covariate_only_needs_the_covariate():
+    """Region drives satisfaction and churn and nothing else (no spend, no contacts, no size or
+    plan confounding): pre-survey spend cannot stand in for it. With the customer covariates the
+    hazard ratios recover the truth within 3 of their own standard errors; without them, or
+    without region, they miss it by more than 3 (north is mostly detractors and leaves fastest)."""
+    world = generate(n_customers=10_000, seed=31, confounding=0.0, region_confounding=2.0)
+    p = load_params(overrides={"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    h = history.history(checked, p)
+    cov = list(checked.covariates)
+    assert "region" in cov
+
+    def z_from_truth(model, g):
+        s = model.summary.loc[g]
+        se = (np.log(s["hr_hi"]) - np.log(s["hr_lo"])) / (2 * 1.959964)
+        return (np.log(s["hazard_ratio"]) - np.log(TRUE_EFFECTS["churn"][g])) / se
+
+    adjusted = linkage.ChurnModel("passive", cov).fit(h)
+    for g in ("detractor", "promoter"):
+        assert abs(z_from_truth(adjusted, g)) < 3, g
+    for dropped in ([], [c for c in cov if c != "region"]):
+        biased = linkage.ChurnModel("passive", dropped).fit(h)
+        assert z_from_truth(biased, "detractor") > 3 and z_from_truth(biased, "promoter") < -3, dropped
