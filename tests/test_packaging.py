@@ -32,3 +32,18 @@ def test_constraints_pin_every_dependency():
     for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
         assert _name(req).replace("_", "-") in pins, f"{req} is not pinned in constraints.txt"
     assert "pyarrow-hotfix" in pins  # ibis-framework[duckdb] extra resolved
+
+
+def test_every_test_dependency_is_installed():
+    """The dev extra is what the suite needs: each one importable, so that no test module can skip
+    itself whole for want of one (tests/test_excel.py recalculates the workbook with formulas)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    missing = []
+    for req in project["optional-dependencies"]["dev"]:
+        try:
+            version(_name(req))
+        except PackageNotFoundError:
+            missing.append(req)
+    assert not missing, f"install the dev extra (pip install -c constraints.txt -e '.[dev]'): missing {missing}"
