@@ -47,3 +47,16 @@ def test_every_test_dependency_is_installed():
         except PackageNotFoundError:
             missing.append(req)
     assert not missing, f"install the dev extra (pip install -c constraints.txt -e '.[dev]'): missing {missing}"
+
+
+def test_make_test_slow_selects_what_it_names():
+    """`make test-slow` runs `pytest -m slow` and `make test` `-m "not slow"`: the marker is registered
+    and some test carries it, so the slow target is never an empty run (pytest exit 5)."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test-slow:.*\n\t.*pytest .*-m slow\b", makefile, re.M)
+    assert re.search(r"^test:.*\n\t.*pytest .*-m \"not slow\"", makefile, re.M)
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("slow:") for m in markers)
+    slow = re.compile(r"^(@pytest\.mark\.slow\b|pytestmark\s*=.*\bpytest\.mark\.slow\b)", re.M)
+    marked = [p.name for p in (ROOT / "tests").glob("test_*.py") if slow.search(p.read_text())]
+    assert marked, "no test is marked slow: make test-slow would select nothing"
