@@ -641,17 +641,27 @@ class ChurnModel(_Skippable):
                       "e_value_ci": None if pd.isna(hr) else r["e_value_ci"]}
         return out
 
-    def km_curves(self, history: pd.DataFrame, max_days: int = 730) -> pd.DataFrame:
-        """Kaplan-Meier share still a customer by days since the survey, per group (for charts)."""
+    def km_curves(self, history: pd.DataFrame, max_days: float | None = None) -> pd.DataFrame:
+        """Kaplan-Meier share still a customer by days since the survey, per group: the charts' curves
+        and the reference group's yearly survival (:func:`cxvalue.value.yearly_survival`).
+
+        Each group's curve runs to the end of its follow-up (its longest ``duration_days``; or
+        ``max_days`` if shorter): every week, every end of a follow-up year (``k x 365.25`` days,
+        so each year is read exactly) and the last day followed. ``retained`` is the step curve's
+        value on that day (events on that day counted).
+        """
         rows = []
         for g in (self.summary_.index if self.fitted else []):
             sub = history[history["group"].astype(str) == g]
             if sub.empty or not sub["churned"].any():
                 continue
-            sf = SurvfuncRight(sub["duration_days"].to_numpy(float), sub["churned"].to_numpy(int))
+            d = sub["duration_days"].to_numpy(float)
+            sf = SurvfuncRight(d, sub["churned"].to_numpy(int))
             t = np.concatenate([[0.0], sf.surv_times])
             s = np.concatenate([[1.0], sf.surv_prob])
-            grid = np.arange(0, max_days + 1, 7)
+            end = float(d.max()) if max_days is None else min(float(d.max()), float(max_days))
+            years = DAYS_PER_YEAR * np.arange(1, int(end // DAYS_PER_YEAR) + 1)
+            grid = np.unique(np.concatenate([np.arange(0, end + 1, 7), years, [end]]))
             rows.append(pd.DataFrame({"group": g, "days": grid,
                                       "retained": s[np.searchsorted(t, grid, side="right") - 1]}))
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["group", "days", "retained"])

@@ -57,6 +57,9 @@ PLAN_SPEND = np.array([1.0, 1.8, 3.5])  # monthly spend multiplier
 PLAN_CHURN = np.array([1.25, 1.0, 0.7])  # hazard multiplier
 PLAN_SAT = np.array([-0.35, 0.1, 0.5])  # satisfaction shift
 REGIONS = np.array(["north", "south", "east", "west"])
+#: With ``region_confounding`` = c: satisfaction shift ``c x REGION_SAT`` and churn hazard
+#: multiplier ``exp(-c x REGION_SAT)`` by region (north ... west); spend and contacts unchanged.
+REGION_SAT = np.array([-0.5, -0.15, 0.15, 0.5])
 CHANNELS = np.array(["phone", "email", "chat", "web"])
 CHANNEL_SHARE = np.array([0.35, 0.30, 0.25, 0.10])
 #: Cost per contact by channel in the demo world; the same as the default parameter.
@@ -121,6 +124,7 @@ def generate(
     resolution_effect: float = 1.6,
     response_bias: float = 1.0,
     journey_signal: float = 0.8,
+    region_confounding: float = 0.0,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -148,6 +152,10 @@ def generate(
         whole-journey rating sees (the hand-offs between steps); touchpoint ratings see the
         rest. High (default 0.8): journey-level satisfaction predicts churn better; low
         (0.1): touchpoint-level does. See ``truth["journeys_vs_touchpoints"]``.
+    region_confounding : how strongly ``region`` drives both satisfaction and churn (0 = not at
+        all, the default). Region acts on nothing else: not on spend or contacts, so the history's
+        pre-survey spend and contact cost carry no trace of it and only the ``region`` covariate
+        can remove the bias it puts into the churn comparison (:data:`REGION_SAT`).
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -160,13 +168,14 @@ def generate(
     log_size = rng.normal(0.0, 0.7, n)
     size = np.exp(log_size - 0.7**2 / 2)  # mean 1
     employees = np.maximum(1, np.round(20 * np.exp(log_size + rng.normal(0, 0.15, n)))).astype(np.int64)
-    region = REGIONS[rng.integers(0, 4, n)]
+    region_idx = rng.integers(0, 4, n)
+    region = REGIONS[region_idx]
     start = as_of_d - rng.integers(45, int(years * DAYS_PER_YEAR), n)
 
     # --- latent satisfaction and the index survey ----------------------------------
     w = TRUE_DRIVER_WEIGHTS
     z = {k: rng.normal(0, 1, n) for k in w}
-    confounder = confounding * (0.55 * log_size / 0.7 + PLAN_SAT[plan_idx])
+    confounder = confounding * (0.55 * log_size / 0.7 + PLAN_SAT[plan_idx]) + region_confounding * REGION_SAT[region_idx]
     latent = confounder + sum(w[k] * z[k] for k in w) + rng.normal(0, 0.55, n)
     nps = np.clip(np.round(7.2 + 1.6 * latent), 0, 10).astype(np.int64)
     group = np.where(nps <= 6, "detractor", np.where(nps <= 8, "passive", "promoter"))
@@ -178,7 +187,8 @@ def generate(
     r = np.where(reachable, lo + np.floor(rng.random(n) * np.maximum(hi - lo, 1)).astype(np.int64), as_of_d + 10_000)
 
     # --- churn: exponential hazard, changes at r -----------------------------------
-    base_hazard = yearly_churn * PLAN_CHURN[plan_idx] * size ** -0.3 / DAYS_PER_YEAR  # per day
+    base_hazard = (yearly_churn * PLAN_CHURN[plan_idx] * size ** -0.3 * np.exp(-region_confounding * REGION_SAT[region_idx])
+                   / DAYS_PER_YEAR)  # per day
     t_pre = rng.exponential(1.0, n) / base_hazard
     churn_before_r = start + t_pre < r
     hr = np.vectorize(effects["churn"].get)(group).astype(float)
@@ -388,6 +398,7 @@ def generate(
         # the R² of NPS is its squared weight over the sum (rounding and clipping move it < .002)
         "driver_importance": {k: v**2 / sum(x**2 for x in w.values()) for k, v in w.items()},
         "confounding": confounding,
+        "region_confounding": region_confounding,
         "group_shares": {g: float(shares.get(g, 0.0)) for g in ("detractor", "passive", "promoter")},
         "n_customers": n,
         "n_respondents": int(responded.sum()),

@@ -7,8 +7,10 @@ Formula (money per customer, in the data's currency). For a customer of group ``
 * yearly margin ``m_g = gross_margin * adjusted_revenue_g - adjusted_cost_to_serve_g``
   (both per customer-year, standardised to the whole customer base);
 * survival ``S_g(t) = S_ref(t) ** hazard_ratio_g``: the reference group's Kaplan-Meier
-  curve raised to the adjusted hazard ratio (proportional hazards). Beyond the last
-  observed year the last year's retention continues (constant hazard);
+  curve raised to the adjusted hazard ratio (proportional hazards), read at the end of each
+  year the follow-up covers. Beyond the last full year observed, that year's retention
+  ``S(k) / S(k-1)`` continues (its hazard stays constant, as the churn model's last interval's
+  does), see :func:`yearly_survival`;
 * expected customer-years in year ``t`` = ``(S_g(t-1) + S_g(t)) / 2`` (trapezoid), cash at
   the end of the year, so ``CLV_g = sum_{t=1..H} m_g * (S_g(t-1) + S_g(t)) / 2 / (1 + d)^t``.
 
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from cxvalue.history import DAYS_PER_YEAR
 
 __all__ = ["clv", "yearly_survival", "group_clv", "effect_draws", "measured_gross_margin"]
 
@@ -50,27 +54,34 @@ def clv(margin_per_year: float | np.ndarray, survival: np.ndarray, discount_rate
 def yearly_survival(days: np.ndarray, retained: np.ndarray, horizon_years: int, hazard_ratio: float = 1.0) -> np.ndarray:
     """Survival at the end of years 1..H from a step curve (days, share retained), to the power HR.
 
-    Past the curve's last point the last full year's retention repeats (constant hazard).
+    Years the curve covers are read from it (the value on the last point at or before
+    ``t x 365.25`` days). Past the last full year it covers, that year's retention
+    ``S(k) / S(k - 1)`` repeats (its constant hazard carries on, as the churn model's last
+    interval does); a curve shorter than a year stretches its own hazard,
+    ``S(t) = S_last ** (t / last_day)``.
     """
     days = np.asarray(days, float)
     retained = np.asarray(retained, float)
     if days.size == 0 or retained.size != days.size:
         raise ValueError("need a survival curve: days and retained of the same, non-zero length")
     last_day = days.max()
+
+    def at(t: float) -> float:
+        return float(retained[np.searchsorted(days, t, side="right") - 1]) if t > 0 else 1.0
+
+    full_years = int(last_day // DAYS_PER_YEAR)
     out = []
     for year in range(1, horizon_years + 1):
-        t = year * 365.25
-        if t <= last_day:
-            out.append(retained[np.searchsorted(days, t, side="right") - 1])
-        else:
-            full_years = int(last_day // 365.25)
-            if full_years >= 1:
-                s_end = retained[np.searchsorted(days, full_years * 365.25, side="right") - 1]
-                yearly = s_end ** (1 / full_years)
-                out.append(s_end * yearly ** (year - full_years))
-            else:  # less than a year observed: stretch the observed hazard
-                s_last = retained[-1]
-                out.append(s_last ** (t / last_day) if last_day > 0 else s_last)
+        t = year * DAYS_PER_YEAR
+        if year <= full_years:
+            out.append(at(t))
+        elif full_years >= 1:
+            s_end, s_before = at(full_years * DAYS_PER_YEAR), at((full_years - 1) * DAYS_PER_YEAR)
+            last_year = s_end / s_before if s_before > 0 else 0.0
+            out.append(s_end * last_year ** (year - full_years))
+        else:  # less than a year observed: stretch the observed hazard
+            s_last = retained[-1]
+            out.append(s_last ** (t / last_day) if last_day > 0 else s_last)
     return np.clip(np.asarray(out) ** hazard_ratio, 0.0, 1.0)
 
 

@@ -301,6 +301,75 @@ def test_history_nps_last(checked):
     assert_history(h, {"A": A_LAST, "B": B_ALL, "C": C_FIRST, "D": D_ALL, "G": G_NPS, "H": H_NPS}, NPS_GROUPS)
 
 
+# --------------------------------------------------------------------------- study_start, study_end
+
+
+def test_history_study_window_both_days_included(checked):
+    """Index responses dated inside [study_start, study_end], both days included: A's first
+    relationship response on or after 2024-05-01 is 2024-09-01 (= study_end); D's is on 2024-05-01
+    (= study_start); H's on 2024-06-01. B (2023), C (January) and G (October) fall outside. The
+    post windows still run to as_of: the study window limits who enters, not the follow-up."""
+    h = history.history(checked, params(study_start="2024-05-01", study_end="2024-09-01"))
+    assert_history(h, {"A": A_LAST, "D": D_ALL, "H": H_NPS}, NPS_GROUPS)
+
+
+def test_history_study_end_before_as_of_with_the_last_response(checked):
+    """study_end 2024-08-31: A's last relationship response up to it is 2024-03-01, not 2024-09-01,
+    and its post window still reaches as_of (A_FIRST); G's only response (2024-10-01) is later."""
+    h = history.history(checked, params(index_response="last", study_end="2024-08-31"))
+    assert_history(h, {"A": A_FIRST, "B": B_ALL, "C": C_FIRST, "D": D_ALL, "H": H_NPS}, NPS_GROUPS)
+
+
+# --------------------------------------------------------------------------- survey_type="any"
+
+A_ANY = {
+    # any survey may be the index response: A's onboarding survey of 2024-02-01 (nps 2) is the first
+    "response_date": "2024-02-01", "score": 2, "group": "detractor",
+    "start_date": "2023-03-01", "end_date": None,
+    # 2023-03-01 -> 2024-03-01 = 366 days, less February 2024 (29) = 337 days
+    "tenure_years": 337 / Y,
+    # pre [max(2023-03-01, 2023-02-01), 2024-02-01) -> 337 days
+    "pre_exposure_years": 337 / Y,
+    # post [2024-02-01, min(2025-02-01, as_of + 1 = 2025-01-01)) -> 366 - 31 = 335 days
+    "post_exposure_years": 335 / Y,
+    # pre: 2023-03-01 100; post: 50 (2024-02-29) + 200 - 30 (refund) + 10 (as_of)
+    "pre_revenue": 100.0, "post_revenue": 230.0, "pre_transactions": 1, "post_transactions": 4,
+    "pre_cogs": 40.0, "post_cogs": 20.0 + 80.0 + 0.0 + 4.0,
+    # pre: phone 2024-01-15 at 6.00; post: email 2.25 (own cost) + fax -> other 4.00
+    "pre_contacts": 1, "post_contacts": 2, "pre_contact_cost": 6.0, "post_contact_cost": 6.25,
+    # 2024-12-31 - 2024-02-01 = 334 days
+    "churned": False, "duration_days": 334,
+    "n_responses": 3, "n_referred": 2, "plan": "basic",
+}
+E_ANY = {
+    # E's only response, a billing survey of 2024-04-01 (nps 3), now counts
+    "response_date": "2024-04-01", "score": 3, "group": "detractor",
+    "start_date": "2023-01-01", "end_date": None,
+    # 2023-01-01 -> 2024-01-01 = 365; -> 2024-04-01 = 31+29+31 = 91; 456 days
+    "tenure_years": 456 / Y,
+    # pre [max(2023-01-01, 2023-04-01), 2024-04-01) -> 366 days (2024-02-29 inside)
+    "pre_exposure_years": 366 / Y,
+    # post [2024-04-01, 2025-01-01) -> 30+31+30+31+31+30+31+30+31 = 275 days
+    "post_exposure_years": 275 / Y,
+    # 2024-04-01 99 (cost 9) on the response day: post
+    "pre_revenue": 0.0, "post_revenue": 99.0, "pre_transactions": 0, "post_transactions": 1,
+    "pre_cogs": 0.0, "post_cogs": 9.0,
+    "pre_contacts": 0, "post_contacts": 0, "pre_contact_cost": 0.0, "post_contact_cost": 0.0,
+    # 2024-12-31 - 2024-04-01 = 274 days
+    "churned": False, "duration_days": 274,
+    "n_responses": 1, "n_referred": 1, "plan": "basic",  # D names E
+}
+
+
+def test_history_any_survey_type(checked):
+    """survey_type="any": journey surveys may be index responses too. A's first is now its
+    onboarding survey and E, which only answered a billing survey, enters; the others' first
+    responses were relationship surveys already."""
+    h = history.history(checked, params(survey_type="any"))
+    assert_history(h, {"A": A_ANY, "B": B_ALL, "C": C_FIRST, "D": D_ALL, "E": E_ANY, "G": G_NPS, "H": H_NPS},
+                   NPS_GROUPS)
+
+
 # --------------------------------------------------------------------------- metric="csat"
 
 C_CSAT = {

@@ -156,6 +156,12 @@ def test_null_world_interval_includes_one():
     hr = model.hazard_ratio_
     assert hr["lo"] < 1.0 < hr["hi"]
     assert abs(np.log(hr["estimate"])) < 0.15
+    # and not too wide: the standard error of the log hazard ratio, log(hi / lo) / 3.92, is about
+    # the log-rank one from the events in each arm, sqrt(1/d_open + 1/d_resolved); the adjustment
+    # inflates it by sqrt(variance inflation), so between 0.9 and 1.5 times (1.00 here)
+    events = model.summary_["churn_events"]
+    se = np.log(hr["hi"] / hr["lo"]) / (2 * 1.959964)
+    assert 0.9 < se / np.sqrt(1 / events["open"] + 1 / events["resolved"]) < 1.5
     v = model.value_
     assert v["value_ci"][0] < 0 < v["value_ci"][1]  # no value in closing a loop that changes nothing
 

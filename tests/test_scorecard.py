@@ -146,3 +146,30 @@ def test_results_do_not_depend_on_earlier_runs(checked):
     assert second.kpis_["nps"]["change_reading"] == "no clear change"
     trend = second.trend()
     assert list(trend.groupby("kpi").size().unique()) == [2]  # every KPI in both runs
+
+
+def test_scorecard_period_is_the_histories_12_month_window(tmp_path):
+    """One period convention: a customer surveyed on the scorecard period's first day has a
+    12-month post window of exactly the scorecard's days, half-open. In a leap year both are 366
+    days ([2024-01-01, 2025-01-01)); the day before the period is in neither, as_of in both."""
+    from cxvalue import history
+
+    src = write_csv(tmp_path, {
+        "customers": [{"customer_id": "a", "start_date": "2020-01-01", "end_date": ""},
+                      {"customer_id": "b", "start_date": "2020-01-01", "end_date": ""}],
+        "responses": [{"customer_id": "a", "response_date": "2024-01-01", "nps": "9"},
+                      {"customer_id": "b", "response_date": "2024-01-01", "nps": "3"}],
+        "transactions": [{"customer_id": "a", "date": "2023-12-31", "amount": "1000"},  # the day before
+                         {"customer_id": "a", "date": "2024-01-01", "amount": "100"},   # first day
+                         {"customer_id": "a", "date": "2024-02-29", "amount": "10"},
+                         {"customer_id": "b", "date": "2024-12-31", "amount": "40"}],  # as_of: last day
+    })
+    p = load_params({"as_of": "2024-12-31", "min_group_size": 1, "window_months": 12})
+    d = data.check(src, p)
+    card = scorecard.Scorecard(p).fit(d)
+    assert card.results()["kpi_period"] == ["2024-01-01", "2024-12-31"]
+    h = history.history(d, p)
+    assert (h["post_exposure_years"] * 365.25).round(9).tolist() == [366.0, 366.0]
+    per_year = h["post_revenue"].sum() / h["post_exposure_years"].sum()
+    assert per_year == pytest.approx(150 / (2 * 366 / 365.25))
+    assert card.kpis_["revenue_per_customer"]["actual"] == pytest.approx(per_year, rel=1e-12)

@@ -27,6 +27,37 @@ def test_yearly_survival_reads_the_curve_and_extrapolates():
     assert value.yearly_survival(days, kept, 2, hazard_ratio=2.0) == pytest.approx([0.64, 0.4096])
 
 
+def test_yearly_survival_reads_each_year_and_continues_the_last_one():
+    """A curve that loses 10% in year 1, then 30% of those left in year 2, followed to day 900:
+    years 1 and 2 are read, year 3 continues year 2's retention 0.7 (not year 1's 0.9, nor the
+    two years' average sqrt(0.63) = 0.794); a step between year ends is read as it stands."""
+    days = [0.0, 100.0, 365.25, 500.0, 730.5, 900.0]
+    kept = [1.0, 0.95, 0.9, 0.8, 0.63, 0.6]
+    assert value.yearly_survival(days, kept, 4) == pytest.approx([0.9, 0.63, 0.63 * 0.7, 0.63 * 0.7**2])
+    assert value.yearly_survival(days, kept, 3, hazard_ratio=0.5) == pytest.approx(
+        np.sqrt([0.9, 0.63, 0.63 * 0.7]))
+    # less than a year followed: S(t) = S_last ** (t / last_day), the observed hazard stretched
+    assert value.yearly_survival([0.0, 200.0], [1.0, 0.9], 2) == pytest.approx(
+        [0.9 ** (365.25 / 200), 0.9 ** (730.5 / 200)])
+
+
+def test_group_clv_discounts_by_hand():
+    """Three years at 8%: margin 0.5 x 1000 - 60 = 440; reference survival 0.8, 0.6, 0.5 (read,
+    not extrapolated), this group leaving 1.5 times as fast: S = 0.8^1.5, 0.6^1.5, 0.5^1.5 =
+    0.71554, 0.46476, 0.35355. Customer-years (S(t-1) + S(t)) / 2 = 0.85777, 0.59015, 0.40916,
+    each year's cash discounted by 1.08^t."""
+    revenue = pd.DataFrame({"adjusted": [1000.0]}, index=["low"])
+    cost = pd.DataFrame({"adjusted": [60.0]}, index=["low"])
+    churn = pd.DataFrame({"hazard_ratio": [1.5]}, index=["low"])
+    curve = pd.DataFrame({"days": [0.0, 365.25, 730.5, 1095.75], "retained": [1.0, 0.8, 0.6, 0.5]})
+    out = value.group_clv(revenue, cost, churn, curve, gross_margin=0.5, discount_rate=0.08, horizon_years=3)
+    s = [1.0, 0.8**1.5, 0.6**1.5, 0.5**1.5]
+    by_hand = sum(440.0 * (s[t - 1] + s[t]) / 2 / 1.08**t for t in (1, 2, 3))  # 349.46 + 222.63 + 142.92
+    assert out.loc["low", "clv"] == pytest.approx(by_hand, rel=1e-12)
+    assert out.loc["low", "clv"] == pytest.approx(349.462 + 222.622 + 142.912, abs=2e-3)  # the sum written out
+    assert out.loc["low", "retention_year_1"] == pytest.approx(0.8**1.5)
+
+
 def test_group_clv_by_hand():
     revenue = pd.DataFrame({"adjusted": [1000.0, 1200.0]}, index=["low", "high"])
     cost = pd.DataFrame({"adjusted": [60.0, 40.0]}, index=["low", "high"])
@@ -50,12 +81,16 @@ def test_effect_draws_follow_the_fitted_sampling_distribution():
     p = load_params({"as_of": world.truth["as_of"]})
     checked = data.check(world.tables, p)
     model = linkage.RevenueModel("passive", list(checked.covariates)).fit(history.history(checked, p))
-    draws = value.effect_draws(model, 20_000, seed=1)
+    n = 20_000
+    draws = value.effect_draws(model, n, seed=1)
     assert (draws["passive"] == 1.0).all()
+    # tolerances: 4 standard errors of a mean (se / sqrt(n)) and of a standard deviation of n normal
+    # draws (relative se 1 / sqrt(2 (n - 1)) = 0.005)
     for g in ("detractor", "promoter"):
         logs = np.log(draws[g])
-        assert logs.mean() == pytest.approx(model.result_.params[f"group[{g}]"], abs=4 * model.result_.bse[f"group[{g}]"] / 100)
-        assert logs.std() == pytest.approx(model.result_.bse[f"group[{g}]"], rel=0.03)
+        se = model.result_.bse[f"group[{g}]"]
+        assert logs.mean() == pytest.approx(model.result_.params[f"group[{g}]"], abs=4 * se / np.sqrt(n))
+        assert logs.std() == pytest.approx(se, rel=4 / np.sqrt(2 * (n - 1)))
     again = value.effect_draws(model, 20_000, seed=1)
     pd.testing.assert_frame_equal(draws, again)  # seeded
 
@@ -90,9 +125,11 @@ def test_reference_level_draws_match_a_numerical_delta_method(fitted_world):
     step = 1e-5
     grad = np.array([(log_level(beta + step * e) - log_level(beta - step * e)) / (2 * step) for e in np.eye(beta.size)])
     sd = float(np.sqrt(grad @ res.cov_params().loc[X.columns, X.columns].to_numpy() @ grad))
-    draws = value.effect_draws(model, 20_000, seed=3)
-    assert np.log(draws["_level"]).std() == pytest.approx(sd, rel=0.03)
-    assert np.log(draws["_level"]).mean() == pytest.approx(0.0, abs=4 * sd / np.sqrt(20_000) * 10)
+    n = 20_000
+    draws = value.effect_draws(model, n, seed=3)
+    # 4 standard errors of a standard deviation (relative 1 / sqrt(2 (n - 1))) and of a mean (sd / sqrt(n))
+    assert np.log(draws["_level"]).std() == pytest.approx(sd, rel=4 / np.sqrt(2 * (n - 1)))
+    assert np.log(draws["_level"]).mean() == pytest.approx(0.0, abs=4 * sd / np.sqrt(n))
     assert 0.005 < sd < 0.2  # a real, not negligible, uncertainty on a world of 3,000
 
 
@@ -109,8 +146,9 @@ def test_reference_curve_draws_use_the_greenwood_error(fitted_world):
         green += deaths / (at_risk * (at_risk - deaths))
     expected = np.sqrt(green) / abs(np.log(s))  # se(S) / (S |log S|), se(S) = S sqrt(sum d / n(n - d))
     assert churn.reference_curve_se_ == pytest.approx(expected, rel=1e-6)
-    draws = value.effect_draws(churn, 20_000, seed=4)
-    assert np.log(draws["_level"]).std() == pytest.approx(expected, rel=0.03)
+    n = 20_000
+    draws = value.effect_draws(churn, n, seed=4)
+    assert np.log(draws["_level"]).std() == pytest.approx(expected, rel=4 / np.sqrt(2 * (n - 1)))  # 4 se of an sd
 
 
 def test_margin_comes_from_transaction_cost_when_present(fitted_world):
