@@ -551,8 +551,12 @@ def transitions_sentence(r: dict[str, Any], currency: str) -> str:
     """Movement between groups in words, from ``Transitions.results()`` (skipped: its reason)."""
     if skipped_sentence(r):
         return skipped_sentence(r)
-    text = (f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later: "
-            f"{r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and {r['stayed']:,} stayed.")
+    text = f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later"
+    if r.get("moved_up") is None:  # withheld: a small cell would be a total on its own
+        text += "; how many moved up or down is not shown, because it would reveal a group too small to report."
+    else:
+        text += (f": {r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and "
+                 f"{r['stayed']:,} stayed.")
     if r.get("value_change_per_customer_year") is not None:
         v = r["value_change_per_customer_year"]
         text += (f" Valued at what a customer of each group brings in a year, the moves up and down together "
