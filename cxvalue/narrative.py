@@ -41,7 +41,9 @@ def _rel(ratio: float) -> str:
 def _table(fn):
     """Mark a function that returns a table for display: pandas escapes every cell, index and
     header when it renders HTML, so the strings built here (escaped for sentences) are
-    unescaped once, and shown as typed, never twice-escaped."""
+    unescaped once, and shown as typed, never twice-escaped. The name of a one-level index
+    moves to the columns' name, which pandas shows in the header row's first cell instead of
+    a second header row of its own above the body."""
     import functools
 
     @functools.wraps(fn)
@@ -53,6 +55,8 @@ def _table(fn):
 
         df = df.map(plain).rename(index=plain, columns=plain)
         df.index.names = [plain(n) for n in df.index.names]
+        if df.index.nlevels == 1 and df.index.name is not None:
+            df.columns.name, df.index.name = df.index.name, None
         return df
 
     return wrapper
@@ -136,7 +140,8 @@ def quality_display(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
     table = quality_table(data_quality)
     table["rows"] = table["rows"].map("{:,}".format)
-    return table.rename(columns={"table": "Table", "what": "", "rows": "Rows"}).set_index(["Table", ""])
+    table["table"] = table["table"].where(table["table"] != table["table"].shift(), "")  # each table named once
+    return table.rename(columns={"table": "Table", "what": "What was counted", "rows": "Rows"}).set_index("Table")
 
 
 def _pct_change(ratio: float) -> str:
@@ -374,6 +379,17 @@ def scorecard_sentences(card, currency: str) -> list[str]:
         if k["status"] == "behind target" and k.get("value_of_gap"):
             out.append(f"Reaching the {html.escape(k['label'])} goal of {kpi_value(k['target'], k['unit'], currency)} "
                        f"is worth about {money(k['value_of_gap'], currency)} of margin a year.")
+    return out
+
+
+@_table
+def cash_flow_table(cash_flows: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The business case's yearly cash flows by lever for people (whole currency units)."""
+    names = {"retention": "Kept longer", "spend": "Higher spend", "cost_to_serve": "Lower cost to serve",
+             "referrals": "Referrals", "benefit": "Benefit", "cost": "Programme cost", "net": "Net"}
+    out = cash_flows[[c for c in names if c in cash_flows.columns]].rename(columns=names)
+    out = out.round(0).astype(int).map("{:,}".format)
+    out.index.name = f"Year ({html.escape(currency)})"
     return out
 
 

@@ -101,6 +101,11 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
     assert "vegaEmbed" in html and html.count("<svg") >= 1  # at least one chart
     assert "from cxvalue import" not in html  # no code cells
     assert "per customer per year" in html
+    # one title; the waterfall once (page one points to it); no stray header rows; meanings in full
+    assert html.count("What customer experience is worth") == 2  # <title> and the page's one heading
+    assert html.count("Where the value comes from (present value over the horizon)") == 1 and 'href="#section-3"' in html
+    assert all(head.count("<tr") == 1 for head in re.findall(r"<thead>(.*?)</thead>", html, re.S))
+    assert "..." not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
     import zipfile
 
     with zipfile.ZipFile(first_run / "business_case.xlsx") as book:
