@@ -224,3 +224,32 @@ def importance_performance(summary: pd.DataFrame, value_per_point: pd.Series, cu
                  alt.Tooltip("value:Q", title=f"One point is worth ({currency} a year)", format=",.0f")])
     labels = base.mark_text(align="left", dx=10, fontSize=12).encode(text="driver:N")
     return (points + labels).properties(width=520, height=300, title="Where a point of improvement pays most")
+
+
+def goal_paths(trend: pd.DataFrame, currency: str) -> alt.Chart:
+    """Each dated goal's path (line from the start to the goal) and every run's reading against
+    it (points with their 95% margin of error), one panel per KPI, dates along the bottom.
+
+    ``trend``: :meth:`cxvalue.goals.GoalPaths.trend` (shares already in %)."""
+    d = trend.copy()
+    units = {"points": "points", "share": "%", "money": f"{currency} per customer per year"}
+    d["panel"] = [f"{lab} ({units.get(u, u)})" for lab, u in zip(d["label"], d["unit"])]
+    d["date"] = pd.to_datetime(d["date"]).dt.strftime("%Y-%m-%d")
+    x = alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=-30))
+    y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(format=",.4~g"))
+    path = alt.Chart().transform_filter(alt.datum.kind == "path").mark_line(color="#9e9e9e", strokeDash=[6, 3]).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("date:T", title="Date", format="%d %b %Y"),
+                           alt.Tooltip("value:Q", title="Path", format=",.4~g")])
+    runs = alt.Chart().transform_filter(alt.datum.kind == "run")
+    bars = runs.mark_errorbar(color="#1f4e79").encode(x=x, y=alt.Y("low:Q", title=None), y2="high:Q")
+    points = runs.mark_point(filled=True, size=60).encode(
+        x=x, y=y,
+        color=alt.Color("status:N", title="Reading", scale=alt.Scale(
+            domain=["on the path", "on the path within the noise", "behind the path"],
+            range=["#2e7d5b", "#1f4e79", "#c4463a"])),
+        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("date:T", title="Data to", format="%d %b %Y"),
+                 alt.Tooltip("value:Q", title="Actual", format=",.4~g"), alt.Tooltip("status:N", title="Reading")])
+    return (alt.layer(path, bars, points, data=d).properties(width=260, height=150)
+            .facet(facet=alt.Facet("panel:N", title=None), columns=2)
+            .resolve_scale(y="independent", x="independent")
+            .properties(title="Path to each goal (dashed) and each run's reading with its 95% margin of error"))

@@ -393,6 +393,72 @@ def cash_flow_table(cash_flows: pd.DataFrame, currency: str) -> pd.DataFrame:
     return out
 
 
+def _day(d: str) -> str:
+    import datetime as dt
+
+    x = dt.date.fromisoformat(str(d)[:10])
+    return f"{x.day} {x:%B %Y}"
+
+
+def goal_sentences(goal_paths, currency: str) -> list[str]:
+    """Where each KPI stands on the path to its dated goal, one sentence each
+    (:class:`cxvalue.goals.GoalPaths`; skipped: its reason; a goal that cannot be tracked: why)."""
+    if skipped_sentence(goal_paths):
+        return [skipped_sentence(goal_paths)]
+    out = []
+    for g in goal_paths.goals_.values():
+        if g.get("skipped"):
+            out.append(html.escape(g["skipped"]))
+            continue
+        u = g["unit"]
+        v = lambda x, signed=False: kpi_value(x, u, currency, signed)  # noqa: E731
+        given = "as given" if g["start_source"] == "given" else "as measured in the 12 months to that day"
+        text = (f"{html.escape(g['label'])}: the goal is {v(g['value'])} by {_day(g['by'])}, on a straight path from "
+                f"{v(g['start'])} on {_day(g['from'])} ({given}). ")
+        moe = "" if g["margin_of_error"] is None else f" (± {v(g['margin_of_error'], True).lstrip('+')})"
+        today = _day(goal_paths.as_of_)
+        if g["status"] == "before the path starts":
+            text += f"The path starts later; on {today}, the data's last day, the KPI stands at {v(g['actual'])}{moe}."
+        else:
+            when = (f"The goal's date has passed; on {today}" if g["due"] else
+                    f"On {today}, the data's last day, the path is at {v(g['expected_today'])} and")
+            text += (f"{when} the KPI stands at {v(g['actual'])}{moe}, {v(g['gap_to_path'], True)} against the path: "
+                     f"{g['status']}.")
+        if g.get("next_milestone"):
+            m = g["next_milestone"]
+            text += f" Next milestone: {v(m['value'])} by {_day(m['date'])}."
+        out.append(text)
+    return out
+
+
+@_table
+def goals_table(goal_paths, currency: str) -> pd.DataFrame:
+    """The dated goals for people: goal and date, start, the path today, actual, gap, reading,
+    next milestone (empty when skipped)."""
+    rows = []
+    for g in goal_paths.goals_.values():
+        if g.get("skipped"):
+            continue
+        u = g["unit"]
+        moe = g.get("margin_of_error")
+        nxt = g.get("next_milestone")
+        rows.append({
+            "KPI": html.escape(g["label"]),
+            "Goal": f"{kpi_value(g['value'], u, currency)} by {_day(g['by'])}",
+            "Start of the path": f"{kpi_value(g['start'], u, currency)} on {_day(g['from'])}",
+            "The path today": kpi_value(g["expected_today"], u, currency),
+            "Actual": kpi_value(g["actual"], u, currency),
+            "Margin of error (95%)": ("none: every customer counted" if moe is None
+                                      else "± " + kpi_value(moe, u, currency, signed=True).lstrip("+")),
+            "Gap to the path": kpi_value(g["gap_to_path"], u, currency, signed=True),
+            "Reading": g["status"],
+            "Next milestone": "–" if not nxt else f"{kpi_value(nxt['value'], u, currency)} by {_day(nxt['date'])}",
+        })
+    return pd.DataFrame(rows, columns=["KPI", "Goal", "Start of the path", "The path today", "Actual",
+                                       "Margin of error (95%)", "Gap to the path", "Reading", "Next milestone"]
+                        ).set_index("KPI")
+
+
 @_table
 def headline_trend_table(trend: pd.DataFrame, currency: str) -> pd.DataFrame:
     """The business case's headline across runs, for people."""
