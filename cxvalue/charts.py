@@ -253,3 +253,32 @@ def goal_paths(trend: pd.DataFrame, currency: str) -> alt.Chart:
             .facet(facet=alt.Facet("panel:N", title=None), columns=2)
             .resolve_scale(y="independent", x="independent")
             .properties(title="Path to each goal (dashed) and each run's reading with its 95% margin of error"))
+
+
+def failure_demand_value(ranked: pd.DataFrame, currency: str, share_removed: float) -> alt.Chart:
+    """The yearly value of removing ``share_removed`` of each top contact reason, most valuable
+    first: cost saved and customers kept (stacked), with the 95% interval of the total.
+
+    ``ranked``: :meth:`cxvalue.failure_demand.FailureDemand.ranked`."""
+    d = ranked.reset_index()
+    d["reason"] = d["reason"].astype(str).str.replace("_", " ")
+    order = list(d["reason"])
+    long = pd.concat([
+        pd.DataFrame({"reason": d["reason"], "part": "Cost to serve saved", "value": d["cost_saved_per_year"]}),
+        pd.DataFrame({"reason": d["reason"], "part": "Customers kept (a year of margin)",
+                      "value": d["retention_value_per_year"].fillna(0.0)}),
+    ], ignore_index=True)
+    y = alt.Y("reason:N", sort=order, title=None)
+    bars = alt.Chart(long).mark_bar().encode(
+        y=y, x=alt.X("sum(value):Q", title=f"{currency} a year"),
+        color=alt.Color("part:N", title=None, scale=alt.Scale(range=["#1f4e79", "#2e7d5b"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("part:N", title="Part"),
+                 alt.Tooltip("value:Q", title=f"{currency} a year", format=",.0f")])
+    interval = alt.Chart(d).mark_rule(color="#1f2933").encode(
+        y=y, x="value_lo:Q", x2="value_hi:Q",
+        tooltip=[alt.Tooltip("value_lo:Q", title="95% interval from", format=",.0f"),
+                 alt.Tooltip("value_hi:Q", title="to", format=",.0f")])
+    return (bars + interval).properties(
+        width=520, height=30 * max(len(d), 1) + 20,
+        title=f"What removing {share_removed:.0%} of each reason's contacts is worth a year (line: 95% interval)")

@@ -147,6 +147,10 @@ PARAMETERS: list[Param] = [
     Param("scenario.target_score", None, "float?", "Net score to reach instead of fixed shares: % highest group - % lowest "
           "group, -100..100 (NPS for nps). The two shares are scaled, keeping their ratio, until today's base reaches it.",
           check=lambda v: None if v is None or -100 <= v <= 100 else "must be between -100 and 100"),
+    Param("failure_demand.share_removed", 0.25, "float", "Share of each contact reason's contacts removed in the "
+          "value of failure demand (0.25 = a quarter).", check=_share),
+    Param("failure_demand.top_reasons", 5, "int", "How many of the costliest contact reasons are linked to churn "
+          "and valued.", check=_positive),
     Param("targets.nps", None, "target?", "NPS goal, points -100..100" + _GOAL_HELP, check=_goal_range(-100, 100)),
     Param("targets.csat", None, "target?", "CSAT goal, share satisfied 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),
     Param("targets.ces", None, "target?", "CES goal, share low effort 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),

@@ -783,3 +783,91 @@ def e_value_method_sentence(churn: Any = None) -> str:
         text += (f" Churn hazard ratios are used as risk ratios, because only {pct(churn_share)} of customers had "
                  f"left by the end of follow-up (under 15%, a rare outcome).")
     return text
+
+
+# --------------------------------------------------------------------------- the cost of failure demand
+
+
+def reason_label(reason: str) -> str:
+    """``billing_error`` -> ``billing error`` (escaped)."""
+    return label(reason)
+
+
+def _ratio_words(x: float) -> str:
+    return f"{x:.1f} times as" if x >= 1.05 else (f"{(1 - x) * 100:.0f}% less" if x <= 0.95 else "about as")
+
+
+def failure_demand_sentences(fd, currency: str) -> list[str]:
+    """What contacts cost by reason, which come from dissatisfied customers and drive churn, and
+    what removing a share of the top reasons is worth (:class:`cxvalue.failure_demand.FailureDemand`;
+    skipped: its reason)."""
+    if skipped_sentence(fd):
+        return [skipped_sentence(fd)]
+    s = fd.summary
+    r = fd.results()
+    low, ref = label(r["lowest_group"]), label(r["reference_group"])
+    top = s.index[0]
+    out = [f"Over the last 12 months contacts cost {money(s['cost_per_year'].sum(), currency)} to serve; the costliest "
+           f"reason is {reason_label(top)}: {money(s.loc[top, 'cost_per_year'], currency)} a year "
+           f"({pct(s.loc[top, 'share_of_cost'])} of the cost, {s.loc[top, 'contacts']:,.0f} contacts)."]
+    conc = s[s["concentration_lo"] > 1].sort_values("concentration", ascending=False)
+    if len(conc):
+        c = conc.iloc[0]
+        out.append(f"{reason_label(conc.index[0]).capitalize()} comes most from dissatisfied customers: "
+                   f"{pct(c['exposed_share_lowest'])} of {low} customers contacted about it in the year before their "
+                   f"survey against {pct(c['exposed_share_reference'])} of {ref} customers ({c['concentration']:.1f} "
+                   f"times as likely, 95% interval {c['concentration_lo']:.1f} to {c['concentration_hi']:.1f}).")
+    if r["churn_link_skipped"]:
+        out.append(html.escape(r["churn_link_skipped"]))
+    else:
+        linked = s[s["hr_lo"] > 1].sort_values("hazard_ratio", ascending=False)
+        if len(linked):
+            parts = [f"{reason_label(g)} {row['hazard_ratio']:.2f} ({row['hr_lo']:.2f} to {row['hr_hi']:.2f})"
+                     for g, row in linked.iterrows()]
+            out.append(f"Compared like with like (same plan, size, history and satisfaction, and the other top reasons), "
+                       f"customers who contacted about these reasons before their survey left faster afterwards; "
+                       f"hazard ratios with 95% intervals: {', '.join(parts)}.")
+        else:
+            out.append("No contact reason is clearly linked to faster churn once customers are compared like with like.")
+    ranked = fd.ranked()
+    if len(ranked):
+        b = ranked.iloc[0]
+        kept = b.get("customers_kept_per_year")
+        kept_words = (f" and about {kept:,.0f} customers kept a year" if pd.notna(kept) and kept >= 0.5 else "")
+        out.append(f"Removing {pct(r['share_removed'])} of {reason_label(ranked.index[0])} contacts would be worth about "
+                   f"{money(b['value_per_year'], currency)} a year (95% interval {money(b['value_lo'], currency)} to "
+                   f"{money(b['value_hi'], currency)}): {money(b['cost_saved_per_year'], currency)} of cost to serve "
+                   f"saved{kept_words}. The table ranks the {len(ranked)} costliest reasons the same way, to set "
+                   f"against what fixing each would cost.")
+    return out
+
+
+@_table
+def failure_demand_table(fd, currency: str) -> pd.DataFrame:
+    """Contact reasons for people, costliest first: cost, contacts, how much more the lowest group
+    contacts about it, the adjusted churn hazard ratio, and the yearly value of removing a share
+    (empty when skipped)."""
+    if skipped_sentence(fd):
+        return pd.DataFrame()
+    c = html.escape(currency)
+    r = fd.results()
+    share = pct(r["share_removed"])
+    low = label(r["lowest_group"])
+    rows = []
+    for reason, x in fd.summary.iterrows():
+        def ci(v, lo, hi, fmt="{:.2f}"):
+            return "–" if pd.isna(v) else f"{fmt.format(v)} ({fmt.format(lo)}-{fmt.format(hi)})"
+
+        valued = reason in fd.top_
+        rows.append({
+            "Reason": reason_label(reason),
+            f"Cost ({c} a year)": f"{x['cost_per_year']:,.0f}",
+            "Share of the cost": pct(x["share_of_cost"]),
+            "Contacts a year": f"{x['contacts']:,.0f}",
+            f"{low.capitalize()} vs {label(r['reference_group'])} customers contacting (ratio, 95% interval)":
+                ci(x["concentration"], x["concentration_lo"], x["concentration_hi"], "{:.1f}"),
+            "Churn hazard ratio, adjusted (95% interval)": ci(x["hazard_ratio"], x["hr_lo"], x["hr_hi"]),
+            f"Removing {share} is worth ({c} a year)": f"{x['value_per_year']:,.0f}" if valued else "–",
+            "95% interval": (f"{x['value_lo']:,.0f} to {x['value_hi']:,.0f}" if valued else "–"),
+        })
+    return pd.DataFrame(rows).set_index("Reason")
