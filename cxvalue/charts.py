@@ -282,3 +282,27 @@ def failure_demand_value(ranked: pd.DataFrame, currency: str, share_removed: flo
     return (bars + interval).properties(
         width=520, height=30 * max(len(d), 1) + 20,
         title=f"What removing {share_removed:.0%} of each reason's contacts is worth a year (line: 95% interval)")
+
+
+def maturity_levels(units: pd.DataFrame, elements: pd.DataFrame, unit_title: str = "Team") -> alt.Chart:
+    """Each element's level (1-5) as every team (or respondent) sees it (dots) and on average
+    (red mark): the spread along a row is how much they disagree.
+
+    ``units``: unit x element levels; ``elements``: :attr:`cxvalue.maturity.Maturity.summary`."""
+    long = units.rename_axis("unit").reset_index().melt(id_vars="unit", var_name="element", value_name="level")
+    long = long.dropna(subset=["level"])
+    names = elements["label"].to_dict()
+    long["element"] = long["element"].map(names)
+    mean = pd.DataFrame({"element": [names[e] for e in elements.index], "level": elements["level"].to_numpy()})
+    order = list(mean["element"])
+    x = alt.X("level:Q", title="Level (1 = initial, 3 = defined, 5 = leading)",
+              scale=alt.Scale(domain=[1, 5], zero=False), axis=alt.Axis(values=[1, 2, 3, 4, 5], format="d"))
+    y = alt.Y("element:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    bars = alt.Chart(mean).mark_tick(color="#c4463a", thickness=3, size=22).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("element:N", title="Element"),
+                           alt.Tooltip("level:Q", title="Average level", format=".1f")])
+    dots = alt.Chart(long).mark_circle(size=70, opacity=0.85, color="#1f4e79").encode(
+        x=x, y=y, tooltip=[alt.Tooltip("unit:N", title=unit_title), alt.Tooltip("element:N", title="Element"),
+                           alt.Tooltip("level:Q", title="Level", format=".1f")])
+    return (bars + dots).properties(width=520, height=28 * len(order) + 20,
+                                    title=f"CX maturity by element: the average (red) and each {unit_title.lower()} (dots)")

@@ -30,7 +30,7 @@ DEFAULT_REFERENCE = {"nps": "passive", "csat": "neutral", "ces": "neutral"}
 #: Valid score range per metric (CONTRACT section 1).
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 #: Tables a ``source`` block can map (their columns are in :data:`cxvalue.data.TABLES`).
-SOURCE_TABLES = ("customers", "responses", "transactions", "contacts")
+SOURCE_TABLES = ("customers", "responses", "transactions", "contacts", "maturity")
 #: Keys of one table's entry in the ``source`` block: where the table is, then how to read it.
 SOURCE_WHERE = ("file", "table", "query")
 SOURCE_READ = ("delimiter", "decimal", "date_format")

@@ -871,3 +871,71 @@ def failure_demand_table(fd, currency: str) -> pd.DataFrame:
             "95% interval": (f"{x['value_lo']:,.0f} to {x['value_hi']:,.0f}" if valued else "–"),
         })
     return pd.DataFrame(rows).set_index("Reason")
+
+
+# --------------------------------------------------------------------------- CX maturity
+
+
+def maturity_sentences(mat) -> list[str]:
+    """The CX maturity self-assessment in plain words (:class:`cxvalue.maturity.Maturity`;
+    skipped: its reason)."""
+    if skipped_sentence(mat):
+        return [skipped_sentence(mat)]
+    from cxvalue.maturity import level_name
+
+    r = mat.results()
+    rd = r["round"]
+    el = mat.summary
+    who = "teams" if r["unit"] == "team" else "respondents"
+    out = [f"In the latest round ({_day(rd['first_day'])} to {_day(rd['last_day'])}) {rd['units']} {who} "
+           f"({rd['respondents']} respondents) rated the {len(el)} elements of CX maturity: the overall level is "
+           f"{r['overall_level']:.1f} of 5, \"{level_name(r['overall_level'])}\"."]
+    hi, lo = el["level"].idxmax(), el["level"].idxmin()
+    out.append(f"Strongest: {html.escape(el.loc[hi, 'label']).lower()} ({el.loc[hi, 'level']:.1f}); weakest: "
+               f"{html.escape(el.loc[lo, 'label']).lower()} ({el.loc[lo, 'level']:.1f}).")
+    split = el[el["disagreement"]].sort_values("spread", ascending=False)
+    if len(split):
+        e = split.iloc[0]
+        out.append(f"The {who} disagree most on {html.escape(e['label']).lower()}: from {e['lowest']:.1f} "
+                   f"({label(e['lowest_unit'])}) to {e['highest']:.1f} ({label(e['highest_unit'])}). Teams that see "
+                   f"the same company this differently are a finding in themselves: worth a conversation before "
+                   f"the next round.")
+    elif r["units"] > 1:
+        out.append(f"The {who} broadly agree: no element's levels are {2:.0f} or more apart.")
+    ch = r["change"]
+    if ch is not None:
+        lo_ci, hi_ci = ch["overall_ci"]
+        sure = ""
+        if lo_ci is not None:
+            sure = (f" (95% interval {lo_ci:+.1f} to {hi_ci:+.1f}, from the {ch['units_in_both']} {who} who took part "
+                    f"both times" + ("; a real change)" if lo_ci > 0 or hi_ci < 0 else "; within the noise)"))
+        prev = r["previous_round"]
+        out.append(f"Since the previous round ({_day(prev['first_day'])}) the overall level moved {ch['overall']:+.1f}"
+                   f"{sure}.")
+    since = mat.since_last_run()
+    if since is not None:
+        out.append(f"Since the last run the overall level moved {since:+.1f}." if abs(since) >= 0.05 else
+                   "Since the last run the overall level has not changed.")
+    return out
+
+
+@_table
+def maturity_table(mat) -> pd.DataFrame:
+    """Each element's level for people: level (1-5), its name, lowest and highest unit, spread,
+    change since the previous round (empty when skipped)."""
+    if skipped_sentence(mat):
+        return pd.DataFrame()
+    from cxvalue.maturity import level_name
+
+    who = "team" if mat.unit_kind_ == "team" else "respondent"
+    rows = []
+    for e, r in mat.summary.iterrows():
+        rows.append({
+            "Element": html.escape(r["label"]),
+            "Level (1-5)": f"{r['level']:.1f} ({level_name(r['level'])})",
+            f"Lowest {who}": f"{r['lowest']:.1f} ({label(r['lowest_unit'])})",
+            f"Highest {who}": f"{r['highest']:.1f} ({label(r['highest_unit'])})",
+            "Spread (levels)": f"{r['spread']:.1f}" + (" – they disagree" if r["disagreement"] else ""),
+            "Since the previous round": "–" if pd.isna(r["change"]) else f"{r['change']:+.1f}",
+        })
+    return pd.DataFrame(rows).set_index("Element")

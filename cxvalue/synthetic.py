@@ -99,15 +99,20 @@ class SyntheticWorld:
     #: customer was or would have been surveyed; empty when never reachable), ``eligible``
     #: (still a customer that day) and ``responded``.
     hidden: pd.DataFrame | None = None
+    #: the CX maturity self-assessment (``generate(maturity=True)``), else None
+    maturity: pd.DataFrame | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        out = {
             "customers": self.customers,
             "responses": self.responses,
             "transactions": self.transactions,
             "contacts": self.contacts,
         }
+        if self.maturity is not None:
+            out["maturity"] = self.maturity
+        return out
 
 
 def _days(d: str | dt.date) -> int:
@@ -134,6 +139,7 @@ def generate(
     response_bias: float = 1.0,
     journey_signal: float = 0.8,
     failure_reasons: dict[str, dict[str, float]] | None = None,
+    maturity: bool = False,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -165,6 +171,9 @@ def generate(
         churn hazard ratio (e.g. :data:`FAILURE_REASONS`; default None: the plain reasons
         :data:`REASONS`, unrelated to anything). See :func:`_seed_failure_demand`; drawn from
         its own random stream, so every other draw of the world stays as it was.
+    maturity : add a CX maturity self-assessment (table ``maturity``): two rounds a year apart,
+        two respondents in each of five teams, nine elements (:func:`_maturity_table`, its own
+        random stream; ``truth["maturity"]``).
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -440,6 +449,8 @@ def generate(
         "response_bias": response_bias,
         "journeys_vs_touchpoints": _journey_truth(s_j),
     }
+    if maturity:
+        world.maturity, world.truth["maturity"] = _maturity_table(np.random.default_rng([seed, 11]), as_of_d)
     if fd is not None:
         world.truth["failure_demand"] = {
             "reasons": {k: dict(v) for k, v in failure_reasons.items()}, "window_months": 12,
@@ -507,6 +518,36 @@ def _seed_failure_demand(rng: np.random.Generator, reasons: dict[str, dict[str, 
     return {"contacts": contacts[keep_c].reset_index(drop=True), "keep_contacts": keep_c,
             "transactions": transactions[keep_t].reset_index(drop=True), "tx_cust": tx_cust[keep_t],
             "end_time": new_end, "multiplier": multiplier, "exposed": exposed, "draw": draw}
+
+
+#: The demo's CX maturity: each element's average level in the first round (teams and respondents
+#: scatter around it), the improvement a year later, and the element the teams disagree on.
+MATURITY_TRUTH = {
+    "levels": {"strategy": 2.8, "leadership": 2.6, "customer_insight": 3.2, "journey_design": 2.2, "measurement": 3.0,
+               "governance": 2.3, "culture": 2.6, "operations": 2.4, "technology": 2.9},
+    "improvement": 0.4, "team_sd": 0.3, "respondent_sd": 0.4, "disagreement": "journey_design", "disagreement_sd": 1.1,
+    "teams": ["customer_service", "marketing", "product", "sales", "finance"], "respondents_per_team": 2,
+}
+
+
+def _maturity_table(rng: np.random.Generator, as_of_d: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Two rounds of the maturity self-assessment, 13 and 1 months before ``as_of``: each
+    respondent's level of each element = the element's level (+ the improvement in round two) + a
+    team effect + their own noise, rounded and clipped to 1-5. On the disagreement element each
+    team sees its own level (a large team effect)."""
+    t = MATURITY_TRUTH
+    rows = []
+    team_effect = {(team, el): rng.normal(0, t["disagreement_sd"] if el == t["disagreement"] else t["team_sd"])
+                   for team in t["teams"] for el in t["levels"]}
+    for k, (offset, gain) in enumerate(((396, 0.0), (31, t["improvement"]))):
+        for team in t["teams"]:
+            for j in range(t["respondents_per_team"]):
+                day = as_of_d - offset + int(rng.integers(0, 14))
+                for el, level in t["levels"].items():
+                    x = level + gain + team_effect[(team, el)] + rng.normal(0, t["respondent_sd"])
+                    rows.append({"assessed_by": f"{team} {j + 1}", "team": team, "date": _to_date(np.array([day]))[0],
+                                 "element": el.replace("_", " "), "level": int(np.clip(np.round(x), 1, 5))})
+    return pd.DataFrame(rows), {k: v for k, v in t.items()}
 
 
 def _journey_truth(s: float) -> dict[str, Any]:
@@ -650,7 +691,7 @@ def _add_mess(world: SyntheticWorld, rng: np.random.Generator, as_of_d: int) -> 
 
 
 def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet") -> Path:
-    """Write the four tables as ``<table>.parquet`` (or ``.csv``) and ``truth.json``."""
+    """Write the tables (four, or five with ``maturity``) as ``<table>.parquet`` (or ``.csv``) and ``truth.json``."""
     import json
 
     out = Path(out_dir)
@@ -668,10 +709,10 @@ def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet"
 
 
 #: The demo world: about 20,000 customers, messy rows included to show data quality, contact reasons
-#: seeded with failure demand (:data:`FAILURE_REASONS`).
-DEMO = {"n_customers": 20_000, "seed": 42, "messy": True, "failure_reasons": FAILURE_REASONS}
+#: seeded with failure demand (:data:`FAILURE_REASONS`) and a CX maturity self-assessment.
+DEMO = {"n_customers": 20_000, "seed": 42, "messy": True, "failure_reasons": FAILURE_REASONS, "maturity": True}
 #: Bump when the generator changes so cached demo worlds are rebuilt.
-DEMO_VERSION = 5
+DEMO_VERSION = 6
 
 
 def demo_dir() -> Path:
