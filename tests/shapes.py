@@ -217,6 +217,22 @@ def _crm_snapshot(t):
     return t
 
 
+def _with_maturity(t):
+    """The CX maturity self-assessment of the synthetic world (its own stream), as a fifth table."""
+    import numpy as np
+
+    from cxvalue.synthetic import _days, _maturity_table
+
+    t["maturity"] = _maturity_table(np.random.default_rng(1), _days(AS_OF))[0]
+    return t
+
+
+def _unusable_maturity(t):
+    t = _with_maturity(t)
+    t["maturity"]["level"] = 7  # every answer out of range: the section says so
+    return t
+
+
 def _ident(t):
     return t
 
@@ -246,6 +262,8 @@ SHAPES: list[Shape] = [
     Shape("padded text ids", _padded_mixed_ids),
     Shape("dates with time and zone", _timestamps),
     Shape("extra columns and files", _extra_columns, extra_files=True),
+    Shape("maturity table", _with_maturity),
+    Shape("maturity, no usable answer", _unusable_maturity, skipped=("maturity",)),
     Shape("nps only, no contacts, no end_date", lambda t: _drop("customers", "end_date")(_no_contacts(_only_metric("nps")(t))),
           skipped=("linkage.cost_to_serve", "linkage.churn", "failure_demand")),
     # cannot be analysed at all: exit 2 before any notebook runs

@@ -134,3 +134,27 @@ def test_goals_from_yaml_and_set(tmp_path):
     bad.write_text("targets:\n  csat: {value: 0.6, by: next year}\n")
     res = CliRunner().invoke(cli.app, ["validate", "--data", str(tmp_path), "--config", str(bad)])
     assert res.exit_code == 2 and "targets.csat.by" in res.output
+
+
+# --------------------------------------------------------------------------- every shape
+
+
+@pytest.mark.parametrize("name", ["as-is csv", "csat only", "nobody left", "no contacts table", "300 customers"])
+def test_dated_goals_on_shapes(name):
+    """A goal for a KPI the data cannot measure says so in one sentence; the others still track."""
+    from shapes import shaped
+
+    p, checked, _ = shaped(name)
+    p = config.load_params({"as_of": AS_OF, "metric": p["metric"],
+                            "targets": {"nps": {"value": 10, "by": "2027-01-01"},
+                                        "cost_to_serve_per_customer": {"value": 1, "by": "2027-01-01"},
+                                        "retention_12m": {"value": 0.95, "by": "2027-01-01"}}})
+    card = scorecard.Scorecard(p).fit(checked)
+    gp = goals.GoalPaths(p).fit(checked, card)
+    assert gp.skipped_ is None
+    for kpi, g in gp.goals_.items():
+        if kpi in card.kpis_:
+            assert g["skipped"] is None or "no value for the 12 months" in g["skipped"], (kpi, g["skipped"])
+        else:
+            assert "cannot measure this KPI" in g["skipped"] and g["skipped"] in gp.warnings_
+    assert len(narrative.goal_sentences(gp, "USD")) == len(gp.goals_)
