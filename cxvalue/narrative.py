@@ -301,8 +301,24 @@ def headline_tiles(case, stake: float, params: dict[str, Any]) -> str:
     return f'<div class="cxv-tiles">{cells}</div>'
 
 
-def page_one_sentences(analysis, card, stake: float) -> list[str]:
-    """Three to five plain sentences of what was found, for page one."""
+def _tracked(goal_paths, name: str) -> dict | None:
+    """The dated goal of KPI ``name`` read against its path, if there is one (else None)."""
+    g = (getattr(goal_paths, "goals_", None) or {}).get(name)
+    return g if g and not g.get("skipped") else None
+
+
+def _reading(name: str, k: dict, goal_paths=None) -> str:
+    """A KPI's status: against its path when its goal has a date and is tracked, else against the goal."""
+    g = _tracked(goal_paths, name)
+    if g is None:
+        return k["status"]
+    return {"on the path within the noise": "within the noise", "behind the path": "behind target"}.get(
+        g["status"], "on target" if g["status"] == "on the path" else g["status"])
+
+
+def page_one_sentences(analysis, card, stake: float, goal_paths=None) -> list[str]:
+    """Three to five plain sentences of what was found, for page one. A goal with a date
+    (``goal_paths``: :class:`cxvalue.goals.GoalPaths`) counts as met when today is on its path."""
     p = analysis.params
     cur = p["currency"]
     ref = analysis.reference
@@ -327,7 +343,8 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
     out += business_case_sentences(analysis.case, cur, p["horizon_years"], p["discount_rate"])[:2]
     goals = [k for k in card.kpis_.values() if k["target"] is not None]
     if goals:
-        behind = [k for k in goals if k["status"] == "behind target"]
+        behind = [k for n, k in card.kpis_.items() if k["target"] is not None
+                  and _reading(n, k, goal_paths) == "behind target"]
         sentence = f"On the scorecard, {len(goals) - len(behind)} of the {len(goals)} KPIs with a goal are on target or within the noise"
         if behind:
             worth = [k for k in behind if k.get("value_of_gap")]
@@ -342,19 +359,28 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
 
 
 @_table
-def scorecard_table(card, currency: str) -> pd.DataFrame:
-    """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money."""
+def scorecard_table(card, currency: str, goal_paths=None) -> pd.DataFrame:
+    """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money.
+
+    A goal with a date (``goal_paths``, :class:`cxvalue.goals.GoalPaths`) shows its date and the
+    path's value today; its gap and status are against the path (the money: reaching the goal)."""
     rows = []
-    for k in card.kpis_.values():
+    for name, k in card.kpis_.items():
         unit = k["unit"]
         moe = k.get("margin_of_error")
         change = k.get("change")
+        g = _tracked(goal_paths, name)
+        goal = kpi_value(k["target"], unit, currency)
+        gap = kpi_value(k["gap"], unit, currency, signed=True)
+        if g is not None:
+            goal = (f"{goal} by {_day(g['by'])} (path today: {kpi_value(g['expected_today'], unit, currency)})")
+            gap = kpi_value(g["gap_to_path"], unit, currency, signed=True) + " to the path"
         rows.append({
             "KPI": html.escape(k["label"]),
             "Actual": kpi_value(k["actual"], unit, currency),
-            "Goal": kpi_value(k["target"], unit, currency),
-            "Gap to goal": kpi_value(k["gap"], unit, currency, signed=True),
-            "Status": k["status"],
+            "Goal": goal,
+            "Gap to goal": gap,
+            "Status": _reading(name, k, goal_paths),
             "Margin of error (95%)": ("none: every customer counted" if moe is None
                                       else "± " + kpi_value(moe, unit, currency, signed=True).lstrip("+")),
             "Since the last run": ("–" if change is None else

@@ -91,6 +91,14 @@ def test_dated_goals_on_a_world(world):
     sentences = narrative.goal_sentences(gp, "USD")
     assert sentences[0].startswith("NPS: the goal is 10.0 pts by 1 January 2027")
     assert narrative.goals_table(gp, "USD").columns.name == "KPI"
+    # the scorecard reads a dated goal against its path, a plain one against the goal
+    table = narrative.scorecard_table(card, "USD", gp)
+    assert table.loc["NPS", "Goal"].startswith("10.0 pts by 1 January 2027 (path today: ")
+    assert table.loc["NPS", "Gap to goal"].endswith(" to the path")
+    assert table.loc["NPS", "Status"] == {"on the path": "on target", "behind the path": "behind target",
+                                          "on the path within the noise": "within the noise"}[nps["status"]]
+    assert table.loc["CSAT (share satisfied)", "Goal"] == "90.0%"
+    assert narrative.scorecard_table(card, "USD").loc["NPS", "Goal"] == "10.0 pts"
 
 
 def test_goals_skip_plainly(world):

@@ -79,7 +79,7 @@ def test_results_json_has_the_contract_keys(first_run):
     assert r["linkage"]["revenue"]["passive"]["ratio"] == 1.0
     assert r["linkage"]["churn"]["passive"]["hazard_ratio"] == 1.0
     dq = r["data_quality"]
-    assert set(dq) == {"customers", "responses", "transactions", "contacts"}
+    assert set(dq) == {"customers", "responses", "transactions", "contacts", "maturity"}
     assert dq["responses"]["excluded"]["nps outside 0-10 or not a whole number"] == 12
     assert dq["transactions"]["rows_read"] - dq["transactions"]["rows_used"] == 15
     assert isinstance(r["warnings"], list)
