@@ -43,8 +43,8 @@ NO_MATURITY = ("CX maturity: the data has no maturity table, so the organisation
 
 
 def level_name(level: float) -> str:
-    """The name of the level a mean level rounds to: 3.2 -> "Defined"."""
-    return MATURITY_LEVELS[int(np.clip(np.floor(level + 0.5), 1, 5))][0]
+    """The name of the level a mean level has fully reached: 3.2 and 3.8 -> "Defined" (4 is "Managed")."""
+    return MATURITY_LEVELS[int(np.clip(np.floor(level + 1e-9), 1, 5))][0]
 
 
 def rounds(dates: pd.Series, gap_days: int = ROUND_GAP_DAYS) -> pd.Series:

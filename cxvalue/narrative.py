@@ -959,8 +959,8 @@ def maturity_table(mat) -> pd.DataFrame:
         rows.append({
             "Element": html.escape(r["label"]),
             "Level (1-5)": f"{r['level']:.1f} ({level_name(r['level'])})",
-            f"Lowest {who}": f"{r['lowest']:.1f} ({label(r['lowest_unit'])})",
-            f"Highest {who}": f"{r['highest']:.1f} ({label(r['highest_unit'])})",
+            f"Lowest {who}": f"{r['lowest']:.1f} ({label(r['lowest_unit']) if r['spread'] > 0 else 'all alike'})",
+            f"Highest {who}": f"{r['highest']:.1f} ({label(r['highest_unit']) if r['spread'] > 0 else 'all alike'})",
             "Spread (levels)": f"{r['spread']:.1f}" + (" – they disagree" if r["disagreement"] else ""),
             "Since the previous round": "–" if pd.isna(r["change"]) else f"{r['change']:+.1f}",
         })
