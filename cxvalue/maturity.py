@@ -32,7 +32,7 @@ import pandas as pd
 from cxvalue.data import MATURITY_ELEMENTS, MATURITY_LEVELS
 from cxvalue.skipping import require, skippable
 
-__all__ = ["Maturity", "ROUND_GAP_DAYS", "DISAGREEMENT", "NO_MATURITY", "level_name"]
+__all__ = ["Maturity", "ROUND_GAP_DAYS", "DISAGREEMENT", "NO_MATURITY", "level_name", "change_between"]
 
 ROUND_GAP_DAYS = 45
 DISAGREEMENT = 2.0
@@ -54,6 +54,24 @@ def rounds(dates: pd.Series, gap_days: int = ROUND_GAP_DAYS) -> pd.Series:
     starts = np.r_[True, np.diff(distinct).astype("timedelta64[D]").astype(int) > gap_days]
     number = pd.Series(np.cumsum(starts), index=distinct)
     return d.map(number).astype(int)
+
+
+def change_between(a: dict | None, b: dict | None) -> tuple[float | None, str]:
+    """The overall level's change from run ``a`` to run ``b`` (their ``maturity`` blocks) and its
+    reading: with two or more units in both, ``up``/``down`` only when the 95% interval of the
+    mean paired difference of the units' overall levels excludes 0, else ``no clear change``."""
+    if not a or not b or a.get("overall_level") is None or b.get("overall_level") is None:
+        return None, "not comparable"
+    diff = float(b["overall_level"]) - float(a["overall_level"])
+    ua, ub = a.get("by_unit") or {}, b.get("by_unit") or {}
+    paired = np.array([ub[u] - ua[u] for u in sorted(set(ua) & set(ub))], dtype=float)
+    if len(paired) >= 2:
+        half = Z95 * float(paired.std(ddof=1)) / np.sqrt(len(paired))
+        if abs(paired.mean()) <= half:
+            return diff, "no clear change"
+    elif abs(diff) < 1e-9:
+        return 0.0, "no change"
+    return diff, "up" if diff > 0 else "down"
 
 
 class Maturity:
