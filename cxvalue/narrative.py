@@ -869,10 +869,10 @@ def failure_demand_sentences(fd, currency: str) -> list[str]:
 
 
 @_table
-def failure_demand_table(fd, currency: str) -> pd.DataFrame:
+def failure_demand_table(fd, currency: str, max_rows: int = 12) -> pd.DataFrame:
     """Contact reasons for people, costliest first: cost, contacts, how much more the lowest group
     contacts about it, the adjusted churn hazard ratio, and the yearly value of removing a share
-    (empty when skipped)."""
+    (empty when skipped). Past ``max_rows`` reasons, the rest share one row of their cost."""
     if skipped_sentence(fd):
         return pd.DataFrame()
     c = html.escape(currency)
@@ -896,7 +896,15 @@ def failure_demand_table(fd, currency: str) -> pd.DataFrame:
             f"Removing {share} is worth ({c} a year)": f"{x['value_per_year']:,.0f}" if valued else "–",
             "95% interval": (f"{x['value_lo']:,.0f} to {x['value_hi']:,.0f}" if valued else "–"),
         })
-    return pd.DataFrame(rows).set_index("Reason")
+    out = pd.DataFrame(rows).set_index("Reason")
+    if len(out) > max_rows:
+        rest = fd.summary.iloc[max_rows:]
+        more = pd.DataFrame([["–"] * len(out.columns)], columns=out.columns,
+                            index=pd.Index([f"{len(rest)} more reasons"], name="Reason"))
+        more.iloc[0, :3] = [f"{rest['cost_per_year'].sum():,.0f}", pct(rest["share_of_cost"].sum()),
+                            f"{rest['contacts'].sum():,.0f}"]
+        out = pd.concat([out.iloc[:max_rows], more])
+    return out
 
 
 # --------------------------------------------------------------------------- CX maturity

@@ -117,6 +117,9 @@ def test_seeded_reasons_are_found_concentrated_and_driving_churn(seeded):
     assert any("billing error 1." in x for x in sentences) and "Removing 25% of billing error" in sentences[-1]
     table = narrative.failure_demand_table(fd, "USD")
     assert table.columns.name == "Reason" and "billing error" in table.index
+    short = narrative.failure_demand_table(fd, "USD", max_rows=3)
+    assert list(short.index)[-1] == "2 more reasons" and len(short) == 4
+    assert short.iloc[-1, 0] == f"{fd.summary['cost_per_year'].iloc[3:].sum():,.0f}"
 
 
 def test_the_default_world_is_unchanged_by_the_new_stream():
