@@ -27,10 +27,8 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from cxvalue.config import goal_value
 from cxvalue.scorecard import KPIS, Scorecard
 from cxvalue.skipping import require, skippable
 
