@@ -214,6 +214,7 @@ class FailureDemand:
             self.churn_skipped_ = ("Nobody in the data left after their survey (no end_date), so no reason can be "
                                    "linked to churn; only the cost of each reason is valued.")
         rows = []
+        self.value_draws_: dict[str, np.ndarray] = {}
         rng = np.random.default_rng(self.seed)
         for reason in costs.index:
             row: dict[str, Any] = {"reason": reason, **costs.loc[reason, COST_COLUMNS].to_dict()}
@@ -278,12 +279,27 @@ class FailureDemand:
         kept = customers_kept(row["customers"], row["churn_12m_exposed"], hr, s)
         kept_draws = customers_kept(row["customers"], row["churn_12m_exposed"], draws, s)
         value_draws = saved + kept_draws * self.mean_margin_
+        self.value_draws_[str(row["reason"])] = value_draws
         out.update(customers_kept_per_year=float(kept), retention_value_per_year=float(kept * self.mean_margin_),
                    value_per_year=float(saved + kept * self.mean_margin_),
                    value_lo=float(np.percentile(value_draws, 2.5)), value_hi=float(np.percentile(value_draws, 97.5)))
         return out
 
+    def yearly_value_draws(self, reasons: list[str] | None = None) -> np.ndarray:
+        """Simulated yearly value of removing ``share_removed`` of ``reasons`` (default: the valued
+        top reasons) together: the sum of their draws (``draws`` values; a reason without a churn
+        link contributes its cost saved in every draw). What a scenario lever needs to carry the
+        uncertainty into an NPV; its mean is near the sum of ``value_per_year``."""
+        chosen = list(self.top_ if reasons is None else reasons)
+        total = np.zeros(self.draws)
+        for r in chosen:
+            if r not in self.summary_.index:
+                raise KeyError(f"{self.label}: no contact reason '{r}' (reasons: {', '.join(map(str, self.summary_.index))})")
+            total += self.value_draws_.get(r, np.full(self.draws, float(self.summary_.loc[r, "value_per_year"])))
+        return total
+
     def _empty(self) -> None:
+        self.value_draws_ = {}
         self.costs_ = pd.DataFrame(columns=COST_COLUMNS)
         self.summary_ = pd.DataFrame()
         self.top_ = []

@@ -108,6 +108,11 @@ def test_seeded_reasons_are_found_concentrated_and_driving_churn(seeded):
             assert s.loc[reason, "concentration_lo"] > 1, reason  # more among detractors
         elif tilt < 0:
             assert s.loc[reason, "concentration_hi"] < 1, reason
+    draws = fd.yearly_value_draws(["billing_error", "how_to"])
+    assert len(draws) == fd.draws
+    assert np.percentile(fd.yearly_value_draws(["billing_error"]), [2.5, 97.5]) == pytest.approx(
+        [s.loc["billing_error", "value_lo"], s.loc["billing_error", "value_hi"]])
+    assert draws.mean() == pytest.approx(s.loc[["billing_error", "how_to"], "value_per_year"].sum(), rel=0.15)
     ranked = fd.ranked()
     assert ranked.index[0] == "billing_error"  # the strongest driver is worth most to remove
     assert (ranked["value_lo"] <= ranked["value_per_year"]).all() and (ranked["value_per_year"] <= ranked["value_hi"]).all()
