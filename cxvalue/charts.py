@@ -227,3 +227,85 @@ def importance_performance(summary: pd.DataFrame, value_per_point: pd.Series, cu
                  alt.Tooltip("value:Q", title=f"One point is worth ({currency} a year)", format=",.0f")])
     labels = base.mark_text(align="left", dx=10, fontSize=12).encode(text="driver:N")
     return (points + labels).properties(width=520, height=300, title="Where a point of improvement pays most")
+
+
+def goal_paths(trend: pd.DataFrame, currency: str) -> alt.Chart:
+    """Each dated goal's path (line from the start to the goal) and every run's reading against
+    it (points with their 95% margin of error), one panel per KPI, dates along the bottom.
+
+    ``trend``: :meth:`cxvalue.goals.GoalPaths.trend` (shares already in %)."""
+    d = trend.copy()
+    units = {"points": "points", "share": "%", "money": f"{currency} per customer per year"}
+    d["panel"] = [f"{lab} ({units.get(u, u)})" for lab, u in zip(d["label"], d["unit"])]
+    d["date"] = pd.to_datetime(d["date"]).dt.strftime("%Y-%m-%d")
+    x = alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=-30))
+    y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(format=",.4~g"))
+    path = alt.Chart().transform_filter(alt.datum.kind == "path").mark_line(color="#9e9e9e", strokeDash=[6, 3]).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("date:T", title="Date", format="%d %b %Y"),
+                           alt.Tooltip("value:Q", title="Path", format=",.4~g")])
+    runs = alt.Chart().transform_filter(alt.datum.kind == "run")
+    bars = runs.mark_errorbar(color="#1f4e79").encode(x=x, y=alt.Y("low:Q", title=None), y2="high:Q")
+    points = runs.mark_point(filled=True, size=60).encode(
+        x=x, y=y,
+        color=alt.Color("status:N", title="Reading", scale=alt.Scale(
+            domain=["on the path", "on the path within the noise", "behind the path"],
+            range=["#2e7d5b", "#1f4e79", "#c4463a"])),
+        tooltip=[alt.Tooltip("run:N", title="Run"), alt.Tooltip("date:T", title="Data to", format="%d %b %Y"),
+                 alt.Tooltip("value:Q", title="Actual", format=",.4~g"), alt.Tooltip("status:N", title="Reading")])
+    return (alt.layer(path, bars, points, data=d).properties(width=260, height=150)
+            .facet(facet=alt.Facet("panel:N", title=None), columns=2)
+            .resolve_scale(y="independent", x="independent")
+            .properties(title="Path to each goal (dashed) and each run's reading with its 95% margin of error"))
+
+
+def failure_demand_value(ranked: pd.DataFrame, currency: str, share_removed: float) -> alt.Chart:
+    """The yearly value of removing ``share_removed`` of each top contact reason, most valuable
+    first: cost saved and customers kept (stacked), with the 95% interval of the total.
+
+    ``ranked``: :meth:`cxvalue.failure_demand.FailureDemand.ranked`."""
+    d = ranked.reset_index()
+    d["reason"] = d["reason"].astype(str).str.replace("_", " ")
+    order = list(d["reason"])
+    long = pd.concat([
+        pd.DataFrame({"reason": d["reason"], "part": "Cost to serve saved", "value": d["cost_saved_per_year"]}),
+        pd.DataFrame({"reason": d["reason"], "part": "Customers kept (a year of margin)",
+                      "value": d["retention_value_per_year"].fillna(0.0)}),
+    ], ignore_index=True)
+    y = alt.Y("reason:N", sort=order, title=None)
+    bars = alt.Chart(long).mark_bar().encode(
+        y=y, x=alt.X("sum(value):Q", title=f"{currency} a year"),
+        color=alt.Color("part:N", title=None, scale=alt.Scale(range=["#1f4e79", "#2e7d5b"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("part:N", title="Part"),
+                 alt.Tooltip("value:Q", title=f"{currency} a year", format=",.0f")])
+    interval = alt.Chart(d).mark_rule(color="#1f2933").encode(
+        y=y, x="value_lo:Q", x2="value_hi:Q",
+        tooltip=[alt.Tooltip("value_lo:Q", title="95% interval from", format=",.0f"),
+                 alt.Tooltip("value_hi:Q", title="to", format=",.0f")])
+    return (bars + interval).properties(
+        width=520, height=30 * max(len(d), 1) + 20,
+        title=f"What removing {share_removed:.0%} of each reason's contacts is worth a year (line: 95% interval)")
+
+
+def maturity_levels(units: pd.DataFrame, elements: pd.DataFrame, unit_title: str = "Team") -> alt.Chart:
+    """Each element's level (1-5) as every team (or respondent) sees it (dots) and on average
+    (red mark): the spread along a row is how much they disagree.
+
+    ``units``: unit x element levels; ``elements``: :attr:`cxvalue.maturity.Maturity.summary`."""
+    long = units.rename_axis("unit").reset_index().melt(id_vars="unit", var_name="element", value_name="level")
+    long = long.dropna(subset=["level"])
+    names = elements["label"].to_dict()
+    long["element"] = long["element"].map(names)
+    mean = pd.DataFrame({"element": [names[e] for e in elements.index], "level": elements["level"].to_numpy()})
+    order = list(mean["element"])
+    x = alt.X("level:Q", title="Level (1 = initial, 3 = defined, 5 = leading)",
+              scale=alt.Scale(domain=[1, 5], zero=False), axis=alt.Axis(values=[1, 2, 3, 4, 5], format="d"))
+    y = alt.Y("element:N", sort=order, title=None, axis=alt.Axis(labelLimit=200))
+    bars = alt.Chart(mean).mark_tick(color="#c4463a", thickness=3, size=22).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("element:N", title="Element"),
+                           alt.Tooltip("level:Q", title="Average level", format=".1f")])
+    dots = alt.Chart(long).mark_circle(size=70, opacity=0.85, color="#1f4e79").encode(
+        x=x, y=y, tooltip=[alt.Tooltip("unit:N", title=unit_title), alt.Tooltip("element:N", title="Element"),
+                           alt.Tooltip("level:Q", title="Level", format=".1f")])
+    return (bars + dots).properties(width=520, height=28 * len(order) + 20,
+                                    title=f"CX maturity by element: the average (red) and each {unit_title.lower()} (dots)")

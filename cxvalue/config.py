@@ -30,7 +30,7 @@ DEFAULT_REFERENCE = {"nps": "passive", "csat": "neutral", "ces": "neutral"}
 #: Valid score range per metric (CONTRACT section 1).
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 #: Tables a ``source`` block can map (their columns are in :data:`cxvalue.data.TABLES`).
-SOURCE_TABLES = ("customers", "responses", "transactions", "contacts")
+SOURCE_TABLES = ("customers", "responses", "transactions", "contacts", "maturity")
 #: Keys of one table's entry in the ``source`` block: where the table is, then how to read it.
 SOURCE_WHERE = ("file", "table", "query")
 SOURCE_READ = ("delimiter", "decimal", "date_format")
@@ -42,7 +42,7 @@ class Param:
 
     name: str
     default: Any
-    kind: str  # "date?", "str", "int", "float", "map:float", "bands", "float?", "source"
+    kind: str  # "date?", "str", "int", "float", "map:float", "bands", "float?", "target?", "source"
     help: str
     choices: tuple = ()
     check: Callable[[Any], str | None] | None = field(default=None, compare=False)
@@ -58,6 +58,62 @@ def _positive(v):
 
 def _non_negative(v):
     return None if v >= 0 else "must be zero or more"
+
+
+#: The keys of a goal with a date (``targets.nps: {value: 10, by: 2027-12-31}``).
+GOAL_KEYS = ("value", "by", "from", "start")
+_GOAL_HELP = (": a number, or a goal with a date, {value: V, by: YYYY-MM-DD}, optionally with from: YYYY-MM-DD "
+              "(the day the path starts; default: a year before as_of) and start: the value on that day "
+              "(default: measured from the data).")
+
+
+def _goal_range(low: float | None, high: float | None) -> Callable[[Any], str | None]:
+    """Check a goal's value (and start value) against the KPI's range."""
+    def check(goal):
+        for what, x in (("value", goal_value(goal)), ("start", goal.get("start") if isinstance(goal, dict) else None)):
+            if x is not None and ((low is not None and x < low) or (high is not None and x > high)):
+                where = f"between {low:g} and {high:g}" if high is not None else f"{low:g} or more"
+                return f"the goal's {what} must be {where}"
+        return None
+
+    return check
+
+
+def goal_value(goal: Any) -> float | None:
+    """The number a KPI aims at: a plain goal itself, a goal with a date its ``value``."""
+    return goal.get("value") if isinstance(goal, dict) else goal
+
+
+def _goal(key: str, v: dict, p: Param) -> dict[str, Any]:
+    """Check a goal with a date: ``{value, by}``, optionally ``from`` and ``start``."""
+    example = f"e.g. {key}: {{value: 10, by: 2027-12-31}}"
+    unknown = [k for k in v if k not in GOAL_KEYS]
+    if unknown:
+        raise ParameterError(f"parameter '{key}.{unknown[0]}': unknown key of a goal; expected value, by, and "
+                             f"optionally from and start ({example}).")
+    for needed in ("value", "by"):
+        if v.get(needed) in (None, ""):
+            raise ParameterError(f"parameter '{key}': a goal with a date needs '{needed}' ({example}; got {v!r}).")
+    out: dict[str, Any] = {}
+    for k in ("value", "start"):
+        x = v.get(k)
+        if x in (None, ""):
+            continue
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ParameterError(f"parameter '{key}.{k}': expected a number (got {x!r}). {p.help}")
+        out[k] = float(x)
+    for k in ("by", "from"):
+        x = v.get(k)
+        if x in (None, ""):
+            continue
+        try:
+            out[k] = _coerce(Param(f"{key}.{k}", None, "date", "A date, YYYY-MM-DD."), f"{key}.{k}", x)
+        except ParameterError:
+            raise ParameterError(f"parameter '{key}.{k}': expected a date YYYY-MM-DD (got {x!r}); {example}.") from None
+    if "from" in out and out["from"] >= out["by"]:
+        raise ParameterError(f"parameter '{key}': the path starts ({out['from']}) on or after the day the goal is due "
+                             f"({out['by']}); 'from' must come before 'by'.")
+    return out
 
 
 PARAMETERS: list[Param] = [
@@ -91,12 +147,19 @@ PARAMETERS: list[Param] = [
     Param("scenario.target_score", None, "float?", "Net score to reach instead of fixed shares: % highest group - % lowest "
           "group, -100..100 (NPS for nps). The two shares are scaled, keeping their ratio, until today's base reaches it.",
           check=lambda v: None if v is None or -100 <= v <= 100 else "must be between -100 and 100"),
-    Param("targets.nps", None, "float?", "NPS goal (-100..100)."),
-    Param("targets.csat", None, "float?", "CSAT goal (share satisfied, 0-1)."),
-    Param("targets.ces", None, "float?", "CES goal (share low effort, 0-1)."),
-    Param("targets.retention_12m", None, "float?", "12-month retention goal (share, 0-1)."),
-    Param("targets.revenue_per_customer", None, "float?", "Revenue per customer per year goal, currency."),
-    Param("targets.cost_to_serve_per_customer", None, "float?", "Cost to serve per customer per year goal, currency."),
+    Param("failure_demand.share_removed", 0.25, "float", "Share of each contact reason's contacts removed in the "
+          "value of failure demand (0.25 = a quarter).", check=_share),
+    Param("failure_demand.top_reasons", 5, "int", "How many of the costliest contact reasons are linked to churn "
+          "and valued.", check=_positive),
+    Param("targets.nps", None, "target?", "NPS goal, points -100..100" + _GOAL_HELP, check=_goal_range(-100, 100)),
+    Param("targets.csat", None, "target?", "CSAT goal, share satisfied 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),
+    Param("targets.ces", None, "target?", "CES goal, share low effort 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),
+    Param("targets.retention_12m", None, "target?", "12-month retention goal, share 0-1" + _GOAL_HELP,
+          check=_goal_range(0, 1)),
+    Param("targets.revenue_per_customer", None, "target?", "Revenue per customer per year goal, currency"
+          + _GOAL_HELP, check=_goal_range(0, None)),
+    Param("targets.cost_to_serve_per_customer", None, "target?", "Cost to serve per customer per year goal, currency"
+          + _GOAL_HELP, check=_goal_range(0, None)),
     Param("source", {}, "source", "Your own files, tables and columns mapped onto the contract, per table: "
           "source.<table>.file (CSV/Parquet; relative to the parameter file) | .table | .query (SQL), "
           ".columns.<contract name> = your column, and for files .delimiter, .decimal (',' or '.'), "
@@ -183,6 +246,12 @@ def _coerce(p: Param, key: str, v: Any, base: Path | None = None) -> Any:
     if kind == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad("expected a number")
+        return float(v)
+    if kind == "target":
+        if isinstance(v, dict):
+            return _goal(key, v, p)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("expected a number, or a goal with a date like {value: 10, by: 2027-12-31}")
         return float(v)
     if kind == "map:float":
         if not isinstance(v, dict):

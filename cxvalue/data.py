@@ -43,6 +43,10 @@ responses                 no score at all                                       
 responses                 a score outside its range or not whole                 exclude
 transactions              ``amount`` empty or not a number                       exclude
 contacts                  ``channel`` empty: counted as ``other``                corrected
+maturity                  ``assessed_by`` empty                                  exclude
+maturity                  ``date`` empty or not a date, or after ``as_of``       exclude
+maturity                  ``element`` not one of the nine                        exclude
+maturity                  ``level`` outside 1-5 or not whole                     exclude
 ========================  =====================================================  ========
 
 Score ranges: nps 0-10, csat 1-5, ces 1-7. Identifiers compare as trimmed strings.
@@ -68,7 +72,8 @@ import pyarrow as pa
 from cxvalue.config import METRICS, SCORE_RANGES
 from cxvalue.exceptions import ContractError, InputError, ParameterError
 
-__all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "quality_table"]
+__all__ = ["TABLES", "Source", "CheckedData", "open_source", "check", "quality_table", "MATURITY_ELEMENTS",
+           "MATURITY_LEVELS"]
 
 #: Required (bold in the contract) and optional typed columns per table.
 TABLES: dict[str, dict[str, Any]] = {
@@ -81,8 +86,41 @@ TABLES: dict[str, dict[str, Any]] = {
     "contacts": {"required": False, "columns": {"customer_id": "id", "date": "date", "channel": "text"},
                  "optional": {"cost": "number", "reason": "text", "is_complaint": "bool", "resolved": "bool",
                               "resolved_date": "date"}},
+    "maturity": {"required": False, "columns": {"assessed_by": "text", "date": "date", "element": "text",
+                                                "level": "number"},
+                 "optional": {"team": "text"}},
 }
 DATE_COLUMN = {"responses": "response_date", "transactions": "date", "contacts": "date"}
+
+#: The nine elements of the CX maturity self-assessment (table ``maturity``, CONTRACT section
+#: 1.4): name -> (label, what a level describes). Names match case-insensitively, with spaces or
+#: hyphens for the underscores.
+MATURITY_ELEMENTS: dict[str, tuple[str, str]] = {
+    "strategy": ("Strategy", "a customer-experience vision, goals with dates and a business case the leadership signs"),
+    "leadership": ("Leadership", "executives who own the CX goals, sponsor the programme and act on its findings"),
+    "customer_insight": ("Customer insight", "surveys, feedback and data that show what customers need and feel"),
+    "journey_design": ("Journey design", "whole journeys mapped, designed and improved end to end, not touchpoint by "
+                                         "touchpoint"),
+    "measurement": ("Measurement", "CX metrics tracked with their noise and linked to revenue, churn and cost"),
+    "governance": ("Governance", "clear ownership, decision rights and a rhythm for choosing and funding CX work"),
+    "culture": ("Culture and people", "employees who are hired, trained, measured and rewarded for customer outcomes"),
+    "operations": ("Operations", "closing the loop with customers and fixing the root causes of contacts and "
+                                 "complaints"),
+    "technology": ("Technology and data", "systems and a single view of the customer that make the rest possible"),
+}
+#: The five levels, each element answered with one of them.
+MATURITY_LEVELS: dict[int, tuple[str, str]] = {
+    1: ("Initial", "ad hoc: little or nothing in place, depends on individuals"),
+    2: ("Developing", "first efforts in some teams, not yet consistent"),
+    3: ("Defined", "in place across the organisation, documented and repeatable"),
+    4: ("Managed", "measured, linked to business value and steered by the numbers"),
+    5: ("Leading", "embedded in how the company works and improved continuously"),
+}
+
+
+def maturity_element(col: ir.StringValue) -> ir.StringValue:
+    """An element as written -> its name: lower case, trimmed, spaces and hyphens as underscores."""
+    return col.lower().strip().re_replace(r"[\s\-]+", "_")
 UNREADABLE_SHARE = 0.5
 N_EXAMPLES = 3
 
@@ -777,6 +815,24 @@ def check(source: Any, params: dict[str, Any] | None = None, materialize: bool |
         if TABLES[name]["required"] and dq[name]["rows_used"] == 0:
             raise _no_usable_rows(name, rows_read, excluded)
 
+    if "maturity" in typed:
+        m = typed["maturity"]
+        m = m.mutate(element=maturity_element(m.element))
+        near = m.level.clip(0, 6)  # keep huge values out of round()
+        rules = [
+            ("assessed_by empty", m.assessed_by.isnull()),
+            ("date empty or not a date", m.date.isnull()),
+            ("date after as_of", m.date > as_of_lit),
+            ("element not one of the nine (CONTRACT section 1.4)",
+             m.element.isnull() | ~m.element.isin(list(MATURITY_ELEMENTS))),
+            ("level outside 1-5 or not a whole number",
+             m.level.isnull() | (m.level < 1) | (m.level > 5) | (near != near.round())),
+        ]
+        kept, excluded, rows_read, _ = _apply_rules("maturity", m, rules)
+        kept = _drop_raw(kept)
+        out["maturity"] = kept.mutate(level=kept.level.cast("int64"))
+        dq["maturity"] = _dq(rows_read, excluded, {})
+
     attributes = [col for col in out["responses"].columns if col.startswith("attr_")]
     return CheckedData(
         source=src, tables=out, as_of=as_of, data_quality=dq, metrics=metrics, covariates=covariates,
@@ -854,6 +910,8 @@ def _resolve_as_of(value: Any, typed: dict[str, ir.Table]) -> dt.date:
         return dt.date.fromisoformat(str(value)[:10])
     maxima = []
     for name, t in typed.items():
+        if name == "maturity":  # a self-assessment of the company, not the customer data's end
+            continue
         known = {**TABLES[name]["columns"], **TABLES[name]["optional"]}
         # only the contract's own date columns: an extra column named like one (an 'end_date' in
         # contacts) is the user's, left as it came

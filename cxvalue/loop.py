@@ -645,14 +645,82 @@ def next_responses(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any]
     })
 
 
+def _published_sets(k: int, with_movement: bool) -> list[np.ndarray]:
+    """Cells (flat indices of a k x k matrix) whose sums a reader can work out from what is
+    published: each row (a shown count over its row share gives the row's total), all cells
+    (the number who answered again) and, with the movement totals, the diagonal (stayed), the
+    cells above it (moved up) and below it (moved down)."""
+    idx = np.arange(k * k).reshape(k, k)
+    sets = [idx[i, :] for i in range(k)] + [idx.ravel()]
+    if with_movement:
+        sets += [np.diag(idx), idx[np.triu_indices(k, 1)], idx[np.tril_indices(k, -1)]]
+    return sets
+
+
+def derivable_cells(suppressed: np.ndarray, sets: list[np.ndarray]) -> list[int]:
+    """Flat indices of the suppressed cells a reader could work out exactly from the published
+    sums ``sets`` and the cells shown: those whose unit vector lies in the row space of the
+    sums restricted to the suppressed cells (a rank test)."""
+    hidden = np.flatnonzero(np.asarray(suppressed).ravel())
+    if not len(hidden):
+        return []
+    a = np.array([np.isin(hidden, s) for s in sets], dtype=float)
+    rank = np.linalg.matrix_rank(a)
+    unit = np.eye(len(hidden))
+    return [int(j) for n, j in enumerate(hidden) if np.linalg.matrix_rank(np.vstack([a, unit[n]])) == rank]
+
+
+def _hide_until_safe(flat: np.ndarray, hidden: np.ndarray, sets: list[np.ndarray]) -> np.ndarray | None:
+    """More hidden cells until none is derivable from ``sets``; None when that is impossible."""
+    hidden = hidden.copy()
+    while derivable := derivable_cells(hidden, sets):
+        cell = derivable[0]
+        # the tightest sum around it first: fewest hidden cells, then fewest cells
+        around = sorted((s for s in sets if cell in s and not hidden[s].all()), key=lambda s: (hidden[s].sum(), len(s)))
+        if not around:  # e.g. a hidden zero alone in a movement total
+            return None
+        shown = sorted((int(j) for j in around[0] if not hidden[j]), key=lambda j: (flat[j] <= 0, flat[j], j))
+        hidden[shown[0]] = True
+    return hidden
+
+
+def protect_cells(counts: np.ndarray, primary: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Complementary suppression: hide more cells until no hidden one can be worked out.
+
+    ``counts`` (k x k) and ``primary`` (the small cells, True = hidden). While some hidden
+    cell is derivable (:func:`derivable_cells`) from the sums in :func:`_published_sets`, the
+    smallest positive shown cell of the tightest sum around it (fewest hidden cells, then
+    fewest cells) is hidden too (a zero cell when none is positive). The movement totals
+    (moved up, moved down, stayed) are withheld instead (second value True) when that hides
+    fewer cells, and always when a small cell would be a total on its own (two groups: the
+    one cell above the diagonal is "moved up"). Returns the cells to hide and that flag.
+    Only exact recovery is prevented; the bounds a reader can place on a hidden cell are not.
+    """
+    k = counts.shape[0]
+    flat = np.asarray(counts, dtype=float).ravel()
+    primary = np.asarray(primary, dtype=bool).ravel()
+    without = _hide_until_safe(flat, primary, _published_sets(k, False))
+    if without is None:  # cannot happen: every row has another cell; stay safe
+        return np.ones((k, k), dtype=bool), True
+    if any(len(s) == 1 and primary[s[0]] for s in _published_sets(k, True)[k + 1:]):
+        return without.reshape(k, k), True
+    with_totals = _hide_until_safe(flat, primary, _published_sets(k, True))
+    if with_totals is None or without.sum() < with_totals.sum():
+        return without.reshape(k, k), True
+    return with_totals.reshape(k, k), False
+
+
 class Transitions:
     """How customers move between satisfaction groups: index response -> next response.
 
     ``counts_`` and ``row_shares_`` are the transition matrix (rows: group at the index
     response; columns: group at the next one). Cells with 1 to ``min_cell_size - 1``
-    customers are suppressed (NaN) in ``summary`` and ``results()``; the movement totals are
-    computed from every customer (they are sums over at least ``min_cell_size`` customers
-    unless the whole sample is that small).
+    customers are suppressed (NaN) in ``summary`` and ``results()``, and so are as many
+    further cells as it takes that no suppressed cell can be worked out from the row shares
+    and the totals published beside the matrix (:func:`protect_cells`); ``suppressed_`` holds
+    both kinds, ``small_cells_`` the first. The movement totals are computed from every
+    customer; they are withheld (None) where a small cell would be the only one in a total
+    (two groups) or where withholding them hides fewer cells than protecting them.
 
     Movement per year: ``moving_up`` / ``moving_down`` = customers who moved to a higher /
     lower group divided by the customer-years between the two responses; ``net_up`` = their
@@ -692,7 +760,9 @@ class Transitions:
         counts.index.name, counts.columns.name = "from_group", "to_group"
         self.counts_ = counts
         self.row_shares_ = counts.div(counts.sum(axis=1).where(counts.sum(axis=1) > 0), axis=0)
-        self.suppressed_ = (counts > 0) & (counts < self.min_cell_size)
+        self.small_cells_ = (counts > 0) & (counts < self.min_cell_size)
+        hidden, withhold = protect_cells(counts.to_numpy(), self.small_cells_.to_numpy())
+        self.suppressed_ = pd.DataFrame(hidden, index=counts.index, columns=counts.columns)
         step = p["to_group"].astype(str).map(order) - p["from_group"].astype(str).map(order)
         years = float(p["gap_years"].sum())
         self.customer_years_ = years
@@ -705,6 +775,8 @@ class Transitions:
             "moving_down_per_customer_year": per_year((step < 0).sum()),
             "net_up_per_customer_year": per_year((step > 0).sum() - (step < 0).sum()),
         }
+        if withhold:  # a small cell would be a movement total on its own
+            self.movement_.update({k: None for k in self.movement_ if k not in ("customers", "mean_gap_years")})
         self.value_change_ = None
         if value_per_customer_year is not None:
             v = value_per_customer_year.rename(index=str)
@@ -718,10 +790,11 @@ class Transitions:
                                           / p.loc[p["from_group"].astype(str) == g, "gap_years"].sum())
                                   if (p["from_group"].astype(str) == g).any() else None for g in self.groups},
             }
-        n_sup = int(self.suppressed_.to_numpy().sum())
+        n_small, n_sup = int(self.small_cells_.to_numpy().sum()), int(self.suppressed_.to_numpy().sum())
         if n_sup:
-            self.warnings_.append(f"{self.label}: {n_sup} cells with fewer than {self.min_cell_size} customers are "
-                                  f"not shown.")
+            self.warnings_.append(f"{self.label}: {n_small} cells with fewer than {self.min_cell_size} customers are "
+                                  f"not shown" + (f", nor {n_sup - n_small} more that would let them be worked out "
+                                                  f"from the totals." if n_sup > n_small else "."))
         return self
 
     def _empty(self) -> None:
@@ -732,6 +805,7 @@ class Transitions:
                                     columns=pd.Index(self.groups, name="to_group"))
         self.row_shares_ = self.counts_.astype(float) * np.nan
         self.suppressed_ = self.counts_ > 0
+        self.small_cells_ = self.suppressed_.copy()
         self.movement_ = {"customers": self.n_customers_, "mean_gap_years": None, "moved_up": None,
                           "moved_down": None, "stayed": None, "moving_up_per_customer_year": None,
                           "moving_down_per_customer_year": None, "net_up_per_customer_year": None}
@@ -758,6 +832,7 @@ class Transitions:
                        for f in self.groups},
             "row_shares": {f: {t: _num(shares.loc[f, t]) for t in self.groups} for f in self.groups},
             "suppressed_cells": int(self.suppressed_.to_numpy().sum()),
+            "small_cells": int(self.small_cells_.to_numpy().sum()),
             **{k: (_num(v) if isinstance(v, float) else v) for k, v in self.movement_.items()},
         }
         if self.value_change_ is not None:

@@ -42,7 +42,9 @@ def _rel(ratio: float) -> str:
 def _table(fn):
     """Mark a function that returns a table for display: pandas escapes every cell, index and
     header when it renders HTML, so the strings built here (escaped for sentences) are
-    unescaped once, and shown as typed, never twice-escaped."""
+    unescaped once, and shown as typed, never twice-escaped. The name of a one-level index
+    moves to the columns' name, which pandas shows in the header row's first cell instead of
+    a second header row of its own above the body."""
     import functools
 
     @functools.wraps(fn)
@@ -54,6 +56,8 @@ def _table(fn):
 
         df = df.map(plain).rename(index=plain, columns=plain)
         df.index.names = [plain(n) for n in df.index.names]
+        if df.index.nlevels == 1 and df.index.name is not None:
+            df.columns.name, df.index.name = df.index.name, None
         return df
 
     return wrapper
@@ -137,7 +141,8 @@ def quality_display(data_quality: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
     table = quality_table(data_quality)
     table["rows"] = table["rows"].map("{:,}".format)
-    return table.rename(columns={"table": "Table", "what": "", "rows": "Rows"}).set_index(["Table", ""])
+    table["table"] = table["table"].where(table["table"] != table["table"].shift(), "")  # each table named once
+    return table.rename(columns={"table": "Table", "what": "What was counted", "rows": "Rows"}).set_index("Table")
 
 
 def _pct_change(ratio: float) -> str:
@@ -304,8 +309,24 @@ def headline_tiles(case, stake: float, params: dict[str, Any]) -> str:
     return f'<div class="cxv-tiles">{cells}</div>'
 
 
-def page_one_sentences(analysis, card, stake: float) -> list[str]:
-    """Three to five plain sentences of what was found, for page one."""
+def _tracked(goal_paths, name: str) -> dict | None:
+    """The dated goal of KPI ``name`` read against its path, if there is one (else None)."""
+    g = (getattr(goal_paths, "goals_", None) or {}).get(name)
+    return g if g and not g.get("skipped") else None
+
+
+def _reading(name: str, k: dict, goal_paths=None) -> str:
+    """A KPI's status: against its path when its goal has a date and is tracked, else against the goal."""
+    g = _tracked(goal_paths, name)
+    if g is None:
+        return k["status"]
+    return {"on the path within the noise": "within the noise", "behind the path": "behind target"}.get(
+        g["status"], "on target" if g["status"] == "on the path" else g["status"])
+
+
+def page_one_sentences(analysis, card, stake: float, goal_paths=None) -> list[str]:
+    """Three to five plain sentences of what was found, for page one. A goal with a date
+    (``goal_paths``: :class:`cxvalue.goals.GoalPaths`) counts as met when today is on its path."""
     p = analysis.params
     cur = p["currency"]
     ref = analysis.reference
@@ -330,7 +351,8 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
     out += business_case_sentences(analysis.case, cur, p["horizon_years"], p["discount_rate"])[:2]
     goals = [k for k in card.kpis_.values() if k["target"] is not None]
     if goals:
-        behind = [k for k in goals if k["status"] == "behind target"]
+        behind = [k for n, k in card.kpis_.items() if k["target"] is not None
+                  and _reading(n, k, goal_paths) == "behind target"]
         sentence = f"On the scorecard, {len(goals) - len(behind)} of the {len(goals)} KPIs with a goal are on target or within the noise"
         if behind:
             worth = [k for k in behind if k.get("value_of_gap")]
@@ -345,19 +367,28 @@ def page_one_sentences(analysis, card, stake: float) -> list[str]:
 
 
 @_table
-def scorecard_table(card, currency: str) -> pd.DataFrame:
-    """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money."""
+def scorecard_table(card, currency: str, goal_paths=None) -> pd.DataFrame:
+    """The scorecard for people: actual, goal, gap, status, noise, change since the last run, money.
+
+    A goal with a date (``goal_paths``, :class:`cxvalue.goals.GoalPaths`) shows its date and the
+    path's value today; its gap and status are against the path (the money: reaching the goal)."""
     rows = []
-    for k in card.kpis_.values():
+    for name, k in card.kpis_.items():
         unit = k["unit"]
         moe = k.get("margin_of_error")
         change = k.get("change")
+        g = _tracked(goal_paths, name)
+        goal = kpi_value(k["target"], unit, currency)
+        gap = kpi_value(k["gap"], unit, currency, signed=True)
+        if g is not None:
+            goal = (f"{goal} by {_day(g['by'])} (path today: {kpi_value(g['expected_today'], unit, currency)})")
+            gap = kpi_value(g["gap_to_path"], unit, currency, signed=True) + " to the path"
         rows.append({
             "KPI": html.escape(k["label"]),
             "Actual": kpi_value(k["actual"], unit, currency),
-            "Goal": kpi_value(k["target"], unit, currency),
-            "Gap to goal": kpi_value(k["gap"], unit, currency, signed=True),
-            "Status": k["status"],
+            "Goal": goal,
+            "Gap to goal": gap,
+            "Status": _reading(name, k, goal_paths),
             "Margin of error (95%)": ("none: every customer counted" if moe is None
                                       else "± " + kpi_value(moe, unit, currency, signed=True).lstrip("+")),
             "Since the last run": ("–" if change is None else
@@ -383,6 +414,83 @@ def scorecard_sentences(card, currency: str) -> list[str]:
             out.append(f"Reaching the {html.escape(k['label'])} goal of {kpi_value(k['target'], k['unit'], currency)} "
                        f"is worth about {money(k['value_of_gap'], currency)} of margin a year.")
     return out
+
+
+@_table
+def cash_flow_table(cash_flows: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """The business case's yearly cash flows by lever for people (whole currency units)."""
+    names = {"retention": "Kept longer", "spend": "Higher spend", "cost_to_serve": "Lower cost to serve",
+             "referrals": "Referrals", "benefit": "Benefit", "cost": "Programme cost", "net": "Net"}
+    out = cash_flows[[c for c in names if c in cash_flows.columns]].rename(columns=names)
+    out = out.round(0).astype(int).map("{:,}".format)
+    out.index.name = f"Year ({html.escape(currency)})"
+    return out
+
+
+def _day(d: str) -> str:
+    import datetime as dt
+
+    x = dt.date.fromisoformat(str(d)[:10])
+    return f"{x.day} {x:%B %Y}"
+
+
+def goal_sentences(goal_paths, currency: str) -> list[str]:
+    """Where each KPI stands on the path to its dated goal, one sentence each
+    (:class:`cxvalue.goals.GoalPaths`; skipped: its reason; a goal that cannot be tracked: why)."""
+    if skipped_sentence(goal_paths):
+        return [skipped_sentence(goal_paths)]
+    out = []
+    for g in goal_paths.goals_.values():
+        if g.get("skipped"):
+            out.append(html.escape(g["skipped"]))
+            continue
+        u = g["unit"]
+        v = lambda x, signed=False: kpi_value(x, u, currency, signed)  # noqa: E731
+        given = "as given" if g["start_source"] == "given" else "as measured in the 12 months to that day"
+        text = (f"{html.escape(g['label'])}: the goal is {v(g['value'])} by {_day(g['by'])}, on a straight path from "
+                f"{v(g['start'])} on {_day(g['from'])} ({given}). ")
+        moe = "" if g["margin_of_error"] is None else f" (± {v(g['margin_of_error'], True).lstrip('+')})"
+        today = _day(goal_paths.as_of_)
+        if g["status"] == "before the path starts":
+            text += f"The path starts later; on {today}, the data's last day, the KPI stands at {v(g['actual'])}{moe}."
+        else:
+            when = (f"The goal's date has passed; on {today}" if g["due"] else
+                    f"On {today}, the data's last day, the path is at {v(g['expected_today'])} and")
+            text += (f"{when} the KPI stands at {v(g['actual'])}{moe}, {v(g['gap_to_path'], True)} against the path: "
+                     f"{g['status']}.")
+        if g.get("next_milestone"):
+            m = g["next_milestone"]
+            text += f" Next milestone: {v(m['value'])} by {_day(m['date'])}."
+        out.append(text)
+    return out
+
+
+@_table
+def goals_table(goal_paths, currency: str) -> pd.DataFrame:
+    """The dated goals for people: goal and date, start, the path today, actual, gap, reading,
+    next milestone (empty when skipped)."""
+    rows = []
+    for g in goal_paths.goals_.values():
+        if g.get("skipped"):
+            continue
+        u = g["unit"]
+        moe = g.get("margin_of_error")
+        nxt = g.get("next_milestone")
+        rows.append({
+            "KPI": html.escape(g["label"]),
+            "Goal": f"{kpi_value(g['value'], u, currency)} by {_day(g['by'])}",
+            "Start of the path": f"{kpi_value(g['start'], u, currency)} on {_day(g['from'])}",
+            "The path today": kpi_value(g["expected_today"], u, currency),
+            "Actual": kpi_value(g["actual"], u, currency),
+            "Margin of error (95%)": ("none: every customer counted" if moe is None
+                                      else "± " + kpi_value(moe, u, currency, signed=True).lstrip("+")),
+            "Gap to the path": kpi_value(g["gap_to_path"], u, currency, signed=True),
+            "Reading": g["status"],
+            "Next milestone": "–" if not nxt else f"{kpi_value(nxt['value'], u, currency)} by {_day(nxt['date'])}",
+        })
+    return pd.DataFrame(rows, columns=["KPI", "Goal", "Start of the path", "The path today", "Actual",
+                                       "Margin of error (95%)", "Gap to the path", "Reading", "Next milestone"]
+                        ).set_index("KPI")
 
 
 @_table
@@ -559,8 +667,12 @@ def transitions_sentence(r: dict[str, Any], currency: str) -> str:
     """Movement between groups in words, from ``Transitions.results()`` (skipped: its reason)."""
     if skipped_sentence(r):
         return skipped_sentence(r)
-    text = (f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later: "
-            f"{r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and {r['stayed']:,} stayed.")
+    text = f"{r['customers']:,} customers answered again, on average {12 * r['mean_gap_years']:.0f} months later"
+    if r.get("moved_up") is None:  # withheld: a small cell would be a total on its own
+        text += "; how many moved up or down is not shown, because it would reveal a group too small to report."
+    else:
+        text += (f": {r['moved_up']:,} moved up a group, {r['moved_down']:,} moved down and "
+                 f"{r['stayed']:,} stayed.")
     if r.get("value_change_per_customer_year") is not None:
         v = r["value_change_per_customer_year"]
         text += (f" Valued at what a customer of each group brings in a year, the moves up and down together "
@@ -708,3 +820,167 @@ def e_value_method_sentence(churn: Any = None) -> str:
         text += (f" Churn hazard ratios are used as risk ratios, because only {pct(churn_share)} of customers had "
                  f"left by the end of follow-up (under 15%, a rare outcome).")
     return text
+
+
+# --------------------------------------------------------------------------- the cost of failure demand
+
+
+def reason_label(reason: str) -> str:
+    """``billing_error`` -> ``billing error`` (escaped)."""
+    return label(reason)
+
+
+def _ratio_words(x: float) -> str:
+    return f"{x:.1f} times as" if x >= 1.05 else (f"{(1 - x) * 100:.0f}% less" if x <= 0.95 else "about as")
+
+
+def failure_demand_sentences(fd, currency: str) -> list[str]:
+    """What contacts cost by reason, which come from dissatisfied customers and drive churn, and
+    what removing a share of the top reasons is worth (:class:`cxvalue.failure_demand.FailureDemand`;
+    skipped: its reason)."""
+    if skipped_sentence(fd):
+        return [skipped_sentence(fd)]
+    s = fd.summary
+    r = fd.results()
+    low, ref = label(r["lowest_group"]), label(r["reference_group"])
+    top = s.index[0]
+    out = [f"Over the last 12 months contacts cost {money(s['cost_per_year'].sum(), currency)} to serve; the costliest "
+           f"reason is {reason_label(top)}: {money(s.loc[top, 'cost_per_year'], currency)} a year "
+           f"({pct(s.loc[top, 'share_of_cost'])} of the cost, {s.loc[top, 'contacts']:,.0f} contacts)."]
+    conc = s[s["concentration_lo"] > 1].sort_values("concentration", ascending=False)
+    if len(conc):
+        c = conc.iloc[0]
+        out.append(f"{reason_label(conc.index[0]).capitalize()} comes most from dissatisfied customers: "
+                   f"{pct(c['exposed_share_lowest'])} of {low} customers contacted about it in the year before their "
+                   f"survey against {pct(c['exposed_share_reference'])} of {ref} customers ({c['concentration']:.1f} "
+                   f"times as likely, 95% interval {c['concentration_lo']:.1f} to {c['concentration_hi']:.1f}).")
+    if r["churn_link_skipped"]:
+        out.append(html.escape(r["churn_link_skipped"]))
+    else:
+        linked = s[s["hr_lo"] > 1].sort_values("hazard_ratio", ascending=False)
+        if len(linked):
+            parts = [f"{reason_label(g)} {row['hazard_ratio']:.2f} ({row['hr_lo']:.2f} to {row['hr_hi']:.2f})"
+                     for g, row in linked.iterrows()]
+            out.append(f"Compared like with like (same plan, size, history and satisfaction, and the other top reasons), "
+                       f"customers who contacted about these reasons before their survey left faster afterwards; "
+                       f"hazard ratios with 95% intervals: {', '.join(parts)}.")
+        else:
+            out.append("No contact reason is clearly linked to faster churn once customers are compared like with like.")
+    ranked = fd.ranked()
+    if len(ranked):
+        b = ranked.iloc[0]
+        kept = b.get("customers_kept_per_year")
+        kept_words = (f" and about {kept:,.0f} customers kept a year" if pd.notna(kept) and kept >= 0.5 else "")
+        out.append(f"Removing {pct(r['share_removed'])} of {reason_label(ranked.index[0])} contacts would be worth about "
+                   f"{money(b['value_per_year'], currency)} a year (95% interval {money(b['value_lo'], currency)} to "
+                   f"{money(b['value_hi'], currency)}): {money(b['cost_saved_per_year'], currency)} of cost to serve "
+                   f"saved{kept_words}. The table ranks the {len(ranked)} costliest reasons the same way, to set "
+                   f"against what fixing each would cost.")
+    return out
+
+
+@_table
+def failure_demand_table(fd, currency: str, max_rows: int = 12) -> pd.DataFrame:
+    """Contact reasons for people, costliest first: cost, contacts, how much more the lowest group
+    contacts about it, the adjusted churn hazard ratio, and the yearly value of removing a share
+    (empty when skipped). Past ``max_rows`` reasons, the rest share one row of their cost."""
+    if skipped_sentence(fd):
+        return pd.DataFrame()
+    c = html.escape(currency)
+    r = fd.results()
+    share = pct(r["share_removed"])
+    low = label(r["lowest_group"])
+    rows = []
+    for reason, x in fd.summary.iterrows():
+        def ci(v, lo, hi, fmt="{:.2f}"):
+            return "–" if pd.isna(v) else f"{fmt.format(v)} ({fmt.format(lo)}-{fmt.format(hi)})"
+
+        valued = reason in fd.top_
+        rows.append({
+            "Reason": reason_label(reason),
+            f"Cost ({c} a year)": f"{x['cost_per_year']:,.0f}",
+            "Share of the cost": pct(x["share_of_cost"]),
+            "Contacts a year": f"{x['contacts']:,.0f}",
+            f"{low.capitalize()} vs {label(r['reference_group'])} customers contacting (ratio, 95% interval)":
+                ci(x["concentration"], x["concentration_lo"], x["concentration_hi"], "{:.1f}"),
+            "Churn hazard ratio, adjusted (95% interval)": ci(x["hazard_ratio"], x["hr_lo"], x["hr_hi"]),
+            f"Removing {share} is worth ({c} a year)": f"{x['value_per_year']:,.0f}" if valued else "–",
+            "95% interval": (f"{x['value_lo']:,.0f} to {x['value_hi']:,.0f}" if valued else "–"),
+        })
+    out = pd.DataFrame(rows).set_index("Reason")
+    if len(out) > max_rows:
+        rest = fd.summary.iloc[max_rows:]
+        more = pd.DataFrame([["–"] * len(out.columns)], columns=out.columns,
+                            index=pd.Index([f"{len(rest)} more reasons"], name="Reason"))
+        more.iloc[0, :3] = [f"{rest['cost_per_year'].sum():,.0f}", pct(rest["share_of_cost"].sum()),
+                            f"{rest['contacts'].sum():,.0f}"]
+        out = pd.concat([out.iloc[:max_rows], more])
+    return out
+
+
+# --------------------------------------------------------------------------- CX maturity
+
+
+def maturity_sentences(mat) -> list[str]:
+    """The CX maturity self-assessment in plain words (:class:`cxvalue.maturity.Maturity`;
+    skipped: its reason)."""
+    if skipped_sentence(mat):
+        return [skipped_sentence(mat)]
+    from cxvalue.maturity import level_name
+
+    r = mat.results()
+    rd = r["round"]
+    el = mat.summary
+    who = "teams" if r["unit"] == "team" else "respondents"
+    out = [f"In the latest round ({_day(rd['first_day'])} to {_day(rd['last_day'])}) {rd['units']} {who} "
+           f"({rd['respondents']} respondents) rated the {len(el)} elements of CX maturity: the overall level is "
+           f"{r['overall_level']:.1f} of 5, \"{level_name(r['overall_level'])}\"."]
+    hi, lo = el["level"].idxmax(), el["level"].idxmin()
+    out.append(f"Strongest: {html.escape(el.loc[hi, 'label']).lower()} ({el.loc[hi, 'level']:.1f}); weakest: "
+               f"{html.escape(el.loc[lo, 'label']).lower()} ({el.loc[lo, 'level']:.1f}).")
+    split = el[el["disagreement"]].sort_values("spread", ascending=False)
+    if len(split):
+        e = split.iloc[0]
+        out.append(f"The {who} disagree most on {html.escape(e['label']).lower()}: from {e['lowest']:.1f} "
+                   f"({label(e['lowest_unit'])}) to {e['highest']:.1f} ({label(e['highest_unit'])}). Teams that see "
+                   f"the same company this differently are a finding in themselves: worth a conversation before "
+                   f"the next round.")
+    elif r["units"] > 1:
+        out.append(f"The {who} broadly agree: no element's levels are {2:.0f} or more apart.")
+    ch = r["change"]
+    if ch is not None:
+        lo_ci, hi_ci = ch["overall_ci"]
+        sure = ""
+        if lo_ci is not None:
+            sure = (f" (95% interval {lo_ci:+.1f} to {hi_ci:+.1f}, from the {ch['units_in_both']} {who} who took part "
+                    f"both times" + ("; a real change)" if lo_ci > 0 or hi_ci < 0 else "; within the noise)"))
+        prev = r["previous_round"]
+        out.append(f"Since the previous round ({_day(prev['first_day'])}) the overall level moved {ch['overall']:+.1f}"
+                   f"{sure}.")
+    since = mat.since_last_run()
+    if since is not None:
+        out.append(f"Since the last run the overall level moved {since:+.1f}." if abs(since) >= 0.05 else
+                   "Since the last run the overall level has not changed.")
+    return out
+
+
+@_table
+def maturity_table(mat) -> pd.DataFrame:
+    """Each element's level for people: level (1-5), its name, lowest and highest unit, spread,
+    change since the previous round (empty when skipped)."""
+    if skipped_sentence(mat):
+        return pd.DataFrame()
+    from cxvalue.maturity import level_name
+
+    who = "team" if mat.unit_kind_ == "team" else "respondent"
+    rows = []
+    for e, r in mat.summary.iterrows():
+        rows.append({
+            "Element": html.escape(r["label"]),
+            "Level (1-5)": f"{r['level']:.1f} ({level_name(r['level'])})",
+            f"Lowest {who}": f"{r['lowest']:.1f} ({label(r['lowest_unit']) if r['spread'] > 0 else 'all alike'})",
+            f"Highest {who}": f"{r['highest']:.1f} ({label(r['highest_unit']) if r['spread'] > 0 else 'all alike'})",
+            "Spread (levels)": f"{r['spread']:.1f}" + (" – they disagree" if r["disagreement"] else ""),
+            "Since the previous round": "–" if pd.isna(r["change"]) else f"{r['change']:+.1f}",
+        })
+    return pd.DataFrame(rows).set_index("Element")

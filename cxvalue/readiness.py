@@ -142,8 +142,19 @@ def sections(checked: CheckedData, params: dict[str, Any], hist: pd.DataFrame) -
     loop_ok = c is not None and "is_complaint" in c.columns and ("resolved" in c.columns or "resolved_date" in c.columns)
     out.append(Section("Closing the loop", loop_ok, "" if loop_ok else
                        "Needs a contacts table with is_complaint and resolved / resolved_date columns."))
+    has_reason = c is not None and "reason" in c.columns
+    out.append(Section("The cost of failure demand", has_reason, "" if has_reason else
+                       "Needs a contacts table with a reason column (billing_error, how_to, ...)."))
     metrics = checked.metrics
     out.append(Section("Scorecard: " + ", ".join(m.upper() for m in metrics), True))
+    dated = [k for k, g in (params.get("targets") or {}).items() if isinstance(g, dict)]
+    out.append(Section("Goals over time", bool(dated), "" if dated else
+                       "No KPI goal has a date: give one as targets.nps: {value: 10, by: 2027-12-31}."))
+    q = checked.data_quality.get("maturity")
+    mat_ok = bool(q and q["rows_used"])
+    out.append(Section("CX maturity", mat_ok, "" if mat_ok else
+                       "Needs a maturity table (assessed_by, date, element, level 1-5)" +
+                       (f"; none of its {q['rows_read']:,} rows could be used." if q else ".")))
     return out
 
 

@@ -90,8 +90,9 @@ def _interval_reading(a: dict | None, b: dict | None, value: str, ci: str) -> tu
 
 
 def compare(run_a: str | Path | dict, run_b: str | Path | dict) -> pd.DataFrame:
-    """What moved from run A to run B: headline figures, KPIs (judged against their noise)
-    and the linkage effects (judged against their 95% intervals).
+    """What moved from run A to run B: headline figures, KPIs (judged against their noise),
+    the linkage effects (judged against their 95% intervals) and the CX maturity's overall level
+    (judged against the spread of the teams' changes, :func:`cxvalue.maturity.change_between`).
 
     Each run is a folder or what :func:`load_run` returned for it. Returns one row per figure:
     ``section``, ``figure``, ``a``, ``b``, ``change``, ``reading``.
@@ -122,4 +123,11 @@ def compare(run_a: str | Path | dict, run_b: str | Path | dict) -> pd.DataFrame:
             ga, gb = (la.get(block) or {}).get(g), (lb.get(block) or {}).get(g)
             diff, reading = _interval_reading(ga, gb, value, ci)
             rows.append(("Linkage", f"{label}, {g}", (ga or {}).get(value), (gb or {}).get(value), diff, reading))
+    ma, mb = a.get("maturity") or {}, b.get("maturity") or {}
+    if ma.get("overall_level") is not None or mb.get("overall_level") is not None:
+        from cxvalue.maturity import change_between
+
+        diff, reading = change_between(ma, mb)
+        rows.append(("CX maturity", "Overall level (1-5)", ma.get("overall_level"), mb.get("overall_level"), diff,
+                     reading))
     return pd.DataFrame(rows, columns=["section", "figure", "a", "b", "change", "reading"])

@@ -47,7 +47,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from cxvalue.config import DEFAULT_BANDS, bands_for, reference_group
+from cxvalue.config import DEFAULT_BANDS, bands_for, goal_value, reference_group
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost
 
 __all__ = ["KPIS", "Scorecard", "kpi_change", "value_of_gaps"]
@@ -233,7 +233,7 @@ class Scorecard:
                 continue
             m = measured[k.name]
             moe = Z95 * m["se"] if m["se"] is not None else None
-            target = targets.get(k.name)
+            target = goal_value(targets.get(k.name))  # a goal with a date: its value (cxvalue.goals)
             gap, status = _status(k, m["actual"], target, moe)
             kpis[k.name] = {"label": k.label, "unit": k.unit, "actual": m["actual"], "target": target, "gap": gap,
                             "status": status, "margin_of_error": moe, "se": m["se"], "n": m["n"]}

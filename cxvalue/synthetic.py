@@ -72,6 +72,18 @@ JOURNEYS = {
 DAYS_PER_YEAR = 365.25
 REASONS = np.array(["billing", "technical", "account", "cancellation"])
 REASON_SHARE = [0.35, 0.4, 0.2, 0.05]
+#: Contact reasons of a world seeded with failure demand (``generate(failure_reasons=...)``, the
+#: demo): each reason's share of contacts at average satisfaction, ``tilt`` (how much one unit of
+#: latent dissatisfaction raises its log-odds: concentrated among dissatisfied customers when
+#: positive) and ``churn_hr``, the churn hazard ratio from the survey on for a customer who
+#: contacted about it in the 12 months before the survey (1 = no effect).
+FAILURE_REASONS: dict[str, dict[str, float]] = {
+    "billing_error": {"share": 0.10, "tilt": 0.8, "churn_hr": 1.6},
+    "service_outage": {"share": 0.12, "tilt": 0.5, "churn_hr": 1.3},
+    "how_to": {"share": 0.38, "tilt": 0.0, "churn_hr": 1.0},
+    "account_change": {"share": 0.30, "tilt": 0.0, "churn_hr": 1.0},
+    "plan_question": {"share": 0.10, "tilt": -0.3, "churn_hr": 1.0},
+}
 #: Share of complaints the world resolves (if the customer is still a customer on the day).
 RESOLVED_SHARE = 0.7
 
@@ -90,15 +102,20 @@ class SyntheticWorld:
     #: customer was or would have been surveyed; empty when never reachable), ``eligible``
     #: (still a customer that day) and ``responded``.
     hidden: pd.DataFrame | None = None
+    #: the CX maturity self-assessment (``generate(maturity=True)``), else None
+    maturity: pd.DataFrame | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        out = {
             "customers": self.customers,
             "responses": self.responses,
             "transactions": self.transactions,
             "contacts": self.contacts,
         }
+        if self.maturity is not None:
+            out["maturity"] = self.maturity
+        return out
 
 
 def _days(d: str | dt.date) -> int:
@@ -125,6 +142,8 @@ def generate(
     response_bias: float = 1.0,
     journey_signal: float = 0.8,
     region_confounding: float = 0.0,
+    failure_reasons: dict[str, dict[str, float]] | None = None,
+    maturity: bool = False,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -156,6 +175,13 @@ def generate(
         all, the default). Region acts on nothing else: not on spend or contacts, so the history's
         pre-survey spend and contact cost carry no trace of it and only the ``region`` covariate
         can remove the bias it puts into the churn comparison (:data:`REGION_SAT`).
+    failure_reasons : contact reasons with their share, tilt towards dissatisfied customers and
+        churn hazard ratio (e.g. :data:`FAILURE_REASONS`; default None: the plain reasons
+        :data:`REASONS`, unrelated to anything). See :func:`_seed_failure_demand`; drawn from
+        its own random stream, so every other draw of the world stays as it was.
+    maturity : add a CX maturity self-assessment (table ``maturity``): two rounds a year apart,
+        two respondents in each of five teams, nine elements (:func:`_maturity_table`, its own
+        random stream; ``truth["maturity"]``).
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -274,15 +300,32 @@ def generate(
         "resolved_date": pd.Series(_to_date(res_day[srt])).where(resolved[srt] & (res_day[srt] <= as_of_d)),
     })
     contacts.loc[~complaint[srt], "resolved"] = pd.NA
+    contact_cust, complaint, resolved, res_day = cc[srt], complaint[srt], resolved[srt], res_day[srt]
+
+    # --- failure demand: reasons that drive churn (own random stream) --------------------------
+    fd = None
+    if failure_reasons:
+        fd = _seed_failure_demand(np.random.default_rng([seed, 9]), failure_reasons, latent=latent, r=r,
+                                  end_time=end_time, as_of_d=as_of_d, contacts=contacts, contact_cust=contact_cust,
+                                  transactions=transactions, tx_cust=tx_cust)
+        keep_c = fd["keep_contacts"]
+        end_time, hr = fd["end_time"], hr * fd["multiplier"]
+        contacts = fd["contacts"]
+        transactions, tx_cust = fd["transactions"], fd["tx_cust"]
+        contact_cust, complaint, resolved, res_day = (contact_cust[keep_c], complaint[keep_c], resolved[keep_c],
+                                                      res_day[keep_c])
 
     # --- closing the loop: a first complaint changes the churn hazard (own random stream) -----
     loop = _close_the_loop(
         np.random.default_rng([seed, 7]), resolution_effect, as_of_d, end_time=end_time, start=start, r=r,
         base_hazard=base_hazard, hr=hr, group=group, plan_idx=plan_idx, size=size, rev_eff=rev_eff,
         monthly_spend=monthly_spend, c_rate=c_rate, c_eff=c_eff, ids=ids, transactions=transactions,
-        tx_cust=tx_cust, contacts=contacts, contact_cust=cc[srt], complaint=complaint[srt],
-        resolved=resolved[srt], res_day=res_day[srt])
+        tx_cust=tx_cust, contacts=contacts, contact_cust=contact_cust, complaint=complaint,
+        resolved=resolved, res_day=res_day)
     end_time, transactions, contacts = loop["end_time"], loop["transactions"], loop["contacts"]
+    if fd is not None:  # the loop's extra contacts (a now-later end) get reasons of this world too
+        extra = ~contacts["reason"].isin(list(failure_reasons))
+        contacts.loc[extra, "reason"] = fd["draw"](np.flatnonzero(extra), contacts)
     end = np.floor(end_time).astype(np.int64)
     churned = end <= as_of_d
     last_day = np.minimum(end, as_of_d)
@@ -417,6 +460,13 @@ def generate(
         "response_bias": response_bias,
         "journeys_vs_touchpoints": _journey_truth(s_j),
     }
+    if maturity:
+        world.maturity, world.truth["maturity"] = _maturity_table(np.random.default_rng([seed, 11]), as_of_d)
+    if fd is not None:
+        world.truth["failure_demand"] = {
+            "reasons": {k: dict(v) for k, v in failure_reasons.items()}, "window_months": 12,
+            "applies_from": "survey date, for a customer with a contact about the reason in the 12 months before it",
+            "exposed_customers": fd["exposed"]}
     world.hidden = pd.DataFrame({
         "customer_id": ids.astype(str), "nps": nps, "group": group,
         "survey_date": pd.Series(_to_date(r)).where(reachable), "eligible": alive_at_r, "responded": responded,
@@ -428,6 +478,87 @@ def generate(
         "active": ~churned,
     })
     return world
+
+
+def _seed_failure_demand(rng: np.random.Generator, reasons: dict[str, dict[str, float]], *, latent, r, end_time,
+                         as_of_d: int, contacts: pd.DataFrame, contact_cust: np.ndarray, transactions: pd.DataFrame,
+                         tx_cust: np.ndarray) -> dict[str, Any]:
+    """Give every contact a reason and let the failure reasons drive churn.
+
+    A contact's reason is drawn with log-odds ``log(share) + tilt x (-latent satisfaction)``
+    of its customer (softmax over the reasons). A customer with a contact about a reason in the
+    12 calendar months before their survey day ``r`` has their churn hazard multiplied by that
+    reason's ``churn_hr`` from ``r`` on (the product over such reasons). The hazard after ``r`` is
+    constant at this point (the loop's redraw comes after and is handed the multiplier), so the
+    remaining lifetime scales exactly: ``end' = r + (end - r) / multiplier``. Every multiplier is
+    at least 1, so ends only move earlier: the invoices and contacts after a new end are dropped.
+    Only ``rng`` (its own stream) is drawn from.
+    """
+    names = np.array(list(reasons))
+    log_share = np.log([reasons[k]["share"] for k in names])
+    tilt = np.array([reasons[k]["tilt"] for k in names])
+    hrs = np.array([reasons[k]["churn_hr"] for k in names])
+    if (hrs < 1).any():
+        raise ValueError("failure_reasons: churn_hr must be 1 or more (a reason that keeps customers is not modelled)")
+
+    def draw(rows: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        who = frame["customer_id"].to_numpy()[rows].astype(np.int64) - 1
+        logits = log_share[None, :] + tilt[None, :] * (-latent[who])[:, None]
+        prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cum = np.cumsum(prob / prob.sum(axis=1, keepdims=True), axis=1)
+        pick = (rng.random(rows.size)[:, None] > cum).sum(axis=1)
+        return names[np.minimum(pick, names.size - 1)]
+
+    contacts = contacts.copy()
+    contacts["reason"] = draw(np.arange(len(contacts)), contacts) if len(contacts) else np.array([], dtype=str)
+    day = contacts["date"].to_numpy().astype("datetime64[D]")
+    r_date = _to_date(r[contact_cust])
+    pre_start = (pd.to_datetime(pd.Series(r_date)) - pd.DateOffset(months=12)).to_numpy().astype("datetime64[D]")
+    in_pre = (day >= pre_start) & (day < r_date)
+    multiplier = np.ones(len(latent))
+    exposed = {}
+    for k, hr_k in zip(names, hrs):
+        who = np.unique(contact_cust[in_pre & (contacts["reason"].to_numpy() == k)])
+        exposed[str(k)] = int(who.size)
+        multiplier[who] *= hr_k
+    alive = end_time > r
+    new_end = np.where(alive, r + (end_time - r) / multiplier, end_time)
+    last = np.minimum(np.floor(new_end).astype(np.int64), as_of_d)
+    keep_c = contacts["date"].to_numpy().astype("datetime64[D]").astype(np.int64) <= last[contact_cust]
+    keep_t = transactions["date"].to_numpy().astype("datetime64[D]").astype(np.int64) <= last[tx_cust]
+    return {"contacts": contacts[keep_c].reset_index(drop=True), "keep_contacts": keep_c,
+            "transactions": transactions[keep_t].reset_index(drop=True), "tx_cust": tx_cust[keep_t],
+            "end_time": new_end, "multiplier": multiplier, "exposed": exposed, "draw": draw}
+
+
+#: The demo's CX maturity: each element's average level in the first round (teams and respondents
+#: scatter around it), the improvement a year later, and the element the teams disagree on.
+MATURITY_TRUTH = {
+    "levels": {"strategy": 2.8, "leadership": 2.6, "customer_insight": 3.2, "journey_design": 2.2, "measurement": 3.0,
+               "governance": 2.3, "culture": 2.6, "operations": 2.4, "technology": 2.9},
+    "improvement": 0.4, "team_sd": 0.3, "respondent_sd": 0.4, "disagreement": "journey_design", "disagreement_sd": 1.1,
+    "teams": ["customer_service", "marketing", "product", "sales", "finance"], "respondents_per_team": 2,
+}
+
+
+def _maturity_table(rng: np.random.Generator, as_of_d: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Two rounds of the maturity self-assessment, 13 and 1 months before ``as_of``: each
+    respondent's level of each element = the element's level (+ the improvement in round two) + a
+    team effect + their own noise, rounded and clipped to 1-5. On the disagreement element each
+    team sees its own level (a large team effect)."""
+    t = MATURITY_TRUTH
+    rows = []
+    team_effect = {(team, el): rng.normal(0, t["disagreement_sd"] if el == t["disagreement"] else t["team_sd"])
+                   for team in t["teams"] for el in t["levels"]}
+    for k, (offset, gain) in enumerate(((396, 0.0), (31, t["improvement"]))):
+        for team in t["teams"]:
+            for j in range(t["respondents_per_team"]):
+                day = as_of_d - offset + int(rng.integers(0, 14))
+                for el, level in t["levels"].items():
+                    x = level + gain + team_effect[(team, el)] + rng.normal(0, t["respondent_sd"])
+                    rows.append({"assessed_by": f"{team} {j + 1}", "team": team, "date": _to_date(np.array([day]))[0],
+                                 "element": el.replace("_", " "), "level": int(np.clip(np.round(x), 1, 5))})
+    return pd.DataFrame(rows), {k: v for k, v in t.items()}
 
 
 def _journey_truth(s: float) -> dict[str, Any]:
@@ -571,7 +702,7 @@ def _add_mess(world: SyntheticWorld, rng: np.random.Generator, as_of_d: int) -> 
 
 
 def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet") -> Path:
-    """Write the four tables as ``<table>.parquet`` (or ``.csv``) and ``truth.json``."""
+    """Write the tables (four, or five with ``maturity``) as ``<table>.parquet`` (or ``.csv``) and ``truth.json``."""
     import json
 
     out = Path(out_dir)
@@ -588,10 +719,11 @@ def write_world(world: SyntheticWorld, out_dir: str | Path, fmt: str = "parquet"
     return out
 
 
-#: The demo world: about 20,000 customers, messy rows included to show data quality.
-DEMO = {"n_customers": 20_000, "seed": 42, "messy": True}
+#: The demo world: about 20,000 customers, messy rows included to show data quality, contact reasons
+#: seeded with failure demand (:data:`FAILURE_REASONS`) and a CX maturity self-assessment.
+DEMO = {"n_customers": 20_000, "seed": 42, "messy": True, "failure_reasons": FAILURE_REASONS, "maturity": True}
 #: Bump when the generator changes so cached demo worlds are rebuilt.
-DEMO_VERSION = 4
+DEMO_VERSION = 6
 
 
 def demo_dir() -> Path:

@@ -21,7 +21,7 @@ def world_with_prefixed_ids(n: int, seed: int, prefix: str = "ZQX", **kw):
 
 @pytest.fixture(scope="session")
 def small_world_dir(tmp_path_factory) -> Path:
-    """3,000 customers, parquet, identifiers 'ZQX<n>', a few messy rows."""
+    """3,000 customers, parquet, identifiers 'ZQX<n>', a few messy rows, a CX maturity assessment."""
     out = tmp_path_factory.mktemp("world")
-    write_world(world_with_prefixed_ids(3_000, seed=7, messy=True), out)
+    write_world(world_with_prefixed_ids(3_000, seed=7, messy=True, maturity=True), out)
     return out

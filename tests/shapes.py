@@ -217,6 +217,22 @@ def _crm_snapshot(t):
     return t
 
 
+def _with_maturity(t):
+    """The CX maturity self-assessment of the synthetic world (its own stream), as a fifth table."""
+    import numpy as np
+
+    from cxvalue.synthetic import _days, _maturity_table
+
+    t["maturity"] = _maturity_table(np.random.default_rng(1), _days(AS_OF))[0]
+    return t
+
+
+def _unusable_maturity(t):
+    t = _with_maturity(t)
+    t["maturity"]["level"] = 7  # every answer out of range: the section says so
+    return t
+
+
 def _ident(t):
     return t
 
@@ -232,8 +248,9 @@ SHAPES: list[Shape] = [
     Shape("no attr_*", _no_attributes, skipped=("drivers.key_drivers",)),
     Shape("no journey/touchpoint", _drop("responses", "journey", "touchpoint"),
           skipped=("drivers.journeys_vs_touchpoints",)),
-    Shape("no contacts table", _no_contacts, skipped=("linkage.cost_to_serve", "drivers.closing_the_loop")),
-    Shape("bare contacts, unknown channels", _bare_contacts, skipped=("drivers.closing_the_loop",)),
+    Shape("no contacts table", _no_contacts, skipped=("linkage.cost_to_serve", "drivers.closing_the_loop",
+                                                      "failure_demand")),
+    Shape("bare contacts, unknown channels", _bare_contacts, skipped=("drivers.closing_the_loop", "failure_demand")),
     Shape("no end_date column", _drop("customers", "end_date"), skipped=("linkage.churn",)),
     Shape("nobody left", _nobody_left, skipped=("linkage.churn",)),
     Shape("no covariates", _no_covariates),
@@ -245,8 +262,10 @@ SHAPES: list[Shape] = [
     Shape("padded text ids", _padded_mixed_ids),
     Shape("dates with time and zone", _timestamps),
     Shape("extra columns and files", _extra_columns, extra_files=True),
+    Shape("maturity table", _with_maturity),
+    Shape("maturity, no usable answer", _unusable_maturity, skipped=("maturity",)),
     Shape("nps only, no contacts, no end_date", lambda t: _drop("customers", "end_date")(_no_contacts(_only_metric("nps")(t))),
-          skipped=("linkage.cost_to_serve", "linkage.churn")),
+          skipped=("linkage.cost_to_serve", "linkage.churn", "failure_demand")),
     # cannot be analysed at all: exit 2 before any notebook runs
     Shape("empty responses", _empty("responses"), error="responses"),
     Shape("empty transactions", _empty("transactions"), error="transactions"),

@@ -177,7 +177,7 @@ def test_transitions_by_hand():
         "gap_years": [1.0] * 5 + [0.5] * 5,
     })
     value = pd.Series({"detractor": 100.0, "passive": 200.0, "promoter": 400.0})
-    t = loop.Transitions(GROUPS, min_cell_size=2).fit(pairs, value)
+    t = loop.Transitions(GROUPS, min_cell_size=1).fit(pairs, value)  # nothing suppressed
     assert t.counts_.loc["detractor"].tolist() == [2, 1, 1]
     assert t.row_shares_.loc["promoter"].tolist() == pytest.approx([0, 1 / 3, 2 / 3])
     # up: d->p, d->pr; down: p->d, pr->p; 7.5 customer-years between responses
@@ -189,11 +189,44 @@ def test_transitions_by_hand():
     r = t.results()
     assert r["value_change_per_customer_year"] == pytest.approx(100 / 7.5)
     assert r["by_from_group"]["detractor"] == pytest.approx(400 / 4.0)
-    # cells of one customer are suppressed, zeros are not
-    assert r["counts"]["detractor"]["passive"] is None and r["row_shares"]["detractor"]["promoter"] is None
-    assert r["counts"]["promoter"]["detractor"] == 0 and r["suppressed_cells"] == 4
-    assert t.summary["customers"].isna().sum() == 4
     json.dumps(r)
+    # cells of one customer are suppressed, zeros are not; the rows' lone small cells
+    # (passive->detractor, promoter->passive) take their row's smallest other positive cell
+    # with them, and the movement totals are withheld (cheaper than hiding more cells)
+    t = loop.Transitions(GROUPS, min_cell_size=2).fit(pairs, value)
+    r = t.results()
+    assert r["counts"]["detractor"]["passive"] is None and r["row_shares"]["detractor"]["promoter"] is None
+    assert r["counts"]["promoter"]["detractor"] == 0 and (r["small_cells"], r["suppressed_cells"]) == (4, 6)
+    assert r["counts"]["passive"]["passive"] is None and r["counts"]["promoter"]["promoter"] is None
+    assert r["counts"]["detractor"]["detractor"] == 2 and r["counts"]["passive"]["promoter"] == 0
+    assert r["moved_up"] is None and r["stayed"] is None and r["customers"] == 10
+    assert t.summary["customers"].isna().sum() == 6
+    assert "would reveal a group too small" in narrative.transitions_sentence(r, "USD")
+
+
+def test_no_suppressed_transition_cell_can_be_worked_out_from_the_totals():
+    # the demo's matrix: one small cell (promoter -> passive, 5); its row's total is known from
+    # the shares, so a second cell of that row goes, and the movement totals stay
+    c = np.array([[240, 102, 3], [93, 376, 57], [4, 50, 193]])
+    small = (c > 0) & (c < 10)
+    assert loop.derivable_cells(small, loop._published_sets(3, True)) == [2, 6]  # each alone in its row
+    hidden, withheld = loop.protect_cells(c, small)
+    assert not withheld and loop.derivable_cells(hidden, loop._published_sets(3, True)) == []
+    # one small cell: cheaper to withhold the totals than to hide five more cells
+    c = np.array([[240, 102, 0], [93, 376, 57], [0, 5, 193]])
+    hidden, withheld = loop.protect_cells(c, (c > 0) & (c < 10))
+    assert withheld and hidden.sum() == 2 and hidden[2, 1] and hidden[2, 2]
+    # two groups: a small cell above the diagonal is "moved up" on its own
+    assert loop.protect_cells(np.array([[50, 3], [20, 40]]), np.array([[0, 1], [0, 0]], bool))[1]
+    # many random matrices: small cells stay hidden and none of the hidden can be recovered
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        k = int(rng.integers(2, 5))
+        c = rng.choice([0, 1, 3, 8, 20, 60, 200], size=(k, k))
+        small = (c > 0) & (c < 10)
+        hidden, withheld = loop.protect_cells(c, small)
+        assert (hidden >= small).all()
+        assert loop.derivable_cells(hidden, loop._published_sets(k, not withheld)) == []
 
 
 def test_transitions_on_the_synthetic_world(biased_world):

@@ -94,3 +94,57 @@ def test_e_value_method_sentence_names_the_conversion():
     assert "rare outcome" in narrative.e_value_method_sentence(churn(evalue.HR_RARE, 0.08))
     assert "Churn" not in narrative.e_value_method_sentence(churn(None, None, fitted=False))
     assert "Churn" not in narrative.e_value_method_sentence(None)
+
+
+def _header_rows(rendered: str) -> int:
+    import re
+
+    thead = re.search(r"<thead>(.*?)</thead>", rendered, re.S).group(1)
+    return thead.count("<tr")
+
+
+def test_report_tables_have_one_header_row():
+    """No stray row ("KPI", "Table", "Group") between the column headers and the body."""
+    import pandas as pd
+
+    from cxvalue import narrative
+
+    clv = pd.DataFrame({"margin_per_year": [100.0], "retention_year_1": [0.8], "clv": [300.0]}, index=["passive"])
+    table = narrative.clv_table(clv, "USD")
+    assert _header_rows(table._repr_html_()) == 1 and table.columns.name == "Group"
+    dq = {"customers": {"rows_read": 10, "rows_used": 9, "excluded": {"duplicate": 1}},
+          "responses": {"rows_read": 5, "rows_used": 5, "excluded": {}}}
+    quality = narrative.quality_display(dq)
+    assert _header_rows(quality._repr_html_()) == 1
+    assert list(quality.index) == ["customers", "", "", "responses", ""]  # each table named once
+    assert quality["Rows"].tolist() == ["10", "1", "9", "5", "5"]
+    flows = pd.DataFrame({"retention": [1.4], "spend": [2.0], "cost_to_serve": [0.0], "referrals": [0.0],
+                          "benefit": [3.4], "cost": [1000.0], "net": [-996.6], "revenue_change": [9.0]},
+                         index=pd.Index([1], name="year"))
+    shown = narrative.cash_flow_table(flows, "EUR")
+    assert _header_rows(shown._repr_html_()) == 1 and shown.columns.name == "Year (EUR)"
+    assert shown.loc[1, "Net"] == "-997" and "revenue_change" not in shown.columns
+
+
+def test_assumptions_table_shows_every_meaning_in_full():
+    import cxvalue.html
+    from cxvalue import config, narrative
+
+    cxvalue.html.enable_offline_charts()  # what every report notebook calls first
+    rendered = narrative.assumptions_table(config.load_params())._repr_html_()
+    assert "..." not in rendered and "…" not in rendered
+    longest = max((p.help for p in config.PARAMETERS), key=len)
+    import html
+
+    assert html.escape(longest, quote=False) in rendered.replace("&#x27;", "'")
+    assert _header_rows(rendered) == 1
+
+
+def test_every_report_notebook_sets_up_its_tables_and_charts():
+    import nbformat
+
+    from cxvalue import report
+
+    for path in report.notebooks():
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "cxvalue.html.enable_offline_charts()" in source, path.name

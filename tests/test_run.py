@@ -16,6 +16,8 @@ import pytest
 from cxvalue import report
 
 AS_OF = ["--set", "as_of=2025-12-31"]
+#: a plain goal and a goal with a date
+GOALS = ["--set", "targets.nps={value: 20, by: 2026-12-31}", "--set", "targets.retention_12m=0.9"]
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -30,7 +32,7 @@ def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subproc
 def first_run(small_world_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "report"
     res = cli("run", "--data", str(small_world_dir), "--out", str(out), "--runs-dir", str(out.with_name("kept")),
-              "--set", "targets.nps=20", "--set", "targets.retention_12m=0.9", *AS_OF)
+              *GOALS, *AS_OF)
     assert res.returncode == 0, res.stderr
     return out
 
@@ -89,7 +91,7 @@ def test_results_json_has_the_contract_keys(first_run):
     assert r["linkage"]["revenue"]["passive"]["ratio"] == 1.0
     assert r["linkage"]["churn"]["passive"]["hazard_ratio"] == 1.0
     dq = r["data_quality"]
-    assert set(dq) == {"customers", "responses", "transactions", "contacts"}
+    assert set(dq) == {"customers", "responses", "transactions", "contacts", "maturity"}
     assert dq["responses"]["excluded"]["nps outside 0-10 or not a whole number"] == 12
     assert dq["transactions"]["rows_read"] - dq["transactions"]["rows_used"] == 15
     assert isinstance(r["warnings"], list)
@@ -104,6 +106,18 @@ def test_results_json_has_the_contract_keys(first_run):
     assert set(d["value_per_point"]) == set(d["importance"]) and max(d["importance"], key=d["importance"].get) == "attr_product"
     assert all(v > 0 for v in d["value_per_point"].values())
     assert {"journeys_vs_touchpoints", "closing_the_loop", "transitions", "who_answered"} <= set(d)
+    # the programme around the money: goals with dates, failure demand, maturity (issue 14)
+    goal = r["goals"]["nps"]
+    assert r["goals"]["skipped"] is None and goal["value"] == 20 and goal["by"] == "2026-12-31"
+    assert goal["from"] == "2025-01-01" and goal["start_source"] == "measured" and goal["milestones"]
+    assert "retention_12m" not in r["goals"]  # a plain goal has no path
+    fd = r["failure_demand"]
+    assert fd["skipped"] is None and set(fd["reasons"]) >= {"billing", "technical"} and fd["ranking"]
+    assert sum(v["cost_per_year"] for v in fd["reasons"].values()) > 0
+    mat = r["maturity"]
+    assert mat["skipped"] is None and 1 <= mat["overall_level"] <= 5 and len(mat["elements"]) == 9
+    assert mat["change"]["overall"] is not None and mat["unit"] == "team"
+    assert r["data_quality"]["maturity"]["rows_used"] == 180
 
 
 def test_report_is_offline_and_free_of_identifiers(first_run):
@@ -113,6 +127,11 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
     assert "vegaEmbed" in html and html.count("<svg") >= 1  # at least one chart
     assert "from cxvalue import" not in html  # no code cells
     assert "per customer per year" in html
+    # one title; the waterfall once (page one points to it); no stray header rows; meanings in full
+    assert html.count("What customer experience is worth") == 2  # <title> and the page's one heading
+    assert html.count("Where the value comes from (present value over the horizon)") == 1 and 'href="#section-3"' in html
+    assert all(head.count("<tr") == 1 for head in re.findall(r"<thead>(.*?)</thead>", html, re.S))
+    assert "..." not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
     import zipfile
 
     with zipfile.ZipFile(first_run / "business_case.xlsx") as book:
@@ -139,6 +158,8 @@ def test_rerun_gives_byte_identical_results_and_the_trend_shows_both_runs(first_
     html = (first_run / "report.html").read_text()
     assert "KPIs across runs" in html and "(data to 2025-12-31)" in html and "this run" in html
     assert "no clear change" in html  # same data: the survey KPIs did not move beyond their noise
+    assert "Since the last run the overall level has not changed." in html  # maturity, run to run
+    assert "Path to each goal" in html  # the goal's chart, both runs read against the path
 
     res = cli("compare", str(runs[0]), str(runs[1]))
     assert res.returncode == 0, res.stderr

@@ -54,3 +54,23 @@ def test_earlier_runs_skip_hidden_failed_and_foreign_folders(tmp_path):
     assert runs.earlier_runs("") == [] and runs.earlier_runs(tmp_path / "missing") == []
     with pytest.raises(InputError, match="not a cxvalue run folder"):
         runs.load_run(tmp_path / "notes")
+
+
+def test_compare_reads_the_maturity_change_against_the_teams_spread(tmp_path):
+    def with_maturity(folder, started, overall, by_unit):
+        f = _run(folder, started, 1.0, 1.0, 1.0, 1.0, [1, 1], 0.8)
+        r = json.loads((f / "results.json").read_text())
+        r["maturity"] = {"overall_level": overall, "by_unit": by_unit}
+        (f / "results.json").write_text(json.dumps(r))
+        return f
+
+    a = with_maturity(tmp_path / "a", "2026-01-01T00:00:00+00:00", 2.5, {"sales": 2.0, "service": 3.0, "it": 2.5})
+    b = with_maturity(tmp_path / "b", "2026-04-01T00:00:00+00:00", 3.0, {"sales": 2.5, "service": 3.4, "it": 3.1})
+    c = with_maturity(tmp_path / "c", "2026-07-01T00:00:00+00:00", 3.1, {"sales": 3.5, "service": 2.4, "it": 3.4})
+    t = runs.compare(a, b).set_index("figure")
+    # paired changes 0.5, 0.4, 0.6: mean 0.5, half-width 1.96 x 0.1 / sqrt(3) = 0.11: up
+    assert t.loc["Overall level (1-5)", "change"] == pytest.approx(0.5) and t.loc["Overall level (1-5)", "reading"] == "up"
+    # changes +1.0, -1.0, +0.3: the teams disagree on the direction: no clear change
+    assert runs.compare(b, c).set_index("figure").loc["Overall level (1-5)", "reading"] == "no clear change"
+    plain = _run(tmp_path / "d", "2026-08-01T00:00:00+00:00", 1.0, 1.0, 1.0, 1.0, [1, 1], 0.8)
+    assert runs.compare(c, plain).set_index("figure").loc["Overall level (1-5)", "reading"] == "not comparable"

@@ -30,7 +30,7 @@ RUNNABLE = [s for s in SHAPES if s.error is None]
 FATAL = [s for s in SHAPES if s.error is not None]
 #: one whole report per family in `make test`
 FULL_IN_MAKE_TEST = {"excel csv (; , BOM CRLF)", "ces only", "nps only, no contacts, no end_date", "no promoters",
-                     "padded text ids"}
+                     "padded text ids", "maturity, no usable answer"}
 FAST = ["--set", "scenario.draws=2000"]
 
 
