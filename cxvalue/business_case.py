@@ -317,8 +317,8 @@ class BusinessCase:
 def _assumptions(inputs: dict[str, Any]) -> dict[str, Any]:
     """Every value the case was priced with, as used (the measured margin, the shares moved after
     a target score scaled them): re-running with these gives the same case."""
-    keys = ("gross_margin", "margin_source", "discount_rate", "horizon_years", "one_off_cost", "yearly_cost",
-            "lag_years", "target_score", "currency")
+    keys = ("gross_margin", "margin_source", "response_weights", "discount_rate", "horizon_years", "one_off_cost",
+            "yearly_cost", "lag_years", "target_score", "currency")
     out: dict[str, Any] = {k: inputs.get(k) for k in keys if k in inputs}
     out.setdefault("margin_source", "parameter")
     out["reference_group"] = inputs.get("reference")
@@ -486,7 +486,8 @@ class _Pricing:
     models: dict[str, Any]
 
 
-def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_years, referrals, history) -> _Pricing:
+def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_years, referrals, history,
+             weights=None) -> _Pricing:
     from cxvalue.movers import mover_rows
 
     reference, labels, ref_curve, s_ref, groups, left_out = _scenario_inputs(revenue, cost_to_serve, churn, curves,
@@ -494,7 +495,7 @@ def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_year
     standard = [m for m in _moves(labels, reference, 1.0, 1.0) if m[0] != m[1]]
     measured = [(g, h) for g, h in standard if not groups.loc[[g, h], "revenue"].isna().any()]
     rows = mover_rows(history, revenue, cost_to_serve, churn if churn.fitted else None, referrals, measured,
-                      groups["customers"], horizon_years)
+                      groups["customers"], horizon_years, weights)
     return _Pricing(reference, labels, ref_curve, s_ref, groups, left_out, rows,
                     {"revenue": revenue, "cost_to_serve": cost_to_serve, "churn": churn, "referrals": referrals})
 
@@ -534,7 +535,8 @@ def _referral_values(pricing: _Pricing, gross_margin: float, discount_rate: floa
 
 
 def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-             params: dict[str, Any], referrals=None, *, history: pd.DataFrame) -> BusinessCase:
+             params: dict[str, Any], referrals=None, *, history: pd.DataFrame,
+             weights: pd.Series | None = None) -> BusinessCase:
     """Price the scenario of ``params["scenario"]`` with the fitted linkage models.
 
     Parameters
@@ -550,6 +552,8 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
         ``scenario.*``).
     history : the customer history the models were fitted on: the movers are priced on their
         own rows (:mod:`cxvalue.movers`).
+    weights : optional response weights, one per history row, so that the movers stand for
+        today's customers of their group rather than for those who answered.
 
     The lowest group moves to the reference group (``scenario.detractor_to_passive``) and
     the reference group to the highest (``scenario.passive_to_promoter``), ramped linearly
@@ -562,7 +566,7 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
 
     sc = params["scenario"]
     H = int(params["horizon_years"])
-    pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, H, referrals, history)
+    pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, H, referrals, history, weights)
     reference, labels, groups, left_out = pricing.reference, pricing.labels, pricing.groups, dict(pricing.left_out)
     s_ref = pricing.s_ref
     clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
@@ -663,7 +667,8 @@ def value_at_stake(case: BusinessCase) -> float:
 
 
 def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers: pd.Series,
-                params: dict[str, Any], referrals=None, *, history: pd.DataFrame) -> pd.DataFrame:
+                params: dict[str, Any], referrals=None, *, history: pd.DataFrame,
+                weights: pd.Series | None = None) -> pd.DataFrame:
     """Tornado: the NPV when each assumption moves to the low and high end of a plausible range.
 
     Ranges: gross margin and discount rate ±25% of their value; each shift share ±50%; the
@@ -673,7 +678,7 @@ def sensitivity(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_custom
     ``assumption``, ``low``, ``high`` (the settings), ``npv_low``, ``npv_high``, ``swing``.
     """
     pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, int(params["horizon_years"]),
-                       referrals, history)
+                       referrals, history, weights)
     return _tornado(pricing, params)
 
 

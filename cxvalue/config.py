@@ -131,6 +131,9 @@ PARAMETERS: list[Param] = [
     Param("gross_margin", 0.6, "float", "Gross margin as a share of revenue, used when transactions have no cost.", check=_share),
     Param("margin_source", "auto", "str", "Where the margin on revenue comes from: auto (transactions' own cost when "
           "they have a cost column, else gross_margin) or parameter (always gross_margin).", choices=("auto", "parameter")),
+    Param("response_weights", "auto", "str", "How respondents stand for today's customers in the business case: auto "
+          "(weighted by the inverse of their chance of answering given plan, size and tenure, when some customers did "
+          "not answer) or none (each respondent counts once).", choices=("auto", "none")),
     Param("contact_cost", {"phone": 12.0, "email": 6.0, "chat": 5.0, "web": 1.0, "store": 15.0, "other": 8.0}, "map:float",
           "Cost per contact by channel (currency), used when contacts have no cost column; 'other' covers unlisted channels."),
     Param("currency", "USD", "str", "Label of the data's currency in the report (amounts are not converted)."),

@@ -213,11 +213,15 @@ def history(data: CheckedData, params: dict[str, Any] | None = None) -> pd.DataF
     return df
 
 
-def active_customers_by_group(data: CheckedData, hist: pd.DataFrame) -> pd.Series:
+def active_customers_by_group(data: CheckedData, hist: pd.DataFrame, weights: pd.Series | None = None) -> pd.Series:
     """Today's customer base split by group: customers active at ``as_of`` times the group
-    shares of the respondents still active then (respondents stand in for the base)."""
+    shares of the respondents still active then (respondents stand in for the base; with
+    ``weights``, one per history row, each respondent counts by their weight)."""
     c = data.tables["customers"]
     n_active = int(c.filter(c.end_date.isnull()).count().to_pandas())
     active = hist[~hist["churned"]]
-    shares = active["group"].value_counts(normalize=True)
-    return (shares * n_active).rename("customers")
+    w = pd.Series(1.0, index=active.index) if weights is None else weights.reindex(active.index).fillna(1.0)
+    shares = w.groupby(active["group"], observed=False).sum()
+    shares = shares[shares > 0] / w.sum()
+    shares.index.name = None
+    return (shares.sort_values(ascending=False) * n_active).rename("customers")

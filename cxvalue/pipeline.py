@@ -40,6 +40,11 @@ class Analysis:
     case: business_case.BusinessCase
     #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
     margin_source: str = "parameter"
+    #: Who answered and the response weights that make respondents stand for today's customers
+    #: in the business case (:class:`cxvalue.loop.WhoAnswered`); None with ``response_weights = none``.
+    who_answered: Any = None
+    #: The weights used, one per history row (None: every respondent counts once).
+    response_weights: pd.Series | None = None
 
     def skipped(self) -> dict[str, str]:
         """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
@@ -95,8 +100,35 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     churn = linkage.ChurnModel(reference, cov, size).fit(hist)
     referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
     curves = churn.km_curves(hist)
-    base = history.active_customers_by_group(checked, hist)
-    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist)
+    who, weights = _response_weights(checked, hist, params, cov)
+    base = history.active_customers_by_group(checked, hist, weights)
+    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist, weights=weights)
     case.inputs["margin_source"] = source_of_margin
+    case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
+        "each respondent counts once"
     return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                    source_of_margin)
+                    source_of_margin, who, weights)
+
+
+def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str]):
+    """Who answered among today's customers (:class:`cxvalue.loop.WhoAnswered`) and its weights per
+    history row, or
+    ``(None, None)`` when ``response_weights`` is ``none``; weights are None too when the fit is
+    skipped (e.g. every customer answered: nothing to correct)."""
+    from cxvalue import loop
+
+    if params.get("response_weights", "auto") == "none":
+        return None, None
+    labels = list(config.bands_for(params))
+    # today's customers only: the case prices today's base, and among everyone ever in the study window
+    # the non-respondents include customers who left before anyone could ask them (small accounts, on
+    # most data), which would make the weights favour the respondents who look like them
+    c = checked.tables["customers"]
+    today = c.filter(c.end_date.isnull()).select("customer_id").to_pandas()["customer_id"].astype(str)
+    base = loop.response_base(checked, hist, params)
+    base = base[base["customer_id"].astype(str).isin(set(today))]
+    who = loop.WhoAnswered(cov, groups=labels).fit(base)
+    if who.skipped_ or who.weights_.empty:
+        return who, None
+    w = hist["customer_id"].astype(str).map(who.weights_.rename(index=str)).fillna(1.0)
+    return who, w.astype(float)

@@ -105,3 +105,39 @@ def test_closing_the_loop_is_charged_the_base_mean_cost_to_serve(world_and_rows)
     by_hand = sum(cost[g] * n[g] for g in cost.index) / n.sum()
     assert a.cost_to_serve_per_customer_year() == pytest.approx(by_hand)
     assert 0 < by_hand < cost.max()
+
+
+def test_response_weights_weight_every_mean_and_the_base_shares(world_and_rows):
+    """With weights, a mover row is the weighted mean of its movers' own predictions and survival, and
+    today's base is split by the weighted shares of the respondents still customers."""
+    from cxvalue import history
+
+    _, a, _ = world_and_rows
+    h = a.history
+    w = pd.Series(np.where(np.arange(len(h)) % 3 == 0, 3.0, 1.0), index=h.index)
+    rows = movers.mover_rows(h, a.revenue, a.cost_to_serve, a.churn, a.referrals, MOVES, a.base, 5, weights=w)
+    who = h[(h["group"].astype(str) == "detractor") & ~h["churned"].astype(bool)]
+    who = who[who.index.isin(a.revenue.design_.index)]
+    ww = w[who.index].to_numpy()
+    row = rows.loc["detractor as passive"]
+    assert row["revenue"] == pytest.approx(np.average(a.revenue.predict("passive", who.index), weights=ww))
+    surv = np.exp(-a.churn.cumulative_hazard(who.index, "passive", who["duration_days"].to_numpy(float), [1, 2]))
+    assert np.asarray(row["survival"])[:2] == pytest.approx(np.average(surv, axis=0, weights=ww))
+    assert row["movers_effective"] == pytest.approx(ww.sum() ** 2 / (ww ** 2).sum())
+    assert row["revenue"] != pytest.approx(rows_unweighted := movers.mover_rows(
+        h, a.revenue, a.cost_to_serve, a.churn, a.referrals, MOVES, a.base, 5).loc["detractor as passive", "revenue"],
+        rel=1e-6) and rows_unweighted > 0
+
+    base = history.active_customers_by_group(a.checked, h, w)
+    active = h[~h["churned"].astype(bool)]
+    shares = w[active.index].groupby(active["group"].astype(str)).sum() / w[active.index].sum()
+    assert base.sum() == pytest.approx(history.active_customers_by_group(a.checked, h).sum())
+    for g in shares.index:
+        assert base[g] == pytest.approx(shares[g] * base.sum())
+
+
+def test_the_analysis_weights_respondents_to_todays_customers(world_and_rows):
+    _, a, _ = world_and_rows
+    assert a.response_weights is not None and a.case.inputs["response_weights"].startswith("respondents weighted")
+    assert a.response_weights.index.equals(a.history.index) and (a.response_weights > 0).all()
+    assert a.response_weights.mean() == pytest.approx(1.0, abs=0.15)  # stabilised weights
