@@ -427,12 +427,6 @@ def _scenario_inputs(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_c
     return reference, labels, ref_curve, s_ref, groups, left_out
 
 
-def _point(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One 'draw' holding the point estimates relative to themselves (all 1), for
-    :func:`npv_distribution`."""
-    return pd.DataFrame([{g: 1.0 for g in summary.index}])
-
-
 def _draws(model, n: int, seed: int, point: pd.Series) -> pd.DataFrame:
     """Joint draws of a model's effects (:func:`cxvalue.value.effect_draws`) relative to the point
     estimates (:func:`relative_draws`): 1 for every group whose estimate is missing (priced as

@@ -36,7 +36,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from cxvalue.business_case import LEVERS, BusinessCase
+from cxvalue.business_case import LEVERS, BusinessCase, _per_year
 from cxvalue.exceptions import InputError
 
 __all__ = ["write_workbook", "FILENAME"]
@@ -144,7 +144,7 @@ def _checked_inputs(case: BusinessCase) -> dict[str, Any]:
     if ref_value.size != 1 and ref_value.size < H:
         raise InputError(f"BusinessCase.inputs['referral_value'] has {ref_value.size} years; the horizon needs {H}")
     inputs.update(movers=movers, horizon_years=H,
-                  referral_by_year=[float(ref_value[0] if ref_value.size == 1 else ref_value[t]) for t in range(H)],
+                  referral_by_year=[float(x) for x in _per_year(ref_value if ref_value.size > 1 else ref_value[0], H)],
                   ramp_by_year=[float(ramp[min(k, len(ramp) - 1)]) for k in range(H)])
     return inputs
 
