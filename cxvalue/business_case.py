@@ -16,7 +16,7 @@ Pure functions (no fitting, no I/O). Conventions, stated once:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,15 @@ import pandas as pd
 from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
-           "relative_draws", "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares", "group_value_per_year", "value_at_stake", "LEVERS"]
+           "relative_draws", "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares",
+           "group_value_per_year", "value_at_stake", "achieved_by_year", "add_yearly_lever", "LEVERS", "MOVE_LEVERS"]
 
 
-#: The levers a scenario's benefit is split into, in the order charts and tables show them.
-LEVERS = ("retention", "spend", "cost_to_serve", "referrals")
+#: The levers moving customers between groups is split into.
+MOVE_LEVERS = ("retention", "spend", "cost_to_serve", "referrals")
+#: Every lever of a scenario's benefit, in the order charts and tables show them: the moves' levers
+#: and removing failure demand (:func:`add_yearly_lever`; 0 unless the scenario includes it).
+LEVERS = (*MOVE_LEVERS, "failure_demand")
 
 
 def npv(cash_flows, discount_rate: float, initial: float = 0.0) -> float:
@@ -123,7 +127,8 @@ def scenario_cash_flows(groups: pd.DataFrame, moves: dict[tuple[str, str], float
 
     Returns
     -------
-    One row per year 1..H: ``retention``, ``spend``, ``cost_to_serve``, ``referrals`` (the levers), ``benefit``
+    One row per year 1..H: ``retention``, ``spend``, ``cost_to_serve``, ``referrals`` (the levers;
+    ``failure_demand`` is 0 here, see :func:`add_yearly_lever`), ``benefit``
     (their sum), ``cost`` and ``net``, in currency; and, for context, ``revenue_change`` and
     ``cost_to_serve_change``: how much revenue and cost to serve the moved customers bring
     compared with staying where they were (customers kept longer included).
@@ -325,6 +330,7 @@ def _assumptions(inputs: dict[str, Any]) -> dict[str, Any]:
     out["shares_moved"] = {f"{g}->{h}": float(s) for (g, h), s in (inputs.get("moves") or {}).items() if g != h}
     out["ramp"] = [float(x) for x in inputs.get("ramp", [])]
     out["referral_value_by_year"] = [float(x) for x in np.ravel(inputs.get("referral_value", []))]
+    out["failure_demand"] = inputs.get("failure_demand")
     out["conventions"] = ("A move made in programme year k starts at the start of that year and pays from lag years "
                           "later, for the customers still there then; movers are priced at their own predicted levels "
                           "and survival from today, the churn model's yearly hazards carried on beyond the follow-up "
@@ -624,6 +630,74 @@ def _with_year_zero(flows: pd.DataFrame, one_off_cost: float) -> pd.DataFrame:
     zero["cost"] = float(one_off_cost)
     zero["net"] = -float(one_off_cost)
     return pd.concat([zero, flows])
+
+
+def achieved_by_year(ramp: list[float], lag_years: int, horizon_years: int) -> np.ndarray:
+    """Share of a change in place and paying in each year 1..H: the part made at the start of
+    programme year ``k`` (the ramp's increase) pays from year ``k + lag`` on, as a move does in
+    :func:`scenario_cash_flows`."""
+    H = int(horizon_years)
+    new_share = _ramp_shares(ramp, H)
+    out = np.zeros(H)
+    for k in range(H):
+        e = k + int(lag_years)
+        if e < H:
+            out[e:] += new_share[k]
+    return out
+
+
+def add_yearly_lever(case: BusinessCase, lever: str, value_per_year: float, value_draws, params: dict[str, Any],
+                     detail: dict[str, Any] | None = None, label: str | None = None,
+                     cost_saved_per_year: float = 0.0) -> BusinessCase:
+    """The case with one more lever worth ``value_per_year`` once fully in place (e.g. removing a
+    share of failure demand: :meth:`cxvalue.failure_demand.FailureDemand.yearly_value_draws`).
+
+    The lever follows the scenario's ramp and lag (:func:`achieved_by_year`): in year ``t`` it
+    brings ``value_per_year x achieved(t)``. Cash flows, NPV, ROI, payback and IRR are recomputed;
+    each NPV draw adds the present value of one of ``value_draws`` (resampled to the number of
+    draws with the run's seed, independently of the linkage effects' draws); the sensitivity
+    rows move by the lever's present value and gain a row for the lever at half and one and a
+    half times its value (named ``label``). ``detail`` goes into ``inputs[lever]`` (and the
+    assumptions). The part of the value that is cost to serve saved (``cost_saved_per_year``,
+    once in place) joins the context's change in the base's cost to serve.
+    """
+    sc = params["scenario"]
+    H, rate = int(params["horizon_years"]), float(params["discount_rate"])
+    achieved = achieved_by_year(_linear_ramp(sc["ramp_years"]), sc["lag_years"], H)
+    flows = case.cash_flows.copy()
+    flows[lever] = 0.0
+    flows.loc[1:, lever] = float(value_per_year) * achieved
+    flows["benefit"] = flows[list(LEVERS)].sum(axis=1)
+    flows["net"] = flows["benefit"] - flows["cost"]
+    yearly = flows.loc[1:]
+    one_off = float(sc["one_off_cost"])
+    pv_factor = float(np.sum(achieved / (1 + rate) ** np.arange(1, H + 1)))
+    pv = float(value_per_year) * pv_factor
+    rng = np.random.default_rng([int(params["seed"]), 7])
+    picked = rng.choice(np.asarray(value_draws, float), size=len(case.npv_draws), replace=True)
+    draws = np.asarray(case.npv_draws, float) + picked * pv_factor
+    sens = case.sensitivity
+    if sens is not None:
+        sens = sens.copy()
+        sens[["npv_low", "npv_high"]] += pv
+        base = npv(yearly["net"], rate, one_off)
+        extra = pd.DataFrame([{"assumption": label or f"Value of the {lever.replace('_', ' ')} lever", "low": "half the value",
+                               "high": "1.5 times the value", "npv_low": base - pv / 2, "npv_high": base + pv / 2}])
+        sens = pd.concat([sens, extra], ignore_index=True)
+        sens["swing"] = (sens["npv_high"] - sens["npv_low"]).abs()
+        sens = sens.sort_values("swing", ascending=False, ignore_index=True)
+    inputs = {**case.inputs, lever: {**(detail or {}), "value_per_year": float(value_per_year),
+                                     "achieved_by_year": [float(x) for x in achieved]}}
+    context = dict(case.context)
+    groups = case.inputs.get("groups")
+    if cost_saved_per_year and groups is not None and "year" in context:
+        base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
+        if base_cost:
+            context["cost_to_serve_change"] -= float(cost_saved_per_year) * achieved[context["year"] - 1] / base_cost
+    return replace(case, context=context, cash_flows=flows, npv=npv(yearly["net"], rate, one_off),
+                   roi=roi(yearly["benefit"], yearly["cost"], rate, one_off),
+                   payback_months=payback_months(yearly["net"], one_off), irr=irr(yearly["net"], one_off),
+                   uncertainty=summarise_npv(draws), npv_draws=draws, sensitivity=sens, inputs=inputs)
 
 
 def group_value_per_year(case: BusinessCase) -> pd.Series:

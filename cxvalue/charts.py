@@ -135,6 +135,8 @@ def value_waterfall(cash_flows: pd.DataFrame, discount_rate: float, one_off_cost
              ("Lower cost to serve", float((cash_flows["cost_to_serve"] / disc).sum())),
              *([("New customers referred", float((cash_flows["referrals"] / disc).sum()))]
                if "referrals" in cash_flows and cash_flows["referrals"].abs().sum() > 0 else []),
+             *([("Less failure demand", float((cash_flows["failure_demand"] / disc).sum()))]
+               if "failure_demand" in cash_flows and cash_flows["failure_demand"].abs().sum() > 0 else []),
              ("Programme cost", -float(one_off_cost + (cash_flows["cost"] / disc).sum()))]
     rows, running = [], 0.0
     for name, v in steps:

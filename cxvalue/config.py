@@ -150,6 +150,10 @@ PARAMETERS: list[Param] = [
     Param("scenario.target_score", None, "float?", "Net score to reach instead of fixed shares: % highest group - % lowest "
           "group, -100..100 (NPS for nps). The two shares are scaled, keeping their ratio, until today's base reaches it.",
           check=lambda v: None if v is None or -100 <= v <= 100 else "must be between -100 and 100"),
+    Param("scenario.failure_demand_reasons", "", "names", "Contact reasons whose removal the scenario includes as a "
+          "lever (failure_demand.share_removed of their contacts, following the ramp and lag): empty = none; top = the "
+          "failure_demand.top_reasons costliest; or reasons separated by commas, e.g. billing_error,service_outage. "
+          "Needs contacts with a reason."),
     Param("failure_demand.share_removed", 0.25, "float", "Share of each contact reason's contacts removed in the "
           "value of failure demand (0.25 = a quarter).", check=_share),
     Param("failure_demand.top_reasons", 5, "int", "How many of the costliest contact reasons are linked to churn "
@@ -236,6 +240,12 @@ def _coerce(p: Param, key: str, v: Any, base: Path | None = None) -> Any:
             except ValueError:
                 pass
         raise bad("expected a date YYYY-MM-DD")
+    if kind == "names":  # text, or a list of names kept as one comma-separated text (papermill passes text)
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            return ",".join(x.strip() for x in v)
+        if not isinstance(v, str):
+            raise bad("expected names separated by commas, or a list of names")
+        return ",".join(x.strip() for x in v.split(",") if x.strip())
     if kind == "str":
         if not isinstance(v, str):
             raise bad("expected text")

@@ -36,7 +36,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from cxvalue.business_case import LEVERS, BusinessCase, _per_year
+from cxvalue.business_case import MOVE_LEVERS, BusinessCase, _per_year
 from cxvalue.exceptions import InputError
 
 __all__ = ["write_workbook", "FILENAME"]
@@ -50,7 +50,8 @@ NO_IRR = "no IRR"
 NOT_AVAILABLE = "n/a"
 
 LEVER_LABELS = {"retention": "Retention (customers kept longer)", "spend": "Spend (higher revenue)",
-                "cost_to_serve": "Cost to serve (lower)", "referrals": "Referrals (new customers referred)"}
+                "cost_to_serve": "Cost to serve (lower)", "referrals": "Referrals (new customers referred)",
+                "failure_demand": "Less failure demand (contacts removed)"}
 
 _REQUIRED = ("movers", "mover_moves", "reference", "ramp", "referral_value", "gross_margin", "discount_rate",
              "horizon_years", "one_off_cost", "yearly_cost", "lag_years")
@@ -276,6 +277,13 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
         ("lag_years", "LagYears", "Lag", inputs["lag_years"], f["years"], "whole years",
          "Years between a customer's move and its first benefit (those who leave meanwhile never move)."),
     ]
+    fd = inputs.get("failure_demand")
+    if fd:
+        reasons = ", ".join(str(r) for r in fd.get("reasons", []))
+        scalars.append(("failure_demand", "FailureDemandValue", "Failure demand removed: value once in place",
+                        fd["value_per_year"], f["money"], f"{cur} per year",
+                        f"Removing {fd.get('share_removed', 0):.0%} of the contacts about {reasons}: cost saved plus a "
+                        "year of margin per customer kept (from the cxvalue run). It follows the ramp and the lag."))
     for key, name, label, value, fmt, unit, meaning in scalars:
         _put(ws, row, 1, label)
         _input(ws, row, 2, value, fmt)
@@ -475,7 +483,7 @@ def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f
     row += 1
     gm = refs["gross_margin"]
     refs["lever_total_row"] = {}
-    for lever in LEVERS:
+    for lever in MOVE_LEVERS:
         top = row
         for m in moves:
             src, dst = refs["movers"][m["from"]], refs["movers"][m["to"]]
@@ -544,11 +552,17 @@ def _cash_flows_sheet(wb: Workbook, case: BusinessCase, inputs: dict[str, Any], 
 
     line("counted", "Counted in the horizon", "1 = yes", None,
          lambda t, c, p: f"=IF({t}<={refs['horizon_years']},1,0)", f["flag"])
-    for lever in LEVERS:
+    for lever in MOVE_LEVERS:
         total = refs["lever_total_row"][lever]
         line(lever, LEVER_LABELS[lever], cur, None,
              lambda t, c, p, total=total: f"={_abs(COHORTS, COH_YEAR0 + t, total)}*{c}{rows['counted']}", f["money"])
-    lever_rows = [rows[lever] for lever in LEVERS]
+    if "failure_demand" in refs:  # the part in place in year t: the ramp at programme year t - lag
+        ramp = f"{refs['ramp'][0]}:{refs['ramp'][-1].split('!')[1]}"
+        lag = refs["lag_years"]
+        line("failure_demand", LEVER_LABELS["failure_demand"], cur, None,
+             lambda t, c, p: (f"=IF({t}-{lag}>=1,{refs['failure_demand']}*INDEX({ramp},{t}-{lag}),0)"
+                              f"*{c}{rows['counted']}"), f["money"])
+    lever_rows = [rows[lever] for lever in (*MOVE_LEVERS, "failure_demand") if lever in rows]
     line("benefit", "Benefit", cur, 0, lambda t, c, p: f"=SUM({c}{lever_rows[0]}:{c}{lever_rows[-1]})", f["money"],
          _BOLD)
     line("cost", "Programme cost", cur, f"={refs['one_off_cost']}",

@@ -218,6 +218,11 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
            else f"It does not pay back within {horizon_years} years")
     target = case.inputs.get("target_score") if case.inputs else None
     aim = f"To reach a net score of {target:g}, the scenario moves {moved}; that" if target is not None else f"Moving {moved}"
+    fd = (case.inputs or {}).get("failure_demand")
+    if fd:
+        reasons = ", ".join(reason_label(r) for r in fd["reasons"])
+        aim = (f"{aim}, together with removing {pct(fd['share_removed'])} of the contacts about {reasons} (worth "
+               f"{money(fd['value_per_year'], currency)} a year once in place),")
     return [
         f"{aim} is worth a net present value of {money(case.npv, currency)} over {horizon_years} years "
         f"(discounted at {discount_rate:.0%} a year, after the programme's costs).",
@@ -420,8 +425,10 @@ def scorecard_sentences(card, currency: str) -> list[str]:
 def cash_flow_table(cash_flows: pd.DataFrame, currency: str) -> pd.DataFrame:
     """The business case's yearly cash flows by lever for people (whole currency units)."""
     names = {"retention": "Kept longer", "spend": "Higher spend", "cost_to_serve": "Lower cost to serve",
-             "referrals": "Referrals", "benefit": "Benefit", "cost": "Programme cost", "net": "Net"}
-    out = cash_flows[[c for c in names if c in cash_flows.columns]].rename(columns=names)
+             "referrals": "Referrals", "failure_demand": "Less failure demand", "benefit": "Benefit",
+             "cost": "Programme cost", "net": "Net"}
+    shown = [c for c in names if c in cash_flows.columns and (c != "failure_demand" or cash_flows[c].abs().sum() > 0)]
+    out = cash_flows[shown].rename(columns=names)
     out = out.round(0).astype(int).map("{:,}".format)
     out.index.name = f"Year ({html.escape(currency)})"
     return out
@@ -834,10 +841,11 @@ def _ratio_words(x: float) -> str:
     return f"{x:.1f} times as" if x >= 1.05 else (f"{(1 - x) * 100:.0f}% less" if x <= 0.95 else "about as")
 
 
-def failure_demand_sentences(fd, currency: str) -> list[str]:
+def failure_demand_sentences(fd, currency: str, lever: dict[str, Any] | None = None) -> list[str]:
     """What contacts cost by reason, which come from dissatisfied customers and drive churn, and
     what removing a share of the top reasons is worth (:class:`cxvalue.failure_demand.FailureDemand`;
-    skipped: its reason)."""
+    skipped: its reason); ``lever``: the business case's failure-demand lever
+    (``case.inputs["failure_demand"]``), None when the scenario leaves it out."""
     if skipped_sentence(fd):
         return [skipped_sentence(fd)]
     s = fd.summary
@@ -876,6 +884,13 @@ def failure_demand_sentences(fd, currency: str) -> list[str]:
                    f"{money(b['value_hi'], currency)}): {money(b['cost_saved_per_year'], currency)} of cost to serve "
                    f"saved{kept_words}. The table ranks the {len(ranked)} costliest reasons the same way, to set "
                    f"against what fixing each would cost.")
+    if lever:
+        out.append(f"The business case includes removing {pct(lever['share_removed'])} of the contacts about "
+                   f"{', '.join(reason_label(x) for x in lever['reasons'])} as a lever: "
+                   f"{money(lever['value_per_year'], currency)} a year once in place, following the programme's ramp.")
+    elif len(ranked):
+        out.append("The business case does not include this value; to add it as a lever, set the parameter "
+                   "scenario.failure_demand_reasons to top (or to the reasons to remove).")
     return out
 
 

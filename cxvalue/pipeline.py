@@ -8,7 +8,7 @@ together with the run parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from cxvalue import business_case, config, history, linkage, value
 from cxvalue import data as cxdata
 
-__all__ = ["Analysis", "analyse", "NO_CONTACTS"]
+__all__ = ["Analysis", "analyse", "failure_demand_lever", "NO_CONTACTS"]
 
 NO_CONTACTS = ("Cost to serve: the data has no contacts table, so what each group costs to serve cannot be "
                "measured and the case has no cost-to-serve lever. Add contacts.csv (customer_id, date, channel; "
@@ -45,6 +45,9 @@ class Analysis:
     who_answered: Any = None
     #: The weights used, one per history row (None: every respondent counts once).
     response_weights: pd.Series | None = None
+    #: The cost of failure demand (:class:`cxvalue.failure_demand.FailureDemand`) when the scenario
+    #: includes its lever (``scenario.failure_demand_reasons``); else None.
+    failure_demand: Any = None
 
     def skipped(self) -> dict[str, str]:
         """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
@@ -106,8 +109,63 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     case.inputs["margin_source"] = source_of_margin
     case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
         "each respondent counts once"
+    failure = None
+    if params["scenario"]["failure_demand_reasons"]:
+        case, failure = failure_demand_lever(checked, hist, params, cov, case, base)
     return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                    source_of_margin, who, weights)
+                    source_of_margin, who, weights, failure)
+
+
+def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str],
+                         case: business_case.BusinessCase, base: pd.Series):
+    """The case with the failure-demand lever of ``scenario.failure_demand_reasons`` ("top" or
+    reasons separated by commas), and the fitted :class:`cxvalue.failure_demand.FailureDemand`.
+
+    The lever is worth the yearly value of removing ``failure_demand.share_removed`` of the
+    chosen reasons' contacts (cost saved plus a year of margin per customer kept), following the
+    scenario's ramp and lag (:func:`cxvalue.business_case.add_yearly_lever`). What the data
+    cannot support (no reasons; a reason the data does not have, or too rare to show) goes into
+    ``case.left_out`` and the rest of the case stands."""
+    from cxvalue import failure_demand as fdm
+
+    fd = fdm.FailureDemand.from_params(params, cov).fit(
+        fdm.reason_costs(checked, params), fdm.reason_exposure(checked, hist, params), hist,
+        case.clv["margin_per_year"], base)
+    left_out = dict(case.left_out)
+    if fd.skipped_:
+        left_out["failure_demand"] = fd.skipped_
+        return replace(case, left_out=left_out), fd
+    wanted = params["scenario"]["failure_demand_reasons"].strip()
+    names = list(fd.top_) if wanted.lower() == "top" else [x.strip() for x in wanted.split(",") if x.strip()]
+    shown = [str(r) for r in fd.summary_.index]
+    chosen = [r for r in dict.fromkeys(names) if r in shown and r != fdm.OTHER]
+    pooled = set(fd.costs_.attrs.get("pooled", []))
+    for r in dict.fromkeys(names):
+        if r in chosen:
+            continue
+        why = (f"fewer than {params['min_cell_size']} customers contacted about it in the last 12 months"
+               if r in pooled else f"the data has no contact about it in the last 12 months (reasons: {', '.join(shown)})")
+        left_out[f"failure demand: {r}"] = (f"The scenario names the contact reason '{r}' for its failure-demand lever, "
+                                            f"but {why}, so it is left out of the lever.")
+    if not chosen:
+        left_out.setdefault("failure_demand", "The scenario's failure-demand lever has no contact reason to remove.")
+        return replace(case, left_out=left_out), fd
+    s = fd.summary_.loc[chosen]
+    detail = {"reasons": chosen, "share_removed": float(fd.share_removed),
+              "cost_saved_per_year": float(s["cost_saved_per_year"].sum()),
+              "retention_value_per_year": float(s["retention_value_per_year"].fillna(0.0).sum()),
+              "value_by_reason": {r: float(v) for r, v in s["value_per_year"].items()},
+              "convention": ("Removing a share of a reason's contacts saves that share of its cost and keeps the customers "
+                             "it would have driven away, each valued at one year of the base's mean margin; the part "
+                             "made at the start of programme year k pays from lag years later. Additive to the moves: "
+                             "where the reasons are what the dissatisfied contact about, the moves' cost-to-serve lever "
+                             "already prices part of it.")}
+    case = business_case.add_yearly_lever(replace(case, left_out=left_out), "failure_demand",
+                                          float(s["value_per_year"].sum()), fd.yearly_value_draws(chosen), params,
+                                          detail, label=f"Failure demand removed ({fd.share_removed:.0%} of "
+                                                        f"{len(chosen)} reason{'s' if len(chosen) > 1 else ''})",
+                                          cost_saved_per_year=detail["cost_saved_per_year"])
+    return case, fd
 
 
 def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str]):

@@ -1,3 +1,6 @@
+import re
+
+import nbformat
 import pytest
 import papermill as pm
 
@@ -63,6 +66,11 @@ def test_notebook_parameter_defaults_match_config():
     for nb in report.notebooks():
         declared = pm.inspect_notebook(str(nb))
         assert "data" in declared and "results_dir" in declared, nb.name
+        # every assignment of the parameters cell is one papermill can read (a line it cannot parse is
+        # silently not a parameter: the run could not set it)
+        cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if re.match(r"\w+ = ", line)]
+        assert sorted(assigned) == sorted(declared), nb.name
         for name, info in declared.items():
             if name in ("data", "results_dir", "output_dir", "runs_dir"):  # where to read and write, not assumptions
                 continue

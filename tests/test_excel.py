@@ -30,6 +30,11 @@ def python_figures(inputs: dict, **changes) -> dict:
     H = int(x["horizon_years"])
     flows = bc.scenario_cash_flows(x["movers"], x["mover_moves"], x["ramp"], x["gross_margin"], H, x["yearly_cost"],
                                    x["lag_years"], x["referral_value"])
+    lever = x.get("failure_demand")
+    if lever:  # the failure-demand lever: its yearly value as the ramp and lag put it in place
+        flows["failure_demand"] = lever["value_per_year"] * bc.achieved_by_year(x["ramp"], x["lag_years"], H)
+        flows["benefit"] = flows[list(bc.LEVERS)].sum(axis=1)
+        flows["net"] = flows["benefit"] - flows["cost"]
     flows = bc._with_year_zero(flows, x["one_off_cost"])
     yearly = flows.loc[1:]
     return {"cash_flows": flows,
@@ -80,8 +85,9 @@ class Recalculated:
             return np.array([value(f"{openpyxl.utils.get_column_letter(c)}{r}") for c in self.years])
 
         out = {name: value(f"C{self.row[name]}") for name in FIGURES}
-        for lever in bc.LEVERS:
-            out[lever] = row(excel.LEVER_LABELS[lever])
+        for lever in bc.LEVERS:  # a lever the case does not have has no row
+            label = excel.LEVER_LABELS[lever]
+            out[lever] = row(label) if label in self.row else np.zeros(len(self.years))
         out.update(benefit=row("Benefit"), cost=row("Programme cost"), net=row("Net cash flow"))
         return out
 
@@ -188,6 +194,29 @@ def test_changing_an_assumption_moves_the_npv_as_python_does(fitted_case, fitted
     shorter = python_figures(inputs, horizon_years=3)
     got = fitted_book.figures({fitted_book.named("Horizon"): 3})
     assert_matches(got, shorter, shorter["cash_flows"], horizon=3)
+
+
+def test_the_failure_demand_lever_follows_the_ramp_and_lag_in_the_workbook(fitted_case, tmp_path):
+    """A case with the failure-demand lever: the workbook's lever row is value x the ramp at programme
+    year t - lag, live from its input, and the totals follow when the value or the lag changes."""
+    from cxvalue.config import load_params
+
+    world, case = fitted_case
+    p = load_params({"as_of": world.truth["as_of"], "scenario.one_off_cost": 20_000, "scenario.yearly_cost": 5_000,
+                     "scenario.draws": 500, "currency": "EUR"})
+    with_lever = bc.add_yearly_lever(case, "failure_demand", 40_000.0, np.full(50, 40_000.0), p,
+                                     {"reasons": ["billing_error"], "share_removed": 0.25})
+    assert with_lever.cash_flows.loc[1:, "failure_demand"].to_list() == pytest.approx([20_000, 40_000, 40_000, 40_000, 40_000])
+    book = Recalculated(excel.write_workbook(with_lever, tmp_path))
+    want = {"NPV": with_lever.npv, "ROI": with_lever.roi, "Payback": with_lever.payback_months, "IRR": with_lever.irr}
+    assert_matches(book.figures(), want, with_lever.cash_flows)
+    pd.testing.assert_frame_equal(python_figures(with_lever.inputs)["cash_flows"], with_lever.cash_flows)
+
+    lever = {**with_lever.inputs["failure_demand"], "value_per_year": 10_000.0}
+    changed = python_figures(with_lever.inputs, failure_demand=lever, lag_years=1)
+    assert changed["cash_flows"].loc[1:, "failure_demand"].to_list() == pytest.approx([0, 5_000, 10_000, 10_000, 10_000])
+    got = book.figures({book.named("FailureDemandValue"): 10_000.0, book.named("LagYears"): 1})
+    assert_matches(got, changed, changed["cash_flows"])
 
 
 def test_a_margin_typed_into_the_workbook_flows_through(fitted_case, fitted_book, tmp_path):

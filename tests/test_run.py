@@ -18,6 +18,8 @@ from cxvalue import report
 AS_OF = ["--set", "as_of=2025-12-31"]
 #: a plain goal and a goal with a date
 GOALS = ["--set", "targets.nps={value: 20, by: 2026-12-31}", "--set", "targets.retention_12m=0.9"]
+#: the scenario's failure-demand lever on two of the world's contact reasons
+LEVER = ["--set", "scenario.failure_demand_reasons=billing, technical"]
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -32,7 +34,7 @@ def cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subproc
 def first_run(small_world_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "report"
     res = cli("run", "--data", str(small_world_dir), "--out", str(out), "--runs-dir", str(out.with_name("kept")),
-              *GOALS, *AS_OF)
+              *GOALS, *LEVER, *AS_OF)
     assert res.returncode == 0, res.stderr
     return out
 
@@ -114,6 +116,11 @@ def test_results_json_has_the_contract_keys(first_run):
     fd = r["failure_demand"]
     assert fd["skipped"] is None and set(fd["reasons"]) >= {"billing", "technical"} and fd["ranking"]
     assert sum(v["cost_per_year"] for v in fd["reasons"].values()) > 0
+    lever = bc["assumptions"]["failure_demand"]  # the scenario's failure-demand lever, priced from the same analysis
+    assert lever["reasons"] == ["billing", "technical"]
+    assert lever["value_per_year"] == pytest.approx(sum(fd["reasons"][x]["value_per_year"] for x in lever["reasons"]))
+    assert [f["failure_demand"] for f in bc["cash_flows"]] == pytest.approx(
+        [0.0] + [lever["value_per_year"] * a for a in lever["achieved_by_year"]])
     mat = r["maturity"]
     assert mat["skipped"] is None and 1 <= mat["overall_level"] <= 5 and len(mat["elements"]) == 9
     assert mat["change"]["overall"] is not None and mat["unit"] == "team"
@@ -132,6 +139,9 @@ def test_report_is_offline_and_free_of_identifiers(first_run):
     assert html.count("Where the value comes from (present value over the horizon)") == 1 and 'href="#section-3"' in html
     assert all(head.count("<tr") == 1 for head in re.findall(r"<thead>(.*?)</thead>", html, re.S))
     assert "..." not in re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    # the failure-demand lever in words, in the cash flows and in the waterfall
+    assert "together with removing 25% of the contacts about billing, technical" in html
+    assert "Less failure demand" in html and "includes removing 25% of the contacts about billing, technical" in html
     import zipfile
 
     with zipfile.ZipFile(first_run / "business_case.xlsx") as book:

@@ -61,7 +61,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("shape", RUNNABLE, ids=_ids(RUNNABLE))
 def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
     src = _source(shape, tmp_path)
-    params = _params(shape)
+    params = config.load_params(None, [f"as_of={AS_OF}", "scenario.draws=500", "scenario.failure_demand_reasons=top",
+                                       *shape.sets])
     analysis = pipeline.analyse(str(src), params)
     checked, hist = analysis.checked, analysis.history
     readiness.require(checked, params, hist)  # what `run` checks before any notebook: passes
@@ -83,6 +84,13 @@ def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
         assert (flows["retention"] == 0).all()
     if "linkage.cost_to_serve" in skipped:
         assert (flows["cost_to_serve"] == 0).all()
+    # the failure-demand lever: in the case when the contacts carry reasons, else left out in words
+    lever = case.inputs.get("failure_demand")
+    if "contacts" in checked.tables and "reason" in checked.tables["contacts"].columns and lever:
+        assert lever["reasons"] and (flows.loc[1:, "failure_demand"] > 0).any()
+    else:
+        assert lever is None and len(skipped["business_case.failure_demand"]) > 40
+        assert (flows["failure_demand"] == 0).all()
     # validate lists the same sections as missing
     listed = {s.name: s for s in readiness.sections(checked, params, hist)}
     assert listed["Churn and the retention lever"].runs == ("linkage.churn" not in skipped)
