@@ -89,7 +89,8 @@ def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
                       score=idx[metric].cast("int64"), group=group)
 
 
-def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_unjoined: bool = True) -> ir.Table:
+def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_unjoined: bool = True,
+                  shift_months: int = 0) -> ir.Table:
     """The customer-history table as an Ibis expression (not yet executed).
 
     Parameters
@@ -97,6 +98,9 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     data : checked tables from :func:`cxvalue.data.check`.
     params : run parameters; uses ``metric``, ``bands``, ``index_response``, ``survey_type``,
         ``study_start``, ``study_end``, ``window_months``, ``contact_cost``.
+    shift_months : a placebo history (:mod:`cxvalue.placebo`): every index response is dated
+        this many months earlier (the group stays the one of the real response), and only the
+        customers who were already customers on that earlier day are kept.
 
     Returns
     -------
@@ -112,6 +116,9 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     idx = _index_responses(data, params)
 
     base = idx.inner_join(customers, "customer_id")
+    if shift_months:
+        base = base.mutate(response_date=(base.response_date - ibis.interval(months=int(shift_months))).cast("date"))
+        base = base.filter(base.start_date <= base.response_date)
     end_or_far = base.end_date.fill_null(ibis.literal(FAR_FUTURE, type="date"))
     base = base.mutate(  # dates, not timestamps: millions of event dates are compared with them
         pre_start=ibis.greatest(base.start_date, (base.response_date - ibis.interval(months=months)).cast("date")),
@@ -199,14 +206,14 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     return h.select(*HISTORY_COLUMNS, *extra, *covariates)
 
 
-def history(data: CheckedData, params: dict[str, Any] | None = None) -> pd.DataFrame:
+def history(data: CheckedData, params: dict[str, Any] | None = None, shift_months: int = 0) -> pd.DataFrame:
     """Execute :func:`build_history` and return it as a DataFrame sorted by ``customer_id``.
 
     ``group`` is an ordered categorical in band order (lowest scores first).
     """
     params = params or load_params()
     # through Arrow directly: several times faster than Ibis' own pandas conversion
-    df = build_history(data, params).order_by("customer_id").to_pyarrow().to_pandas(date_as_object=False)
+    df = build_history(data, params, shift_months=shift_months).order_by("customer_id").to_pyarrow().to_pandas(date_as_object=False)
     df["group"] = pd.Categorical(df["group"], categories=list(bands_for(params)), ordered=True)
     for col in ("response_date", "start_date", "end_date"):
         df[col] = pd.to_datetime(df[col])

@@ -26,6 +26,12 @@ def money(x: float, currency: str) -> str:
     return f"{html.escape(currency)} {x:,.0f}"
 
 
+def listed(items: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    items = list(items)
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
 def pct(x: float, digits: int = 0) -> str:
     if x is None or pd.isna(x):
         return "n/a"
@@ -220,7 +226,7 @@ def business_case_sentences(case, currency: str, horizon_years: int, discount_ra
     aim = f"To reach a net score of {target:g}, the scenario moves {moved}; that" if target is not None else f"Moving {moved}"
     fd = (case.inputs or {}).get("failure_demand")
     if fd:
-        reasons = ", ".join(reason_label(r) for r in fd["reasons"])
+        reasons = listed([reason_label(r) for r in fd["reasons"]])
         aim = (f"{aim}, together with removing {pct(fd['share_removed'])} of the contacts about {reasons} (worth "
                f"{money(fd['value_per_year'], currency)} a year once in place),")
     return [
@@ -886,7 +892,7 @@ def failure_demand_sentences(fd, currency: str, lever: dict[str, Any] | None = N
                    f"against what fixing each would cost.")
     if lever:
         out.append(f"The business case includes removing {pct(lever['share_removed'])} of the contacts about "
-                   f"{', '.join(reason_label(x) for x in lever['reasons'])} as a lever: "
+                   f"{listed([reason_label(x) for x in lever['reasons']])} as a lever: "
                    f"{money(lever['value_per_year'], currency)} a year once in place, following the programme's ramp.")
     elif len(ranked):
         out.append("The business case does not include this value; to add it as a lever, set the parameter "
@@ -999,3 +1005,48 @@ def maturity_table(mat) -> pd.DataFrame:
             "Since the previous round": "–" if pd.isna(r["change"]) else f"{r['change']:+.1f}",
         })
     return pd.DataFrame(rows).set_index("Element")
+
+
+# --------------------------------------------------------------------------- the placebo check
+
+
+def placebo_sentences(placebo) -> list[str]:
+    """The placebo check in words (:class:`cxvalue.placebo.Placebo`; skipped: its reason): what it
+    does, and whether the comparison found no gap where it should find none."""
+    if skipped_sentence(placebo):
+        return [skipped_sentence(placebo)]
+    s = placebo.summary
+    months = placebo.shift_months
+    out = [f"As a check, the same adjusted comparison was made as if every customer had answered {months} months "
+           f"earlier, with the group of their real answer: over the year before the survey, which their answer cannot "
+           f"have changed, it should find no gap (ratios of about 1)."]
+    if s.empty:
+        out.append("No group could be compared that way.")
+    elif placebo.passed:
+        worst = s.iloc[(s["ratio"] - 1).abs().argmax()]
+        out.append(f"It passes: every ratio's 95% interval includes 1 or lies within {pct(placebo.tolerance)} of it "
+                   f"(largest: {label(worst['group'])} {'revenue' if worst['outcome'] == 'revenue' else 'cost to serve'}"
+                   f" {worst['ratio']:.3f}). The controls leave no sign of a gap that predates the survey.")
+    else:
+        failed = s[~s["passed"]]
+        parts = [f"{label(r.group)} {'revenue' if r.outcome == 'revenue' else 'cost to serve'} {r.ratio:.3f} "
+                 f"({r.ratio_lo:.3f} to {r.ratio_hi:.3f})" for r in failed.itertuples()]
+        out.append(f"It fails for {', '.join(parts)}: gaps of that size were there before the survey, either because "
+                   f"the groups differ in ways the data does not hold or because dissatisfaction showed before it was "
+                   f"asked about. The measured gaps above may be off by about as much.")
+    return out
+
+
+@_table
+def placebo_table(placebo) -> pd.DataFrame:
+    """The placebo ratios for people: outcome and group, customers, ratio with its 95% interval,
+    and whether it passed (empty when skipped)."""
+    if skipped_sentence(placebo) or placebo.summary.empty:
+        return pd.DataFrame()
+    rows = [{"Compared": f"{'Revenue' if r.outcome == 'revenue' else 'Cost to serve'}, {label(r.group)}",
+             "Customers": f"{r.customers:,}", "Ratio a year before the survey (should be about 1)": f"{r.ratio:.3f}",
+             "95% interval": f"{r.ratio_lo:.3f} to {r.ratio_hi:.3f}", "Passes": "yes" if r.passed else "no"}
+            for r in placebo.summary.itertuples()]
+    out = pd.DataFrame(rows).set_index("Compared")
+    out.index.name = "Compared"
+    return out

@@ -93,7 +93,7 @@ def test_the_lever_prices_the_chosen_reasons(fitted):
     assert case.cash_flows.loc[5, "failure_demand"] == pytest.approx(value)
     assert "nope" in case.left_out["failure demand: nope"] and "billing_error" in case.left_out["failure demand: nope"]
     sentences = narrative.business_case_sentences(case, "USD", 5, p["discount_rate"])
-    assert "together with removing 25% of the contacts about billing error, service outage" in sentences[0]
+    assert "together with removing 25% of the contacts about billing error and service outage" in sentences[0]
     assert "includes removing 25%" in narrative.failure_demand_sentences(fd, "USD", lever)[-1]
     # "top": the valued (costliest) reasons
     top = {**p, "scenario": {**p["scenario"], "failure_demand_reasons": "top"}}
