@@ -136,9 +136,10 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
     """Draws of each group's ratio (or hazard ratio) from a fitted linkage model's sampling
     distribution, plus ``_level``: how far the reference group's own level moves in that draw.
 
-    All coefficients are drawn jointly from a normal with the model's estimates and
-    covariance (``result_.params``, ``result_.cov_params()``); group ratios are the
-    exponentiated group coefficients (the reference group is 1 in every draw).
+    The group coefficients (and, for a rate model, the log level below) are drawn jointly from a
+    normal with the model's estimates and covariance (``result_.params``,
+    ``result_.cov_params()``); group ratios are the exponentiated group coefficients (the
+    reference group is 1 in every draw).
 
     ``_level`` multiplies the reference group's level:
 
@@ -146,7 +147,9 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
       is ``L(b) = mean_i exp(x_i b)`` over everyone set to the reference group; to first
       order ``log L(b) - log L(b_hat) = grad . (b - b_hat)`` with ``grad`` the
       ``exp(x_i b_hat)``-weighted mean of ``x_i``, so ``_level = exp(grad . (b - b_hat))``
-      (the delta method, drawn jointly with the ratios);
+      (the delta method, drawn jointly with the ratios from their joint covariance
+      ``A' cov A``; a covariance that is not positive semi-definite, as near separation, is
+      replaced by its nearest one);
     * churn: the reference group's Kaplan-Meier curve is uncertain too; ``_level`` scales its
       cumulative hazard, ``log _level ~ N(0, se)`` with ``se`` the Greenwood standard error of
       ``log(-log S)`` at one year (``ChurnModel.reference_curve_se_``).
@@ -159,19 +162,30 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
         return pd.DataFrame(1.0, index=range(n_draws), columns=[*groups, "_level"])
     res = model.result_
     names = [c for c in res.params.index if c.startswith("group[")]
+    pos = [res.params.index.get_loc(c) for c in names]
     rng = np.random.default_rng(seed)
     beta = res.params.to_numpy()
-    b = rng.multivariate_normal(beta, res.cov_params().to_numpy(), size=n_draws, method="eigh")
-    pos = [res.params.index.get_loc(c) for c in names]
-    out = pd.DataFrame(np.exp(b[:, pos]), columns=[n[len("group["):-1] for n in names])
-    out[model.reference_group] = 1.0
+    cov = res.cov_params().to_numpy()
+    # what is drawn: the group coefficients and, for a rate model, the log of the reference level,
+    # a linear function grad . b of all coefficients (A' b); their joint covariance is A' cov A
     design = getattr(model, "design_", None)
+    A = np.zeros((len(beta), len(pos) + (design is not None)))
+    A[pos, range(len(pos))] = 1.0
     if design is not None:
         x_ref = design[res.params.index].to_numpy(copy=True)
         x_ref[:, pos] = 0.0
         w = np.exp(x_ref @ beta)
-        grad = (w[:, None] * x_ref).sum(axis=0) / w.sum()
-        out["_level"] = np.exp((b - beta) @ grad)
+        A[:, -1] = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+    joint = A.T @ np.nan_to_num(cov) @ A
+    # a covariance that is not positive semi-definite (a fit near separation) is drawn from its
+    # nearest one (negative eigenvalues set to 0): only the small joint matrix is drawn from, so one
+    # ill-determined nuisance coefficient cannot throw the level off by orders of magnitude
+    vals, vecs = np.linalg.eigh((joint + joint.T) / 2)
+    z = rng.standard_normal((n_draws, len(vals))) @ (vecs * np.sqrt(np.clip(vals, 0.0, None))).T
+    out = pd.DataFrame(np.exp(beta[pos] + z[:, :len(pos)]), columns=[n[len("group["):-1] for n in names])
+    out[model.reference_group] = 1.0
+    if design is not None:
+        out["_level"] = np.exp(z[:, -1])
     elif np.isfinite(getattr(model, "reference_curve_se_", np.nan)):
         out["_level"] = np.exp(rng.normal(0.0, model.reference_curve_se_, n_draws))
     else:

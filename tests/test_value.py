@@ -133,6 +133,54 @@ def test_reference_level_draws_match_a_numerical_delta_method(fitted_world):
     assert 0.005 < sd < 0.2  # a real, not negligible, uncertainty on a world of 3,000
 
 
+def test_level_and_ratio_draws_are_joint(fitted_world):
+    """The level moves with the ratios as the coefficients do: the covariance of a drawn log ratio
+    and the drawn log level is the delta method's cross term cov(b_g, grad . b)."""
+    _, model, _ = fitted_world
+    res, X = model.result_, model.design_
+    x_ref = X.to_numpy(copy=True)
+    pos = [i for i, c in enumerate(X.columns) if c.startswith("group[")]
+    x_ref[:, pos] = 0.0
+    beta = res.params[X.columns].to_numpy()
+    w = np.exp(x_ref @ beta)
+    grad = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+    cov = res.cov_params().loc[X.columns, X.columns].to_numpy()
+    n = 40_000
+    draws = value.effect_draws(model, n, seed=5)
+    for g in ("detractor", "promoter"):
+        i = list(X.columns).index(f"group[{g}]")
+        cross = float(cov[i] @ grad)
+        sd_g, sd_l = np.sqrt(cov[i, i]), np.sqrt(grad @ cov @ grad)
+        got = np.cov(np.log(draws[g]), np.log(draws["_level"]))[0, 1]
+        # 4 standard errors of a sample covariance of n normal pairs: sqrt((sd_g^2 sd_l^2 + cross^2) / n)
+        assert got == pytest.approx(cross, abs=4 * np.sqrt((sd_g**2 * sd_l**2 + cross**2) / n))
+        assert abs(cross) > 4 * np.sqrt((sd_g**2 * sd_l**2 + cross**2) / n)  # a correlation there is to find
+
+
+def test_level_draws_stay_finite_near_separation():
+    """A small world where one customer size class refers nobody: the referral model's covariance
+    is not positive semi-definite, yet the drawn level keeps the delta method's spread instead of
+    reaching 1e20 (as drawing every coefficient did)."""
+    from cxvalue import data, history, linkage
+    from cxvalue.config import load_params
+    from cxvalue.synthetic import generate
+
+    world = generate(n_customers=2_000, seed=11, messy=True)
+    p = load_params({"as_of": world.truth["as_of"]})
+    checked = data.check(world.tables, p)
+    model = linkage.ReferralModel("passive", list(checked.covariates)).fit(history.history(checked, p))
+    cov = model.result_.cov_params().to_numpy()
+    assert np.linalg.eigvalsh(np.nan_to_num(cov)).min() < 0  # the ill-determined fit this is about
+    draws = value.effect_draws(model, 4_000, seed=3)
+    x_ref = model.design_[model.result_.params.index].to_numpy(copy=True)
+    x_ref[:, [i for i, c in enumerate(model.result_.params.index) if c.startswith("group[")]] = 0.0
+    w = np.exp(x_ref @ model.result_.params.to_numpy())
+    grad = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+    sd = float(np.sqrt(grad @ np.nan_to_num(cov) @ grad))
+    assert np.isfinite(draws.to_numpy()).all() and draws["_level"].max() < 20
+    assert np.log(draws["_level"]).std() == pytest.approx(sd, rel=0.1)
+
+
 def test_reference_curve_draws_use_the_greenwood_error(fitted_world):
     """Churn draws scale the reference Kaplan-Meier curve's cumulative hazard by a factor whose
     log has the Greenwood standard error of log(-log S) at one year, computed here by hand."""
