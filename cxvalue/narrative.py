@@ -274,7 +274,8 @@ def context_sentence(context: dict[str, Any]) -> str:
     why = {"below": "the scenario moves only part of the customer base, and only the adjusted gaps are priced",
            "within": "the measured gaps and the shares moved are in line with what the guides report",
            "above": "the shares moved are ambitious or the measured gaps are wide; check both before relying on it"}[where]
-    cost_words = f"{abs(cost):.1%} {'lower' if cost < 0 else 'higher'}"
+    cost_words = (f"{abs(cost):.1%} {'lower' if cost < 0 else 'higher'}" if round(abs(cost), 3) > 0
+                  else "about the same")
     return (f"By year {year} the scenario adds {rev:.1%} to the customer base's revenue and leaves its cost to serve "
             f"{cost_words}. The CX guides report 5-10% revenue growth and 15-25% lower cost to serve within 2-3 years "
             f"from whole-company programmes; this case is {where} their revenue range, because {why}.")

@@ -148,3 +148,15 @@ def test_every_report_notebook_sets_up_its_tables_and_charts():
     for path in report.notebooks():
         source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         assert "cxvalue.html.enable_offline_charts()" in source, path.name
+
+
+def test_context_sentence_and_lists_in_words():
+    ctx = {"year": 3, "revenue_uplift": 0.021, "cost_to_serve_change": -0.0004, "guide_revenue_growth": [0.05, 0.10],
+           "guide_cost_reduction": [0.15, 0.25]}
+    assert "leaves its cost to serve about the same." in narrative.context_sentence(ctx)
+    assert "adds 2.1% to the customer base's revenue" in narrative.context_sentence(ctx)
+    assert "below their revenue range" in narrative.context_sentence(ctx)
+    assert "3.0% lower" in narrative.context_sentence({**ctx, "cost_to_serve_change": -0.03})
+    assert "0.2% higher" in narrative.context_sentence({**ctx, "cost_to_serve_change": 0.002})
+    assert narrative.listed(["a", "b", "c"]) == "a, b and c" and narrative.listed(["a"]) == "a"
+    assert narrative.listed(["a", "b"]) == "a and b" and narrative.listed([]) == ""
