@@ -300,7 +300,7 @@ class BusinessCase:
     def results(self) -> dict[str, Any]:
         """The ``value`` and ``business_case`` blocks of ``results.json``."""
         flows = [{"year": int(y), "benefit": r.benefit, "cost": r.cost, "net": r.net,
-                  **{lever: r[lever] for lever in LEVERS}}
+                  **{lever: r[lever] for lever in LEVERS if lever in self.cash_flows}}
                  for y, r in self.cash_flows.iterrows()]
         return {
             "value": {"clv": {g: (None if pd.isna(v) else float(v)) for g, v in self.clv["clv"].items()},
