@@ -493,6 +493,12 @@ class KeyDrivers:
                                       self.value_per_point(value_per_customer_year, n_customers).items()}
         return out
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Key drivers")
+
 
 def _num(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
@@ -761,3 +767,9 @@ class JourneysVsTouchpoints:
                              "winner": r["winner"]} for o, r in self.summary_.iterrows()},
             "warnings": list(self.warnings_),
         }
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Journeys vs touchpoints")

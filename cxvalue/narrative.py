@@ -610,7 +610,7 @@ def who_answered_table(wa, currency: str, min_cell_size: int = 0) -> pd.DataFram
 
 
 def referrals_sentence(analysis, currency: str, referred: pd.DataFrame | None = None) -> str:
-    """The referrals lever in words; with ``referred`` (:func:`cxvalue.loop.referred_customers`)
+    """The referrals lever in words; with ``referred`` (:func:`cxvalue.referrals.referred_customers`)
     skipped, its reason."""
     if skipped_sentence(referred):
         return skipped_sentence(referred)

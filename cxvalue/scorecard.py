@@ -282,3 +282,9 @@ class Scorecard:
         ``cxvalue compare``)."""
         kpis = {n: {c: v for c, v in k.items() if c not in ("change", "change_reading")} for n, k in self.kpis_.items()}
         return {"kpis": kpis, "kpi_period": [self.period_[0].isoformat(), self.period_[1].isoformat()]}
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "KPI scorecard")
