@@ -1,31 +1,58 @@
-"""The whole chain in one call: check -> history -> linkage -> business case.
+"""The whole chain in one call: check -> history -> linkage -> business case -> the other analyses.
 
-The report notebooks that need the fitted models (business case, scorecard, page one)
-call :func:`analyse` instead of repeating the same dozen lines; each notebook still runs on
-its own. Every step is a documented function of its module; this one only strings them
-together with the run parameters.
+:func:`analyse` checks the source, builds the history, fits the linkage models and prices the
+scenario; the analyses built on those (the scorecard, key drivers, journeys vs touchpoints,
+closing the loop, movement between groups, who answered, referrals) are attributes of the
+returned :class:`Analysis`, each computed the first time it is read. ``cxvalue run``
+computes every part once (:meth:`Analysis.compute_all`) and stores it for the notebooks
+(:mod:`cxvalue.store`); a notebook run on its own computes only the parts it shows. Every step
+is a documented function or class of its module; this one only strings them together with the
+run parameters, so a number in the report traces to one attribute here and one function there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from cxvalue import business_case, config, history, linkage, value
-from cxvalue import data as cxdata
+from cxvalue import config
+from cxvalue.progress import Progress, quiet, timed
 
-__all__ = ["Analysis", "analyse", "NO_CONTACTS"]
+if TYPE_CHECKING:  # the modules themselves are imported where used: a notebook that loads the
+    # run's stored analysis (cxvalue.store) then never pays for statsmodels, scipy, Ibis and DuckDB
+    from cxvalue import business_case, linkage
+    from cxvalue import data as cxdata
+
+__all__ = ["Analysis", "analyse", "load_or_analyse", "for_notebook", "NO_CONTACTS", "PARTS"]
 
 NO_CONTACTS = ("Cost to serve: the data has no contacts table, so what each group costs to serve cannot be "
                "measured and the case has no cost-to-serve lever. Add contacts.csv (customer_id, date, channel; "
                "cost if known) to include it.")
 
+#: The parts computed after the business case, in the order ``cxvalue run`` computes them:
+#: attribute of :class:`Analysis` -> what the progress line calls it.
+PARTS = {
+    "scorecard": "scorecard",
+    "key_drivers": "key drivers",
+    "journeys": "journeys vs touchpoints",
+    "closing_the_loop": "closing the loop",
+    "transitions": "movement between groups",
+    "who_answered": "who answered",
+    "referred": "referrals",
+}
+
 
 @dataclass
 class Analysis:
-    """Everything one run computes from the data, ready for notebooks and charts."""
+    """Everything one run computes from the data, ready for notebooks and charts.
+
+    The first fields are computed by :func:`analyse`; the parts after the business case
+    (:data:`PARTS`, and ``observed``, ``value_at_stake``, ``value_per_point``, ...) the first
+    time they are read.
+    """
 
     params: dict[str, Any]
     checked: cxdata.CheckedData
@@ -40,6 +67,11 @@ class Analysis:
     case: business_case.BusinessCase
     #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
     margin_source: str = "parameter"
+    #: ``results.json`` of earlier runs (oldest first), for the scorecard's trend (:func:`cxvalue.runs.earlier_runs`).
+    earlier: list[dict] = field(default_factory=list)
+    progress: Progress = field(default=quiet, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ the core's summaries
 
     def skipped(self) -> dict[str, str]:
         """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
@@ -66,8 +98,137 @@ class Analysis:
                 *self.case.left_out.values()]
         return list(dict.fromkeys(seen))
 
+    # ------------------------------------------------------------------ derived figures
 
-def analyse(source: Any, params: dict[str, Any]) -> Analysis:
+    @cached_property
+    def observed(self) -> pd.DataFrame:
+        """The raw comparison of the groups (:func:`cxvalue.linkage.observed_summary`)."""
+        from cxvalue import linkage
+
+        return linkage.observed_summary(self.history, self.reference, self.params["min_group_size"])
+
+    @cached_property
+    def value_at_stake(self) -> float:
+        """Margin a year that dissatisfaction costs today (:func:`cxvalue.business_case.value_at_stake`)."""
+        from cxvalue import business_case
+
+        return business_case.value_at_stake(self.case)
+
+    @cached_property
+    def value_per_year(self) -> pd.Series:
+        """What a customer of each group brings in a year (:func:`cxvalue.business_case.group_value_per_year`)."""
+        from cxvalue import business_case
+
+        return business_case.group_value_per_year(self.case)
+
+    @cached_property
+    def customers(self) -> float:
+        """Customers today (the base of the business case)."""
+        return float(self.base.sum())
+
+    @cached_property
+    def headline_trend(self) -> pd.DataFrame:
+        """The business case's headline in earlier runs and this one (:func:`cxvalue.runs.headline_trend`)."""
+        from cxvalue import runs
+
+        return runs.headline_trend(self.earlier, self.case.results()["business_case"])
+
+    @cached_property
+    def value_per_point(self) -> pd.Series:
+        """What one more rating point of each driver is worth a year (:meth:`cxvalue.drivers.KeyDrivers.value_per_point`)."""
+        return self.key_drivers.value_per_point(self.value_per_year, self.customers)
+
+    # ------------------------------------------------------------------ the other analyses
+
+    def _timed(self, step: str, fn: Callable[[], Any]) -> Any:
+        return timed(self.progress, step, fn)
+
+    @cached_property
+    def scorecard(self):
+        """The KPI scorecard (:class:`cxvalue.scorecard.Scorecard`), with the trend over ``earlier``."""
+        from cxvalue.scorecard import Scorecard
+
+        return self._timed(PARTS["scorecard"], lambda: Scorecard(self.params, self.earlier).fit(
+            self.checked, self.case.clv["margin_per_year"], self.base))
+
+    @cached_property
+    def key_drivers(self):
+        """Key drivers of the score (:class:`cxvalue.drivers.KeyDrivers`)."""
+        from cxvalue import drivers
+
+        return self._timed(PARTS["key_drivers"], lambda: drivers.KeyDrivers.from_params(self.params).fit(self.checked))
+
+    @cached_property
+    def journeys(self):
+        """Journeys vs touchpoints (:class:`cxvalue.drivers.JourneysVsTouchpoints`)."""
+        from cxvalue import drivers
+
+        p = self.params
+        return self._timed(PARTS["journeys"], lambda: drivers.JourneysVsTouchpoints(
+            seed=p["seed"], min_cell_size=p["min_cell_size"]).fit(self.checked, self.history))
+
+    @cached_property
+    def closing_the_loop(self):
+        """Closing the loop on complaints (:class:`cxvalue.closing_the_loop.ClosingTheLoop`)."""
+        from cxvalue import closing_the_loop as ctl
+
+        p = self.params
+
+        def fit():
+            complaints = ctl.complaint_history(self.checked, p, self.history)
+            return ctl.ClosingTheLoop(list(self.checked.covariates), gross_margin=p["gross_margin"],
+                                      horizon_years=p["horizon_years"], discount_rate=p["discount_rate"],
+                                      min_group_size=p["min_group_size"], seed=p["seed"],
+                                      cost_to_serve_per_customer_year=self.cost_to_serve_per_customer_year()
+                                      ).fit(complaints)
+
+        return self._timed(PARTS["closing_the_loop"], fit)
+
+    @cached_property
+    def transitions(self):
+        """Movement between groups (:class:`cxvalue.transitions.Transitions`)."""
+        from cxvalue import transitions
+
+        p = self.params
+        return self._timed(PARTS["transitions"], lambda: transitions.Transitions(
+            list(config.bands_for(p)), p["min_cell_size"]).fit(
+            transitions.next_responses(self.checked, self.history, p), self.value_per_year))
+
+    @cached_property
+    def who_answered(self):
+        """Who answered the surveys (:class:`cxvalue.who_answered.WhoAnswered`)."""
+        from cxvalue import who_answered
+
+        p = self.params
+        return self._timed(PARTS["who_answered"], lambda: who_answered.WhoAnswered(
+            list(self.checked.covariates), groups=list(config.bands_for(p))).fit(
+            who_answered.response_base(self.checked, self.history, p)))
+
+    @cached_property
+    def referred(self) -> pd.DataFrame:
+        """Customers referred by each group (:func:`cxvalue.referrals.referred_customers`)."""
+        from cxvalue import referrals
+
+        return self._timed(PARTS["referred"], lambda: referrals.referred_customers(
+            self.checked, self.history, self.params["min_cell_size"]))
+
+    def compute_all(self) -> "Analysis":
+        """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``."""
+        for name in PARTS:
+            getattr(self, name)
+        for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
+            getattr(self, name)
+        return self
+
+    def _repr_html_(self) -> str:
+        from cxvalue.display import analysis_html
+
+        return analysis_html(self)
+
+
+def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData | None = None,
+            hist: pd.DataFrame | None = None, earlier: list[dict] | None = None,
+            progress: Progress | None = None) -> Analysis:
     """Check ``source``, build the history, fit the linkage models and price the scenario.
 
     The referrals model is fitted only when some customer was referred inside a post window
@@ -75,10 +236,21 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
     With ``margin_source = "auto"`` and transactions that carry a ``cost``, the margin on
     revenue is the data's own (:func:`cxvalue.value.measured_gross_margin`) and replaces
     ``gross_margin`` in ``Analysis.params``.
+
+    ``checked`` and ``hist``, when given, are this source's checked data and history (so a run
+    that checked the data first does not check it again). ``earlier``: earlier runs'
+    ``results.json`` for the scorecard's trend. ``progress(step, seconds)`` hears of each step's
+    start (seconds None) and end.
     """
+    from cxvalue import business_case, history, linkage, value
+    from cxvalue import data as cxdata
+
+    progress = progress or quiet
     reference = config.reference_group(params)
-    checked = cxdata.check(source, params)
-    hist = history.history(checked, params)
+    if checked is None:
+        checked = timed(progress, "checking the data", lambda: cxdata.check(source, params))
+    if hist is None:
+        hist = timed(progress, "customer history", lambda: history.history(checked, params))
     source_of_margin = "parameter"
     measured = value.measured_gross_margin(hist) if params["margin_source"] == "auto" else None
     if measured is not None:
@@ -86,17 +258,54 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
         source_of_margin = "transaction cost"
     cov = list(checked.covariates)
     size = params["min_group_size"]
-    revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
-    cost = linkage.CostToServeModel(reference, cov, size)
-    if "contacts" in checked.tables:
-        cost.fit(hist)
-    else:
-        cost.skip(hist, NO_CONTACTS)
-    churn = linkage.ChurnModel(reference, cov, size).fit(hist)
-    referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
-    curves = churn.km_curves(hist)
-    base = history.active_customers_by_group(checked, hist)
-    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist)
-    case.inputs["margin_source"] = source_of_margin
+
+    def fit_linkage():
+        revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
+        cost = linkage.CostToServeModel(reference, cov, size)
+        if "contacts" in checked.tables:
+            cost.fit(hist)
+        else:
+            cost.skip(hist, NO_CONTACTS)
+        churn = linkage.ChurnModel(reference, cov, size).fit(hist)
+        referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
+        return revenue, cost, churn, referrals
+
+    revenue, cost, churn, referrals = timed(progress, "linkage models", fit_linkage)
+
+    def price():
+        curves = churn.km_curves(hist)
+        base = history.active_customers_by_group(checked, hist)
+        case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist)
+        case.inputs["margin_source"] = source_of_margin
+        return curves, base, case
+
+    curves, base, case = timed(progress, "business case", price)
     return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                    source_of_margin)
+                    source_of_margin, list(earlier or []), progress)
+
+
+
+def load_or_analyse(data: Any, params: dict[str, Any], analysis_dir: str = "", runs_dir: str = "",
+                    declared: list[str] | None = None):
+    """The run's stored analysis when ``analysis_dir`` holds one computed from these parameters
+    (``declared``: only these dotted names are compared; default all), this data and these
+    earlier runs (:func:`cxvalue.store.load`); else :func:`analyse` here and now, each part
+    computed on first use."""
+    from cxvalue import runs, store
+
+    earlier = runs.earlier_runs(runs_dir)
+    if analysis_dir:
+        stored = store.load(analysis_dir, params, str(data), earlier, declared)
+        if stored is not None:
+            return stored
+    return analyse(data, params, earlier=earlier)
+
+
+def for_notebook(namespace: dict[str, Any]):
+    """What a report notebook calls with its ``globals()``: its parameters
+    (:func:`cxvalue.config.from_notebook`), then :func:`load_or_analyse` with its ``data``,
+    ``analysis_dir`` and ``runs_dir``, comparing only the parameters the notebook declares."""
+    params = config.from_notebook(namespace)
+    declared = [p.name for p in config.PARAMETERS if config.notebook_name(p.name) in namespace]
+    return load_or_analyse(namespace.get("data", "demo"), params, namespace.get("analysis_dir", ""),
+                           namespace.get("runs_dir", ""), declared)
