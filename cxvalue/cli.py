@@ -6,13 +6,23 @@ stderr names what and where); 1 = anything else.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-import typer
+# One BLAS thread per process, set before numpy loads (the notebook kernels inherit it). The run
+# already keeps the cores busy with DuckDB and with notebooks side by side; a second OpenBLAS
+# thread made the least-squares solves of the model fits up to 7 times slower on a busy 2-core
+# machine. It also makes results.json the same on machines with any number of cores: threaded
+# BLAS splits its sums by the thread count, which moves the last digits of a few intervals.
+# Set OPENBLAS_NUM_THREADS yourself to choose otherwise.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from cxvalue.exceptions import CxValueError, InputError
+import typer  # noqa: E402
+
+from cxvalue.exceptions import CxValueError, InputError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prove, in money, what customer experience is worth.")
