@@ -76,6 +76,53 @@ def duckdb_pass(path: str) -> None:
     print(json.dumps({"customers": n, "seconds": time.perf_counter() - t0}))
 
 
+# --------------------------------------------------------------------------- report
+
+
+def markdown(doc: dict) -> str:
+    m, v, w = doc["machine"], doc["versions"], doc["world"]
+    rows = ["| step | wall (s) | CPU, whole process tree (s) | largest process peak RSS (GB) | CLI process peak RSS (GB) | load average before | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    names = {"duckdb": "one DuckDB pass over the transactions", "run": f"`cxvalue run`, {w['customers']:,} customers",
+             "demo": "`make report` (demo, 20,000 customers; install step excluded)"}
+    for key in ("duckdb", "run", "demo"):
+        if key not in doc:
+            continue
+        r = doc[key]
+        wall = r.get("query_s", r["wall_s"])
+        if key == "run":
+            target = (f"<= {TARGET_RUN_S:.0f} s: **{'met' if wall <= TARGET_RUN_S else 'missed'}**; <= {TARGET_RSS_GB:.0f} GB: "
+                      f"**{'met' if _gb(r['largest_process_rss_bytes']) <= TARGET_RSS_GB else 'missed'}**")
+        elif key == "demo":
+            target = f"<= {TARGET_DEMO_S:.0f} s: **{'met' if wall <= TARGET_DEMO_S else 'missed'}**"
+        else:
+            target = "yardstick"
+        rows.append(f"| {names[key]} | {wall:.1f} | {r['cpu_s']:.1f} | {_gb(r['largest_process_rss_bytes']):.2f} | "
+                    f"{_gb(r['cli_process_rss_bytes']):.2f} | {r['load_before']:.1f} | {target} |")
+    out = [f"Run of {doc['date']} (`python bench/e2e.py{' ' + doc['args'] if doc.get('args') else ''}`), cxvalue at {doc['code']}.", "",
+           f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GiB RAM; {m['os']}; Python {m['python']}",
+           f"- Packages: pandas {v['pandas']}, duckdb {v['duckdb']}, ibis-framework {v['ibis-framework']}, pyarrow {v['pyarrow']}, numpy {v['numpy']}",
+           f"- World: {w['customers']:,} customers (seed {w['seed']}): " + ", ".join(f"{n:,} {t}" for t, n in w["rows"].items()),
+           "", *rows]
+    for key in ("run", "demo"):
+        if key in doc and doc[key].get("steps"):
+            out += ["", f"Where the time of {names[key]} went (the CLI's progress lines; notebooks run two at a time, so "
+                        f"their times overlap):", "", "| step | s |", "| --- | ---: |"]
+            out += [f"| {k} | {x:.1f} |" for k, x in doc[key]["steps"].items()]
+    return "\n".join(out) + "\n"
+
+
+def update_readme(section: str) -> None:
+    text = README.read_text()
+    block = f"{START}\n{section.rstrip()}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## The whole run\n\n" + block + "\n"
+    README.write_text(text)
+
+
 # --------------------------------------------------------------------------- steps
 
 
@@ -158,7 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "label": a.label,
            "code": code_version, "machine": bench_run.machine_info(), "versions": bench_run.versions(),
            "world": {"customers": n, "seed": a.seed, "rows": bench_run._row_counts(world, "parquet")}, **res}
+    doc["args"] = " ".join(argv if argv is not None else sys.argv[1:])
     (OUT / f"e2e-{tag}.json").write_text(json.dumps(doc, indent=2))
+    md = markdown(doc)
+    (OUT / f"e2e-{tag}.md").write_text(md)
+    print(md)
+    if a.readme if a.readme is not None else (n == bench_run.DEFAULT_CUSTOMERS and not a.only and a.code.resolve() == ROOT):
+        update_readme(md)
+        print(f"results written to {README.relative_to(ROOT)}")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "steps"} for k, v in res.items()}, indent=1))
     return 0 if all(r["exit"] == 0 for r in res.values()) else 1
 

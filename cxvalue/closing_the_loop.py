@@ -49,6 +49,10 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
                       landmark_days: int = 30) -> pd.DataFrame:
     """One row per customer who complained: their first complaint in the study period and after.
 
+    Of complaints made on the same first day, the one left open counts, else the one resolved
+    last (the customer's complaint is closed when all of them are), so the same data always
+    gives the same answer.
+
     Parameters
     ----------
     data : checked tables; ``contacts`` must have ``is_complaint`` and ``resolved_date`` (when
@@ -96,7 +100,10 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
     if study_start:
         cond.append(c.date >= ibis.literal(study_start))
     comp = c.filter(*cond)
-    ranked = comp.mutate(_rn=ibis.row_number().over(group_by=comp.customer_id, order_by=[comp.date]))
+    # same-day complaints: the one left open, else the one resolved last (the customer waits for both)
+    resolved = comp.resolved.fill_null(False) if "resolved" in cols else comp.resolved_date.notnull()
+    order = [comp.date, resolved, comp.resolved_date.isnull().desc(), comp.resolved_date.desc()]
+    ranked = comp.mutate(_rn=ibis.row_number().over(group_by=comp.customer_id, order_by=order))
     first = ranked.filter(ranked._rn == 0)
     first = first.select(
         customer_id=first.customer_id, complaint_date=first.date,

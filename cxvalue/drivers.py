@@ -78,8 +78,10 @@ def responses_frame(data: Any) -> pd.DataFrame:
     """
     if isinstance(data, pd.DataFrame):
         df = data.copy()
-    else:
-        df = data.tables["responses"].to_pyarrow().to_pandas()
+    else:  # in a fixed order: the bootstrap resamples by position, and DuckDB's parallel scans keep no order
+        r = data.tables["responses"]
+        first = ["customer_id", "response_date"]
+        df = r.order_by([*first, *[c for c in r.columns if c not in first]]).to_pyarrow().to_pandas()
     for col in ("journey", "touchpoint"):
         if col in df.columns:
             x = df[col].astype("string").str.strip()

@@ -215,13 +215,14 @@ class Analysis:
     def compute_all(self) -> "Analysis":
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
-        After each part the memory its fit left behind is given back (statsmodels results hold
-        reference cycles that only the cycle collector frees), so one part's peak does not sit
-        on top of the last one's garbage.
+        After each part computed here, on a process above 1 GB, the memory its fit left behind
+        is given back (statsmodels results hold reference cycles that only the cycle collector
+        frees), so one part's peak does not sit on top of the last one's garbage.
         """
         for name in PARTS:
-            getattr(self, name)
-            _release_memory()
+            if name not in self.__dict__:  # not computed yet (cached_property keeps it there)
+                getattr(self, name)
+                _release_memory()
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
@@ -232,10 +233,18 @@ class Analysis:
         return analysis_html(self)
 
 
-def _release_memory() -> None:
+def _release_memory(above_bytes: float = 1e9) -> None:
     import ctypes
     import gc
+    import os
 
+    try:
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        rss = above_bytes
+    if rss < above_bytes:  # a full collection costs about half a second: not worth it on small data
+        return
     gc.collect()
     try:  # glibc keeps freed memory in its arenas unless asked to return it
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -203,9 +203,11 @@ def _workers(workers: int | None) -> int:
 
 
 def _execute_all(notebook_files: list[Path], staging: Path, nb_params: dict[str, Any], kept_in: Path,
-                 progress: Progress, workers: int) -> list[Path]:
-    """Execute the notebooks, ``workers`` at a time; on a failure, raise the first failed
-    notebook's error (in run order) once every started notebook has finished."""
+                 progress: Progress, workers: int, meanwhile: Any = None) -> list[Path]:
+    """Execute the notebooks, ``workers`` at a time, while this thread runs ``meanwhile()``
+    (the rest of the analysis, which notebooks that need it wait for). The first error of
+    ``meanwhile`` or else of a notebook (in run order) is raised once every started notebook
+    has finished."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
@@ -217,10 +219,10 @@ def _execute_all(notebook_files: list[Path], staging: Path, nb_params: dict[str,
         progress(f"notebook {nb.name}", time.perf_counter() - t0)
         return target
 
-    if workers == 1:
-        return [one(nb) for nb in notebook_files]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(one, nb) for nb in notebook_files]
+        if meanwhile is not None:
+            meanwhile()  # an error here leaves the pool's with-block only once the notebooks stopped
         errors = [f.exception() for f in futures]
     for err in errors:
         if err is not None:
@@ -254,18 +256,31 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         nb_params["runs_dir"] = str(Path(runs_dir).resolve()) if runs_dir is not None else ""
         nb_params["analysis_dir"] = str(staging / ".analysis")
 
-        # one analysis for the whole run, kept for the notebooks (cxvalue.store)
+        # one analysis for the whole run, kept for the notebooks (cxvalue.store): the core (history,
+        # linkage models, business case) first; the notebooks start on it while this process
+        # computes the other analyses (single-threaded model fits leave a core free for them), and
+        # a notebook that shows one of those waits until the whole analysis is stored
         earlier = runs.earlier_runs(nb_params["runs_dir"])
         analysis = pipeline.analyse(source, params, checked=checked, hist=hist, earlier=earlier, progress=progress)
-        analysis.compute_all()
         hashes = timed(progress, "hashing the input files", checked.source.file_hashes)
         key = store.run_key(params, nb_params["data"], checked.source.files, hashes, earlier)
-        timed(progress, "storing the analysis", lambda: store.save(analysis, nb_params["analysis_dir"], key))
+        folder = nb_params["analysis_dir"]
+        timed(progress, "storing the core analysis",
+              lambda: store.save(analysis, folder, key, complete=False))
         timed(progress, "business_case.xlsx", lambda: excel.write_workbook(analysis.case, staging))
-        del analysis, hist
+        del hist
+
+        def rest_of_the_analysis() -> None:
+            try:
+                analysis.compute_all()
+                timed(progress, "storing the analysis", lambda: store.save(analysis, folder, key))
+            except BaseException as exc:
+                store.mark_failed(folder, f"{type(exc).__name__}: {exc}")
+                raise
 
         executed = _execute_all(notebooks(), staging, nb_params, out.with_name(out.name + ".failed"), progress,
-                                _workers(workers))
+                                _workers(workers), meanwhile=rest_of_the_analysis)
+        del analysis
 
         results = merge_parts(parts)
         results["data_quality"] = checked.data_quality

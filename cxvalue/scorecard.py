@@ -92,7 +92,9 @@ def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> 
         if metric not in rel.columns:
             continue
         m = rel.filter(rel[metric].notnull())
-        latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id, order_by=ibis.desc(m.response_date)))
+        # same-day answers: the lower score, as for the index response (cxvalue.history)
+        latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id,
+                                                       order_by=[ibis.desc(m.response_date), m[metric]]))
         latest = latest.filter(latest._rank == 0)
         bands = _bands(metric, params)
         s = latest[metric]

@@ -30,7 +30,10 @@ __all__ = ["save", "load", "Record", "StoredAnalysis", "run_key", "KEY_FILE"]
 
 KEY_FILE = "key.json"
 STATE_FILE = "analysis.json"
+FAILED_FILE = "failed.txt"
 FORMAT = 1
+#: How long a notebook waits for the run to finish the analysis (seconds).
+WAIT_S = 6 * 3600
 
 #: What is kept of each part of the analysis: attributes (frames go to Parquet, the rest to
 #: JSON) and the methods whose answers are kept (``results`` for every part that has one).
@@ -53,6 +56,9 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
 #: Frames and figures of the analysis itself.
 FRAMES = ["history", "curves", "base", "observed", "value_per_year", "value_per_point", "headline_trend", "referred"]
 VALUES = ["params", "reference", "margin_source", "earlier", "value_at_stake", "customers"]
+#: What the core save holds (parts, frames): what the linkage models and the business case give.
+CORE = {"checked", "revenue", "cost_to_serve", "churn", "referrals", "case",
+        "history", "curves", "base", "observed", "value_per_year", "headline_trend"}
 #: What the business case's ``inputs`` the report reads (the Excel workbook, which needs them
 #: all, is written by the run from the live case).
 CASE_INPUTS = ("target_score", "referral_value", "margin_source")
@@ -217,12 +223,22 @@ def _state_of(kind: str, obj: Any) -> dict[str, Any]:
     return {a: getattr(obj, a) for a in attrs if hasattr(obj, a)}
 
 
-def save(analysis: Any, folder: str | Path, key: dict[str, Any]) -> Path:
-    """Write every part of ``analysis`` (computing what is not yet computed) and ``key`` to ``folder``."""
+def save(analysis: Any, folder: str | Path, key: dict[str, Any], complete: bool = True) -> Path:
+    """Write ``analysis`` and ``key`` to ``folder``: every part (computing what is not yet
+    computed), or with ``complete=False`` only the core (:data:`CORE`: the history, the
+    linkage models and the business case), so that notebooks can start while the rest is
+    computed; a later ``save`` of the whole analysis completes it. The state file is replaced
+    in one rename, so a reader sees the core or the whole, never half."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    analysis.compute_all()
-    doc: dict[str, Any] = {"format": FORMAT, "values": {}, "frames": {}, "parts": {}}
+    if complete:
+        analysis.compute_all()
+    doc: dict[str, Any] = {"format": FORMAT, "complete": complete, "values": {}, "frames": {}, "parts": {}}
+    core: dict[str, Any] = {"frames": {}, "parts": {}}  # what the core save wrote already
+    if complete and (folder / STATE_FILE).is_file():
+        earlier = json.loads((folder / STATE_FILE).read_text())
+        if not earlier.get("complete") and json.loads((folder / KEY_FILE).read_text()).get("key") == key.get("key"):
+            core = earlier
 
     def put(name: str, value: Any) -> Any:
         if _is_frame(value):
@@ -232,11 +248,19 @@ def save(analysis: Any, folder: str | Path, key: dict[str, Any]) -> Path:
     for name in VALUES:
         doc["values"][name] = encode(getattr(analysis, name))
     for name in FRAMES:
-        doc["frames"][name] = _write_frame(getattr(analysis, name), folder / f"{name}.parquet")
+        if name in core["frames"]:
+            doc["frames"][name] = core["frames"][name]
+        elif complete or name in CORE:
+            doc["frames"][name] = _write_frame(getattr(analysis, name), folder / f"{name}.parquet")
     doc["values"]["skipped"] = encode(analysis.skipped())
     doc["values"]["warnings"] = encode(analysis.warnings())
     doc["values"]["cost_to_serve_per_customer_year"] = analysis.cost_to_serve_per_customer_year()
     for kind, (_, calls) in PARTS.items():
+        if not complete and kind not in CORE:
+            continue
+        if kind in core["parts"]:
+            doc["parts"][kind] = core["parts"][kind]
+            continue
         obj = analysis.checked if kind == "checked" else getattr(analysis, kind)
         if obj is None:
             doc["parts"][kind] = None
@@ -244,11 +268,20 @@ def save(analysis: Any, folder: str | Path, key: dict[str, Any]) -> Path:
         state = {a: put(f"{kind}.{a}", v) for a, v in _state_of(kind, obj).items()}
         answers = {c: put(f"{kind}.{c}()", getattr(obj, c)()) for c in calls}
         doc["parts"][kind] = {"state": state, "calls": answers}
-    kd = analysis.key_drivers
-    doc["parts"]["key_drivers"]["calls"]["results"] = encode(kd.results(analysis.value_per_year, analysis.customers))
-    (folder / STATE_FILE).write_text(json.dumps(doc, allow_nan=False))
+    if complete:
+        kd = analysis.key_drivers
+        doc["parts"]["key_drivers"]["calls"]["results"] = encode(kd.results(analysis.value_per_year, analysis.customers))
     (folder / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
+    tmp = folder / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(doc, allow_nan=False))
+    tmp.replace(folder / STATE_FILE)
     return folder
+
+
+def mark_failed(folder: str | Path, why: str) -> None:
+    """Tell notebooks waiting for the rest of the analysis that it will not come."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / FAILED_FILE).write_text(why)
 
 
 def _unpack(folder: Path, value: Any) -> Any:
@@ -263,16 +296,40 @@ class StoredAnalysis:
 
     def __init__(self, folder: Path, doc: dict[str, Any], key: dict[str, Any]):
         self._folder, self.key = folder, key
+        self._read(doc)
+
+    def _read(self, doc: dict[str, Any]) -> None:
+        folder = self._folder
+        self._complete = doc.get("complete", True)
         self._values = {k: decode(v) for k, v in doc["values"].items()}
-        self._frames = {k: _Lazy(folder, m) for k, m in doc["frames"].items()}
+        loaded = {k: v for k, v in getattr(self, "_frames", {}).items() if not isinstance(v, _Lazy)}
+        self._frames = {k: loaded.get(k, _Lazy(folder, m)) for k, m in doc["frames"].items()}
         self._parts = {}
         for kind, part in doc["parts"].items():
             self._parts[kind] = None if part is None else Record(
                 kind, {a: _unpack(folder, v) for a, v in part["state"].items()},
                 {c: _unpack(folder, v) for c, v in part["calls"].items()})
 
+    def _wait(self) -> None:
+        """Wait for the run to store the rest of the analysis (it computes it while notebooks start)."""
+        import time
+
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            failed = self._folder / FAILED_FILE
+            if failed.is_file():
+                raise RuntimeError(f"the run's analysis failed: {failed.read_text()}")
+            doc = json.loads((self._folder / STATE_FILE).read_text())
+            if doc.get("complete"):
+                self._read(doc)
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the run did not finish its analysis in {self._folder} within {WAIT_S} s")
+
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
+        if not d.get("_complete", True) and name in FRAMES + list(PARTS) and name not in CORE:
+            self._wait()
         if name in d.get("_values", {}) and name not in ("skipped", "warnings", "cost_to_serve_per_customer_year"):
             return d["_values"][name]
         if name in d.get("_frames", {}):

@@ -159,3 +159,47 @@ def test_progress_plain_lines_without_a_terminal_and_a_bar_on_one():
     bar.close()
     assert "\r" in term.getvalue() and "[######------------------] 1/4" in term.getvalue()
     assert "notebook 01-summary.ipynb: 1.0 s" in term.getvalue()
+
+
+def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, tmp_path):
+    """DuckDB's parallel scans keep no row order: key drivers' bootstrap, the first complaint and the
+    scorecard's latest answer must not depend on it (same-day complaints and answers included)."""
+    import shutil
+
+    from cxvalue import data as cxdata
+    from cxvalue.closing_the_loop import complaint_history
+    from cxvalue.drivers import KeyDrivers
+    from cxvalue.history import history
+    from cxvalue.scorecard import Scorecard
+
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(small_world_dir, shuffled)
+    contacts = pd.read_parquet(shuffled / "contacts.parquet")
+    complaints_only = contacts[contacts["is_complaint"].fillna(False).astype(bool)].dropna(subset=["date"])
+    complaint = complaints_only.sort_values("date").groupby("customer_id").head(1).iloc[-1]  # a customer's first
+    twin = complaint.copy()  # the same customer complains twice that day; only one is resolved
+    complaint = complaint.copy()
+    complaint["resolved"], complaint["resolved_date"] = True, complaint["date"]
+    twin["resolved"], twin["resolved_date"] = False, pd.NaT
+    contacts = pd.concat([contacts, complaint.to_frame().T, twin.to_frame().T], ignore_index=True)
+    contacts = contacts.astype({c: t for c, t in pd.read_parquet(small_world_dir / "contacts.parquet").dtypes.items()})
+    responses = pd.read_parquet(shuffled / "responses.parquet")
+    for name, frame, seed in (("contacts", contacts, 1), ("responses", responses, 2)):
+        frame.sample(frac=1.0, random_state=seed).to_parquet(shuffled / f"{name}.parquet")
+    in_order = tmp_path / "in-order"
+    shutil.copytree(small_world_dir, in_order)
+    contacts.to_parquet(in_order / "contacts.parquet")
+    params = config.load_params(overrides={"as_of": AS_OF})
+    answers = []
+    for folder in (in_order, shuffled):
+        checked = cxdata.check(str(folder), params)
+        hist = history(checked, params)
+        complaints = complaint_history(checked, params, hist).sort_values("customer_id").reset_index(drop=True)
+        drivers = KeyDrivers.from_params(params, n_boot=20).fit(checked)
+        card = Scorecard(params).fit(checked)
+        answers.append((complaints, drivers.summary, card.results()))
+    pd.testing.assert_frame_equal(answers[0][0], answers[1][0])
+    row = answers[0][0].set_index("customer_id").loc[str(complaint["customer_id"])]
+    assert not row["resolved"]  # the complaint left open counts
+    pd.testing.assert_frame_equal(answers[0][1], answers[1][1])
+    assert dumps(answers[0][2]) == dumps(answers[1][2])
