@@ -12,6 +12,7 @@ run parameters, so a number in the report traces to one attribute here and one f
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable
@@ -172,17 +173,15 @@ class Analysis:
         """Closing the loop on complaints (:class:`cxvalue.closing_the_loop.ClosingTheLoop`)."""
         from cxvalue import closing_the_loop as ctl
 
+        return self._timed(PARTS["closing_the_loop"], lambda: _fit_closing_the_loop(
+            self._closing_the_loop_settings(), ctl.complaint_history(self.checked, self.params, self.history)))
+
+    def _closing_the_loop_settings(self) -> dict[str, Any]:
         p = self.params
-
-        def fit():
-            complaints = ctl.complaint_history(self.checked, p, self.history)
-            return ctl.ClosingTheLoop(list(self.checked.covariates), gross_margin=p["gross_margin"],
-                                      horizon_years=p["horizon_years"], discount_rate=p["discount_rate"],
-                                      min_group_size=p["min_group_size"], seed=p["seed"],
-                                      cost_to_serve_per_customer_year=self.cost_to_serve_per_customer_year()
-                                      ).fit(complaints)
-
-        return self._timed(PARTS["closing_the_loop"], fit)
+        return {"covariates": list(self.checked.covariates), "gross_margin": p["gross_margin"],
+                "horizon_years": p["horizon_years"], "discount_rate": p["discount_rate"],
+                "min_group_size": p["min_group_size"], "seed": p["seed"],
+                "cost_to_serve_per_customer_year": self.cost_to_serve_per_customer_year()}
 
     @cached_property
     def transitions(self):
@@ -212,25 +211,72 @@ class Analysis:
         return self._timed(PARTS["referred"], lambda: referrals.referred_customers(
             self.checked, self.history, self.params["min_cell_size"]))
 
-    def compute_all(self) -> "Analysis":
+    def compute_all(self, second_process: bool = False) -> "Analysis":
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
+
+        With ``second_process``, closing the loop (the largest fit, in time and memory) is
+        fitted in a second Python process while this one computes the other parts: the fits
+        are single-threaded, so two processes use two cores, and neither process holds both
+        peaks. The complaints are read here (the second process has no database connection);
+        the fitted model comes back whole, and is the same as fitted here.
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
         frees), so one part's peak does not sit on top of the last one's garbage.
         """
+        pending = None
+        if second_process and "closing_the_loop" not in self.__dict__ and _can_spawn():
+            pending = self._closing_the_loop_elsewhere()
         for name in PARTS:
-            if name not in self.__dict__:  # not computed yet (cached_property keeps it there)
+            if name not in self.__dict__ and not (pending and name == "closing_the_loop"):
                 getattr(self, name)
                 _release_memory()
+        if pending is not None:
+            pool, future, t0 = pending
+            try:
+                self.__dict__["closing_the_loop"] = future.result()
+            finally:
+                pool.shutdown()
+            self.progress(PARTS["closing_the_loop"] + " (second process)", time.perf_counter() - t0)
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
+
+    def _closing_the_loop_elsewhere(self):
+        """Start closing the loop's fit in a second process; return (pool, future, start time)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from cxvalue import closing_the_loop as ctl
+
+        complaints = timed(self.progress, "complaints", lambda: ctl.complaint_history(
+            self.checked, self.params, self.history))
+        self.progress(PARTS["closing_the_loop"] + " (second process)", None)
+        t0 = time.perf_counter()
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return pool, pool.submit(_fit_closing_the_loop, self._closing_the_loop_settings(), complaints), t0
 
     def _repr_html_(self) -> str:
         from cxvalue.display import analysis_html
 
         return analysis_html(self)
+
+
+def _can_spawn() -> bool:
+    """A fresh Python process can start from here: it re-imports ``__main__`` from its file, so
+    that file must exist (a script read from stdin has none; Jupyter and ``-m`` are fine)."""
+    import os
+    import sys
+
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
+def _fit_closing_the_loop(settings: dict[str, Any], complaints: pd.DataFrame):
+    """Closing the loop fitted on ``complaints`` (here or in a second process)."""
+    from cxvalue.closing_the_loop import ClosingTheLoop
+
+    return ClosingTheLoop(**settings).fit(complaints)
 
 
 def _release_memory(above_bytes: float = 1e9) -> None:

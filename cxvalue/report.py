@@ -272,7 +272,7 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
 
         def rest_of_the_analysis() -> None:
             try:
-                analysis.compute_all()
+                analysis.compute_all(second_process=_workers(workers) > 1)
                 timed(progress, "storing the analysis", lambda: store.save(analysis, folder, key))
             except BaseException as exc:
                 store.mark_failed(folder, f"{type(exc).__name__}: {exc}")
