@@ -106,9 +106,10 @@ def markdown(doc: dict) -> str:
            "", *rows]
     for key in ("run", "demo"):
         if key in doc and doc[key].get("steps"):
-            out += ["", f"Where the time of {names[key]} went (the CLI's progress lines; notebooks run two at a time, so "
-                        f"their times overlap):", "", "| step | s |", "| --- | ---: |"]
-            out += [f"| {k} | {x:.1f} |" for k, x in doc[key]["steps"].items()]
+            out += ["", f"Where the time of {names[key]} went (the CLI's progress lines, in the order they ended; the "
+                        f"notebooks and the second process overlap the analysis):", "",
+                        "| step | s | run process's peak memory so far (GB) |", "| --- | ---: | ---: |"]
+            out += [f"| {k} | {x[0]:.1f} | {'' if x[1] is None else f'{x[1]:.1f}'} |" for k, x in doc[key]["steps"].items()]
     return "\n".join(out) + "\n"
 
 
@@ -139,9 +140,12 @@ def _measure(name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> dict:
     return out
 
 
-def _steps(text: str) -> dict[str, float]:
-    """The CLI's plain progress lines: ``[m:ss] step: done in N s``."""
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^\[\d+:\d\d\] (.+): done in ([0-9.]+) s$", text, re.M)}
+def _steps(text: str) -> dict[str, list]:
+    """The CLI's plain progress lines: ``[m:ss] step: done in N s (peak memory so far X GB)``
+    -> {step: [seconds, GB or None]}."""
+    pattern = r"^\[\d+:\d\d\] (.+?): done in ([0-9.]+) s(?: \(peak memory so far ([0-9.]+) GB\))?$"
+    return {m.group(1): [float(m.group(2)), float(m.group(3)) if m.group(3) else None]
+            for m in re.finditer(pattern, text, re.M)}
 
 
 def main(argv: list[str] | None = None) -> int:

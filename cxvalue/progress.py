@@ -1,7 +1,8 @@
 """What a long run says while it works: which step or notebook is running and for how long.
 
 A progress callback is ``progress(step, seconds)``: called with ``seconds=None`` when ``step``
-starts and with its duration when it ends. :class:`Reporter` prints them: on a terminal, one
+starts and with its duration when it ends. The end of a step of the run's own process also says
+that process's peak memory so far (the step where it jumps is the one to look at). :class:`Reporter` prints them: on a terminal, one
 line redrawn in place with a bar of the steps done and the time of the running ones; anywhere
 else (a cron log, a CI log, a pipe), one plain line per start and end, with no escape codes.
 """
@@ -33,6 +34,13 @@ def timed(progress: Progress, step: str, fn: Callable[[], Any]) -> Any:
     out = fn()
     progress(step, time.perf_counter() - t0)
     return out
+
+
+def _peak_gb() -> float:
+    """This process's peak resident memory so far, GB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def _clock(seconds: float) -> str:
@@ -71,11 +79,12 @@ class Reporter:
             else:
                 self.running.pop(step, None)
                 self.done += 1
+                memory = "" if step.startswith("notebook ") else f" (peak memory so far {_peak_gb():.1f} GB)"
                 if self.tty:
                     self._clear()
-                    self._line(f"[{_clock(now)}] {step}: {seconds:.1f} s")
+                    self._line(f"[{_clock(now)}] {step}: {seconds:.1f} s{memory}")
                 else:
-                    self._line(f"[{_clock(now)}] {step}: done in {seconds:.1f} s")
+                    self._line(f"[{_clock(now)}] {step}: done in {seconds:.1f} s{memory}")
             if self.tty:
                 self._draw()
 
