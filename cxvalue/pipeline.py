@@ -44,6 +44,10 @@ PARTS = {
     "who_answered": "who answered",
     "referred": "referrals",
 }
+#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`): the largest.
+ELSEWHERE = ("closing_the_loop", "journeys", "who_answered")
+#: Customers in the history from which they do (a fresh process's imports cost a few seconds).
+SECOND_PROCESS_FROM = 100_000
 
 
 @dataclass
@@ -214,47 +218,66 @@ class Analysis:
     def compute_all(self, second_process: bool = False) -> "Analysis":
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
-        With ``second_process``, closing the loop (the largest fit, in time and memory) is
-        fitted in a second Python process while this one computes the other parts: the fits
-        are single-threaded, so two processes use two cores, and neither process holds both
-        peaks. The complaints are read here (the second process has no database connection);
-        the fitted model comes back whole, and is the same as fitted here.
+        With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
+        the three largest fits (:data:`ELSEWHERE`: closing the loop,
+        journeys vs touchpoints, who answered) run one after another in a second Python
+        process, each in a fresh one, while this process computes the other parts: the fits are
+        single-threaded, so two processes use two cores, and no process holds two fits' peaks.
+        Their inputs are read here (a second process has no database connection); each fitted
+        model comes back whole and is the same as fitted here.
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
         frees), so one part's peak does not sit on top of the last one's garbage.
         """
-        pending = None
-        if second_process and "closing_the_loop" not in self.__dict__ and _can_spawn():
-            pending = self._closing_the_loop_elsewhere()
-        for name in PARTS:
-            if name not in self.__dict__ and not (pending and name == "closing_the_loop"):
-                getattr(self, name)
-                _release_memory()
-        if pending is not None:
-            pool, future, t0 = pending
-            try:
-                self.__dict__["closing_the_loop"] = future.result()
-            finally:
-                pool.shutdown()
-            self.progress(PARTS["closing_the_loop"] + " (second process)", time.perf_counter() - t0)
+        pending = {}
+        pool = None
+        big = len(self.history) >= SECOND_PROCESS_FROM  # below, starting a process costs more than it saves
+        if second_process and big and _can_spawn() and any(n not in self.__dict__ for n in ELSEWHERE):
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                       max_tasks_per_child=1)
+            for name in ELSEWHERE:
+                if name not in self.__dict__:
+                    args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
+                    pending[name] = pool.submit(_fit_part, name, *args)
+                    _release_memory()
+        try:
+            for name in PARTS:
+                if name not in self.__dict__ and name not in pending:
+                    getattr(self, name)
+                    _release_memory()
+            for name, future in pending.items():
+                fitted, seconds = future.result()
+                self.__dict__[name] = fitted
+                self.progress(f"{PARTS[name]} (second process)", seconds)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
 
-    def _closing_the_loop_elsewhere(self):
-        """Start closing the loop's fit in a second process; return (pool, future, start time)."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    def _inputs_of(self, name: str) -> tuple:
+        """What :func:`_fit_part` needs to fit ``name`` without a database: settings and frames."""
+        p = self.params
+        if name == "closing_the_loop":
+            from cxvalue import closing_the_loop as ctl
 
-        from cxvalue import closing_the_loop as ctl
+            return self._closing_the_loop_settings(), ctl.complaint_history(self.checked, p, self.history)
+        if name == "journeys":
+            from cxvalue import drivers
 
-        complaints = timed(self.progress, "complaints", lambda: ctl.complaint_history(
-            self.checked, self.params, self.history))
-        self.progress(PARTS["closing_the_loop"] + " (second process)", None)
-        t0 = time.perf_counter()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return pool, pool.submit(_fit_closing_the_loop, self._closing_the_loop_settings(), complaints), t0
+            return {"seed": p["seed"], "min_cell_size": p["min_cell_size"]}, drivers.responses_frame(self.checked), \
+                self.history
+        if name == "who_answered":
+            from cxvalue import who_answered
+
+            return ({"covariates": list(self.checked.covariates), "groups": list(config.bands_for(p))},
+                    who_answered.response_base(self.checked, self.history, p))
+        raise ValueError(name)
 
     def _repr_html_(self) -> str:
         from cxvalue.display import analysis_html
@@ -270,6 +293,23 @@ def _can_spawn() -> bool:
 
     path = getattr(sys.modules.get("__main__"), "__file__", None)
     return path is None or os.path.isfile(path)
+
+
+def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
+    """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:meth:`Analysis._inputs_of`), in a
+    second process; returns the fitted model and the seconds the fit took."""
+    t0 = time.perf_counter()
+    if name == "closing_the_loop":
+        fitted = _fit_closing_the_loop(settings, *frames)
+    elif name == "journeys":
+        from cxvalue import drivers
+
+        fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
+    else:
+        from cxvalue import who_answered
+
+        fitted = who_answered.WhoAnswered(**settings).fit(*frames)
+    return fitted, time.perf_counter() - t0
 
 
 def _fit_closing_the_loop(settings: dict[str, Any], complaints: pd.DataFrame):
