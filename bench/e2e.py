@@ -16,8 +16,8 @@ Each step runs in a fresh subprocess of a fresh worker, so that its resource usa
 
 For each: wall time, CPU time (user + system of the worker's whole process tree) and the
 **largest process's peak RSS** (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in the worker: the
-biggest of the CLI and every notebook kernel, as each is waited for), beside the CLI
-process's own peak (``os.wait4``). Results go to ``bench/out/e2e-<n>.{md,json}``; a full-size
+biggest of the CLI, every notebook kernel and its second process, as each is waited for); the
+CLI's progress lines give its own process's peak after each step. Results go to ``bench/out/e2e-<n>.{md,json}``; a full-size
 run (or ``--readme``) rewrites the block between the ``e2e`` markers of bench/README.md.
 """
 
@@ -81,8 +81,8 @@ def duckdb_pass(path: str) -> None:
 
 def markdown(doc: dict) -> str:
     m, v, w = doc["machine"], doc["versions"], doc["world"]
-    rows = ["| step | wall (s) | CPU, whole process tree (s) | largest process peak RSS (GB) | CLI process peak RSS (GB) | load average before | target |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = ["| step | wall (s) | CPU, whole process tree (s) | largest process peak RSS (GB) | load average before | target |",
+            "| --- | ---: | ---: | ---: | ---: | --- |"]
     names = {"duckdb": "one DuckDB pass over the transactions", "run": f"`cxvalue run`, {w['customers']:,} customers",
              "demo": "`make report` (demo, 20,000 customers; install step excluded)"}
     for key in ("duckdb", "run", "demo"):
@@ -98,7 +98,7 @@ def markdown(doc: dict) -> str:
         else:
             target = "yardstick"
         rows.append(f"| {names[key]} | {wall:.1f} | {r['cpu_s']:.1f} | {_gb(r['largest_process_rss_bytes']):.2f} | "
-                    f"{_gb(r['cli_process_rss_bytes']):.2f} | {r['load_before']:.1f} | {target} |")
+                    f"{r['load_before']:.1f} | {target} |")
     out = [f"Run of {doc['date']} (`python bench/e2e.py{' ' + doc['args'] if doc.get('args') else ''}`), cxvalue at {doc['code']}.", "",
            f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GiB RAM; {m['os']}; Python {m['python']}",
            f"- Packages: pandas {v['pandas']}, duckdb {v['duckdb']}, ibis-framework {v['ibis-framework']}, pyarrow {v['pyarrow']}, numpy {v['numpy']}",
