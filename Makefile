@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup report test test-slow bench coverage lock clean
+.PHONY: setup report test test-slow bench bench-run coverage lock clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,12 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q -n 2 -m slow
 
-bench: setup
+bench: setup  # the history vs plain pandas, then the whole run (bench/README.md)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/e2e.py
+
+bench-run: setup  # the whole cxvalue run on 1,000,000 customers and make report on the demo, vs one DuckDB pass
+	$(BIN)/python bench/e2e.py
 
 coverage: setup
 	$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
