@@ -159,8 +159,9 @@ def open_source(source: Any, params: dict[str, Any] | None = None) -> Source:
     Tables are found under the contract's names (customers, responses, ...) unless the
     ``source`` parameter (CONTRACT section 1, ``docs/CONTRACT.md``) says otherwise: per table a
     ``file``, a ``table`` of the source under another name (``database.table`` for another
-    database or schema of the backend), or a ``query`` run on the source's backend, and ``columns`` (contract name -> the user's column), renamed here so that every
-    later step sees contract names. With a ``source`` block that names every required table's
+    database or schema of the backend), or a ``query`` run on the source's backend, and
+    ``columns`` (contract name -> the user's column), renamed here so that every later step
+    sees contract names. With a ``source`` block that names every required table's
     ``file`` or ``query``, ``source`` may be None.
 
     CSV files are read with DuckDB's dialect detection (delimiter, quotes, byte-order mark,
