@@ -195,10 +195,13 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
 
     churned = h.end_date.notnull()
     stop = h.end_date.fill_null(as_of)
+    # days as float64 before dividing: Spark reads 365.25 as a decimal and would round the years
+    # to 6 decimals; DuckDB promotes the integer to a double either way (same bytes)
+    years = ibis.literal(DAYS_PER_YEAR, type="float64")
     h = h.mutate(
-        tenure_years=h.response_date.delta(h.start_date, unit="day") / DAYS_PER_YEAR,
-        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day") / DAYS_PER_YEAR,
-        post_exposure_years=h.post_end.delta(h.response_date, unit="day") / DAYS_PER_YEAR,
+        tenure_years=h.response_date.delta(h.start_date, unit="day").cast("float64") / years,
+        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day").cast("float64") / years,
+        post_exposure_years=h.post_end.delta(h.response_date, unit="day").cast("float64") / years,
         churned=churned,
         duration_days=stop.delta(h.response_date, unit="day"),
     )
