@@ -318,6 +318,12 @@ class BusinessCase:
                               self.sensitivity.to_dict(orient="records")},
         }
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Business case")
+
 
 def _assumptions(inputs: dict[str, Any]) -> dict[str, Any]:
     """Every value the case was priced with, as used (the measured margin, the shares moved after

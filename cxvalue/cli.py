@@ -6,13 +6,23 @@ stderr names what and where); 1 = anything else.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-import typer
+# One BLAS thread per process, set before numpy loads (the notebook kernels inherit it). The run
+# already keeps the cores busy with DuckDB and with notebooks side by side; a second OpenBLAS
+# thread made the least-squares solves of the model fits up to 7 times slower on a busy 2-core
+# machine. It also makes results.json the same on machines with any number of cores: threaded
+# BLAS splits its sums by the thread count, which moves the last digits of a few intervals.
+# Set OPENBLAS_NUM_THREADS yourself to choose otherwise.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from cxvalue.exceptions import CxValueError, InputError
+import typer  # noqa: E402
+
+from cxvalue.exceptions import CxValueError, InputError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prove, in money, what customer experience is worth.")
@@ -46,31 +56,46 @@ RUNS = typer.Option(None, "--runs-dir", help="Keep this run in RUNS_DIR/<UTC tim
 PDF = typer.Option(False, "--pdf", help="Also print report.pdf with headless Chromium (must be installed).")
 
 
+QUIET = typer.Option(False, "--quiet", "-q", help="Say nothing while running (by default each step and notebook "
+                                                  "is reported on stderr: a progress bar on a terminal, plain lines "
+                                                  "elsewhere).")
+
+
 def _run(data: Optional[str], out: Optional[Path], runs_dir: Optional[Path], config: Optional[Path],
-         set_: Optional[list[str]], pdf: bool = False) -> None:
+         set_: Optional[list[str]], pdf: bool = False, quiet: bool = False) -> None:
+    from cxvalue.progress import Reporter, quiet as say_nothing
+
+    progress = say_nothing if quiet else Reporter()
     try:
         from cxvalue.report import run as run_report
 
         params = _params(config, set_)
-        done = run_report(data, params, out, runs_dir=runs_dir, pdf=pdf)
+        done = run_report(data, params, out, runs_dir=runs_dir, pdf=pdf, progress=progress)
     except Exception as exc:  # noqa: BLE001 - mapped to exit codes
+        if isinstance(progress, Reporter):
+            progress.close()
         _fail(exc)
+    if isinstance(progress, Reporter):
+        progress.close()
+        typer.echo(f"Done in {progress.elapsed():.0f} s.", err=True)
     typer.echo(f"Report: {done / 'report.html'}")
 
 
 @app.command()
 def run(data: Optional[str] = DATA, out: Optional[Path] = OUT, runs_dir: Optional[Path] = RUNS,
-        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET, pdf: bool = PDF) -> None:
-    """Check the data, run every notebook, write report.html, results.json, business_case.xlsx, notebooks/ and manifest.json."""
-    _run(data, out, runs_dir, config, set_, pdf)
+        config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET, pdf: bool = PDF,
+        quiet: bool = QUIET) -> None:
+    """Check the data, analyse it once, run every notebook, write report.html, results.json,
+    business_case.xlsx, notebooks/ and manifest.json."""
+    _run(data, out, runs_dir, config, set_, pdf, quiet)
 
 
 @app.command()
 def demo(out: Optional[Path] = typer.Option(Path("reports/demo"), "--out", help="Output folder."),
          runs_dir: Optional[Path] = RUNS, config: Optional[Path] = CONFIG, set_: Optional[list[str]] = SET,
-         pdf: bool = PDF) -> None:
+         pdf: bool = PDF, quiet: bool = QUIET) -> None:
     """Build the bundled synthetic world (20,000 customers, seeded) and run the report on it."""
-    _run("demo", out, runs_dir, config, set_, pdf)
+    _run("demo", out, runs_dir, config, set_, pdf, quiet)
 
 
 @app.command()

@@ -1,9 +1,9 @@
 """Read a data source and check it against the contract (CONTRACT section 1).
 
 One code path for every source: a folder of CSV/Parquet files (read by DuckDB), a
-DuckDB database file (attached read-only), an Ibis backend connection (Spark, BigQuery,
-Snowflake, Postgres, ...), a dict of DataFrames, or ``"demo"`` (the bundled synthetic
-world). Tables stay Ibis expressions on the source's own backend; nothing is
+DuckDB database file (attached read-only), an Ibis backend connection or URL (Spark, BigQuery,
+Snowflake, Postgres, ...), a Spark session, a dict of DataFrames, or ``"demo"`` (the bundled
+synthetic world). Tables stay Ibis expressions on the source's own backend; nothing is
 round-tripped through pandas.
 
 The ``source`` parameter maps a user's own files, tables, queries and column names onto the
@@ -189,14 +189,17 @@ class _Origin:
 
 
 def open_source(source: Any, params: dict[str, Any] | None = None) -> Source:
-    """Open a folder, a DuckDB file, an Ibis backend or URL, a dict of DataFrames or ``"demo"``.
+    """Open a folder, a DuckDB file, an Ibis backend or URL, a Spark session, a dict of DataFrames or ``"demo"``.
 
-    A URL (``duckdb:///path.db``, ``postgres://user@host/db``, ...) goes to ``ibis.connect``.
+    A URL (``duckdb:///path.db``, ``postgres://user@host/db``, ...) goes to ``ibis.connect``;
+    ``pyspark://[/warehouse][?spark.setting=value&...]`` starts (or joins) a Spark session
+    (:func:`_spark_from_url`). A SparkSession is opened through ``ibis.pyspark.connect``.
     Tables are found under the contract's names (customers, responses, ...) unless the
     ``source`` parameter (CONTRACT section 1, ``docs/CONTRACT.md``) says otherwise: per table a
-    ``file``, a ``table`` of the source under another name, or a ``query`` run on the source's
-    backend, and ``columns`` (contract name -> the user's column), renamed here so that every
-    later step sees contract names. With a ``source`` block that names every required table's
+    ``file``, a ``table`` of the source under another name (``database.table`` for another
+    database or schema of the backend), or a ``query`` run on the source's backend, and
+    ``columns`` (contract name -> the user's column), renamed here so that every later step
+    sees contract names. With a ``source`` block that names every required table's
     ``file`` or ``query``, ``source`` may be None.
 
     CSV files are read with DuckDB's dialect detection (delimiter, quotes, byte-order mark,
@@ -248,9 +251,11 @@ def _origin(source: Any, mapping: dict[str, Any]) -> _Origin:
         for name, df in source.items():
             _frame_to_table(con, str(name), df)
         return _Origin(con, "in-memory tables", names={str(n) for n in source})
+    if _is_spark_session(source):  # a SparkSession (classic or Spark Connect, e.g. Databricks)
+        return _origin(ibis.pyspark.connect(source), mapping)
     if isinstance(source, str) and "://" in source:  # an Ibis connection URL, e.g. postgres://...
         try:
-            con = ibis.connect(source)
+            con = _spark_from_url(source) if source.split("://", 1)[0].lower() == "pyspark" else ibis.connect(source)
         except Exception as exc:
             raise InputError(f"data source {source}: cannot connect ({type(exc).__name__}: {exc})") from None
         return _origin(con, mapping)
@@ -270,6 +275,44 @@ def _origin(source: Any, mapping: dict[str, Any]) -> _Origin:
         return _Origin(source, f"Ibis backend {getattr(source, 'name', type(source).__name__)}",
                        names=set(source.list_tables()))
     raise InputError(f"data source {source!r}: expected a folder, a DuckDB file, an Ibis connection or 'demo'")
+
+
+def _is_spark_session(obj: Any) -> bool:
+    return any(c.__name__ == "SparkSession" and c.__module__.startswith("pyspark.sql") for c in type(obj).__mro__)
+
+
+def _spark_from_url(url: str) -> Any:
+    """A Spark session for ``pyspark://[/warehouse folder][?spark.conf=value&...]``, through Ibis.
+
+    The query's settings (``spark.master``, ``spark.sql.catalogImplementation=hive``, ...) configure
+    the session when it is created; the path, if any, is ``spark.sql.warehouse.dir``. Spark reads
+    the rest as usual (``$SPARK_CONF_DIR``: spark-defaults.conf, hive-site.xml). Ibis 12 opens the
+    same URL itself but then sets the warehouse folder again on the running session, which Spark
+    refuses (a static setting), so the session is built here and handed to Ibis as it is.
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    from pyspark.sql import SparkSession
+
+    parts = urlsplit(url)
+    builder = SparkSession.builder
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        builder = builder.config(key, value)
+    if parts.netloc or parts.path.strip("/"):
+        warehouse = Path(parts.netloc + parts.path).expanduser().absolute()
+        builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
+    return ibis.pyspark.connect(builder.getOrCreate())
+
+
+def _qualified_table(origin: _Origin, name: str, wanted: str) -> ir.Table:
+    """``database.table`` or ``catalog.database.table`` of a backend (a Spark or warehouse schema)."""
+    *where, table = wanted.split(".")
+    database = where[0] if len(where) == 1 else tuple(where)
+    try:
+        return origin.con.table(table, database=database)
+    except Exception as exc:  # noqa: BLE001 - every backend has its own error for a missing table
+        raise ParameterError(f"parameter 'source.{name}.table': no table '{wanted}' in {origin.description} "
+                             f"({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _find(origin: _Origin, name: str, spec: dict[str, Any]) -> tuple[ir.Table, Path | None, str | None] | None:
@@ -299,6 +342,8 @@ def _find(origin: _Origin, name: str, spec: dict[str, Any]) -> tuple[ir.Table, P
                 raise ParameterError(f"parameter 'source.{name}.delimiter': applies to CSV files; '{wanted}' is a "
                                      f"table of {origin.description}")
             return origin.con.table(wanted, database=origin.database), None, None
+        if "table" in spec and "." in wanted and origin.database is None:  # another database's table: db.table
+            return _qualified_table(origin, name, wanted), None, None
         names = sorted(origin.names)
     if "table" in spec:
         raise ParameterError(f"parameter 'source.{name}.table': no table '{wanted}' in {origin.description} "

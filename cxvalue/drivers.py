@@ -78,8 +78,10 @@ def responses_frame(data: Any) -> pd.DataFrame:
     """
     if isinstance(data, pd.DataFrame):
         df = data.copy()
-    else:
-        df = data.tables["responses"].to_pyarrow().to_pandas()
+    else:  # in a fixed order: the bootstrap resamples by position, and DuckDB's parallel scans keep no order
+        r = data.tables["responses"]
+        first = ["customer_id", "response_date"]
+        df = r.order_by([*first, *[c for c in r.columns if c not in first]]).to_pyarrow().to_pandas()
     for col in ("journey", "touchpoint"):
         if col in df.columns:
             x = df[col].astype("string").str.strip()
@@ -493,6 +495,12 @@ class KeyDrivers:
                                       self.value_per_point(value_per_customer_year, n_customers).items()}
         return out
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Key drivers")
+
 
 def _num(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
@@ -761,3 +769,9 @@ class JourneysVsTouchpoints:
                              "winner": r["winner"]} for o, r in self.summary_.iterrows()},
             "warnings": list(self.warnings_),
         }
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Journeys vs touchpoints")

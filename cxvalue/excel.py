@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from openpyxl import Workbook
@@ -36,8 +36,10 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 
-from cxvalue.business_case import MOVE_LEVERS, BusinessCase, _per_year
 from cxvalue.exceptions import InputError
+
+if TYPE_CHECKING:  # imported where used: a notebook kernel importing this module skips scipy
+    from cxvalue.business_case import BusinessCase
 
 __all__ = ["write_workbook", "FILENAME"]
 
@@ -115,6 +117,8 @@ def write_workbook(case: BusinessCase, path: str | Path) -> Path:
 def _checked_inputs(case: BusinessCase) -> dict[str, Any]:
     """``case.inputs`` with the ramp and the referral value spread over every year; an
     InputError names what is missing."""
+    from cxvalue.business_case import _per_year
+
     inputs = dict(case.inputs or {})
     missing = [k for k in _REQUIRED if k not in inputs]
     if missing:
@@ -434,6 +438,8 @@ COH_YEAR0 = 6
 
 
 def _cohorts_sheet(wb: Workbook, inputs: dict[str, Any], refs: dict[str, Any], f: dict[str, str]):
+    from cxvalue.business_case import MOVE_LEVERS
+
     ws = wb.create_sheet(COHORTS)
     H = inputs["horizon_years"]
     moves = refs["moves"]
@@ -527,6 +533,8 @@ CF_YEAR0 = 3
 
 def _cash_flows_sheet(wb: Workbook, case: BusinessCase, inputs: dict[str, Any], refs: dict[str, Any],
                       f: dict[str, str]):
+    from cxvalue.business_case import MOVE_LEVERS
+
     ws = wb.create_sheet(CASH_FLOWS)
     H = inputs["horizon_years"]
     cur = f["currency"] or "currency"

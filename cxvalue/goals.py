@@ -192,3 +192,9 @@ class GoalPaths:
     def results(self) -> dict[str, Any]:
         """The ``goals`` block of ``results.json``: ``skipped`` and one entry per dated goal."""
         return {"skipped": self.skipped_, **{n: dict(g) for n, g in self.goals_.items()}}
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "Goals with a date")

@@ -43,7 +43,7 @@ import pandas as pd
 from cxvalue.config import bands_for, load_params
 from cxvalue.data import CheckedData
 
-__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR", "contact_unit_cost"]
+__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR", "contact_unit_cost", "study_bounds"]
 
 DAYS_PER_YEAR = 365.25
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -66,6 +66,14 @@ def contact_unit_cost(contacts: ir.Table, params: dict[str, Any], has_cost: bool
                             else_=other) if cost_map else ibis.literal(other)
     unit = contacts.cost.fill_null(by_channel) if has_cost else by_channel
     return unit.cast("float64")
+
+
+def study_bounds(data: CheckedData, params: dict[str, Any]) -> tuple[dt.date | None, dt.date]:
+    """The study window ``(study_start or None, study_end)``: ``study_end`` defaults to and is capped
+    at the data's ``as_of``."""
+    start = dt.date.fromisoformat(params["study_start"]) if params.get("study_start") else None
+    end = dt.date.fromisoformat(params["study_end"]) if params.get("study_end") else data.as_of
+    return start, min(end, data.as_of)
 
 
 def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
@@ -194,10 +202,13 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
 
     churned = h.end_date.notnull()
     stop = h.end_date.fill_null(as_of)
+    # days as float64 before dividing: Spark reads 365.25 as a decimal and would round the years
+    # to 6 decimals; DuckDB promotes the integer to a double either way (same bytes)
+    years = ibis.literal(DAYS_PER_YEAR, type="float64")
     h = h.mutate(
-        tenure_years=h.response_date.delta(h.start_date, unit="day") / DAYS_PER_YEAR,
-        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day") / DAYS_PER_YEAR,
-        post_exposure_years=h.post_end.delta(h.response_date, unit="day") / DAYS_PER_YEAR,
+        tenure_years=h.response_date.delta(h.start_date, unit="day").cast("float64") / years,
+        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day").cast("float64") / years,
+        post_exposure_years=h.post_end.delta(h.response_date, unit="day").cast("float64") / years,
         churned=churned,
         duration_days=stop.delta(h.response_date, unit="day"),
     )

@@ -28,7 +28,6 @@ import pandas as pd
 import nbformat
 import vl_convert as vlc
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from nbconvert import HTMLExporter
 
 __all__ = ["enable_offline_charts", "notebooks_to_html"]
 
@@ -157,6 +156,8 @@ def notebooks_to_html(notebook_paths: list[str | Path], title: str) -> str:
         and the Vega JavaScript inlined once if any chart is present. It loads
         nothing over the network.
     """
+    from nbconvert import HTMLExporter  # here: a notebook kernel imports this module for its charts only
+
     exporter = HTMLExporter(
         template_name="basic",
         exclude_input=True,

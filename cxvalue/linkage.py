@@ -218,6 +218,12 @@ class _Skippable:
         """True when the model was estimated (not skipped)."""
         return self.skipped_ is None
 
+    def _repr_html_(self) -> str:
+        """The model in Jupyter: its name, the skipped reason or the summary table, its caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, type(self).__name__)
+
 
 class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""

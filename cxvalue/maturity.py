@@ -200,3 +200,9 @@ class Maturity:
                          for e, r in self.elements_.iterrows()},
             "by_unit": {u: float(v) for u, v in self.units_.mean(axis=1).items()},
         }
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "CX maturity")

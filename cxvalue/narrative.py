@@ -695,20 +695,26 @@ def transitions_sentence(r: dict[str, Any], currency: str) -> str:
     return text
 
 
-def who_answered_sentences(wa) -> list[str]:
+def who_answered_sentences(wa, weighted: bool | None = None) -> list[str]:
     """Who answered the surveys, and what re-weighting them to the whole base changes (a skipped
-    analysis: its reason)."""
+    analysis: its reason). ``weighted``: whether the business case uses these weights
+    (:attr:`cxvalue.pipeline.Analysis.who_answered` is fitted among today's customers; None: a
+    base of any other kind, not tied to the case)."""
     if skipped_sentence(wa):
         return [skipped_sentence(wa)]
     s, r = wa.summary, wa.results()
     # churn is left out: respondents were customers on the day they answered, by construction
     worst = s["std_diff"].drop(index=[i for i in s.index if str(i).startswith("churned")]).abs().idxmax()
-    out = [f"{r['respondents']:,} of {r['base_customers']:,} customers answered a survey. Respondents differ most from the "
+    whom = "" if weighted is None else "today's "
+    out = [f"{r['respondents']:,} of {whom}{r['base_customers']:,} customers answered a survey. Respondents differ most from the "
            f"rest in {label(worst).replace('=', ': ')} (standardised difference {s.loc[worst, 'std_diff']:+.2f}; above 0.1 "
            f"matters)."]
-    out.append("Weighting each respondent by the inverse of their chance to answer makes them stand for the whole base; "
-               "the table shows what that changes in each group's share and revenue. The business case uses the "
-               "respondents as they are; a large difference here is a reason to read it with care.")
+    base = "the whole base" if weighted is None else "today's customers"
+    use = ("The business case uses these weights (parameter response_weights), so that the customers it moves look "
+           "like today's customers." if weighted else
+           "The business case uses the respondents as they are; a large difference here is a reason to read it with care.")
+    out.append(f"Weighting each respondent by the inverse of their chance to answer makes them stand for {base}; "
+               f"the table shows what that changes in each group's share and revenue. {use}")
     return out
 
 
@@ -736,7 +742,7 @@ def who_answered_table(wa, currency: str, min_cell_size: int = 0) -> pd.DataFram
 
 
 def referrals_sentence(analysis, currency: str, referred: pd.DataFrame | None = None) -> str:
-    """The referrals lever in words; with ``referred`` (:func:`cxvalue.loop.referred_customers`)
+    """The referrals lever in words; with ``referred`` (:func:`cxvalue.referrals.referred_customers`)
     skipped, its reason."""
     if skipped_sentence(referred):
         return skipped_sentence(referred)

@@ -1,31 +1,68 @@
-"""The whole chain in one call: check -> history -> linkage -> business case.
+"""The whole chain in one call: check -> history -> linkage -> business case -> the other analyses.
 
-The report notebooks that need the fitted models (business case, scorecard, page one)
-call :func:`analyse` instead of repeating the same dozen lines; each notebook still runs on
-its own. Every step is a documented function of its module; this one only strings them
-together with the run parameters.
+:func:`analyse` checks the source, builds the history, fits the linkage models, weights the
+respondents to today's customers (who answered) and prices the scenario; the analyses built
+on those (the scorecard, goals with a date, CX maturity, key drivers, journeys vs touchpoints,
+closing the loop, failure demand, movement between groups, referrals) are attributes of the
+returned :class:`Analysis`, each computed the first time it is read. ``cxvalue run``
+computes every part once (:meth:`Analysis.compute_all`) and stores it for the notebooks
+(:mod:`cxvalue.store`); a notebook run on its own computes only the parts it shows. Every step
+is a documented function or class of its module; this one only strings them together with the
+run parameters, so a number in the report traces to one attribute here and one function there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+import time
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from cxvalue import business_case, config, history, linkage, value
-from cxvalue import data as cxdata
+from cxvalue import config
+from cxvalue.progress import Progress, quiet, timed
 
-__all__ = ["Analysis", "analyse", "failure_demand_lever", "NO_CONTACTS"]
+if TYPE_CHECKING:  # the modules themselves are imported where used: a notebook that loads the
+    # run's stored analysis (cxvalue.store) then never pays for statsmodels, scipy, Ibis and DuckDB
+    from cxvalue import business_case, linkage
+    from cxvalue import data as cxdata
+
+__all__ = ["Analysis", "analyse", "failure_demand_lever", "load_or_analyse", "for_notebook", "NO_CONTACTS", "PARTS"]
 
 NO_CONTACTS = ("Cost to serve: the data has no contacts table, so what each group costs to serve cannot be "
                "measured and the case has no cost-to-serve lever. Add contacts.csv (customer_id, date, channel; "
                "cost if known) to include it.")
 
+#: The parts computed after the business case, in the order ``cxvalue run`` computes them:
+#: attribute of :class:`Analysis` -> what the progress line calls it.
+PARTS = {
+    "scorecard": "scorecard",
+    "goal_paths": "goals with a date",
+    "maturity": "CX maturity",
+    "key_drivers": "key drivers",
+    "journeys": "journeys vs touchpoints",
+    "closing_the_loop": "closing the loop",
+    "failure_demand": "failure demand",
+    "placebo": "placebo check",
+    "transitions": "movement between groups",
+    "referred": "referrals",
+}
+#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`): the largest.
+#: (Who answered is fitted with the core: the business case's response weights come from it.)
+ELSEWHERE = ("closing_the_loop", "journeys")
+#: Customers in the history from which they do (a fresh process's imports cost a few seconds).
+SECOND_PROCESS_FROM = 100_000
+
 
 @dataclass
 class Analysis:
-    """Everything one run computes from the data, ready for notebooks and charts."""
+    """Everything one run computes from the data, ready for notebooks and charts.
+
+    The first fields are computed by :func:`analyse`; the parts after the business case
+    (:data:`PARTS`, and ``observed``, ``value_at_stake``, ``value_per_point``, ...) the first
+    time they are read.
+    """
 
     params: dict[str, Any]
     checked: cxdata.CheckedData
@@ -40,14 +77,17 @@ class Analysis:
     case: business_case.BusinessCase
     #: Where ``params["gross_margin"]`` came from: "transaction cost" or "parameter".
     margin_source: str = "parameter"
-    #: Who answered and the response weights that make respondents stand for today's customers
-    #: in the business case (:class:`cxvalue.loop.WhoAnswered`); None with ``response_weights = none``.
+    #: Who answered among today's customers (:class:`cxvalue.who_answered.WhoAnswered`): the report's
+    #: "who answered" and the source of the response weights.
     who_answered: Any = None
-    #: The weights used, one per history row (None: every respondent counts once).
+    #: The weights the business case used, one per history row (None: every respondent counts once,
+    #: as with ``response_weights = none`` or when who answered is skipped).
     response_weights: pd.Series | None = None
-    #: The cost of failure demand (:class:`cxvalue.failure_demand.FailureDemand`) when the scenario
-    #: includes its lever (``scenario.failure_demand_reasons``); else None.
-    failure_demand: Any = None
+    #: ``results.json`` of earlier runs (oldest first), for the scorecard's trend (:func:`cxvalue.runs.earlier_runs`).
+    earlier: list[dict] = field(default_factory=list)
+    progress: Progress = field(default=quiet, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ the core's summaries
 
     def skipped(self) -> dict[str, str]:
         """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
@@ -74,19 +114,285 @@ class Analysis:
                 *self.case.left_out.values()]
         return list(dict.fromkeys(seen))
 
+    # ------------------------------------------------------------------ derived figures
 
-def analyse(source: Any, params: dict[str, Any]) -> Analysis:
+    @cached_property
+    def observed(self) -> pd.DataFrame:
+        """The raw comparison of the groups (:func:`cxvalue.linkage.observed_summary`)."""
+        from cxvalue import linkage
+
+        return linkage.observed_summary(self.history, self.reference, self.params["min_group_size"])
+
+    @cached_property
+    def value_at_stake(self) -> float:
+        """Margin a year that dissatisfaction costs today (:func:`cxvalue.business_case.value_at_stake`)."""
+        from cxvalue import business_case
+
+        return business_case.value_at_stake(self.case)
+
+    @cached_property
+    def value_per_year(self) -> pd.Series:
+        """What a customer of each group brings in a year (:func:`cxvalue.business_case.group_value_per_year`)."""
+        from cxvalue import business_case
+
+        return business_case.group_value_per_year(self.case)
+
+    @cached_property
+    def customers(self) -> float:
+        """Customers today (the base of the business case)."""
+        return float(self.base.sum())
+
+    @cached_property
+    def headline_trend(self) -> pd.DataFrame:
+        """The business case's headline in earlier runs and this one (:func:`cxvalue.runs.headline_trend`)."""
+        from cxvalue import runs
+
+        return runs.headline_trend(self.earlier, self.case.results()["business_case"])
+
+    @cached_property
+    def value_per_point(self) -> pd.Series:
+        """What one more rating point of each driver is worth a year (:meth:`cxvalue.drivers.KeyDrivers.value_per_point`)."""
+        return self.key_drivers.value_per_point(self.value_per_year, self.customers)
+
+    # ------------------------------------------------------------------ the other analyses
+
+    def _timed(self, step: str, fn: Callable[[], Any]) -> Any:
+        return timed(self.progress, step, fn)
+
+    @cached_property
+    def scorecard(self):
+        """The KPI scorecard (:class:`cxvalue.scorecard.Scorecard`), with the trend over ``earlier``."""
+        from cxvalue.scorecard import Scorecard
+
+        return self._timed(PARTS["scorecard"], lambda: Scorecard(self.params, self.earlier).fit(
+            self.checked, self.case.clv["margin_per_year"], self.base))
+
+    @cached_property
+    def goal_paths(self):
+        """Goals with a date read against their path (:class:`cxvalue.goals.GoalPaths`), on the scorecard."""
+        from cxvalue.goals import GoalPaths
+
+        card = self.scorecard
+        return self._timed(PARTS["goal_paths"], lambda: GoalPaths(self.params, self.earlier).fit(self.checked, card))
+
+    @cached_property
+    def maturity(self):
+        """The CX maturity self-assessment (:class:`cxvalue.maturity.Maturity`), with the change since ``earlier``."""
+        from cxvalue.maturity import Maturity
+
+        return self._timed(PARTS["maturity"], lambda: Maturity(self.earlier).fit(self.checked))
+
+    @cached_property
+    def key_drivers(self):
+        """Key drivers of the score (:class:`cxvalue.drivers.KeyDrivers`)."""
+        from cxvalue import drivers
+
+        return self._timed(PARTS["key_drivers"], lambda: drivers.KeyDrivers.from_params(self.params).fit(self.checked))
+
+    @cached_property
+    def journeys(self):
+        """Journeys vs touchpoints (:class:`cxvalue.drivers.JourneysVsTouchpoints`)."""
+        from cxvalue import drivers
+
+        p = self.params
+        return self._timed(PARTS["journeys"], lambda: drivers.JourneysVsTouchpoints(
+            seed=p["seed"], min_cell_size=p["min_cell_size"]).fit(self.checked, self.history))
+
+    @cached_property
+    def closing_the_loop(self):
+        """Closing the loop on complaints (:class:`cxvalue.closing_the_loop.ClosingTheLoop`)."""
+        from cxvalue import closing_the_loop as ctl
+
+        return self._timed(PARTS["closing_the_loop"], lambda: _fit_closing_the_loop(
+            self._closing_the_loop_settings(), ctl.complaint_history(self.checked, self.params, self.history)))
+
+    def _closing_the_loop_settings(self) -> dict[str, Any]:
+        p = self.params
+        return {"covariates": list(self.checked.covariates), "gross_margin": p["gross_margin"],
+                "horizon_years": p["horizon_years"], "discount_rate": p["discount_rate"],
+                "min_group_size": p["min_group_size"], "seed": p["seed"],
+                "cost_to_serve_per_customer_year": self.cost_to_serve_per_customer_year()}
+
+    @cached_property
+    def failure_demand(self):
+        """The cost of failure demand by contact reason (:class:`cxvalue.failure_demand.FailureDemand`)."""
+        from cxvalue import failure_demand as fd
+
+        p = self.params
+        return self._timed(PARTS["failure_demand"], lambda: fd.FailureDemand.from_params(
+            p, list(self.checked.covariates)).fit(
+            fd.reason_costs(self.checked, p), fd.reason_exposure(self.checked, self.history, p), self.history,
+            self.case.clv["margin_per_year"], self.base))
+
+    @cached_property
+    def placebo(self):
+        """The linkage comparison repeated a window before the survey (:class:`cxvalue.placebo.Placebo`)."""
+        from cxvalue.placebo import Placebo
+
+        p = self.params
+        return self._timed(PARTS["placebo"], lambda: Placebo(self.reference, list(self.checked.covariates),
+                                                             p["min_group_size"]).fit(self.checked, p))
+
+    @cached_property
+    def transitions(self):
+        """Movement between groups (:class:`cxvalue.transitions.Transitions`)."""
+        from cxvalue import transitions
+
+        p = self.params
+        return self._timed(PARTS["transitions"], lambda: transitions.Transitions(
+            list(config.bands_for(p)), p["min_cell_size"]).fit(
+            transitions.next_responses(self.checked, self.history, p), self.value_per_year))
+
+    @cached_property
+    def referred(self) -> pd.DataFrame:
+        """Customers referred by each group (:func:`cxvalue.referrals.referred_customers`)."""
+        from cxvalue import referrals
+
+        return self._timed(PARTS["referred"], lambda: referrals.referred_customers(
+            self.checked, self.history, self.params["min_cell_size"]))
+
+    def compute_all(self, second_process: bool = False) -> "Analysis":
+        """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
+
+        With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
+        the two largest fits (:data:`ELSEWHERE`: closing the loop and
+        journeys vs touchpoints) run one after another in a second Python
+        process, each in a fresh one, while this process computes the other parts: the fits are
+        single-threaded, so two processes use two cores, and no process holds two fits' peaks.
+        Their inputs are read here (a second process has no database connection); each fitted
+        model comes back whole and is the same as fitted here.
+
+        After each part computed here, on a process above 1 GB, the memory its fit left behind
+        is given back (statsmodels results hold reference cycles that only the cycle collector
+        frees), so one part's peak does not sit on top of the last one's garbage.
+        """
+        pending = {}
+        pool = None
+        big = len(self.history) >= SECOND_PROCESS_FROM  # below, starting a process costs more than it saves
+        if second_process and big and _can_spawn() and any(n not in self.__dict__ for n in ELSEWHERE):
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                       max_tasks_per_child=1)
+            for name in ELSEWHERE:
+                if name not in self.__dict__:
+                    args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
+                    pending[name] = pool.submit(_fit_part, name, *args)
+                    _release_memory()
+        try:
+            for name in PARTS:
+                if name not in self.__dict__ and name not in pending:
+                    getattr(self, name)
+                    _release_memory()
+            for name, future in pending.items():
+                fitted, seconds = future.result()
+                self.__dict__[name] = fitted
+                self.progress(f"{PARTS[name]} (second process)", seconds)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
+            getattr(self, name)
+        return self
+
+    def _inputs_of(self, name: str) -> tuple:
+        """What :func:`_fit_part` needs to fit ``name`` without a database: settings and frames."""
+        p = self.params
+        if name == "closing_the_loop":
+            from cxvalue import closing_the_loop as ctl
+
+            return self._closing_the_loop_settings(), ctl.complaint_history(self.checked, p, self.history)
+        if name == "journeys":
+            from cxvalue import drivers
+
+            return {"seed": p["seed"], "min_cell_size": p["min_cell_size"]}, drivers.responses_frame(self.checked), \
+                self.history
+        raise ValueError(name)
+
+    def _repr_html_(self) -> str:
+        from cxvalue.display import analysis_html
+
+        return analysis_html(self)
+
+
+def _can_spawn() -> bool:
+    """A fresh Python process can start from here: it re-imports ``__main__`` from its file, so
+    that file must exist (a script read from stdin has none; Jupyter and ``-m`` are fine)."""
+    import os
+    import sys
+
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
+def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
+    """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:meth:`Analysis._inputs_of`), in a
+    second process; returns the fitted model and the seconds the fit took."""
+    t0 = time.perf_counter()
+    if name == "closing_the_loop":
+        fitted = _fit_closing_the_loop(settings, *frames)
+    else:
+        from cxvalue import drivers
+
+        fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
+    return fitted, time.perf_counter() - t0
+
+
+def _fit_closing_the_loop(settings: dict[str, Any], complaints: pd.DataFrame):
+    """Closing the loop fitted on ``complaints`` (here or in a second process)."""
+    from cxvalue.closing_the_loop import ClosingTheLoop
+
+    return ClosingTheLoop(**settings).fit(complaints)
+
+
+def _release_memory(above_bytes: float = 1e9) -> None:
+    import ctypes
+    import gc
+    import os
+
+    try:
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        rss = above_bytes
+    if rss < above_bytes:  # a full collection costs about half a second: not worth it on small data
+        return
+    gc.collect()
+    try:  # glibc keeps freed memory in its arenas unless asked to return it
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData | None = None,
+            hist: pd.DataFrame | None = None, earlier: list[dict] | None = None,
+            progress: Progress | None = None) -> Analysis:
     """Check ``source``, build the history, fit the linkage models and price the scenario.
 
     The referrals model is fitted only when some customer was referred inside a post window
     (``history.post_referred``); without referrals the business case has no referrals lever.
+    Who answered is fitted among today's customers (:func:`_response_weights`); with
+    ``response_weights = auto`` its weights make the respondents stand for today's customers in
+    the business case.
     With ``margin_source = "auto"`` and transactions that carry a ``cost``, the margin on
     revenue is the data's own (:func:`cxvalue.value.measured_gross_margin`) and replaces
     ``gross_margin`` in ``Analysis.params``.
+
+    ``checked`` and ``hist``, when given, are this source's checked data and history (so a run
+    that checked the data first does not check it again). ``earlier``: earlier runs'
+    ``results.json`` for the scorecard's trend. ``progress(step, seconds)`` hears of each step's
+    start (seconds None) and end.
     """
+    from cxvalue import business_case, history, linkage, value
+    from cxvalue import data as cxdata
+
+    progress = progress or quiet
     reference = config.reference_group(params)
-    checked = cxdata.check(source, params)
-    hist = history.history(checked, params)
+    if checked is None:
+        checked = timed(progress, "checking the data", lambda: cxdata.check(source, params))
+    if hist is None:
+        hist = timed(progress, "customer history", lambda: history.history(checked, params))
     source_of_margin = "parameter"
     measured = value.measured_gross_margin(hist) if params["margin_source"] == "auto" else None
     if measured is not None:
@@ -94,30 +400,46 @@ def analyse(source: Any, params: dict[str, Any]) -> Analysis:
         source_of_margin = "transaction cost"
     cov = list(checked.covariates)
     size = params["min_group_size"]
-    revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
-    cost = linkage.CostToServeModel(reference, cov, size)
-    if "contacts" in checked.tables:
-        cost.fit(hist)
-    else:
-        cost.skip(hist, NO_CONTACTS)
-    churn = linkage.ChurnModel(reference, cov, size).fit(hist)
-    referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
-    curves = churn.km_curves(hist)
-    who, weights = _response_weights(checked, hist, params, cov)
-    base = history.active_customers_by_group(checked, hist, weights)
-    case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist, weights=weights)
-    case.inputs["margin_source"] = source_of_margin
-    case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
-        "each respondent counts once"
+
+    def fit_linkage():
+        revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
+        cost = linkage.CostToServeModel(reference, cov, size)
+        if "contacts" in checked.tables:
+            cost.fit(hist)
+        else:
+            cost.skip(hist, NO_CONTACTS)
+        churn = linkage.ChurnModel(reference, cov, size).fit(hist)
+        referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
+        return revenue, cost, churn, referrals
+
+    revenue, cost, churn, referrals = timed(progress, "linkage models", fit_linkage)
+
+    who, weights = timed(progress, "who answered", lambda: _response_weights(checked, hist, params, cov))
+
+    def price():
+        curves = churn.km_curves(hist)
+        base = history.active_customers_by_group(checked, hist, weights)
+        case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist,
+                                      weights=weights)
+        case.inputs["margin_source"] = source_of_margin
+        case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
+            "each respondent counts once"
+        return curves, base, case
+
+    curves, base, case = timed(progress, "business case", price)
     failure = None
     if params["scenario"]["failure_demand_reasons"]:
-        case, failure = failure_demand_lever(checked, hist, params, cov, case, base)
-    return Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                    source_of_margin, who, weights, failure)
+        case, failure = timed(progress, "failure demand lever",
+                              lambda: failure_demand_lever(checked, hist, params, cov, case, base))
+    analysis = Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
+                        source_of_margin, who, weights, list(earlier or []), progress)
+    if failure is not None:  # the part the lever was priced from: the same fit the report shows
+        analysis.__dict__["failure_demand"] = failure
+    return analysis
 
 
 def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str],
-                         case: business_case.BusinessCase, base: pd.Series):
+                         case, base: pd.Series):
     """The case with the failure-demand lever of ``scenario.failure_demand_reasons`` ("top" or
     reasons separated by commas), and the fitted :class:`cxvalue.failure_demand.FailureDemand`.
 
@@ -126,6 +448,7 @@ def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], co
     scenario's ramp and lag (:func:`cxvalue.business_case.add_yearly_lever`). What the data
     cannot support (no reasons; a reason the data does not have, or too rare to show) goes into
     ``case.left_out`` and the rest of the case stands."""
+    from cxvalue import business_case
     from cxvalue import failure_demand as fdm
 
     fd = fdm.FailureDemand.from_params(params, cov).fit(
@@ -169,24 +492,48 @@ def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], co
 
 
 def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str]):
-    """Who answered among today's customers (:class:`cxvalue.loop.WhoAnswered`) and its weights per
-    history row, or
-    ``(None, None)`` when ``response_weights`` is ``none``; weights are None too when the fit is
-    skipped (e.g. every customer answered: nothing to correct)."""
-    from cxvalue import loop
+    """Who answered among today's customers (:class:`cxvalue.who_answered.WhoAnswered`) and its
+    weights per history row; the weights are None with ``response_weights = none`` and when the
+    fit is skipped (e.g. every customer answered: nothing to correct)."""
+    from cxvalue import who_answered as wa
 
-    if params.get("response_weights", "auto") == "none":
-        return None, None
     labels = list(config.bands_for(params))
     # today's customers only: the case prices today's base, and among everyone ever in the study window
     # the non-respondents include customers who left before anyone could ask them (small accounts, on
     # most data), which would make the weights favour the respondents who look like them
     c = checked.tables["customers"]
     today = c.filter(c.end_date.isnull()).select("customer_id").to_pandas()["customer_id"].astype(str)
-    base = loop.response_base(checked, hist, params)
+    base = wa.response_base(checked, hist, params)
     base = base[base["customer_id"].astype(str).isin(set(today))]
-    who = loop.WhoAnswered(cov, groups=labels).fit(base)
-    if who.skipped_ or who.weights_.empty:
+    who = wa.WhoAnswered(cov, groups=labels).fit(base)
+    if params.get("response_weights", "auto") == "none" or who.skipped_ or who.weights_.empty:
         return who, None
     w = hist["customer_id"].astype(str).map(who.weights_.rename(index=str)).fillna(1.0)
     return who, w.astype(float)
+
+
+
+def load_or_analyse(data: Any, params: dict[str, Any], analysis_dir: str = "", runs_dir: str = "",
+                    declared: list[str] | None = None):
+    """The run's stored analysis when ``analysis_dir`` holds one computed from these parameters
+    (``declared``: only these dotted names are compared; default all), this data and these
+    earlier runs (:func:`cxvalue.store.load`); else :func:`analyse` here and now, each part
+    computed on first use."""
+    from cxvalue import runs, store
+
+    earlier = runs.earlier_runs(runs_dir)
+    if analysis_dir:
+        stored = store.load(analysis_dir, params, str(data), earlier, declared)
+        if stored is not None:
+            return stored
+    return analyse(data, params, earlier=earlier)
+
+
+def for_notebook(namespace: dict[str, Any]):
+    """What a report notebook calls with its ``globals()``: its parameters
+    (:func:`cxvalue.config.from_notebook`), then :func:`load_or_analyse` with its ``data``,
+    ``analysis_dir`` and ``runs_dir``, comparing only the parameters the notebook declares."""
+    params = config.from_notebook(namespace)
+    declared = [p.name for p in config.PARAMETERS if config.notebook_name(p.name) in namespace]
+    return load_or_analyse(namespace.get("data", "demo"), params, namespace.get("analysis_dir", ""),
+                           namespace.get("runs_dir", ""), declared)

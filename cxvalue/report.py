@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+from traitlets import default
 
 from cxvalue import config, data
 from cxvalue.exceptions import InputError, NotebookError
+from cxvalue.progress import Progress, quiet
 from cxvalue.results import dumps, merge_parts
 
 __all__ = ["notebooks", "run", "KERNEL_NAME"]
@@ -59,9 +61,15 @@ class IPCKernelManager(KernelManager):
     """Talk to the notebook kernel over local IPC sockets, not TCP.
 
     Nothing listens on a network port, and ipykernel's warning about unencrypted TCP goes away.
+    Each kernel's sockets get their own path, so kernels started at the same time (the run
+    executes notebooks side by side) cannot pick the same one.
     """
 
     transport = "ipc"
+
+    @default("ip")
+    def _unique_ip(self) -> str:
+        return os.path.join(tempfile.gettempdir(), f"cxvalue-{uuid.uuid4().hex[:12]}-ipc")
 
 
 def _check_out_dir(out: Path) -> None:
@@ -104,13 +112,16 @@ def _versions() -> dict[str, str]:
 
 def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
         title: str = "What customer experience is worth", runs_dir: str | Path | None = None,
-        pdf: bool = False) -> Path:
+        pdf: bool = False, progress: Progress | None = None, workers: int | None = None) -> Path:
     """Check the data, execute every notebook, write ``DIR/`` atomically; return ``DIR``.
 
     With ``runs_dir`` the run is kept in ``runs_dir/<UTC time>/`` and the scorecard shows the
     trend over the earlier runs there; ``out_dir`` (optional then) gets a copy of it. With
     ``pdf`` the report is also printed to ``report.pdf`` by headless Chromium (which must be
-    installed, e.g. Debian's ``chromium`` package).
+    installed, e.g. Debian's ``chromium`` package). ``progress(step, seconds)`` hears of each
+    step and notebook as it starts (seconds None) and ends (:mod:`cxvalue.progress`);
+    ``workers`` notebooks run side by side once the analysis is done (default: the CPU count,
+    at most 2; ``$CXVALUE_WORKERS`` overrides).
 
     Raises
     ------
@@ -137,7 +148,7 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
             out = runs / run_folder_name(started)
     else:
         out = Path(out_dir).resolve()
-    done = _run(source, params, out, title, started, runs_dir, browser)
+    done = _run(source, params, out, title, started, runs_dir, browser, progress or quiet, workers)
     if copy_to is not None:
         copy_to.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{copy_to.name}.", dir=copy_to.parent))
@@ -148,14 +159,17 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
     return done
 
 
-def check_ready(source: Any, params: dict[str, Any]) -> tuple[data.CheckedData, Any]:
+def check_ready(source: Any, params: dict[str, Any], progress: Progress | None = None
+                ) -> tuple[data.CheckedData, Any]:
     """Check the data against the contract and that it can be analysed at all (exit 2 where not),
     before any notebook runs; return the checked data and the customer history."""
     from cxvalue.history import history
+    from cxvalue.progress import timed
     from cxvalue.readiness import require
 
-    checked = data.check(source, params)
-    hist = history(checked, params)
+    progress = progress or quiet
+    checked = timed(progress, "checking the data", lambda: data.check(source, params))
+    hist = timed(progress, "customer history", lambda: history(checked, params))
     require(checked, params, hist)
     return checked, hist
 
@@ -182,12 +196,49 @@ def print_pdf(html_file: Path, pdf_file: Path, browser: str) -> None:
         raise NotebookError(f"printing the PDF failed: {done.stderr.strip()[-300:]}")
 
 
+def _workers(workers: int | None) -> int:
+    if workers is None:
+        workers = int(os.environ.get("CXVALUE_WORKERS") or min(2, os.cpu_count() or 1))
+    return max(1, workers)
+
+
+def _execute_all(notebook_files: list[Path], staging: Path, nb_params: dict[str, Any], kept_in: Path,
+                 progress: Progress, workers: int, meanwhile: Any = None) -> list[Path]:
+    """Execute the notebooks, ``workers`` at a time, while this thread runs ``meanwhile()``
+    (the rest of the analysis, which notebooks that need it wait for). The first error of
+    ``meanwhile`` or else of a notebook (in run order) is raised once every started notebook
+    has finished."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(nb: Path) -> Path:
+        target = staging / "notebooks" / nb.name
+        progress(f"notebook {nb.name}", None)
+        t0 = time.perf_counter()
+        _execute(nb, target, nb_params, cwd=staging, kept_in=kept_in)
+        progress(f"notebook {nb.name}", time.perf_counter() - t0)
+        return target
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(one, nb) for nb in notebook_files]
+        if meanwhile is not None:
+            meanwhile()  # an error here leaves the pool's with-block only once the notebooks stopped
+        errors = [f.exception() for f in futures]
+    for err in errors:
+        if err is not None:
+            raise err
+    return [f.result() for f in futures]
+
+
 def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt.datetime,
-         runs_dir: str | Path | None, browser: str | None = None) -> Path:
+         runs_dir: str | Path | None, browser: str | None = None, progress: Progress = quiet,
+         workers: int | None = None) -> Path:
+    from cxvalue import excel, pipeline, runs, store
     from cxvalue.html import notebooks_to_html
+    from cxvalue.progress import timed
 
     _check_out_dir(out)
-    checked, _ = check_ready(source, params)  # fail fast, before any notebook runs
+    checked, hist = check_ready(source, params, progress)  # fail fast, before any notebook runs
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -201,17 +252,40 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         nb_params["data"] = str(Path(source).resolve()) if isinstance(source, (str, Path)) and Path(source).exists() \
             else "" if source is None else str(source)  # "": the source block names every table
         nb_params["results_dir"] = str(parts)
-        nb_params["output_dir"] = str(staging)
+        nb_params["output_dir"] = ""  # the run writes the workbook itself, from the live business case
         nb_params["runs_dir"] = str(Path(runs_dir).resolve()) if runs_dir is not None else ""
-        executed = []
-        for nb in notebooks():
-            target = staging / "notebooks" / nb.name
-            _execute(nb, target, nb_params, cwd=staging, kept_in=out.with_name(out.name + ".failed"))
-            executed.append(target)
+        nb_params["analysis_dir"] = str(staging / ".analysis")
+
+        # one analysis for the whole run, kept for the notebooks (cxvalue.store): the core (history,
+        # linkage models, business case) first; the notebooks start on it while this process
+        # computes the other analyses (single-threaded model fits leave a core free for them), and
+        # a notebook that shows one of those waits until the whole analysis is stored
+        earlier = runs.earlier_runs(nb_params["runs_dir"])
+        analysis = pipeline.analyse(source, params, checked=checked, hist=hist, earlier=earlier, progress=progress)
+        hashes = timed(progress, "hashing the input files", checked.source.file_hashes)
+        key = store.run_key(params, nb_params["data"], checked.source.files, hashes, earlier)
+        folder = nb_params["analysis_dir"]
+        timed(progress, "storing the core analysis",
+              lambda: store.save(analysis, folder, key, complete=False))
+        timed(progress, "business_case.xlsx", lambda: excel.write_workbook(analysis.case, staging))
+        del hist
+
+        def rest_of_the_analysis() -> None:
+            try:
+                analysis.compute_all(second_process=_workers(workers) > 1)
+                timed(progress, "storing the analysis", lambda: store.save(analysis, folder, key))
+            except BaseException as exc:
+                store.mark_failed(folder, f"{type(exc).__name__}: {exc}")
+                raise
+
+        executed = _execute_all(notebooks(), staging, nb_params, out.with_name(out.name + ".failed"), progress,
+                                _workers(workers), meanwhile=rest_of_the_analysis)
+        del analysis
 
         results = merge_parts(parts)
         results["data_quality"] = checked.data_quality
         shutil.rmtree(parts, ignore_errors=True)
+        shutil.rmtree(staging / ".analysis", ignore_errors=True)
         (staging / "results.json").write_text(dumps(results))
         (staging / "report.html").write_text(notebooks_to_html(executed, title), encoding="utf-8")
         if browser is not None:
@@ -226,7 +300,8 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
             "parameters": params,
             # the values the business case actually used (e.g. the margin measured from the transactions)
             "used": results.get("business_case", {}).get("assumptions", {}),
-            "inputs": {t: {"rows": q["rows_read"], "sha256": checked.source.file_hashes().get(t)}
+            "analysis_key": key["key"],
+            "inputs": {t: {"rows": q["rows_read"], "sha256": hashes.get(t)}
                        for t, q in checked.data_quality.items()},
             "notebooks": [p.name for p in executed],
             "packages": _versions(),

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from cxvalue.exceptions import InputError
-from cxvalue.scorecard import KPIS, kpi_change
 
 __all__ = ["run_folder_name", "load_run", "earlier_runs", "compare", "headline_trend"]
 
@@ -97,6 +96,8 @@ def compare(run_a: str | Path | dict, run_b: str | Path | dict) -> pd.DataFrame:
     Each run is a folder or what :func:`load_run` returned for it. Returns one row per figure:
     ``section``, ``figure``, ``a``, ``b``, ``change``, ``reading``.
     """
+    from cxvalue.scorecard import KPIS, kpi_change  # here: reading earlier runs needs no Ibis
+
     a, b = (r if isinstance(r, dict) else load_run(r) for r in (run_a, run_b))
     rows = []
     bc_a, bc_b = a.get("business_case") or {}, b.get("business_case") or {}

@@ -92,7 +92,9 @@ def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> 
         if metric not in rel.columns:
             continue
         m = rel.filter(rel[metric].notnull())
-        latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id, order_by=ibis.desc(m.response_date)))
+        # same-day answers: the lower score, as for the index response (cxvalue.history)
+        latest = m.mutate(_rank=ibis.row_number().over(group_by=m.customer_id,
+                                                       order_by=[ibis.desc(m.response_date), m[metric]]))
         latest = latest.filter(latest._rank == 0)
         bands = _bands(metric, params)
         s = latest[metric]
@@ -282,3 +284,9 @@ class Scorecard:
         ``cxvalue compare``)."""
         kpis = {n: {c: v for c, v in k.items() if c not in ("change", "change_reading")} for n, k in self.kpis_.items()}
         return {"kpis": kpis, "kpi_period": [self.period_[0].isoformat(), self.period_[1].isoformat()]}
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the name, the skipped reason or the summary table, the caveats."""
+        from cxvalue.display import fitted_html
+
+        return fitted_html(self, "KPI scorecard")

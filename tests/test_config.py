@@ -72,7 +72,7 @@ def test_notebook_parameter_defaults_match_config():
         assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if re.match(r"\w+ = ", line)]
         assert sorted(assigned) == sorted(declared), nb.name
         for name, info in declared.items():
-            if name in ("data", "results_dir", "output_dir", "runs_dir"):  # where to read and write, not assumptions
+            if name in ("data", "results_dir", "output_dir", "runs_dir", "analysis_dir"):  # where to read and write
                 continue
             assert name in defaults, f"{nb.name}: parameter {name} is not a cxvalue parameter"
             assert info["help"], f"{nb.name}: parameter {name} has no comment"

@@ -950,6 +950,24 @@ def test_source_block_table_and_query_on_a_duckdb_file(tmp_path):
     assert sorted(cd.tables["responses"].to_pandas().nps) == [5, 7, 8, 9]
 
 
+def test_source_block_table_of_another_database_on_a_backend():
+    """``table: crm.accounts``: a table of another database or schema of an Ibis backend (a Spark SQL
+    database, a warehouse schema); checked here on DuckDB, on Spark in tests/test_spark.py."""
+    import ibis
+
+    con = ibis.duckdb.connect()
+    con.raw_sql("CREATE SCHEMA crm")
+    for name, rows in base().items():
+        con.create_table(name, pd.DataFrame(rows, dtype=object))
+        if name == "customers":
+            con.raw_sql("CREATE TABLE crm.accounts AS SELECT * FROM customers")
+            con.drop_table("customers")
+    cd = data.check(con, params(source={"customers": {"table": "crm.accounts"}}))
+    assert cd.data_quality["customers"]["rows_used"] == len(base()["customers"])
+    with pytest.raises(InputError, match="'source.customers.table': no table 'crm.nowhere' in Ibis backend duckdb"):
+        data.open_source(con, params(source={"customers": {"table": "crm.nowhere"}}))
+
+
 def test_source_block_query_on_a_folder_sees_its_files(tmp_path):
     tables = base()
     tables["survey_2024"] = tables.pop("responses")

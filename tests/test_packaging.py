@@ -29,9 +29,22 @@ def test_constraints_pin_every_dependency():
         if line and not line.startswith("#"):
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = version
-    for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    extras = project["optional-dependencies"]
+    for req in project["dependencies"] + extras["dev"] + extras["spark"]:
         assert _name(req).replace("_", "-") in pins, f"{req} is not pinned in constraints.txt"
     assert "pyarrow-hotfix" in pins  # ibis-framework[duckdb] extra resolved
+    assert "py4j" in pins  # pyspark's own dependency resolved
+
+
+def test_spark_is_installed_for_the_tests_only():
+    """make test installs the spark extra (tests/test_spark.py needs it where Java is), make report does not;
+    make lock resolves it with the rest."""
+    makefile = (ROOT / "Makefile").read_text()
+    test_line = re.search(r"^test:(.*)$", makefile, re.M).group(1)
+    report_line = re.search(r"^report:(.*)$", makefile, re.M).group(1)
+    stamp = re.search(r"^(\$\(\w+\)):.*\n(?:\t.*\n)*?\t.*\.\[dev,spark\]", makefile, re.M).group(1)
+    assert stamp in test_line and stamp not in report_line
+    assert re.search(r"^lock:.*\n(?:\t.*\n)*?\t.*pip install .*\.\[dev,spark\]", makefile, re.M)
 
 
 def test_every_test_dependency_is_installed():

@@ -1,0 +1,208 @@
+"""One analysis per run: the stored analysis answers as the live one, and only for its own inputs;
+the public entry point; progress lines."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cxvalue
+from cxvalue import config, pipeline, store
+from cxvalue.progress import Reporter
+from cxvalue.results import dumps
+
+AS_OF = "2025-12-31"
+
+
+@pytest.fixture(scope="module")
+def live(small_world_dir):
+    """The public entry point on the small world, every part computed."""
+    return cxvalue.analyse(small_world_dir, as_of=AS_OF, scenario__draws=500).compute_all()
+
+
+@pytest.fixture(scope="module")
+def saved(live, small_world_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("analysis")
+    params = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500})
+    key = store.run_key(params, str(small_world_dir), live.checked.source.files, live.checked.source.file_hashes(), [])
+    store.save(live, folder, key)
+    return folder, params, key
+
+
+def _equal(a, b):
+    if isinstance(a, pd.DataFrame):
+        # Parquet keeps a category column's categories and order, not the categories index's name
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_index_type=False, check_column_type=False,
+                                      check_categorical=False)
+        for col in a.columns[[isinstance(t, pd.CategoricalDtype) for t in a.dtypes]]:
+            assert list(a[col].cat.categories) == list(b[col].cat.categories) and a[col].cat.ordered == b[col].cat.ordered
+    elif isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b, check_dtype=False, check_index_type=False, check_categorical=False)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert dumps(a) == dumps(b)
+
+
+def test_public_entry_point_takes_parameters_by_name(live, small_world_dir):
+    assert isinstance(live, cxvalue.Analysis)
+    assert live.params["scenario"]["draws"] == 500 and live.checked.as_of.isoformat() == AS_OF
+    nested = cxvalue.analyse(small_world_dir, as_of=AS_OF, scenario={"draws": 200, "detractor_to_passive": 0.3},
+                             margin_source="parameter", gross_margin=0.5)
+    assert nested.params["scenario"]["draws"] == 200 and nested.params["scenario"]["detractor_to_passive"] == 0.3
+    assert nested.params["gross_margin"] == 0.5
+    with pytest.raises(cxvalue.InputError):
+        cxvalue.analyse(small_world_dir, window_months=0)
+
+
+def test_parts_show_themselves_in_jupyter(live):
+    page = live._repr_html_()
+    assert "cxvalue analysis" in page and "NPV" in page and "ZQX" not in page
+    for part, title in (("revenue", "RevenueModel"), ("churn", "ChurnModel"), ("case", "Business case"),
+                        ("scorecard", "KPI scorecard"), ("goal_paths", "Goals with a date"),
+                        ("maturity", "CX maturity"), ("key_drivers", "Key drivers"),
+                        ("journeys", "Journeys vs touchpoints"), ("closing_the_loop", "Closing the loop"),
+                        ("transitions", "Movement between groups"), ("who_answered", "Who answered")):
+        shown = getattr(live, part)._repr_html_()
+        assert title in shown and ("<table" in shown or "Skipped" in shown), part
+        assert "ZQX" not in shown
+
+
+def test_stored_analysis_answers_as_the_live_one(live, saved, small_world_dir):
+    folder, params, _ = saved
+    back = store.load(folder, params, str(small_world_dir), [])
+    assert isinstance(back, store.StoredAnalysis)
+    for name in store.FRAMES + store.VALUES:
+        _equal(getattr(live, name), getattr(back, name))
+    assert dumps(back.skipped()) == dumps(live.skipped()) and back.warnings() == live.warnings()
+    assert back.cost_to_serve_per_customer_year() == live.cost_to_serve_per_customer_year()
+    for kind, (attrs, calls) in store.PARTS.items():
+        obj = live.checked if kind == "checked" else getattr(live, kind)
+        rec = getattr(back, kind)
+        if obj is None:
+            assert rec is None
+            continue
+        for attr in attrs:
+            if kind == "checked" or attr == "inputs_shown" or not hasattr(obj, attr):
+                continue
+            _equal(getattr(obj, attr), getattr(rec, attr))
+        for call in calls:
+            _equal(getattr(obj, call)(), getattr(rec, call)())
+    # what results.json gets from each part is the same bytes
+    assert dumps(back.key_drivers.results()) == dumps(live.key_drivers.results(live.value_per_year, live.customers))
+    assert back.checked.as_of == live.checked.as_of and set(back.checked.tables) == set(live.checked.tables)
+    assert back.case.inputs["margin_source"] == live.case.inputs["margin_source"]
+    assert back.referred.attrs == live.referred.attrs
+
+
+def test_stored_analysis_is_used_only_for_its_own_inputs(saved, small_world_dir, tmp_path):
+    folder, params, key = saved
+    data = str(small_world_dir)
+    assert store.load(folder, params, data, []) is not None
+    other = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500, "gross_margin": 0.4})
+    assert store.load(folder, other, data, []) is None  # a parameter differs
+    # a notebook compares only what it declares: gross_margin undeclared -> the run's analysis serves
+    assert store.load(folder, other, data, [], declared=["as_of", "metric"]) is not None
+    assert store.load(folder, other, data, [], declared=["as_of", "gross_margin"]) is None
+    assert store.load(folder, params, data + "/", []) is None  # another source
+    assert store.load(folder, params, data, [{"run": {"label": "earlier"}}]) is None  # other earlier runs
+    assert store.load(tmp_path, params, data, []) is None  # nothing stored
+    # an input file changed since
+    victim = next(iter(key["files"].values()))[0]
+    st = os.stat(victim)
+    try:
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        assert store.load(folder, params, data, []) is None
+    finally:
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert len(key["key"]) == 64 and key["file_hashes"] == dict(sorted(key["file_hashes"].items()))
+
+
+def test_notebook_entry_point_loads_the_run_analysis(saved, small_world_dir):
+    folder, params, _ = saved
+    namespace = {**config.to_notebook(params), "data": str(small_world_dir), "analysis_dir": str(folder), "runs_dir": ""}
+    assert isinstance(pipeline.for_notebook(namespace), store.StoredAnalysis)
+    del namespace["scenario__draws"]  # not declared: the default (10,000) is not compared
+    assert isinstance(pipeline.for_notebook(namespace), store.StoredAnalysis)
+
+
+def test_typed_json_round_trip():
+    import datetime as dt
+
+    value = {"a": (1, 2.5), 3: [np.float64("nan"), np.int64(4), float("inf")], "d": dt.date(2025, 1, 2),
+             ("x", "y"): {"t": pd.Timestamp("2025-01-02 03:04")}, "arr": np.arange(3.0), "none": None}
+    back = store.decode(store.encode(value))
+    assert back["a"] == (1, 2.5) and back[3][1] == 4 and np.isnan(back[3][0]) and back[3][2] == float("inf")
+    assert back["d"] == dt.date(2025, 1, 2) and back[("x", "y")]["t"] == pd.Timestamp("2025-01-02 03:04")
+    np.testing.assert_array_equal(back["arr"], np.arange(3.0))
+    with pytest.raises(TypeError):
+        store.encode(object())
+
+
+def test_progress_plain_lines_without_a_terminal_and_a_bar_on_one():
+    plain = io.StringIO()
+    say = Reporter(plain, tty=False)
+    say("customer history", None)
+    say("customer history", 2.345)
+    say.close()
+    lines = plain.getvalue().splitlines()
+    assert lines[0] == "[0:00] customer history ..." and len(lines) == 2
+    assert re.fullmatch(r"\[0:00\] customer history: done in 2\.3 s \(peak memory so far \d+\.\d GB\)", lines[1])
+    assert "\x1b" not in plain.getvalue() and "\r" not in plain.getvalue()
+
+    term = io.StringIO()
+    bar = Reporter(term, total=4, tty=True)
+    bar("notebook 01-summary.ipynb", None)
+    bar("notebook 01-summary.ipynb", 1.0)
+    bar.close()
+    assert "\r" in term.getvalue() and "[######------------------] 1/4" in term.getvalue()
+    assert "notebook 01-summary.ipynb: 1.0 s" in term.getvalue()
+
+
+def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, tmp_path):
+    """DuckDB's parallel scans keep no row order: key drivers' bootstrap, the first complaint and the
+    scorecard's latest answer must not depend on it (same-day complaints and answers included)."""
+    import shutil
+
+    from cxvalue import data as cxdata
+    from cxvalue.closing_the_loop import complaint_history
+    from cxvalue.drivers import KeyDrivers
+    from cxvalue.history import history
+    from cxvalue.scorecard import Scorecard
+
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(small_world_dir, shuffled)
+    contacts = pd.read_parquet(shuffled / "contacts.parquet")
+    complaints_only = contacts[contacts["is_complaint"].fillna(False).astype(bool)].dropna(subset=["date"])
+    complaint = complaints_only.sort_values("date").groupby("customer_id").head(1).iloc[-1]  # a customer's first
+    twin = complaint.copy()  # the same customer complains twice that day; only one is resolved
+    complaint = complaint.copy()
+    complaint["resolved"], complaint["resolved_date"] = True, complaint["date"]
+    twin["resolved"], twin["resolved_date"] = False, pd.NaT
+    contacts = pd.concat([contacts, complaint.to_frame().T, twin.to_frame().T], ignore_index=True)
+    contacts = contacts.astype({c: t for c, t in pd.read_parquet(small_world_dir / "contacts.parquet").dtypes.items()})
+    responses = pd.read_parquet(shuffled / "responses.parquet")
+    for name, frame, seed in (("contacts", contacts, 1), ("responses", responses, 2)):
+        frame.sample(frac=1.0, random_state=seed).to_parquet(shuffled / f"{name}.parquet")
+    in_order = tmp_path / "in-order"
+    shutil.copytree(small_world_dir, in_order)
+    contacts.to_parquet(in_order / "contacts.parquet")
+    params = config.load_params(overrides={"as_of": AS_OF})
+    answers = []
+    for folder in (in_order, shuffled):
+        checked = cxdata.check(str(folder), params)
+        hist = history(checked, params)
+        complaints = complaint_history(checked, params, hist).sort_values("customer_id").reset_index(drop=True)
+        drivers = KeyDrivers.from_params(params, n_boot=20).fit(checked)
+        card = Scorecard(params).fit(checked)
+        answers.append((complaints, drivers.summary, card.results()))
+    pd.testing.assert_frame_equal(answers[0][0], answers[1][0])
+    row = answers[0][0].set_index("customer_id").loc[str(complaint["customer_id"])]
+    assert not row["resolved"]  # the complaint left open counts
+    pd.testing.assert_frame_equal(answers[0][1], answers[1][1])
+    assert dumps(answers[0][2]) == dumps(answers[1][2])
