@@ -439,7 +439,7 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
 
 
 def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str],
-                         case, base: pd.Series):
+                         case, base: pd.Series, fitted=None):
     """The case with the failure-demand lever of ``scenario.failure_demand_reasons`` ("top" or
     reasons separated by commas), and the fitted :class:`cxvalue.failure_demand.FailureDemand`.
 
@@ -447,11 +447,12 @@ def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], co
     chosen reasons' contacts (cost saved plus a year of margin per customer kept), following the
     scenario's ramp and lag (:func:`cxvalue.business_case.add_yearly_lever`). What the data
     cannot support (no reasons; a reason the data does not have, or too rare to show) goes into
-    ``case.left_out`` and the rest of the case stands."""
+    ``case.left_out`` and the rest of the case stands. ``fitted``: the FailureDemand already fitted
+    on this data and case (else it is fitted here)."""
     from cxvalue import business_case
     from cxvalue import failure_demand as fdm
 
-    fd = fdm.FailureDemand.from_params(params, cov).fit(
+    fd = fitted or fdm.FailureDemand.from_params(params, cov).fit(
         fdm.reason_costs(checked, params), fdm.reason_exposure(checked, hist, params), hist,
         case.clv["margin_per_year"], base)
     left_out = dict(case.left_out)

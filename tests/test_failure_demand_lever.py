@@ -97,8 +97,9 @@ def test_the_lever_prices_the_chosen_reasons(fitted):
     assert "includes removing 25%" in narrative.failure_demand_sentences(fd, "USD", lever)[-1]
     # "top": the valued (costliest) reasons
     top = {**p, "scenario": {**p["scenario"], "failure_demand_reasons": "top"}}
-    case_top, fd_top = pipeline.failure_demand_lever(f["checked"], f["history"], top, f["cov"], f["case"], f["base"])
-    assert case_top.inputs["failure_demand"]["reasons"] == list(fd_top.top_)
+    case_top, fd_top = pipeline.failure_demand_lever(f["checked"], f["history"], top, f["cov"], f["case"], f["base"],
+                                                     fitted=fd)
+    assert fd_top is fd and case_top.inputs["failure_demand"]["reasons"] == list(fd.top_)
     assert case_top.npv > case.npv > f["case"].npv
 
 
