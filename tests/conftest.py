@@ -25,3 +25,26 @@ def small_world_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
     write_world(world_with_prefixed_ids(3_000, seed=7, messy=True, maturity=True), out)
     return out
+
+
+#: Test modules whose tests share one costly module fixture (a Spark JVM) and run on one xdist worker.
+ONE_WORKER = {"tests/test_spark.py": "spark"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (make test) with :data:`ONE_WORKER`'s modules kept on one worker.
+
+    pytest-xdist 3.8 tags the tests of an ``xdist_group`` by rewriting ``item._nodeid``, which
+    pytest 9 no longer reads (a node id comes from ``item._id``): the group's tests were spread
+    over both workers and each set up the module's fixtures (two JVMs, the analyses twice). This
+    scheduler groups those modules by their path instead; every other test is scheduled as before.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Grouped(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return ONE_WORKER.get(nodeid.split("::", 1)[0]) or super()._split_scope(nodeid)
+
+    return Grouped(config, log)
