@@ -68,7 +68,8 @@ def tally(exit_codes: dict[str, int | None], equivalent: dict[str, str]) -> dict
 def _functions(mutated_source: Path) -> dict[str, str]:
     """Source of every function of a mutated module, by name (originals end in ``__mutmut_orig``)."""
     text = mutated_source.read_text()
-    return {node.name: ast.get_source_segment(text, node) or ""
+    lines = text.splitlines()
+    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno])
             for node in ast.walk(ast.parse(text)) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
