@@ -466,3 +466,30 @@ def test_summarise_npv_percentiles_by_hand():
     # numpy's linear percentiles: p10 at position 0.4 -> -30 + 0.4 x 20 = -22; p90 at 3.6 -> 30 + 0.6 x 20 = 42
     assert s == pytest.approx({"npv_p10": -22.0, "npv_p50": 10.0, "npv_p90": 42.0, "p_npv_positive": 0.6})
     assert bc.summarise_npv([0.0, 0.0])["p_npv_positive"] == 0.0  # zero is not positive
+
+
+def _bare_case(**inputs):
+    return bc.BusinessCase(clv=pd.DataFrame(), cash_flows=pd.DataFrame(), npv=0.0, roi=0.0, payback_months=None,
+                           irr=None, uncertainty={}, npv_draws=None, moved={}, inputs=inputs)
+
+
+def test_group_value_per_year_without_referrals_by_hand():
+    g = pd.DataFrame({"customers": [10.0, 20.0], "revenue": [800.0, 1000.0], "cost_to_serve": [60.0, 40.0],
+                      "hazard_ratio": [2.0, 1.0]}, index=["detractor", "passive"])
+    v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
+                                           referral_value=[900.0, 100.0]))
+    # no referral rates: margin x first-year customer-years, (0.5 x 800 - 60) x (1 + 0.8^2) / 2 and 460 x 0.9
+    assert v.name == "value_per_year" and list(v.index) == ["detractor", "passive"]
+    assert list(v) == pytest.approx([340.0 * 0.82, 460.0 * 0.9])
+
+
+def test_value_at_stake_is_nan_without_movers_to_price():
+    g = pd.DataFrame(index=["detractor", "passive", "promoter"])
+    rows = pd.DataFrame({"customers": [10.0, 10.0], "revenue": [1.0, 2.0], "cost_to_serve": [0.0, 0.0],
+                         "survival": [np.array([0.5]), np.array([0.9])]}, index=["detractor", "detractor as passive"])
+    common = {"groups": g, "gross_margin": 0.5, "referral_value": [0.0]}
+    # 10 detractors as passives: 0.5 x (2 x 0.95 - 1 x 0.75) each
+    assert bc.value_at_stake(_bare_case(reference="passive", movers=rows, **common)) == pytest.approx(10 * 0.5 * 1.15)
+    assert math.isnan(bc.value_at_stake(_bare_case(reference="detractor", movers=rows, **common)))  # nobody lower
+    assert math.isnan(bc.value_at_stake(_bare_case(reference="passive", movers=None, **common)))
+    assert math.isnan(bc.value_at_stake(_bare_case(reference="passive", movers=rows.iloc[:1], **common)))
