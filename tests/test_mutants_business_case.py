@@ -493,3 +493,76 @@ def test_value_at_stake_is_nan_without_movers_to_price():
     assert math.isnan(bc.value_at_stake(_bare_case(reference="detractor", movers=rows, **common)))  # nobody lower
     assert math.isnan(bc.value_at_stake(_bare_case(reference="passive", movers=None, **common)))
     assert math.isnan(bc.value_at_stake(_bare_case(reference="passive", movers=rows.iloc[:1], **common)))
+
+
+def test_bare_case_results_and_assumptions_say_none_for_what_is_missing():
+    flows = pd.DataFrame({"retention": [0.0, 1.0], "spend": [0.0, 2.0], "cost_to_serve": [0.0, 3.0],
+                          "referrals": [0.0, 4.0], "benefit": [0.0, 10.0], "cost": [5.0, 1.0], "net": [-5.0, 9.0]},
+                         index=pd.RangeIndex(0, 2, name="year"))
+    clv = pd.DataFrame({"clv": [100.0, np.nan], "margin_per_year": [np.nan, 20.0]}, index=["low", "high"])
+    case = bc.BusinessCase(clv=clv, cash_flows=flows, npv=4.0, roi=0.5, payback_months=6.0, irr=0.8,
+                           uncertainty={}, npv_draws=None, moved={})
+    r = case.results()
+    assert r["value"] == {"clv": {"low": 100.0, "high": None}, "margin_per_year": {"low": None, "high": 20.0}}
+    b = r["business_case"]
+    assert b["sensitivity"] == [] and b["left_out"] == {} and b["context"] == {}
+    assert b["referral_value"] is None and b["referral_value_by_year"] == []
+    assert b["cash_flows"][1] == {"year": 1, "benefit": 10.0, "cost": 1.0, "net": 9.0, "retention": 1.0, "spend": 2.0,
+                                  "cost_to_serve": 3.0, "referrals": 4.0}
+    a = case.assumptions()
+    assert a["ramp"] == [] and a["referral_value_by_year"] == [] and a["shares_moved"] == {}
+    assert a["reference_group"] is None and a["margin_source"] == "parameter"
+
+
+def test_draws_are_seeded_and_one_where_no_estimate_was_drawn():
+    """Relative draws of a model with one coefficient (group[low]): the same seed gives the same draws, and
+    each group is its draw over its point estimate; a group without a coefficient (an estimate the model
+    could not make, priced as no difference) or without an estimate is 1 in every draw."""
+    from types import SimpleNamespace
+
+    class _Result:
+        params = pd.Series({"const": np.log(100.0), "group[low]": np.log(0.8)})
+
+        def cov_params(self):
+            return pd.DataFrame([[0.0, 0.0], [0.0, 0.04]], index=self.params.index, columns=self.params.index)
+
+    model = SimpleNamespace(result_=_Result(), reference_group="mid", fitted=True, reference_curve_se_=float("nan"),
+                            summary_=pd.DataFrame(index=["low", "mid", "high", "gone"]))
+    point = pd.Series({"low": 0.8, "mid": 1.0, "high": 1.3, "gone": np.nan})
+    d = bc._draws(model, 200, 5, point)
+    pd.testing.assert_frame_equal(d, bc._draws(model, 200, 5, point))
+    raw = value.effect_draws(model, 200, 5)
+    assert d["low"].to_numpy() == pytest.approx(raw["low"].to_numpy() / 0.8)
+    assert d["low"].std() > 0.1  # drawn: sd of the log ratio 0.2
+    assert (d["mid"] == 1.0).all() and (d["high"] == 1.0).all() and (d["gone"] == 1.0).all()
+    assert (d["_level"] == 1.0).all()
+
+
+def test_referral_value_aligns_the_customers_with_the_groups():
+    clv = pd.DataFrame({"clv": [100.0, np.nan, 400.0, 50.0]}, index=["a", "b", "c", "d"])
+    # d is not in the base today (weight 0, not 1), z has no CLV
+    assert bc._referral_value(clv, pd.Series({"c": 1.0, "a": 3.0, "z": 100.0})) == pytest.approx((300 + 400) / 4)
+    assert bc._referral_value(clv, pd.Series({"a": 0.0, "c": 0.0})) == 0.0  # nobody in the base
+
+
+def test_sensitivity_passes_on_referrals_and_weights(pinned_draws):
+    """The stand-alone tornado prices what the case prices: with a referral model and response weights it is the
+    case's tornado, and both matter (the tornado without them differs)."""
+    revenue, cost, churn, curves, base, history = _world()
+
+    class _Sized(_Rate):  # each respondent's own level: the group's times the respondent's size
+        def predict(self, group, rows=None):
+            rows = self.design_.index if rows is None else rows
+            return pd.Series(self.levels[group] * (1.0 + np.asarray(rows, float)), index=rows)
+
+    revenue = _Sized(REV, REV_CI, history.index)
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    weights = pd.Series([1.0, 5.0, 1.0, 5.0, 1.0, 5.0], index=history.index)
+    case = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, refs, history=history, weights=weights)
+    alone = bc.sensitivity(revenue, cost, churn, curves, base, PARAMS, refs, history=history, weights=weights)
+    pd.testing.assert_frame_equal(alone, case.sensitivity)
+    unweighted = bc.sensitivity(revenue, cost, churn, curves, base, PARAMS, refs, history=history)
+    no_referrals = bc.sensitivity(revenue, cost, churn, curves, base, PARAMS, history=history, weights=weights)
+    for other in (unweighted, no_referrals):
+        assert other.set_index("assumption")["npv_low"].sort_index().to_numpy() != pytest.approx(
+            alone.set_index("assumption")["npv_low"].sort_index().to_numpy(), rel=1e-6)
