@@ -132,3 +132,20 @@ def test_level_draws_of_a_churn_model_and_of_a_model_with_neither():
     assert np.log(d["low"]).std() == pytest.approx(0.2, rel=4 / np.sqrt(2 * (n - 1)))
     churn.reference_curve_se_ = float("nan")
     assert (value.effect_draws(churn, 5, seed=2)["_level"] == 1.0).all()
+
+
+def test_a_skipped_model_without_any_result_and_a_model_without_a_level_error():
+    # a skipped linkage model never gets a result_ attribute at all
+    skipped = SimpleNamespace(summary_=pd.DataFrame(index=["low", "mid"]), fitted=False)
+    assert (value.effect_draws(skipped, 2, seed=1).to_numpy() == 1.0).all()
+    # a fitted model with neither a design (rate models) nor a reference curve error (churn): level 1
+    bare = SimpleNamespace(result_=_Result({"group[low]": 0.0}, np.array([[0.01]])), reference_group="mid",
+                           summary_=pd.DataFrame(index=["low", "mid"]))
+    d = value.effect_draws(bare, 3, seed=1)
+    assert (d["_level"] == 1.0).all() and (d["mid"] == 1.0).all() and d["low"].nunique() == 3
+
+
+def test_measured_gross_margin_of_a_small_revenue():
+    # under one unit of revenue in all is still revenue: 1 - 0.2 / 0.5
+    h = pd.DataFrame({"post_revenue": [0.25, 0.25], "post_cogs": [0.1, 0.1]})
+    assert value.measured_gross_margin(h) == pytest.approx(0.6)
