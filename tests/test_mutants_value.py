@@ -149,3 +149,11 @@ def test_measured_gross_margin_of_a_small_revenue():
     # under one unit of revenue in all is still revenue: 1 - 0.2 / 0.5
     h = pd.DataFrame({"post_revenue": [0.25, 0.25], "post_cogs": [0.1, 0.1]})
     assert value.measured_gross_margin(h) == pytest.approx(0.6)
+
+
+def test_group_clv_of_a_group_without_a_cost_row_costs_nothing():
+    revenue = pd.DataFrame({"adjusted": [1000.0]}, index=["a"])
+    churn = pd.DataFrame({"hazard_ratio": [1.0]}, index=["a"])
+    no_cost = pd.DataFrame({"adjusted": []}, index=pd.Index([], dtype=object))
+    out = value.group_clv(revenue, no_cost, churn, None, 0.5, 0.0, 1, reference_survival=[1.0])
+    assert out.loc["a", "margin_per_year"] == 500.0 and out.loc["a", "clv"] == 500.0
