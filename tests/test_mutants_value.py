@@ -18,14 +18,14 @@ def test_clv_timing_and_a_margin_per_year_by_hand():
     # mid-year: 100 x 0.9 / 1.1 + 50 x 0.65 / 1.21 = 81.818 + 26.860
     assert value.clv([100.0, 50.0], [0.8, 0.5], 0.10) == pytest.approx(81.8181818 + 26.8595041)
     assert value.clv(10.0, [1.0, 1.0, 1.0], 0.0, timing="mid") == pytest.approx(30.0)
-    with pytest.raises(ValueError, match="timing must be 'mid' or 'end'"):
+    with pytest.raises(ValueError, match="^timing must be 'mid' or 'end'$"):
         value.clv(100.0, [0.8], 0.1, timing="start")
 
 
 def test_yearly_survival_corners_by_hand():
-    with pytest.raises(ValueError, match="need a survival curve"):
+    with pytest.raises(ValueError, match="^need a survival curve: days and retained of the same, non-zero length$"):
         value.yearly_survival([], [], 2)
-    with pytest.raises(ValueError, match="need a survival curve"):
+    with pytest.raises(ValueError, match="^need a survival curve: days and retained of the same, non-zero length$"):
         value.yearly_survival([0.0, 365.25], [1.0], 2)
     # everybody gone by the end of year 1: year 2 cannot continue a retention from nothing, it stays at 0
     assert list(value.yearly_survival([0.0, 365.25, 730.5], [1.0, 0.0, 0.0], 3)) == [0.0, 0.0, 0.0]
