@@ -119,3 +119,30 @@ def test_no_movers_at_all_is_an_empty_table_of_the_usual_columns():
 def test_row_names():
     assert movers.row_name("detractor", "detractor") == "detractor"
     assert movers.row_name("detractor", "passive") == "detractor as passive"
+
+
+def test_every_mean_is_weighted_and_a_mover_without_a_weight_weighs_one():
+    # detractor 0 has no weight (1), detractor 1 weighs 3: sizes 1 and 3 -> (1 + 9) / 4
+    weights = pd.Series({1: 3.0})
+    rows = movers.mover_rows(_history(), _Rate(LEVEL), _Rate({g: v / 10 for g, v in LEVEL.items()}), None,
+                             _Rate({g: v / 1000 for g, v in LEVEL.items()}), [("detractor", "passive")],
+                             pd.Series({"detractor": 900.0}), 1, weights)
+    assert rows.loc["detractor", "revenue"] == pytest.approx(100 * 10 / 4)
+    assert rows.loc["detractor", "cost_to_serve"] == pytest.approx(10 * 10 / 4)
+    assert rows.loc["detractor as passive", "referrals"] == pytest.approx(0.15 * 10 / 4)
+    assert rows.loc["detractor", "movers_effective"] == pytest.approx(16 / 10)
+
+
+def test_two_moves_from_one_group_share_its_row():
+    rows = movers.mover_rows(_history(), _Rate(LEVEL), None, None, None,
+                             [("detractor", "passive"), ("detractor", "promoter")], pd.Series({"detractor": 900.0}), 1)
+    assert list(rows.index) == ["detractor", "detractor as passive", "detractor as promoter"]
+    assert list(rows["revenue"]) == pytest.approx([200.0, 300.0, 400.0])
+
+
+def test_a_group_missing_from_the_churn_summary_has_hazard_ratio_one():
+    churn = _Churn()
+    churn.summary_ = churn.summary_.drop(index="promoter")
+    rows = movers.mover_rows(_history(), _Rate(LEVEL), None, churn, None, [("passive", "promoter")],
+                             pd.Series({"passive": 10.0}), 1)
+    assert list(rows["hazard_ratio"]) == [1.0, 1.0]

@@ -157,3 +157,8 @@ def test_group_clv_of_a_group_without_a_cost_row_costs_nothing():
     no_cost = pd.DataFrame({"adjusted": []}, index=pd.Index([], dtype=object))
     out = value.group_clv(revenue, no_cost, churn, None, 0.5, 0.0, 1, reference_survival=[1.0])
     assert out.loc["a", "margin_per_year"] == 500.0 and out.loc["a", "clv"] == 500.0
+
+
+def test_a_curve_followed_for_one_day_stretches_its_hazard():
+    # followed one day, 1% gone: S(t) = 0.99 ** (t / 1 day)
+    assert value.yearly_survival([0.0, 1.0], [1.0, 0.99], 1) == pytest.approx([0.99 ** 365.25])
