@@ -566,3 +566,36 @@ def test_sensitivity_passes_on_referrals_and_weights(pinned_draws):
     for other in (unweighted, no_referrals):
         assert other.set_index("assumption")["npv_low"].sort_index().to_numpy() != pytest.approx(
             alone.set_index("assumption")["npv_low"].sort_index().to_numpy(), rel=1e-6)
+
+
+def test_every_set_of_draws_and_the_referral_values_reach_the_simulation(monkeypatch):
+    revenue, cost, churn, curves, base, history = _world()
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+
+    def draws_scaled(kind, group, factor):
+        def effect_draws(model, n, seed):
+            s = model.summary_
+            point = (s["hazard_ratio"] if "hazard_ratio" in s else s["ratio"]).fillna(1.0)
+            scale = {g: (factor if g == group and model is kind else 1.0) for g in s.index}
+            return pd.DataFrame({**{g: np.full(n, point[g] * scale[g]) for g in s.index}, "_level": np.ones(n)})
+        return effect_draws
+
+    # draws at the point estimates: with a referral model the simulated NPVs are still the case's NPV, so the
+    # referral values reach both the cash flows and the simulation
+    monkeypatch.setattr(value, "effect_draws", draws_scaled(None, None, 1.0))
+    case = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, refs, history=history)
+    assert (case.cash_flows.loc[1:, "referrals"] > 0).all()
+    ref_value = case.inputs["referral_value"]
+    n = 200
+    by_hand = [n * ref_value[t - 1] * (0.02 * A(1, t) - 0.01 * A(2, t)) + n * ref_value[t - 1] * (0.05 * A(0.5, t) - 0.02 * A(1, t))
+               for t in (1, 2, 3)]
+    assert case.cash_flows.loc[1:, "referrals"].to_numpy() == pytest.approx(by_hand, rel=1e-12)
+    assert case.npv_draws == pytest.approx(np.full(50, case.npv), rel=1e-9)
+    # churn draws 1.5 times the detractors' hazard ratio: every draw is the NPV with HR 3 for the detractors
+    monkeypatch.setattr(value, "effect_draws", draws_scaled(churn, "detractor", 1.5))
+    drawn = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, history=history).npv_draws
+    assert drawn == pytest.approx(np.full(50, npv_by_hand(net_by_hand(hr={"detractor": 3.0}))), rel=1e-9)
+    # referral draws twice the promoters' rate: the simulation moves with them
+    monkeypatch.setattr(value, "effect_draws", draws_scaled(refs, "promoter", 2.0))
+    drawn = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, refs, history=history).npv_draws
+    assert drawn[0] > case.npv + 1.0
