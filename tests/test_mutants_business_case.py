@@ -44,7 +44,7 @@ class _Rate:
 
     def __init__(self, levels, ci, rows):
         self.levels = levels
-        ratio = {g: levels[g] / levels["passive"] for g in LABELS}
+        ratio = {g: levels[g] / levels["passive"] if levels["passive"] else np.nan for g in LABELS}
         self.summary_ = pd.DataFrame({
             "customers": [2, 2, 2], "adjusted": [levels[g] for g in LABELS], "ratio": [ratio[g] for g in LABELS],
             "ratio_lo": [ci.get(g, (1.0, 1.0))[0] for g in LABELS], "ratio_hi": [ci.get(g, (1.0, 1.0))[1] for g in LABELS]},
@@ -599,3 +599,12 @@ def test_every_set_of_draws_and_the_referral_values_reach_the_simulation(monkeyp
     monkeypatch.setattr(value, "effect_draws", draws_scaled(refs, "promoter", 2.0))
     drawn = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, refs, history=history).npv_draws
     assert drawn[0] > case.npv + 1.0
+
+
+def test_no_revenue_in_the_base_leaves_the_revenue_uplift_undefined(pinned_draws):
+    revenue, cost, churn, curves, base, history = _world()
+    revenue = _Rate({g: 0.0 for g in LABELS}, {}, history.index)
+    case = bc.evaluate(revenue, cost, churn, curves, base, PARAMS, history=history)
+    assert math.isnan(case.context["revenue_uplift"])
+    assert case.context["cost_to_serve_change"] == pytest.approx(
+        net_by_hand(rev={g: 0.0 for g in LABELS}, lever="cost_to_serve_change")[2] / sum(BASE[g] * COST[g] for g in LABELS))
