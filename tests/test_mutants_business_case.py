@@ -346,6 +346,10 @@ def test_lag_ramp_and_target_score_reach_the_cash_flows(pinned_draws):
     assert case.cash_flows.loc[1, "benefit"] == 0
     # the tornado prices the scaled shares, not the target again
     assert case.sensitivity.set_index("assumption").loc["Share of detractor moved", "low"] == "15%"
+    lagged_npv = case.sensitivity.set_index("assumption").loc["Share of passive moved", "npv_high"]
+    assert lagged_npv != pytest.approx(case.sensitivity.set_index("assumption").loc["Share of passive moved", "npv_low"])
+    # the high end moves 1.5 x the scaled 0.15 of the passives (0.225), not 1.5 x the 0.1 asked before scaling
+    assert case.sensitivity.set_index("assumption").loc["Share of passive moved", "high"] in ("22%", "23%")
 
 
 def test_a_skipped_cost_model_and_churn_model_are_priced_as_no_difference(pinned_draws):
