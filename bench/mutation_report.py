@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         reports[module] = t
         rate = t["kill_rate"]
         partial = " (partial)" if t["not_run"] else ""
+        shown = f"{rate:>10.1%}{partial}" if t["run"] else f"{'-':>10} (not run)"
         print(f"{module:<17}{t['mutants']:>8}{t['run']:>7}{t['killed']:>8}{t['timeouts']:>10}{t['equivalent']:>8}"
-              f"{t['survived']:>9}{t['no_tests']:>10}{t['not_run']:>8}{rate:>10.1%}{partial}")
+              f"{t['survived']:>9}{t['no_tests']:>10}{t['not_run']:>8}{shown}")
         if not t["run"] or t["not_run"] or not rate >= args.threshold:
             failing.append(module)
     print(f"\nkill rate = killed / (run - equivalent); equivalent mutants: {args.equivalent.relative_to(ROOT)}; "
