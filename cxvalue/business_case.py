@@ -241,9 +241,10 @@ def npv_distribution(groups: pd.DataFrame, revenue_ratio: pd.DataFrame, cost_rat
             e = k + lag_years
             if n == 0 or e >= H:
                 continue
+            there = s_h[:, e:e + 1] > 0  # as scenario_cash_flows: a destination nobody is left in moves no one
             with np.errstate(divide="ignore", invalid="ignore"):
-                a_moved = np.where(s_h[:, e:e + 1] > 0, s_g[:, e:e + 1] * a_h[:, e:] / s_h[:, e:e + 1], 0.0)
-            benefit[:, e:] += n * (v_h[:, e:] * a_moved - v_g[:, e:] * a_g[:, e:])
+                a_moved = np.where(there, s_g[:, e:e + 1] * a_h[:, e:] / s_h[:, e:e + 1], 0.0)
+            benefit[:, e:] += n * np.where(there, v_h[:, e:] * a_moved - v_g[:, e:] * a_g[:, e:], 0.0)
     discount = (1 + discount_rate) ** np.arange(1, H + 1)
     return -one_off_cost + ((benefit - yearly_cost) / discount).sum(axis=1)
 

@@ -2,6 +2,9 @@
 
 import math
 
+import numpy as np
+import pandas as pd
+
 import pytest
 
 from cxvalue import business_case as bc
@@ -350,3 +353,23 @@ def test_group_value_per_year_prices_a_one_year_move_like_the_scenario():
         flows = bc.scenario_cash_flows(with_survival, {(frm, to): 0.1}, [1.0], 0.5, 1, referral_value=900.0)
         moved = 0.1 * g.loc[frm, "customers"]
         assert flows.loc[1, "benefit"] == pytest.approx(moved * (v[to] - v[frm]))
+
+
+def test_a_destination_nobody_is_left_in_moves_no_one_in_both_calculations():
+    """100 customers of a (survival 0.5, 0.4; revenue 10) moved to b (survival 0 from year 1; revenue
+    20) with a one-year lag: when the move would start nobody of b is left, so the cohort is skipped
+    (no benefit, no loss) by the cash flows and by the simulation alike (found by mutation review:
+    the simulation used to subtract what the customers would have brought staying, NPV -450)."""
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 20.0], "cost_to_serve": [0.0, 0.0],
+                           "survival": [np.array([0.5, 0.4]), np.array([0.0, 0.0])]}, index=["a", "b"])
+    moves = {("a", "b"): 1.0}
+    flows = bc.scenario_cash_flows(groups, moves, [1.0], 1.0, 2, lag_years=1)
+    assert bc.npv(flows["net"], 0.0) == 0.0
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    sim = bc.npv_distribution(groups, ones, ones, ones, moves, [1.0], 1.0, 0.0, 2, lag_years=1)
+    assert sim[0] == pytest.approx(0.0)
+    # with b's survival above 0 the two still agree (the cohort moves)
+    groups.at["b", "survival"] = np.array([0.2, 0.1])
+    flows = bc.scenario_cash_flows(groups, moves, [1.0], 1.0, 2, lag_years=1)
+    sim = bc.npv_distribution(groups, ones, ones, ones, moves, [1.0], 1.0, 0.0, 2, lag_years=1)
+    assert sim[0] == pytest.approx(bc.npv(flows["net"], 0.0)) and sim[0] != 0
