@@ -678,6 +678,7 @@ def add_yearly_lever(case: BusinessCase, lever: str, value_per_year: float, valu
     flows["net"] = flows["benefit"] - flows["cost"]
     yearly = flows.loc[1:]
     one_off = float(sc["one_off_cost"])
+    new_npv = npv(yearly["net"], rate, one_off)
     pv_factor = float(np.sum(achieved / (1 + rate) ** np.arange(1, H + 1)))
     pv = float(value_per_year) * pv_factor
     rng = np.random.default_rng([int(params["seed"]), 7])
@@ -687,9 +688,8 @@ def add_yearly_lever(case: BusinessCase, lever: str, value_per_year: float, valu
     if sens is not None:
         sens = sens.copy()
         sens[["npv_low", "npv_high"]] += pv
-        base = npv(yearly["net"], rate, one_off)
         extra = pd.DataFrame([{"assumption": label or f"Value of the {lever.replace('_', ' ')} lever", "low": "half the value",
-                               "high": "1.5 times the value", "npv_low": base - pv / 2, "npv_high": base + pv / 2}])
+                               "high": "1.5 times the value", "npv_low": new_npv - pv / 2, "npv_high": new_npv + pv / 2}])
         sens = pd.concat([sens, extra], ignore_index=True)
         sens["swing"] = (sens["npv_high"] - sens["npv_low"]).abs()
         sens = sens.sort_values("swing", ascending=False, ignore_index=True)
@@ -701,7 +701,7 @@ def add_yearly_lever(case: BusinessCase, lever: str, value_per_year: float, valu
         base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
         if base_cost:
             context["cost_to_serve_change"] -= float(cost_saved_per_year) * achieved[context["year"] - 1] / base_cost
-    return replace(case, context=context, cash_flows=flows, npv=npv(yearly["net"], rate, one_off),
+    return replace(case, context=context, cash_flows=flows, npv=new_npv,
                    roi=roi(yearly["benefit"], yearly["cost"], rate, one_off),
                    payback_months=payback_months(yearly["net"], one_off), irr=irr(yearly["net"], one_off),
                    uncertainty=summarise_npv(draws), npv_draws=draws, sensitivity=sens, inputs=inputs)

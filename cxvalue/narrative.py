@@ -1017,6 +1017,10 @@ def maturity_table(mat) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the placebo check
 
 
+#: The placebo check's outcomes in words.
+_PLACEBO_OUTCOMES = {"revenue": "revenue", "cost_to_serve": "cost to serve"}
+
+
 def placebo_sentences(placebo) -> list[str]:
     """The placebo check in words (:class:`cxvalue.placebo.Placebo`; skipped: its reason): what it
     does, and whether the comparison found no gap where it should find none."""
@@ -1032,11 +1036,11 @@ def placebo_sentences(placebo) -> list[str]:
     elif placebo.passed:
         worst = s.iloc[(s["ratio"] - 1).abs().argmax()]
         out.append(f"It passes: every ratio's 95% interval includes 1 or lies within {pct(placebo.tolerance)} of it "
-                   f"(largest: {label(worst['group'])} {'revenue' if worst['outcome'] == 'revenue' else 'cost to serve'}"
+                   f"(largest: {label(worst['group'])} {_PLACEBO_OUTCOMES[worst['outcome']]}"
                    f" {worst['ratio']:.3f}). The controls leave no sign of a gap that predates the survey.")
     else:
         failed = s[~s["passed"]]
-        parts = [f"{label(r.group)} {'revenue' if r.outcome == 'revenue' else 'cost to serve'} {r.ratio:.3f} "
+        parts = [f"{label(r.group)} {_PLACEBO_OUTCOMES[r.outcome]} {r.ratio:.3f} "
                  f"({r.ratio_lo:.3f} to {r.ratio_hi:.3f})" for r in failed.itertuples()]
         out.append(f"It fails for {', '.join(parts)}: gaps of that size were there before the survey, either because "
                    f"the groups differ in ways the data does not hold or because dissatisfaction showed before it was "
@@ -1050,7 +1054,7 @@ def placebo_table(placebo) -> pd.DataFrame:
     and whether it passed (empty when skipped)."""
     if skipped_sentence(placebo) or placebo.summary.empty:
         return pd.DataFrame()
-    rows = [{"Compared": f"{'Revenue' if r.outcome == 'revenue' else 'Cost to serve'}, {label(r.group)}",
+    rows = [{"Compared": f"{_PLACEBO_OUTCOMES[r.outcome].capitalize()}, {label(r.group)}",
              "Customers": f"{r.customers:,}", "Ratio a year before the survey (should be about 1)": f"{r.ratio:.3f}",
              "95% interval": f"{r.ratio_lo:.3f} to {r.ratio_hi:.3f}", "Passes": "yes" if r.passed else "no"}
             for r in placebo.summary.itertuples()]

@@ -216,13 +216,8 @@ class Analysis:
     @cached_property
     def failure_demand(self):
         """The cost of failure demand by contact reason (:class:`cxvalue.failure_demand.FailureDemand`)."""
-        from cxvalue import failure_demand as fd
-
-        p = self.params
-        return self._timed(PARTS["failure_demand"], lambda: fd.FailureDemand.from_params(
-            p, list(self.checked.covariates)).fit(
-            fd.reason_costs(self.checked, p), fd.reason_exposure(self.checked, self.history, p), self.history,
-            self.case.clv["margin_per_year"], self.base))
+        return self._timed(PARTS["failure_demand"], lambda: _fit_failure_demand(
+            self.checked, self.history, self.params, list(self.checked.covariates), self.case, self.base))
 
     @cached_property
     def placebo(self):
@@ -452,9 +447,7 @@ def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], co
     from cxvalue import business_case
     from cxvalue import failure_demand as fdm
 
-    fd = fitted or fdm.FailureDemand.from_params(params, cov).fit(
-        fdm.reason_costs(checked, params), fdm.reason_exposure(checked, hist, params), hist,
-        case.clv["margin_per_year"], base)
+    fd = fitted or _fit_failure_demand(checked, hist, params, cov, case, base)
     left_out = dict(case.left_out)
     if fd.skipped_:
         left_out["failure_demand"] = fd.skipped_
@@ -490,6 +483,15 @@ def failure_demand_lever(checked, hist: pd.DataFrame, params: dict[str, Any], co
                                                         f"{len(chosen)} reason{'s' if len(chosen) > 1 else ''})",
                                           cost_saved_per_year=detail["cost_saved_per_year"])
     return case, fd
+
+
+def _fit_failure_demand(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str], case, base: pd.Series):
+    """The cost of failure demand on this data, valued at the case's margins and today's base."""
+    from cxvalue import failure_demand as fdm
+
+    return fdm.FailureDemand.from_params(params, cov).fit(
+        fdm.reason_costs(checked, params), fdm.reason_exposure(checked, hist, params), hist,
+        case.clv["margin_per_year"], base)
 
 
 def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: list[str]):
