@@ -25,7 +25,8 @@ from scipy.optimize import brentq
 
 __all__ = ["npv", "roi", "payback_months", "irr", "customer_years", "scenario_cash_flows", "npv_distribution",
            "relative_draws", "summarise_npv", "BusinessCase", "evaluate", "sensitivity", "scenario_shares",
-           "group_value_per_year", "value_at_stake", "achieved_by_year", "add_yearly_lever", "LEVERS", "MOVE_LEVERS"]
+           "group_value_per_year", "value_at_stake", "evaluate_non_contractual", "achieved_by_year", "add_yearly_lever",
+           "LEVERS", "MOVE_LEVERS"]
 
 
 #: The levers moving customers between groups is split into.
@@ -491,6 +492,9 @@ class _Pricing:
     #: (:func:`cxvalue.movers.mover_rows`)
     rows: pd.DataFrame
     models: dict[str, Any]
+    #: the measured effects the tornado moves to the ends of their 95% intervals: (name, summary,
+    #: point column, lower column, upper column, which draws it scales: "rev", "cost" or "hr")
+    effects: list[tuple[str, pd.DataFrame, str, str, str, str]] = field(default_factory=list)
 
 
 def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_years, referrals, history,
@@ -504,7 +508,10 @@ def _pricing(revenue, cost_to_serve, churn, curves, base_customers, horizon_year
     rows = mover_rows(history, revenue, cost_to_serve, churn if churn.fitted else None, referrals, measured,
                       groups["customers"], horizon_years, weights)
     return _Pricing(reference, labels, ref_curve, s_ref, groups, left_out, rows,
-                    {"revenue": revenue, "cost_to_serve": cost_to_serve, "churn": churn, "referrals": referrals})
+                    {"revenue": revenue, "cost_to_serve": cost_to_serve, "churn": churn, "referrals": referrals},
+                    [("Revenue effect", revenue.summary, "ratio", "ratio_lo", "ratio_hi", "rev"),
+                     ("Cost-to-serve effect", cost_to_serve.summary, "ratio", "ratio_lo", "ratio_hi", "cost"),
+                     ("Churn effect", churn.summary, "hazard_ratio", "hr_lo", "hr_hi", "hr")])
 
 
 def _row_moves(moves: dict[tuple[str, str], float], rows: pd.DataFrame) -> tuple[dict, dict[str, str]]:
@@ -574,11 +581,28 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     sc = params["scenario"]
     H = int(params["horizon_years"])
     pricing = _pricing(revenue, cost_to_serve, churn, curves, base_customers, H, referrals, history, weights)
-    reference, labels, groups, left_out = pricing.reference, pricing.labels, pricing.groups, dict(pricing.left_out)
-    s_ref = pricing.s_ref
+    groups = pricing.groups
     clv = group_clv(revenue.summary, groups[["cost_to_serve"]].rename(columns={"cost_to_serve": "adjusted"}),
                     groups[["hazard_ratio"]], pricing.ref_curve, params["gross_margin"], params["discount_rate"], H,
-                    reference_survival=s_ref)
+                    reference_survival=pricing.s_ref)
+    seed, n = int(params["seed"]), int(sc["draws"])
+    draws = (_draws(revenue, n, seed, revenue.summary["ratio"]),
+             _draws(cost_to_serve, n, seed + 1, cost_to_serve.summary["ratio"]),
+             _draws(churn, n, seed + 2, groups["hazard_ratio"]),
+             _draws(referrals, n, seed + 3, referrals.summary["ratio"]) if referrals is not None else None)
+    return _evaluate(pricing, clv, draws, params)
+
+
+def _evaluate(pricing: _Pricing, clv: pd.DataFrame, draws: tuple, params: dict[str, Any],
+              first_year: pd.Series | None = None) -> BusinessCase:
+    """Price the scenario from ``pricing`` (its groups and movers' rows), with ``clv`` per group and
+    ``draws`` (revenue, cost to serve, hazard, referrals: relative draws per group, see
+    :func:`npv_distribution`). ``first_year``: each group's customer-years in year 1 when they are
+    not ``(1 + S_ref(1) ** hazard_ratio) / 2`` (:func:`group_value_per_year`)."""
+    sc = params["scenario"]
+    H = int(params["horizon_years"])
+    reference, labels, groups, left_out = pricing.reference, pricing.labels, pricing.groups, dict(pricing.left_out)
+    s_ref = pricing.s_ref
     ref_values = _referral_values(pricing, params["gross_margin"], params["discount_rate"], H)
     d2p, p2p = scenario_shares(sc, groups["customers"], labels, reference)
     moves, moves_left_out = _priced_moves(_moves(labels, reference, d2p, p2p), groups)
@@ -591,15 +615,10 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
     flows = _with_year_zero(flows, sc["one_off_cost"])
     yearly = flows.loc[1:]
     costs = yearly["cost"]
-    seed = int(params["seed"])
-    n = int(sc["draws"])
-    draws = npv_distribution(pricing.rows, _draws(revenue, n, seed, revenue.summary["ratio"]),
-                             _draws(cost_to_serve, n, seed + 1, cost_to_serve.summary["ratio"]),
-                             _draws(churn, n, seed + 2, groups["hazard_ratio"]), row_moves, ramp,
+    rev_draws, cost_draws, hr_draws, ref_draws = draws
+    draws = npv_distribution(pricing.rows, rev_draws, cost_draws, hr_draws, row_moves, ramp,
                              params["gross_margin"], params["discount_rate"], H, sc["one_off_cost"],
-                             sc["yearly_cost"], sc["lag_years"],
-                             _draws(referrals, n, seed + 3, referrals.summary["ratio"]) if referrals is not None else None,
-                             ref_values)
+                             sc["yearly_cost"], sc["lag_years"], ref_draws, ref_values)
     year = min(3, H)  # the CX guides quote gains "within 2-3 years"
     base_revenue = float((groups["customers"] * groups["revenue"]).sum())
     base_cost = float((groups["customers"] * groups["cost_to_serve"]).sum())
@@ -626,8 +645,70 @@ def evaluate(revenue, cost_to_serve, churn, curves: pd.DataFrame, base_customers
                 "ramp": ramp, "referral_value": [float(x) for x in ref_values], "gross_margin": params["gross_margin"],
                 "discount_rate": params["discount_rate"], "horizon_years": H, "one_off_cost": sc["one_off_cost"],
                 "yearly_cost": sc["yearly_cost"], "lag_years": sc["lag_years"], "currency": params.get("currency", ""),
-                "target_score": sc.get("target_score")},
+                "target_score": sc.get("target_score"),
+                **({"first_year": first_year} if first_year is not None else {})},
     )
+
+
+def evaluate_non_contractual(purchases, cost_to_serve, base_customers: pd.Series, params: dict[str, Any], *,
+                             history: pd.DataFrame, weights: pd.Series | None = None) -> BusinessCase:
+    """Price the scenario for customers who never cancel, from a fitted
+    :class:`cxvalue.purchases.PurchaseModel` (and the cost-to-serve model, when fitted).
+
+    The same scenario, arithmetic and outputs as :func:`evaluate`; what changes is where each
+    row's revenue and curve come from (:func:`cxvalue.purchases.pricing_rows`): revenue is the
+    spend per purchase times today's expected purchase rate, and the "survival" is the share of
+    today's buying still going on after each year, so that moving customers splits into buying
+    more often (the spend lever: the purchase-rate effect) and buying for longer (the retention
+    lever: the dropout effect, and the purchase rate's own effect on how soon buyers stop). The
+    CLV per group is a new customer of each group, standardised over every respondent; the
+    referrals lever is left out. The simulation varies the purchase-rate and dropout ratios
+    jointly (:func:`cxvalue.purchases.effect_draws`).
+    """
+    from cxvalue import purchases as pm
+    from cxvalue.value import clv as clv_of
+
+    sc = params["scenario"]
+    H = int(params["horizon_years"])
+    reference = purchases.reference_group
+    labels = [str(g) for g in purchases.summary_.index]
+    groups = pm.group_rows(purchases, cost_to_serve, base_customers, H)
+    left_out: dict[str, str] = {
+        "referrals": "Referrals are not priced for customers who never cancel (non-contractual mode) yet."}
+    if cost_to_serve is None or not cost_to_serve.fitted:
+        left_out["cost_to_serve"] = getattr(cost_to_serve, "skipped_", None) or "Cost to serve could not be measured."
+    standard = [m for m in _moves(labels, reference, 1.0, 1.0) if m[0] != m[1]]
+    measured = [(g, h) for g, h in standard if not groups.loc[[g, h], "revenue"].isna().any()]
+    rows = pm.pricing_rows(purchases, history, cost_to_serve, measured, groups["customers"], H, weights)
+    s_ref = np.asarray(groups.loc[reference, "survival"], float)
+    summary = purchases.summary_
+    cost_summary = (cost_to_serve.summary if cost_to_serve is not None and cost_to_serve.fitted
+                    else pd.DataFrame(columns=["ratio", "ratio_lo", "ratio_hi"]))
+    pricing = _Pricing(reference, labels, pd.DataFrame(columns=["group", "days", "retained"]), s_ref, groups,
+                       left_out, rows, {"revenue": None, "cost_to_serve": cost_to_serve, "churn": None,
+                                        "referrals": None},
+                       [("Purchase-rate effect", summary.rename(columns={"purchase_rate_ratio": "ratio"}), "ratio",
+                         "purchase_rate_ratio_lo", "purchase_rate_ratio_hi", "rev"),
+                        ("Cost-to-serve effect", cost_summary, "ratio", "ratio_lo", "ratio_hi", "cost"),
+                        ("Dropout effect", summary, "dropout_ratio", "dropout_ratio_lo", "dropout_ratio_hi", "hr")])
+    gm, rate = params["gross_margin"], params["discount_rate"]
+    clv_rows = []
+    for g, r in groups.iterrows():
+        if pd.isna(r["revenue"]):
+            clv_rows.append({"group": g, "margin_per_year": np.nan, "retention_year_1": np.nan, "clv": np.nan})
+            continue
+        margin = gm * r["revenue"] - r["cost_to_serve"]
+        clv_rows.append({"group": g, "margin_per_year": margin, "retention_year_1": float(r["survival"][0]),
+                         "clv": clv_of(margin, r["survival"], rate)})
+    clv = pd.DataFrame(clv_rows).set_index("group")
+    seed, n = int(params["seed"]), int(sc["draws"])
+    rate_draws, dropout_draws = pm.effect_draws(purchases, n, seed)
+    cost_draws = (_draws(cost_to_serve, n, seed + 1, cost_to_serve.summary["ratio"])
+                  if cost_to_serve is not None and cost_to_serve.fitted else None)
+    first_year = groups["survival"].map(lambda s: (1 + float(np.asarray(s, float)[0])) / 2)
+    case = _evaluate(pricing, clv, (rate_draws, cost_draws, dropout_draws, None), params, first_year=first_year)
+    case.inputs["business_model"] = "non_contractual"
+    return case
 
 
 def _with_year_zero(flows: pd.DataFrame, one_off_cost: float) -> pd.DataFrame:
@@ -716,8 +797,11 @@ def group_value_per_year(case: BusinessCase) -> pd.Series:
     group on their own levels."""
     i = case.inputs
     g = i["groups"]
-    s1 = float(np.asarray(i["reference_survival"], float)[0])
-    years_1 = (1 + s1 ** g["hazard_ratio"].astype(float)) / 2
+    if i.get("first_year") is not None:
+        years_1 = i["first_year"].reindex(g.index).astype(float)
+    else:
+        s1 = float(np.asarray(i["reference_survival"], float)[0])
+        years_1 = (1 + s1 ** g["hazard_ratio"].astype(float)) / 2
     refs = g["referrals"] if "referrals" in g else 0.0
     ref_value = float(np.asarray(i["referral_value"], float).ravel()[0])
     value = (i["gross_margin"] * g["revenue"] - g["cost_to_serve"] + ref_value * refs) * years_1
@@ -761,7 +845,6 @@ def _tornado(pricing: _Pricing, params: dict[str, Any]) -> pd.DataFrame:
     sc = params["scenario"]
     H = int(params["horizon_years"])
     reference, labels, groups, rows = pricing.reference, pricing.labels, pricing.groups, pricing.rows
-    revenue, cost_to_serve, churn = (pricing.models[k] for k in ("revenue", "cost_to_serve", "churn"))
     low_g = labels[0]
     ones = pd.DataFrame([{g: 1.0 for g in labels}])
 
@@ -794,19 +877,17 @@ def _tornado(pricing: _Pricing, params: dict[str, Any]) -> pd.DataFrame:
     ry = int(sc["ramp_years"])
     out_rows.append(("Years to full effect", str(ry + 1), str(max(1, ry - 1)),
                      run(ramp_years=ry + 1), run(ramp_years=max(1, ry - 1))))
-    for name, model, col, lo, hi, arg in (("Revenue effect", revenue, "ratio", "ratio_lo", "ratio_hi", "rev"),
-                                          ("Cost-to-serve effect", cost_to_serve, "ratio", "ratio_lo", "ratio_hi", "cost"),
-                                          ("Churn effect", churn, "hazard_ratio", "hr_lo", "hr_hi", "hr")):
-        point_col = groups["hazard_ratio"] if col == "hazard_ratio" else model.summary[col]
+    for name, summary, col, lo, hi, arg in pricing.effects:
+        point_col = groups["hazard_ratio"] if arg == "hr" else summary[col]
         for g in labels:
-            if g == reference or pd.isna(model.summary.loc[g, col]):
+            if g == reference or g not in summary.index or pd.isna(summary.loc[g, col]):
                 continue
             at = {}
             for bound in (lo, hi):
                 relative = ones.copy()
-                relative[g] = float(model.summary.loc[g, bound]) / float(point_col[g])
+                relative[g] = float(summary.loc[g, bound]) / float(point_col[g])
                 at[bound] = run(**{arg: relative})
-            out_rows.append((f"{name}, {g}", f"{model.summary.loc[g, lo]:.2f}", f"{model.summary.loc[g, hi]:.2f}",
+            out_rows.append((f"{name}, {g}", f"{summary.loc[g, lo]:.2f}", f"{summary.loc[g, hi]:.2f}",
                              at[lo], at[hi]))
     out = pd.DataFrame(out_rows, columns=["assumption", "low", "high", "npv_low", "npv_high"])
     out["swing"] = (out["npv_high"] - out["npv_low"]).abs()

@@ -134,6 +134,9 @@ PARAMETERS: list[Param] = [
     Param("response_weights", "auto", "str", "How respondents stand for today's customers in the business case: auto "
           "(weighted by the inverse of their chance of answering given plan, size and tenure, when some customers did "
           "not answer) or none (each respondent counts once).", choices=("auto", "none")),
+    Param("business_model", "auto", "str", "How customers leave: contractual (they cancel: customers have an end_date), "
+          "non_contractual (they never cancel, they stop buying: retail, e-commerce) or auto (non_contractual when no "
+          "customer has an end_date).", choices=("auto", "contractual", "non_contractual")),
     Param("contact_cost", {"phone": 12.0, "email": 6.0, "chat": 5.0, "web": 1.0, "store": 15.0, "other": 8.0}, "map:float",
           "Cost per contact by channel (currency), used when contacts have no cost column; 'other' covers unlisted channels."),
     Param("currency", "USD", "str", "Label of the data's currency in the report (amounts are not converted)."),
@@ -163,6 +166,8 @@ PARAMETERS: list[Param] = [
     Param("targets.ces", None, "target?", "CES goal, share low effort 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),
     Param("targets.retention_12m", None, "target?", "12-month retention goal, share 0-1" + _GOAL_HELP,
           check=_goal_range(0, 1)),
+    Param("targets.repeat_purchase_12m", None, "target?", "Repeat-purchase rate goal (customers who never cancel: "
+          "share of last year's buyers who bought again), share 0-1" + _GOAL_HELP, check=_goal_range(0, 1)),
     Param("targets.revenue_per_customer", None, "target?", "Revenue per customer per year goal, currency"
           + _GOAL_HELP, check=_goal_range(0, None)),
     Param("targets.cost_to_serve_per_customer", None, "target?", "Cost to serve per customer per year goal, currency"

@@ -120,7 +120,7 @@ class GoalPaths:
                                     f"against the path.")
             if entry["start"] is None and entry["skipped"] is None:
                 if frm not in measured_on:
-                    measured_on[frm] = Scorecard({**self.params, "targets": {}}).fit(
+                    measured_on[frm] = Scorecard({**self.params, "targets": {}}, business_model=getattr(card, "business_model", "contractual")).fit(
                         dataclasses.replace(data, as_of=min(frm, as_of))).kpis_
                 before = measured_on[frm].get(name)
                 if before is None or before.get("actual") is None:

@@ -481,6 +481,12 @@ class ChurnModel(_Skippable):
         cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
         return cells, adj
 
+    def skip(self, history: pd.DataFrame, reason: str) -> "ChurnModel":
+        """Leave the model unfitted with ``reason`` (as :class:`_Skippable`), its checks read 'not run'."""
+        self.reference_curve_se_ = float("nan")
+        self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        return super().skip(history, reason)
+
     def fit(self, history: pd.DataFrame) -> "ChurnModel":
         """Fit on a :func:`cxvalue.history.history` table; returns ``self``.
 

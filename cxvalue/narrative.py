@@ -200,6 +200,70 @@ def churn_sentences(summary: pd.DataFrame, reference: str, ph_test: dict[str, fl
     return out
 
 
+def business_model_sentence(analysis) -> str:
+    """Which business model the run used and why (``Analysis.business_model_reason``), and what it changes."""
+    why = html.escape(getattr(analysis, "business_model_reason", "") or "")
+    if getattr(analysis, "business_model", "contractual") != "non_contractual":
+        return f"Business model: {why}" if why else ""
+    return (f"Business model: {why} How long customers keep buying comes from a buy-till-you-die model (BG/NBD: "
+            "each customer buys at their own rate and may stop after any purchase), fitted on every respondent's "
+            "purchases since their survey with their group and profile as covariates.")
+
+
+def purchase_sentences(summary: pd.DataFrame, reference: str, currency: str) -> list[str]:
+    """The purchase model's group effects and next-12-month expectations in plain words."""
+    out = []
+    if reference not in summary.index:
+        return out
+    ref = summary.loc[reference]
+    for g, r in summary.iterrows():
+        if g == reference or pd.isna(r.get("purchase_rate_ratio", float("nan"))):
+            continue
+        rate, drop = r["purchase_rate_ratio"], r["dropout_ratio"]
+        often = (f"buy {abs(rate - 1) * 100:.0f}% {'more' if rate > 1 else 'less'} often"
+                 if abs(rate - 1) >= 0.005 else "buy about as often")
+        stop = (f"stop buying {drop:.1f} times as readily" if drop >= 1
+                else f"stop buying {(1 - drop) * 100:.0f}% less readily")
+        out.append(
+            f"Compared like with like, while they still buy {label(g)} customers {often} than {label(reference)} "
+            f"customers (purchase-rate ratio {rate:.2f}, 95% interval {r['purchase_rate_ratio_lo']:.2f} to "
+            f"{r['purchase_rate_ratio_hi']:.2f}) and {stop} after each purchase (dropout ratio {drop:.2f}, "
+            f"{r['dropout_ratio_lo']:.2f} to {r['dropout_ratio_hi']:.2f}).")
+        if pd.notna(r.get("expected_revenue_12m")) and pd.notna(ref.get("expected_revenue_12m")):
+            out.append(
+                f"In the next 12 months a {label(g)} customer is expected to make {r['expected_purchases_12m']:.1f} "
+                f"purchases worth {money(r['expected_revenue_12m'], currency)}, against "
+                f"{ref['expected_purchases_12m']:.1f} worth {money(ref['expected_revenue_12m'], currency)} for a "
+                f"{label(reference)} customer; {pct(r['p_alive'])} of {label(g)} customers are likely still buying "
+                f"today, against {pct(ref['p_alive'])}.")
+    return out
+
+
+@_table
+def purchases_table(summary: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Per group: the purchase model's ratios and each group's expected next 12 months."""
+    c = html.escape(currency)
+
+    def ci(x, lo, hi):
+        return "n/a" if pd.isna(x) else f"{x:.2f} ({lo:.2f} to {hi:.2f})"
+
+    out = pd.DataFrame(index=[label(g) for g in summary.index])
+    out["Customers"] = [f"{int(n):,}" for n in summary["customers"]]
+    out["Purchase-rate ratio (95% interval)"] = [ci(r["purchase_rate_ratio"], r["purchase_rate_ratio_lo"],
+                                                    r["purchase_rate_ratio_hi"]) for _, r in summary.iterrows()]
+    out["Dropout ratio (95% interval)"] = [ci(r["dropout_ratio"], r["dropout_ratio_lo"], r["dropout_ratio_hi"])
+                                           for _, r in summary.iterrows()]
+    out["Purchases expected in the next 12 months"] = [
+        "n/a" if pd.isna(x) else f"{x:.2f}" for x in summary["expected_purchases_12m"]]
+    out["Likely still buying today"] = [pct(x) for x in summary["p_alive"]]
+    out[f"Spend per purchase ({c})"] = [money(x, currency).replace(f"{c} ", "") for x in summary["spend_per_purchase"]]
+    out[f"Revenue expected in the next 12 months ({c} per customer)"] = [
+        money(x, currency).replace(f"{c} ", "") for x in summary["expected_revenue_12m"]]
+    out["Bought again within 12 months of the survey"] = [pct(x) for x in summary["repeat_rate_12m"]]
+    out.index.name = "Group"
+    return out
+
+
 def controls_sentence(covariates: list[str]) -> str:
     """What the adjusted comparison holds equal, in plain words."""
     named = ", ".join(html.escape(c.replace("_", " ")) for c in covariates)
@@ -245,12 +309,19 @@ def left_out_sentences(case) -> list[str]:
 
 
 @_table
-def clv_table(clv, currency: str) -> pd.DataFrame:
-    """CLV per group for people: margin per year, first-year retention, lifetime value."""
+def clv_table(clv, currency: str, non_contractual: bool = False) -> pd.DataFrame:
+    """CLV per group for people: margin per year, first-year retention, lifetime value. For
+    customers who never cancel (``non_contractual``) the margin is at a new customer's starting
+    rate of buying, and the second column the share of that buying still going on after a year."""
     c = html.escape(currency)
     out = pd.DataFrame(index=[label(g) for g in clv.index])
-    out[f"Margin ({c} per customer per year)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["margin_per_year"]]
-    out["Still a customer after 1 year"] = [pct(x) for x in clv["retention_year_1"]]
+    if non_contractual:
+        out[f"Margin ({c} per customer per year, at the starting rate of buying)"] = [
+            money(x, currency).replace(f"{c} ", "") for x in clv["margin_per_year"]]
+        out["Buying still going on after 1 year"] = [pct(x) for x in clv["retention_year_1"]]
+    else:
+        out[f"Margin ({c} per customer per year)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["margin_per_year"]]
+        out["Still a customer after 1 year"] = [pct(x) for x in clv["retention_year_1"]]
     out[f"Lifetime value over the horizon ({c} per customer)"] = [money(x, currency).replace(f"{c} ", "") for x in clv["clv"]]
     out.index.name = "Group"
     return out
@@ -352,6 +423,14 @@ def page_one_sentences(analysis, card, stake: float, goal_paths=None) -> list[st
         parts.append(f"spend {_rel(rev.loc[low, 'ratio'])}")
     if parts and pd.notna(churn.loc[low].get("hazard_ratio", float("nan"))):
         parts.append(f"are {churn.loc[low, 'hazard_ratio']:.1f} times as likely to leave at any time")
+    bought = getattr(analysis, "purchases", None)
+    if parts and bought is not None and bought.skipped_ is None and low in bought.summary.index:
+        b = bought.summary.loc[low]
+        if pd.notna(b.get("purchase_rate_ratio", float("nan"))):
+            parts.append(f"buy {_rel(b['purchase_rate_ratio'])} often while they still buy")
+            d = b["dropout_ratio"]
+            parts.append(f"stop buying {d:.1f} times as readily" if d >= 1 else
+                         f"stop buying {(1 - d) * 100:.0f}% less readily")
     if parts and pd.notna(cost.loc[low].get("ratio", float("nan"))):
         parts.append(f"cost {_rel(cost.loc[low, 'ratio'])} to serve")
     if parts:

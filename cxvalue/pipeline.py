@@ -85,6 +85,11 @@ class Analysis:
     response_weights: pd.Series | None = None
     #: ``results.json`` of earlier runs (oldest first), for the scorecard's trend (:func:`cxvalue.runs.earlier_runs`).
     earlier: list[dict] = field(default_factory=list)
+    #: "contractual" or "non_contractual" (:func:`cxvalue.purchases.business_model`), and why, in words.
+    business_model: str = "contractual"
+    business_model_reason: str = ""
+    #: Non-contractual mode: how often and how long each group buys (:class:`cxvalue.purchases.PurchaseModel`).
+    purchases: Any = None
     progress: Progress = field(default=quiet, repr=False, compare=False)
 
     # ------------------------------------------------------------------ the core's summaries
@@ -92,9 +97,10 @@ class Analysis:
     def skipped(self) -> dict[str, str]:
         """What the data could not support, for ``results.json["skipped"]``: a block's dotted path
         (``linkage.churn``, ``business_case.retention``, ...) -> the plain reason the report gives."""
-        out = {f"linkage.{name}": m.skipped_ for name, m in
-               (("revenue", self.revenue), ("cost_to_serve", self.cost_to_serve), ("churn", self.churn))
-               if not m.fitted}
+        models = [("revenue", self.revenue), ("cost_to_serve", self.cost_to_serve), ("churn", self.churn)]
+        if self.purchases is not None:
+            models.append(("purchases", self.purchases))
+        out = {f"linkage.{name}": m.skipped_ for name, m in models if not m.fitted}
         out.update({f"business_case.{what.replace(' ', '_')}": why for what, why in self.case.left_out.items()})
         return out
 
@@ -111,7 +117,7 @@ class Analysis:
     def warnings(self) -> list[str]:
         """The models' caveats and every reason a part was left out, each once."""
         seen = [*self.revenue.warnings_, *self.cost_to_serve.warnings_, *self.churn.warnings_,
-                *self.case.left_out.values()]
+                *(self.purchases.warnings_ if self.purchases is not None else []), *self.case.left_out.values()]
         return list(dict.fromkeys(seen))
 
     # ------------------------------------------------------------------ derived figures
@@ -164,7 +170,7 @@ class Analysis:
         """The KPI scorecard (:class:`cxvalue.scorecard.Scorecard`), with the trend over ``earlier``."""
         from cxvalue.scorecard import Scorecard
 
-        return self._timed(PARTS["scorecard"], lambda: Scorecard(self.params, self.earlier).fit(
+        return self._timed(PARTS["scorecard"], lambda: Scorecard(self.params, self.earlier, self.business_model).fit(
             self.checked, self.case.clv["margin_per_year"], self.base))
 
     @cached_property
@@ -381,6 +387,7 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
     """
     from cxvalue import business_case, history, linkage, value
     from cxvalue import data as cxdata
+    from cxvalue import purchases as purchases_mod
 
     progress = progress or quiet
     reference = config.reference_group(params)
@@ -395,6 +402,8 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
         source_of_margin = "transaction cost"
     cov = list(checked.covariates)
     size = params["min_group_size"]
+    model, model_reason = purchases_mod.business_model(params, checked)
+    non_contractual = model == "non_contractual"
 
     def fit_linkage():
         revenue = linkage.RevenueModel(reference, cov, size).fit(hist)
@@ -403,19 +412,30 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
             cost.fit(hist)
         else:
             cost.skip(hist, NO_CONTACTS)
-        churn = linkage.ChurnModel(reference, cov, size).fit(hist)
+        churn = linkage.ChurnModel(reference, cov, size)
+        if non_contractual:
+            churn.skip(hist, purchases_mod.NON_CONTRACTUAL_CHURN)
+        else:
+            churn.fit(hist)
         referrals = linkage.ReferralModel(reference, cov, size).fit(hist) if hist["post_referred"].sum() > 0 else None
         return revenue, cost, churn, referrals
 
     revenue, cost, churn, referrals = timed(progress, "linkage models", fit_linkage)
+    bought = None
+    if non_contractual:
+        bought = timed(progress, "purchase model (BG/NBD)",
+                       lambda: purchases_mod.PurchaseModel(reference, cov, size).fit(checked, hist, params))
 
     who, weights = timed(progress, "who answered", lambda: _response_weights(checked, hist, params, cov))
 
     def price():
         curves = churn.km_curves(hist)
         base = history.active_customers_by_group(checked, hist, weights)
-        case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist,
-                                      weights=weights)
+        if bought is not None and bought.fitted:
+            case = business_case.evaluate_non_contractual(bought, cost, base, params, history=hist, weights=weights)
+        else:
+            case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist,
+                                          weights=weights)
         case.inputs["margin_source"] = source_of_margin
         case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
             "each respondent counts once"
@@ -427,7 +447,7 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
         case, failure = timed(progress, "failure demand lever",
                               lambda: failure_demand_lever(checked, hist, params, cov, case, base))
     analysis = Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                        source_of_margin, who, weights, list(earlier or []), progress)
+                        source_of_margin, who, weights, list(earlier or []), model, model_reason, bought, progress)
     if failure is not None:  # the part the lever was priced from: the same fit the report shows
         analysis.__dict__["failure_demand"] = failure
     return analysis

@@ -69,6 +69,7 @@ KPIS = [
     KPI("csat", "CSAT (share satisfied)", "share"),
     KPI("ces", "CES (share low effort)", "share"),
     KPI("retention_12m", "Retention over 12 months", "share"),
+    KPI("repeat_purchase_12m", "Repeat-purchase rate over 12 months", "share"),
     KPI("revenue_per_customer", "Revenue per customer per year", "money"),
     KPI("cost_to_serve_per_customer", "Cost to serve per customer per year", "money", higher_is_better=False),
 ]
@@ -148,6 +149,41 @@ def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> di
     return out
 
 
+def _purchase_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
+    """For customers who never cancel (non-contractual mode), over the days [start, end):
+    the repeat-purchase rate (of the customers who bought in the 12 months before ``start``,
+    the share who bought again in the period; a purchase is a transaction with a positive
+    amount) and revenue and cost to serve per customer who bought in the period (buyer-years:
+    a customer's days since their start or the period's start, as for the contractual KPIs,
+    counted only for customers who bought in the period)."""
+    t = data.tables["transactions"]
+    before = (pd.Timestamp(start) - pd.DateOffset(months=12)).date()
+    sales = t.filter(t.amount > 0)
+    earlier = sales.filter((sales.date >= before) & (sales.date < start)).select("customer_id").distinct()
+    now = sales.filter((sales.date >= start) & (sales.date < end)).select("customer_id").distinct()
+    n0 = int(earlier.count().to_pandas())
+    out: dict[str, dict] = {}
+    if n0:
+        kept = int(earlier.semi_join(now, "customer_id").count().to_pandas())
+        p = kept / n0
+        out["repeat_purchase_12m"] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n0)), "n": n0}
+    c = data.tables["customers"].semi_join(now, "customer_id")
+    lit = lambda d: ibis.literal(d, type="date")  # noqa: E731
+    days = ibis.greatest(lit(end).delta(ibis.greatest(c.start_date, lit(start)), unit="day"), 0)
+    agg = c.aggregate(n=c.count(), customer_days=days.sum()).to_pandas().iloc[0]
+    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    if years <= 0:
+        return out
+    revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
+    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(agg["n"])}
+    if "contacts" in data.tables:
+        k = data.tables["contacts"]
+        k = k.filter((k.date >= start) & (k.date < end))
+        cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
+        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(agg["n"])}
+    return out
+
+
 def _status(kpi: KPI, actual: float, target: float | None, moe: float | None) -> tuple[float | None, str]:
     if target is None or actual is None or pd.isna(actual):
         return None, "no target set"
@@ -200,7 +236,7 @@ def value_of_gaps(kpis: dict[str, dict], params: dict[str, Any], margin_per_year
             frm, to = (labels[0], ref) if name == "nps" else (ref, labels[-1])
             movers = short / 100 * n if name == "nps" else short * n
             out[name] = float(movers * (m[to] - m[frm])) if pd.notna(m[to]) and pd.notna(m[frm]) else None
-        elif name == "retention_12m":
+        elif name in ("retention_12m", "repeat_purchase_12m"):
             out[name] = float(short * k["n"] * mean_margin) if pd.notna(mean_margin) else None
         elif name == "revenue_per_customer":
             out[name] = float(short * n * params["gross_margin"])
@@ -219,15 +255,20 @@ class Scorecard:
         may carry ``kpis`` from its own scorecard and ``run`` (``{started_at, as_of}``).
     """
 
-    def __init__(self, params: dict[str, Any], earlier: list[dict] | None = None):
+    def __init__(self, params: dict[str, Any], earlier: list[dict] | None = None,
+                 business_model: str = "contractual"):
         self.params = params
         self.earlier = list(earlier or [])
+        #: "non_contractual": the repeat-purchase rate replaces retention, and revenue and cost
+        #: to serve are per customer who bought in the period (:func:`_purchase_kpis`)
+        self.business_model = business_model
 
     def fit(self, data, margin_per_year: pd.Series | None = None, customers: pd.Series | None = None) -> "Scorecard":
         end = data.as_of + dt.timedelta(days=1)  # half-open: as_of is the period's last day
         start = (pd.Timestamp(end) - pd.DateOffset(months=12)).date()
         self.period_ = (start, data.as_of)  # first and last day, for display
-        measured = {**_survey_kpis(data, self.params, start, end), **_base_kpis(data, self.params, start, end)}
+        base = _purchase_kpis if self.business_model == "non_contractual" else _base_kpis
+        measured = {**_survey_kpis(data, self.params, start, end), **base(data, self.params, start, end)}
         targets = self.params.get("targets", {}) or {}
         kpis: dict[str, dict] = {}
         for k in KPIS:

@@ -46,7 +46,7 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
     "referrals": (["summary"], ["results"]),
     "case": (["clv", "cash_flows", "npv", "roi", "payback_months", "irr", "uncertainty", "npv_draws", "moved",
               "sensitivity", "context", "left_out", "inputs_shown"], ["results", "assumptions"]),
-    "scorecard": (["kpis_", "period_", "warnings_", "summary"], ["results", "trend"]),
+    "scorecard": (["kpis_", "period_", "warnings_", "summary", "business_model"], ["results", "trend"]),
     "goal_paths": (["goals_", "as_of_", "skipped_", "warnings_", "summary"], ["results", "trend"]),
     "maturity": (["summary", "units_", "unit_kind_", "unit_title", "overall_", "skipped_", "warnings_"],
                  ["results", "trend", "since_last_run"]),
@@ -58,14 +58,16 @@ PARTS: dict[str, tuple[list[str], list[str]]] = {
     "placebo": (["summary", "skipped_", "warnings_", "shift_months", "tolerance", "passed"], ["results"]),
     "transitions": (["summary", "skipped_", "warnings_", "groups"], ["results"]),
     "who_answered": (["summary", "skipped_", "warnings_", "group_values_"], ["results"]),
+    "purchases": (["summary", "warnings_", "skipped_", "fitted"], ["results"]),
 }
 #: Frames and figures of the analysis itself.
 FRAMES = ["history", "curves", "base", "response_weights", "observed", "value_per_year", "value_per_point",
           "headline_trend", "referred"]
-VALUES = ["params", "reference", "margin_source", "earlier", "value_at_stake", "customers"]
+VALUES = ["params", "reference", "margin_source", "earlier", "value_at_stake", "customers", "business_model",
+          "business_model_reason"]
 #: What the core save holds (parts, frames): what the linkage models, who answered (the response
 #: weights) and the business case give.
-CORE = {"checked", "revenue", "cost_to_serve", "churn", "referrals", "who_answered", "case",
+CORE = {"checked", "revenue", "cost_to_serve", "churn", "referrals", "who_answered", "case", "purchases",
         "history", "curves", "base", "response_weights", "observed", "value_per_year", "headline_trend"}
 #: What the business case's ``inputs`` the report reads (the Excel workbook, which needs them
 #: all, is written by the run from the live case).

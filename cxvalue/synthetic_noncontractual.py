@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRUE_EFFECTS", "NonContractualWorld", "generate"]
+__all__ = ["TRUE_EFFECTS", "NonContractualWorld", "generate", "tables"]
 
 #: True effects of the satisfaction group (passive = 1): the purchase-rate ratio (mean purchase
 #: rate while alive) and the dropout ratio (mean dropout odds per purchase).
@@ -62,6 +62,9 @@ class NonContractualWorld:
     #: (p), ``spend_per_purchase`` (p / nu), ``alive_at_T``, ``future_purchases`` and
     #: ``future_revenue`` in the ``horizon_weeks`` after T
     hidden: pd.DataFrame | None = None
+    #: every purchase after the survey inside the observed window: ``customer`` (row of
+    #: ``customers``) and ``weeks`` after the survey
+    events: pd.DataFrame | None = None
 
 
 def generate(n_customers: int = 5_000, seed: int = 7, effects: dict[str, dict[str, float]] | None = None,
@@ -113,6 +116,7 @@ def generate(n_customers: int = 5_000, seed: int = 7, effects: dict[str, dict[st
     clock = np.zeros(n)
     alive_at_T = np.ones(n, bool)
     active = np.arange(n)
+    who, when = [], []  # every purchase in the window, for the contract's tables (:func:`tables`)
     while active.size:
         clock[active] += rng.exponential(1 / lam[active])
         active = active[clock[active] <= end[active]]
@@ -120,6 +124,8 @@ def generate(n_customers: int = 5_000, seed: int = 7, effects: dict[str, dict[st
         buy_now = active[in_window]
         x[buy_now] += 1
         last[buy_now] = np.floor(clock[buy_now] * 7) / 7  # purchases are dated to the day
+        who.append(buy_now)
+        when.append(clock[buy_now].copy())
         future[active[~in_window]] += 1
         drops = rng.random(active.size) < p_drop[active]
         alive_at_T[active[drops & in_window]] = False
@@ -146,4 +152,52 @@ def generate(n_customers: int = 5_000, seed: int = 7, effects: dict[str, dict[st
              "weeks": weeks, "min_weeks": min_weeks, "pre_weeks": pre_weeks, "horizon_weeks": horizon_weeks,
              "group_share": customers["group"].value_counts(normalize=True).reindex(list(GROUPS)).to_dict(),
              "seed": seed, "n_customers": n}
-    return NonContractualWorld(customers=customers, truth=truth, hidden=hidden)
+    events = pd.DataFrame({"customer": np.concatenate(who) if who else np.zeros(0, np.int64),
+                           "weeks": np.concatenate(when) if when else np.zeros(0)})
+    return NonContractualWorld(customers=customers, truth=truth, hidden=hidden, events=events)
+
+
+def tables(world: NonContractualWorld, as_of: str = "2025-12-31", seed: int = 1,
+           with_end_date_column: bool = False) -> dict[str, pd.DataFrame]:
+    """The world as the contract's tables (``customers``, ``responses``, ``transactions``): what a
+    retailer's export looks like. No ``end_date`` column (nobody cancels), unless
+    ``with_end_date_column`` (then present and empty, as a CRM export may have it).
+
+    Every customer answered one relationship survey (``nps``: detractors 0-6, passives 7-8,
+    promoters 9-10) ``T`` weeks before ``as_of`` and joined ``pre_weeks`` before it. Their
+    pre-survey purchases are spread uniformly over those weeks; each purchase after the survey is
+    dated to the day after the moment it happened (so that none falls on the survey day itself),
+    and each amount is ``Gamma(p, rate nu_i)``, the customer's own spend, rounded to cents.
+    """
+    c, h, truth = world.customers, world.hidden, world.truth
+    rng = np.random.default_rng([world.truth["seed"], seed])
+    n = len(c)
+    end = pd.Timestamp(as_of)
+    survey = end - pd.to_timedelta(np.round(c["T"].to_numpy() * 7).astype(int), unit="D")
+    pre_weeks = truth["pre_weeks"]
+    start = survey - pd.Timedelta(days=int(round(pre_weeks * 7)))
+    ids = np.array([f"C{i:06d}" for i in c["customer_id"]])
+    customers = pd.DataFrame({"customer_id": ids, "start_date": start.date})
+    if with_end_date_column:
+        customers["end_date"] = pd.NaT
+    lo = {"detractor": 0, "passive": 7, "promoter": 9}
+    hi = {"detractor": 6, "passive": 8, "promoter": 10}
+    g = c["group"].astype(str).to_numpy()
+    score = rng.integers(np.vectorize(lo.get)(g), np.vectorize(hi.get)(g) + 1)
+    responses = pd.DataFrame({"customer_id": ids, "response_date": survey.date, "nps": score})
+    mean_spend = h["spend_per_purchase"].to_numpy()  # p / nu_i
+    p = truth["spend"]["p"]
+    pre = c["pre_purchases"].to_numpy()
+    pre_who = np.repeat(np.arange(n), pre)
+    pre_days = -np.ceil(rng.uniform(0, pre_weeks * 7, pre_who.size)).astype(int)
+    post_who = world.events["customer"].to_numpy()
+    post_days = np.ceil(world.events["weeks"].to_numpy() * 7).astype(int)
+    post_days = np.maximum(post_days, 1)
+    who = np.concatenate([pre_who, post_who])
+    days = np.concatenate([pre_days, post_days])
+    amount = np.round(rng.gamma(p, mean_spend[who] / p), 2)
+    dates = survey.to_numpy()[who] + days.astype("timedelta64[D]")
+    transactions = pd.DataFrame({"customer_id": ids[who], "date": pd.to_datetime(dates).date,
+                                 "amount": np.maximum(amount, 0.01)})
+    transactions = transactions.sort_values(["customer_id", "date"], ignore_index=True)
+    return {"customers": customers, "responses": responses, "transactions": transactions}
