@@ -436,6 +436,8 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
         else:
             case = business_case.evaluate(revenue, cost, churn, curves, base, params, referrals, history=hist,
                                           weights=weights)
+            if bought is not None:  # the purchase model could not be fitted: it, not churn, is why
+                case.left_out["retention"] = f"{bought.skipped_} The case has no retention lever."
         case.inputs["margin_source"] = source_of_margin
         case.inputs["response_weights"] = "respondents weighted to today's base" if weights is not None else \
             "each respondent counts once"

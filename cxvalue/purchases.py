@@ -49,7 +49,8 @@ from cxvalue.exceptions import InputError, ModelError
 from cxvalue.history import DAYS_PER_YEAR
 from cxvalue.linkage import _group_summary, _labels, _Skippable, adjustment_frame
 
-__all__ = ["WEEKS_PER_YEAR", "PurchaseModel", "purchase_summary", "purchase_rate_at", "pricing_rows",
+__all__ = ["WEEKS_PER_YEAR", "PurchaseModel", "purchase_summary", "purchase_rate_at", "expected_purchases",
+           "pricing_rows",
            "business_model", "NON_CONTRACTUAL_CHURN"]
 
 WEEKS_PER_YEAR = DAYS_PER_YEAR / 7
@@ -223,7 +224,7 @@ class PurchaseModel(_Skippable):
         eff = self.bgnbd_.group_effects_
         weeks = WEEKS_PER_YEAR
         per = pd.DataFrame({"group": fit_rows["group"].astype(str).to_numpy(),
-                            "expected_purchases_12m": self.bgnbd_.expected_purchases(weeks, fit_rows),
+                            "expected_purchases_12m": expected_purchases(self.bgnbd_, fit_rows, weeks),
                             "p_alive": self.bgnbd_.probability_alive(fit_rows),
                             "spend_per_purchase": self.spend(fit_rows)})
         per["expected_revenue_12m"] = per["expected_purchases_12m"] * per["spend_per_purchase"]
@@ -305,8 +306,27 @@ def purchase_rate_at(model: BGNBD, rows: pd.DataFrame, weeks, as_group: str | No
     beta = (alpha + T) / scale
     shape = r + x
     y = weeks[None, :] / beta[:, None]
-    hyp = _hyp2f1_negative((shape + 1)[:, None], a_h[:, None], (a_h + b + x)[:, None], y)
+    big = shape > 1e4  # a near-degenerate gamma (no spread of rates left): its limit, 1F1(a; a + b + x; -rate s)
+    with np.errstate(all="ignore"):
+        hyp = np.where(big[:, None], special.hyp1f1(a_h[:, None], (a_h + b + x)[:, None], -(shape / beta)[:, None] * weeks),
+                       _hyp2f1_negative((shape + 1)[:, None], a_h[:, None], (a_h + b + x)[:, None], y))
+    if not np.isfinite(hyp).all():
+        raise ModelError("Purchases: the expected rate of buying could not be evaluated for "
+                         f"{int((~np.isfinite(hyp)).any(axis=1).sum())} customers (the fit's parameters are extreme).")
     return (alive * shape / beta)[:, None] * hyp
+
+
+def expected_purchases(model: BGNBD, rows: pd.DataFrame, weeks: float) -> np.ndarray:
+    """E[X(T, T + weeks] | history] per row: BG/NBD's closed form (eq. 10), or, where that is not
+    finite (a near-degenerate fit), the integral of :func:`purchase_rate_at` (Simpson, 1 node a week)."""
+    out = np.asarray(model.expected_purchases(weeks, rows), float)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        from scipy import integrate
+
+        grid = np.linspace(0.0, weeks, 2 * int(np.ceil(weeks / 2)) + 1)
+        out[bad] = integrate.simpson(purchase_rate_at(model, rows[bad], grid), x=grid, axis=1)
+    return out
 
 
 def _row(model: PurchaseModel, rows: pd.DataFrame, as_group: str | None, w: np.ndarray, horizon_years: int,

@@ -26,6 +26,8 @@ __all__ = ["Section", "require", "sections", "sections_table", "MIN_FOLLOW_UP_DA
 
 #: Below this many days after the survey for every customer, nothing after it can be measured.
 MIN_FOLLOW_UP_DAYS = 28
+#: The section of customers who never cancel (non-contractual mode), in place of churn's.
+PURCHASES_SECTION = "How long customers keep buying and the retention lever (customers who never cancel)"
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,15 @@ def sections(checked: CheckedData, params: dict[str, Any], hist: pd.DataFrame) -
     else:
         out.append(Section("Cost to serve", True))
     reference = config.reference_group(params)
-    if not hist["churned"].any():
+    from cxvalue.purchases import business_model
+
+    model, _ = business_model(params, checked)
+    if model == "non_contractual":
+        again = bool((hist["post_transactions"] > 1).any())
+        out.append(Section(PURCHASES_SECTION, again, "" if again else
+                           "No respondent bought again after their survey, so how often and how long each group buys "
+                           "cannot be measured."))
+    elif not hist["churned"].any():
         out.append(Section("Churn and the retention lever", False,
                            "No customer in the data left after their survey (no end_date), so churn cannot be measured."))
     elif not hist.loc[hist["group"].astype(str) == reference, "churned"].any():

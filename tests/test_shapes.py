@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxvalue import config, pipeline, readiness, report
+from cxvalue import config, pipeline, purchases, readiness, report
 from cxvalue.business_case import npv
 from shapes import AS_OF, SHAPES, Shape, world_tables, write
 
@@ -70,8 +70,21 @@ def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
     readiness.require(checked, params, hist)  # what `run` checks before any notebook: passes
     skipped = analysis.skipped()
     linkage_expected = {k for k in shape.skipped if k.startswith("linkage.")}
+    non_contractual = analysis.business_model == "non_contractual"
+    # data without end dates is read as customers who never cancel (business_model = auto): how long
+    # they stay comes from the purchase model, which prices the retention lever
+    assert non_contractual == (not hist["churned"].any())
+    if non_contractual:
+        assert skipped["linkage.churn"] == purchases.NON_CONTRACTUAL_CHURN
+        # the purchase model prices the retention lever, or says in words why it could not be fitted
+        if analysis.purchases.fitted:
+            assert "business_case.retention" not in skipped
+        else:
+            assert skipped["business_case.retention"].startswith(skipped["linkage.purchases"])
+            linkage_expected = linkage_expected | {"linkage.purchases"}
     assert {k for k in skipped if k.startswith("linkage.")} == linkage_expected
-    for key in linkage_expected:  # a skipped model leaves its lever out of the case, in plain words
+    for key in linkage_expected - ({"linkage.churn", "linkage.purchases"} if non_contractual else set()):
+        # a skipped model leaves its lever out of the case, in plain words
         lever = {"linkage.churn": "business_case.retention", "linkage.cost_to_serve": "business_case.cost_to_serve"}[key]
         assert skipped[lever] == skipped[key] and len(skipped[key]) > 40
     case = analysis.case
@@ -82,7 +95,9 @@ def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
     assert case.npv == pytest.approx(discounted.sum())
     assert case.npv == pytest.approx(npv(flows.loc[1:, "net"], params["discount_rate"], params["scenario"]["one_off_cost"]))
     assert np.isfinite(list(case.uncertainty.values())).all()
-    if "linkage.churn" in skipped:
+    if non_contractual and analysis.purchases.fitted:
+        assert (flows.loc[1:, "retention"] != 0).any()
+    elif "linkage.churn" in skipped:
         assert (flows["retention"] == 0).all()
     if "linkage.cost_to_serve" in skipped:
         assert (flows["cost_to_serve"] == 0).all()
@@ -95,7 +110,10 @@ def test_shape_is_analysed_with_what_it_cannot_support_skipped(shape, tmp_path):
         assert (flows["failure_demand"] == 0).all()
     # validate lists the same sections as missing
     listed = {s.name: s for s in readiness.sections(checked, params, hist)}
-    assert listed["Churn and the retention lever"].runs == ("linkage.churn" not in skipped)
+    if non_contractual:
+        assert listed[readiness.PURCHASES_SECTION].runs and "Churn and the retention lever" not in listed
+    else:
+        assert listed["Churn and the retention lever"].runs == ("linkage.churn" not in skipped)
     assert listed["Cost to serve"].runs == ("linkage.cost_to_serve" not in skipped)
 
 
