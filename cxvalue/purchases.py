@@ -54,6 +54,8 @@ __all__ = ["WEEKS_PER_YEAR", "PurchaseModel", "purchase_summary", "purchase_rate
            "business_model", "NON_CONTRACTUAL_CHURN"]
 
 WEEKS_PER_YEAR = DAYS_PER_YEAR / 7
+#: The CLV per group is standardised over at most this many respondents' profiles (a seeded sample above it).
+STANDARDISE_ROWS = 100_000
 #: Why the churn model is not fitted in non-contractual mode (``results.json["skipped"]["linkage.churn"]``).
 NON_CONTRACTUAL_CHURN = ("Churn: these customers never cancel (non-contractual business), so nobody is seen leaving. "
                          "How soon each group stops buying is measured by the purchase model instead (dropout ratio).")
@@ -348,6 +350,8 @@ def group_rows(model: PurchaseModel, cost_to_serve, base_customers: pd.Series, h
     simulation varies) and ``survival`` (share of the starting rate of buying left after each
     year). What a customer of each group is worth: the CLV per group."""
     rows = model.frame_.loc[model.fitted_rows_]
+    if len(rows) > STANDARDISE_ROWS:  # a mean over the base's profiles: a seeded sample of them is enough
+        rows = rows.sample(STANDARDISE_ROWS, random_state=0)
     w = np.ones(len(rows))
     out = {}
     cost = (cost_to_serve.summary["adjusted"] if cost_to_serve is not None and cost_to_serve.fitted

@@ -170,3 +170,16 @@ def test_a_run_finds_spark_tables_by_their_contract_names(spark, spark_tables, a
         assert set(src.tables) == set(TABLES), source
         assert src.con.name == "pyspark"
         assert src.tables["customers"].columns == analyses[1].checked.source.tables["customers"].columns
+
+
+def test_spark_counts_each_respondents_purchases_as_duckdb_does(analyses):
+    """The purchase model's input for customers who never cancel (x, t_x, T, mean spend, first
+    purchase after the survey) is one Ibis query: Spark's must be DuckDB's."""
+    from cxvalue.purchases import purchase_summary
+
+    on_spark, on_duckdb = analyses
+    params = config.load_params(PARAMS)
+    mine = purchase_summary(on_spark.checked, on_spark.history, params)
+    theirs = purchase_summary(on_duckdb.checked, on_duckdb.history, params)
+    assert theirs["x"].sum() > 1000
+    pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-9)
