@@ -223,6 +223,13 @@ def _name(wb: Workbook, name: str, sheet: str, col: int, row: int) -> str:
 ASSUMPTIONS, SURVIVAL, COHORTS, CASH_FLOWS = "Assumptions", "Survival", "Cohorts", "Cash flows"
 
 
+#: How to read the workbook when customers never cancel (``inputs["business_model"]``).
+NON_CONTRACTUAL_NOTE = (
+    "These customers never cancel, they stop buying: a mover's revenue is at today's expected rate of buying "
+    "(spend per purchase x purchases a year, from cxvalue's purchase model), and their 'survival' is the share of "
+    "that buying still going on after each year. Retention is then buying for longer, spend buying more often.")
+
+
 def _how_to_read(currency: str, H: int) -> list[str]:
     amounts = f"Amounts are in {currency}" if currency else "Amounts are in the data's currency"
     return [
@@ -257,7 +264,10 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
     _put(ws, 1, 1, "Business case: assumptions", font=_TITLE)
     _put(ws, 2, 1, "How to read this workbook", font=_BOLD)
     row = 3
-    for line in _how_to_read(f["currency"], H):
+    lines = _how_to_read(f["currency"], H)
+    if inputs.get("business_model") == "non_contractual":
+        lines.insert(3, NON_CONTRACTUAL_NOTE)
+    for line in lines:
         _put(ws, row, 1, line)
         row += 1
 
@@ -370,12 +380,17 @@ def _assumptions_sheet(wb: Workbook, inputs: dict[str, Any], f: dict[str, str]) 
         row += 1
 
     row += 1
-    _put(ws, row, 1, "Survival of the movers from today, S_r(t): share still a customer at the end of year t",
-         font=_BOLD)
+    non_contractual = inputs.get("business_model") == "non_contractual"
+    _put(ws, row, 1, "Survival of the movers from today, S_r(t): share of today's buying still going on at the end of "
+                     "year t" if non_contractual else
+         "Survival of the movers from today, S_r(t): share still a customer at the end of year t", font=_BOLD)
     row += 1
     _header(ws, row, ["Movers", "Priced as"] + [f"Year {t}" for t in range(1, H + 1)])
     _put(ws, row + 1, 1, "Meaning", font=_NOTE)
-    _put(ws, row + 1, 3, "From cxvalue's churn model: each mover's hazard as the group named, given the time they "
+    _put(ws, row + 1, 3, "From cxvalue's purchase model (BG/NBD): each mover's expected rate of buying at the end of "
+                         "the year as the group named, given their own purchases since the survey, as a share of "
+                         "today's; averaged over the movers, weighted by what they spend." if non_contractual else
+                         "From cxvalue's churn model: each mover's hazard as the group named, given the time they "
                          "have already been a customer since their survey; averaged over the movers. The data's "
                          "follow-up covers the first years; later years carry its last yearly hazard on.",
          font=_NOTE)

@@ -277,4 +277,7 @@ def test_world_without_end_date_runs_to_a_full_report(tmp_path):
     assert "repeat_purchase_12m" in r["kpis"] and "retention_12m" not in r["kpis"]
     page = (out / "report.html").read_text()
     assert "How often and how long customers buy" in page and "Business model: Non-contractual" in page
-    assert (out / "business_case.xlsx").is_file()
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(out / "business_case.xlsx")["Assumptions"]
+    assert any(c.value and "never cancel" in str(c.value) for c in sheet["A"])
