@@ -283,7 +283,7 @@ class _RateModel(_Skippable):
                                   f"their net amount was counted as 0.")
             y = y.clip(lower=0)
         X = everyone.loc[h.index]
-        X = X.loc[:, X.std() > 0]
+        X = X.loc[:, X.nunique() > 1]  # not std() > 0: a constant float column can have a std of 1e-16
         X.insert(0, "const", 1.0)
         self.everyone_ = everyone.assign(const=1.0)[X.columns]
         with _warnings.catch_warnings(record=True) as caught:

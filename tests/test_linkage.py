@@ -426,3 +426,18 @@ def test_confounding_through_a_covariate_only_needs_the_covariate():
     for dropped in ([], [c for c in cov if c != "region"]):
         biased = linkage.ChurnModel("passive", dropped).fit(h)
         assert z_from_truth(biased, "detractor") > 3 and z_from_truth(biased, "promoter") < -3, dropped
+
+
+def test_rate_model_fits_when_an_adjustment_term_is_the_same_for_everyone():
+    """A subscription business where every customer paid the same 120 a year before the survey: the
+    term log(1 + 120) is constant, but its float standard deviation is about 1e-16, not 0, so a
+    ``std() > 0`` filter kept it next to the constant and the design was singular (ModelError
+    'Singular matrix'; seven customers give that noise). Constant terms are dropped; the ratio is
+    the groups' rates: (12 / 4) / (30 / 3)."""
+    h = _hand_history([("passive", 400, False)] * 3 + [("detractor", 400, False)] * 4)
+    h["pre_revenue"], h["prior_sales"], h["prior_sales_transactions"] = 120.0, 120.0, 12
+    h["post_revenue"] = [5.0, 10.0, 15.0, 4.0, 8.0, 0.0, 0.0]
+    assert linkage.adjustment_frame(h)["log_pre_revenue_rate"].std() > 0  # the float noise
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert list(m.design_.columns) == ["const", "group[detractor]"]
+    assert m.summary.loc["detractor", "ratio"] == pytest.approx((12 / 4) / (30 / 3), rel=1e-6)
