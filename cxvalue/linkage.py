@@ -101,7 +101,8 @@ MAX_LEVELS = 20
 
 
 def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
-    return (total / years.where(years * DAYS_PER_YEAR >= MIN_PRE_DAYS)).clip(lower=0)
+    # years against 28 / 365.25, as history computes them (28 / 365.25 * 365.25 is 27.999999999999996)
+    return (total / years.where(years >= MIN_PRE_DAYS / DAYS_PER_YEAR)).clip(lower=0)
 
 
 def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None, binned: bool = False) -> pd.DataFrame:

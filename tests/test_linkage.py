@@ -441,3 +441,14 @@ def test_rate_model_fits_when_an_adjustment_term_is_the_same_for_everyone():
     m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
     assert list(m.design_.columns) == ["const", "group[detractor]"]
     assert m.summary.loc["detractor", "ratio"] == pytest.approx((12 / 4) / (30 / 3), rel=1e-6)
+
+
+def test_a_pre_window_of_exactly_28_days_counts_as_pre_history():
+    """history() gives a 28-day pre window as 28 / 365.25 years; back in days that is 27.999999999999996,
+    so ``years x 365.25 >= 28`` called it "no pre-history" (rate 0) although the rule is under 28 days,
+    and who_answered (integer days) counted it. 27 days is still under the rule."""
+    h = pd.DataFrame({"pre_revenue": [56.0, 56.0], "pre_exposure_years": [28 / 365.25, 27 / 365.25],
+                      "pre_contact_cost": 0.0, "prior_sales": 0.0, "prior_sales_transactions": 0, "tenure_years": 1.0})
+    f = linkage.adjustment_frame(h)
+    assert f["no_pre_history"].tolist() == [0.0, 1.0]
+    assert f["log_pre_revenue_rate"].tolist() == pytest.approx([np.log1p(56 * 365.25 / 28), 0.0], rel=1e-12)
