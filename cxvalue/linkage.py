@@ -533,7 +533,8 @@ class ChurnModel(_Skippable):
             self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
         self.result_ = res
         # proportional hazards: does the group gap change across follow-up intervals?
-        inter = pd.concat({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d}, axis=1)
+        inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
+                             index=cells.index)  # not pd.concat, which fails on no terms (one group or one interval)
         inter = inter.loc[:, inter.std() > 0]
         if inter.shape[1]:
             res_int = sm.GLM(cells["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),

@@ -452,3 +452,21 @@ def test_a_pre_window_of_exactly_28_days_counts_as_pre_history():
     f = linkage.adjustment_frame(h)
     assert f["no_pre_history"].tolist() == [0.0, 1.0]
     assert f["log_pre_revenue_rate"].tolist() == pytest.approx([np.log1p(56 * 365.25 / 28), 0.0], rel=1e-12)
+
+
+@TINY_FIT[0]
+@TINY_FIT[1]
+def test_churn_fits_with_one_group_with_losses_or_one_follow_up_interval():
+    """The proportional-hazards test has no group x interval term when only the reference group lost
+    customers, or when every customer's follow-up ends within the first interval (a survey 91 days or
+    less before the data ends): the fit stopped with pandas' "No objects to concatenate". Now it is fitted
+    with no test (df 0)."""
+    passive = [("passive", 50, True), ("passive", 100, False), ("passive", 200, True), ("passive", 800, False)]
+    only_ref = linkage.ChurnModel("passive", [], min_group_size=1).fit(
+        _hand_history(passive + [("promoter", 900, False)]))
+    assert only_ref.fitted and only_ref.ph_test_["df"] == 0 and np.isnan(only_ref.summary.loc["promoter", "hazard_ratio"])
+    short = _hand_history([(g, min(d, 80), c) for g, d, c in passive + [("detractor", 75, True), ("detractor", 500, True)]])
+    m = linkage.ChurnModel("passive", [], min_group_size=1).fit(short)
+    assert m.fitted and m.ph_test_["df"] == 0
+    # passives: 50 + 80 + 80 + 80 = 290 days, 1 loss; detractors: 75 + 80 = 155 days, 1 loss
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx((1 / 155) / (1 / 290), rel=1e-6)
