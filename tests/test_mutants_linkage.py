@@ -541,3 +541,80 @@ def test_km_log_cumhaz_se_corners():
     assert linkage._km_log_cumhaz_se(p, days=199) == pytest.approx(np.sqrt(1 / 12) / abs(np.log(0.75)), rel=1e-12)
     d = h[h["group"] == "detractor"]
     assert np.isnan(linkage._km_log_cumhaz_se(d, days=600))  # S = 0
+
+
+def _with_bse(monkeypatch, column: str, se: float) -> None:
+    """Every GLM fitted from now on reports standard error ``se`` for ``column`` (the rest as fitted)."""
+    import statsmodels.api as sm
+
+    fit = sm.GLM.fit
+
+    def patched(self, *a, **k):
+        res = fit(self, *a, **k)
+        if column in res.bse.index:
+            bse = res.bse.copy()
+            bse[column] = se
+            res._cache["bse"] = bse
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", patched)
+
+
+@pytest.mark.parametrize("se, reported", [(5.0, True), (5.5, False), (np.inf, False), (np.nan, False)])
+def test_rate_model_does_not_report_an_unstable_ratio(monkeypatch, se, reported):
+    """A standard error of the log ratio over 5 (or not a number) means no estimate: the ratio is not
+    reported, with a warning; 5 itself still is."""
+    _with_bse(monkeypatch, "group[detractor]", se)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_rate_history())
+    s = m.summary
+    assert s.loc["promoter", "ratio"] == pytest.approx(RATES["promoter"] / RATES["passive"], rel=1e-6)
+    assert s.loc["detractor", "customers"] == 2 and s.loc["detractor", "observed"] == 0.5
+    warning = "Revenue: the detractor estimate is unstable (too few customers or no spread in the outcome); it is not reported."
+    if reported:
+        assert s.loc["detractor", "ratio"] == pytest.approx(0.175, rel=1e-6) and warning not in m.warnings_
+    else:
+        assert s.loc["detractor", ["adjusted", "ratio", "ratio_lo", "ratio_hi", "e_value"]].isna().all()
+        assert warning in m.warnings_ and m.results()["detractor"]["ratio"] is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("se, reported", [(5.0, True), (5.5, False), (np.inf, False)])
+def test_churn_model_does_not_report_an_unstable_hazard_ratio(monkeypatch, se, reported):
+    _with_bse(monkeypatch, "group[detractor]", se)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    s = m.summary
+    warning = "Churn: the detractor hazard ratio is unstable (too few customers or churn events); it is not reported."
+    assert s.loc["detractor", "events"] == 2 and s.loc["detractor", "observed_rate_12m"] == pytest.approx(0.5)
+    if reported:
+        assert s.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6) and warning not in m.warnings_
+    else:
+        assert s.loc["detractor", ["hazard_ratio", "hr_lo", "hr_hi", "e_value"]].isna().all()
+        assert warning in m.warnings_ and m.results()["detractor"]["hazard_ratio"] is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_proportional_hazards_test_by_hand():
+    """The passives four times over (4 losses in 1,400 days at risk in 0-100d, 4 in 3,200 after). Detractors:
+    20 leave on day 10 and 20 are followed to day 800, one of whom leaves then: 20 losses in 2,200 days in
+    0-100d (about 3.2 times the passives' rate) but 1 in 14,000 after (0.06 times). The group x interval model fits the four cells exactly; the likelihood ratio against the
+    main-effects model (fitted here on the four cells) is far beyond chi-square(1)'s 1% point."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] * 4 + [("detractor", 10, True)] * 20 + \
+        [("detractor", 800, False)] * 19 + [("detractor", 800, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    events = np.array([20.0, 1.0, 4.0, 4.0])  # detractor 0-100d, 100d+, passive 0-100d, 100d+
+    days = np.array([2200.0, 14000.0, 1400.0, 3200.0])
+    X = np.array([[1.0, 1, 0], [1, 1, 1], [1, 0, 0], [1, 0, 1]])
+    main = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    saturated = float(np.sum(events * np.log(events) - events - [np.log(float(np.prod(range(1, int(d) + 1))))
+                                                                  for d in events]))
+    lr = 2 * (saturated - main.llf)
+    assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(lr, rel=1e-6)
+    assert m.ph_test_["p_value"] == pytest.approx(stats.chi2.sf(lr, 1), rel=1e-4) and m.ph_test_["p_value"] < 0.01
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx(np.exp(main.params[1]), rel=1e-6)
+    assert m.warnings_ == [
+        "Churn: no customer in the promoter group, so it has no estimate.",
+        "Churn: the gap between groups is not constant over time since the survey (proportional-hazards test "
+        f"p = {m.ph_test_['p_value']:.3g}); the hazard ratio is an average over the follow-up."]
