@@ -618,3 +618,26 @@ def test_churn_proportional_hazards_test_by_hand():
         "Churn: no customer in the promoter group, so it has no estimate.",
         "Churn: the gap between groups is not constant over time since the survey (proportional-hazards test "
         f"p = {m.ph_test_['p_value']:.3g}); the hazard ratio is an average over the follow-up."]
+
+
+def test_models_in_jupyter():
+    """The model's own class name heads its HTML; a skipped model shows its reason, a fitted one its table."""
+    skipped = linkage.RevenueModel("passive").fit(_rate_history().assign(post_revenue=0.0))
+    html = skipped._repr_html_()
+    assert html == ("<h4>RevenueModel</h4><p>Skipped: Revenue: no customer has any revenue after their survey, so it "
+                    "cannot be compared between groups.</p>")
+    fitted = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    html = fitted._repr_html_()
+    assert html.startswith("<h4>ChurnModel</h4>") and "<table" in html and "hazard_ratio" in html
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_km_curves_grid_ends_on_the_last_day_followed():
+    """Weekly points up to and including the last day (day 497 = 71 weeks is on the grid when the curve
+    ends on day 497 or 498, not when it ends on day 496) and never past it."""
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    for end, last_week in ((496, 490), (497, 497), (498, 497)):
+        det = m.km_curves(h, max_days=end)
+        det = det[det["group"] == "detractor"]
+        assert det["days"].tolist() == sorted(set(list(range(0, last_week + 1, 7)) + [YEAR, end])), end
