@@ -134,6 +134,7 @@ def test_rate_model_skips_and_warnings_word_for_word():
     assert m.summary["customers"].tolist() == [2, 0, 3]  # skip counts every row, exposure or not
     assert m.summary["small_group"].tolist() == [False, True, False]
     assert m.summary["ratio"].isna().all() and m.summary["e_value_ci"].isna().all()
+    assert (m.summary[list(linkage.RevenueModel.estimates)].dtypes == float).all()  # NaN, not None
     assert list(m.summary.columns) == ["customers", *linkage.RevenueModel.estimates, "small_group"]
     assert m.results()["promoter"] == {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None],
                                        "e_value": None, "e_value_ci": None}
@@ -343,6 +344,11 @@ def test_period_labels_and_person_periods():
     assert pp["row"].tolist() == [1, 2, 3, 2]
     assert pp["exposure_years"].to_numpy() * YEAR == pytest.approx([90, 110, 30, 30])
     assert pp["event"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert list(pp.index) == [0, 1, 2, 3]  # one clean index over the intervals
+    # a first interval from day 1: the customer who left on day 0 is not at risk in it; day 1 is its start
+    pp = linkage.person_periods(pd.DataFrame({"duration_days": [0.0, 1.0, 30.0], "churned": [True, True, True]}),
+                                (1, 20, np.inf))
+    assert pp["row"].tolist() == [2, 2] and pp["event"].tolist() == [0.0, 1.0]
 
 
 # --------------------------------------------------------------------------- churn model
