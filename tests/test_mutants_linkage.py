@@ -205,6 +205,13 @@ def test_observed_summary_and_results_by_hand():
     assert s.loc["detractor", "cost_to_serve_ratio"] == pytest.approx(5 / 1.5)
     assert s.loc["detractor", "churn_rate_ratio"] == pytest.approx(0.5 / 0.625)
     assert s["small_group"].tolist() == [True, False, True]
+    assert linkage.observed_summary(h, "passive", min_group_size=4)["small_group"].tolist() == [True, False, True]
+    assert not linkage.observed_summary(h, "passive")["small_group"].any()  # by default nothing is small
+    # no years after the survey: no rate (not infinity), whatever was recorded; under a year: a rate
+    odd = _history([{"group": "promoter", "post_exposure_years": 0.0, "post_revenue": 5.0},
+                    {"group": "detractor", "post_exposure_years": 0.5, "post_revenue": 2.0}])
+    o = linkage.observed_summary(odd, "detractor")
+    assert np.isnan(o.loc["promoter", "revenue_per_customer_year"]) and o.loc["detractor", "revenue_per_customer_year"] == 4.0
     r = linkage.observed_results(s)
     assert r == {"revenue": {"detractor": {"observed": 2.0}, "passive": {"observed": 8.75}, "promoter": {"observed": None}},
                  "churn": {"detractor": {"observed_rate_12m": pytest.approx(0.5)},
@@ -494,6 +501,7 @@ def test_churn_km_curves_by_hand():
     assert pas["days"].max() == 800 and YEAR in set(pas["days"]) and 2 * YEAR in set(pas["days"])
     at = dict(zip(pas["days"], pas["retained"]))
     assert at[49] == 1.0 and at[56] == 0.75 and at[196] == 0.75 and at[203] == 0.375 and at[2 * YEAR] == 0.375
+    assert list(c.index) == list(range(len(c)))  # one clean index over the groups
     short = m.km_curves(h, max_days=300)
     assert short.groupby("group")["days"].max().tolist() == [300, 300]
     assert YEAR not in set(short["days"])
@@ -647,3 +655,13 @@ def test_km_curves_grid_ends_on_the_last_day_followed():
         det = m.km_curves(h, max_days=end)
         det = det[det["group"] == "detractor"]
         assert det["days"].tolist() == sorted(set(list(range(0, last_week + 1, 7)) + [YEAR, end])), end
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_km_curves_skip_a_group_in_which_nobody_left_and_go_on():
+    """The detractors (first in band order) lost nobody: no curve for them, the passives' curve still."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 300, False), ("detractor", 400, False)]
+    h = _churn_history(rows)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    c = m.km_curves(h)
+    assert c["group"].unique().tolist() == ["passive"] and c["days"].max() == 800
