@@ -176,6 +176,61 @@ def test_rate_model_flags_a_model_that_did_not_converge(monkeypatch):
     assert m.warnings_[-1] == "Revenue: the model did not converge; treat its figures with caution."
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("model", ["cost", "churn"])
+@pytest.mark.parametrize("how", ["flag", "warning", "neither"])
+def test_convergence_either_sign_is_enough(monkeypatch, how, model):
+    """Either sign of trouble is reported on its own: the fit's converged flag down (no warning), or a
+    warning mentioning convergence (the flag up); neither, no caveat."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    fit = sm.GLM.fit
+
+    def patched(self, *a, **k):
+        res = fit(self, *a, **k)
+        if how == "flag":
+            res.converged = False
+        elif how == "warning":
+            warnings.warn("Perfect fit: the IRLS Converged Only Barely", RuntimeWarning)
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", patched)
+    if model == "cost":
+        m = linkage.CostToServeModel("passive", min_group_size=1).fit(_rate_history("post_contact_cost"))
+        caveat = "Cost to serve: the model did not converge; treat its figures with caution."
+    else:
+        m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+        caveat = "Churn: the model did not converge; treat its figures with caution."
+    assert (caveat in m.warnings_) == (how != "neither")
+
+
+def test_rate_model_that_cannot_be_fitted_says_why(monkeypatch):
+    import statsmodels.api as sm
+
+    def broken(self, *a, **k):
+        raise ValueError("the design is broken")
+
+    monkeypatch.setattr(sm.GLM, "fit", broken)
+    with pytest.raises(ModelError) as err:
+        linkage.RevenueModel("passive").fit(_rate_history())
+    assert str(err.value) == "Revenue: the model could not be fitted (the design is broken)"
+
+
+def test_rate_model_with_small_amounts_and_a_group_of_one():
+    """Referrals under one per customer (0.5, 0.25) count as an outcome; a group of one customer is a group.
+    Passives: 0.5 + 0.25 in 2 years; detractors 0.5 in 1 year; the one promoter 1.0 in 0.5 years."""
+    h = _history([{"group": g, "post_referred": y, "post_exposure_years": e}
+                  for g, y, e in (("passive", 0.5, 1.0), ("passive", 0.25, 1.0), ("detractor", 0.5, 1.0),
+                                  ("promoter", 1.0, 0.5))])
+    m = linkage.ReferralModel("passive", min_group_size=1).fit(h)
+    assert m.fitted and m.warnings_ == [] and m.present_ == GROUPS
+    assert m.summary["customers"].tolist() == [1, 2, 1]
+    assert m.summary["adjusted"].tolist() == pytest.approx([0.5, 0.375, 2.0], rel=1e-6)
+    assert m.summary["ratio"].tolist() == pytest.approx([0.5 / 0.375, 1.0, 2.0 / 0.375], rel=1e-6)
+
+
 # --------------------------------------------------------------------------- observed comparison
 
 
