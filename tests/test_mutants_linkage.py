@@ -104,7 +104,8 @@ def test_rate_model_by_hand(model, outcome):
     p = m.predict("promoter")
     assert p.name == outcome and list(p.index) == [0, 1, 2, 3, 4, 5, 6]
     assert p.to_numpy() == pytest.approx([8.0] * 7, rel=1e-6)
-    assert m.predict("detractor", rows=pd.Index([6, 0])).to_numpy() == pytest.approx([1.5, 1.5], rel=1e-6)
+    q = m.predict("detractor", rows=pd.Index([6, 0]))
+    assert list(q.index) == [6, 0] and q.to_numpy() == pytest.approx([1.5, 1.5], rel=1e-6)
     assert m.predict("passive", rows=pd.Index([3])).to_numpy() == pytest.approx([30 / 3.5], rel=1e-6)
 
 
@@ -130,7 +131,8 @@ def test_rate_model_skips_and_warnings_word_for_word():
     assert not m.fitted
     assert m.skipped_ == ("Revenue: no customer of the reference group 'passive' was observed after their survey, "
                           "so revenue cannot be compared.")
-    assert m.warnings_ == [m.skipped_]
+    assert m.warnings_ == [m.skipped_] and m.groups_ == GROUPS
+    assert list(m.summary.index) == GROUPS and m.summary.index.name == "group"
     assert m.summary["customers"].tolist() == [2, 0, 3]  # skip counts every row, exposure or not
     assert m.summary["small_group"].tolist() == [False, True, False]
     assert m.summary["ratio"].isna().all() and m.summary["e_value_ci"].isna().all()
