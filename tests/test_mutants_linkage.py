@@ -722,3 +722,17 @@ def test_km_curves_skip_a_group_in_which_nobody_left_and_go_on():
     m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
     c = m.km_curves(h)
     assert c["group"].unique().tolist() == ["passive"] and c["days"].max() == 800
+
+
+def test_model_defaults():
+    """By default a group is small under 100 customers (100 is not small), nothing is adjusted for beyond
+    the built-in terms, and churn uses CHURN_INTERVALS."""
+    h = _history([{"group": "passive"}] * 100 + [{"group": "promoter"}] * 99)  # nobody spent or left: skipped
+    for model in (linkage.RevenueModel("passive"), linkage.CostToServeModel("passive"),
+                  linkage.ReferralModel("passive"), linkage.ChurnModel("passive")):
+        assert model.min_group_size == 100 and model.covariates == [] and model.reference_group == "passive"
+        model.fit(h)
+        assert not model.fitted and model.summary["small_group"].tolist() == [True, False, True]
+    assert linkage.ChurnModel("passive").intervals == linkage.CHURN_INTERVALS == (0, 91, 182, 365, 730, np.inf)
+    assert linkage.RevenueModel("passive", ("region",)).covariates == ["region"]
+    assert linkage.ChurnModel("passive", ("region",)).covariates == ["region"]
