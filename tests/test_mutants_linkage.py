@@ -736,3 +736,14 @@ def test_model_defaults():
     assert linkage.ChurnModel("passive").intervals == linkage.CHURN_INTERVALS == (0, 91, 182, 365, 730, np.inf)
     assert linkage.RevenueModel("passive", ("region",)).covariates == ["region"]
     assert linkage.ChurnModel("passive", ("region",)).covariates == ["region"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_no_proportional_hazards_test_for_a_group_that_never_reaches_a_later_interval():
+    """Both detractors leave before day 100: their group x 100d+ term is zero for every cell, which says
+    nothing and is dropped, so there is no test (df 0) rather than one on an empty term."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 75, True), ("detractor", 90, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    # passives 1 loss in 350 days in 0-100d; detractors 2 in 165: the hazard ratio (2 / 165) / (1 / 350)
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 165) / (1 / 350), rel=1e-6)
