@@ -231,6 +231,12 @@ def test_rate_model_with_small_amounts_and_a_group_of_one():
     assert m.summary["customers"].tolist() == [1, 2, 1]
     assert m.summary["adjusted"].tolist() == pytest.approx([0.5, 0.375, 2.0], rel=1e-6)
     assert m.summary["ratio"].tolist() == pytest.approx([0.5 / 0.375, 1.0, 2.0 / 0.375], rel=1e-6)
+    # the promoters' interval lies above 1 (their one customer is fitted exactly: only the passives' spread,
+    # se 0.236, counts), so its E-value bound is the lower end's: finite and over 1
+    s = m.summary
+    e = evalue.e_values_ratio_of_means(s["ratio"], s["ratio_lo"], s["ratio_hi"])
+    assert s.loc["promoter", "ratio_lo"] > 3 and 1 < s.loc["promoter", "e_value_ci"] < s.loc["promoter", "e_value"]
+    assert s["e_value_ci"].tolist() == pytest.approx(list(e.ci)) and s["e_value"].tolist() == pytest.approx(list(e.point))
 
 
 # --------------------------------------------------------------------------- observed comparison
@@ -747,3 +753,19 @@ def test_no_proportional_hazards_test_for_a_group_that_never_reaches_a_later_int
     assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
     # passives 1 loss in 350 days in 0-100d; detractors 2 in 165: the hazard ratio (2 / 165) / (1 / 350)
     assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 165) / (1 / 350), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_e_values_use_the_rare_outcome_conversion_when_few_left():
+    """Forty promoters followed 900 days, none of whom left: the Kaplan-Meier curve of all 46 loses one
+    customer each at 46, 45, 43 and 42 at risk (days 50, 75, 200, 500; one censored on day 100), so
+    S = 45/46 x 44/45 x 42/43 x 41/42 = (44 x 41) / (46 x 43) and churn by the end 87/989 = 8.8%, under
+    15%: the hazard ratios' E-values use the rare-outcome conversion (the hazard ratio as a risk ratio)."""
+    h = _churn_history([r for r in CHURN_ROWS if r[0] != "promoter"] + [("promoter", 900, False)] * 40)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    assert m.churn_by_end_of_follow_up_ == pytest.approx(87 / 989, rel=1e-12)
+    s = m.summary
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=True)
+    assert m.e_value_conversion_ == e.conversion != evalue.e_values_hr(2.0, 1.0, 3.0, rare=False).conversion
+    assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
+    assert s.loc["detractor", "e_value"] == pytest.approx(evalue.e_value(s.loc["detractor", "hazard_ratio"]))
