@@ -769,3 +769,17 @@ def test_churn_e_values_use_the_rare_outcome_conversion_when_few_left():
     assert m.e_value_conversion_ == e.conversion != evalue.e_values_hr(2.0, 1.0, 3.0, rare=False).conversion
     assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
     assert s.loc["detractor", "e_value"] == pytest.approx(evalue.e_value(s.loc["detractor", "hazard_ratio"]))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_cells_aggregate_binned_adjustment_terms():
+    """The churn model aggregates customers into cells of binned (categorical) adjustment terms: with
+    tenures 1, 2, 3, ... years the cells carry tenure bins q1-q4 (q0 dropped), not a continuous tenure."""
+    h = _churn_history()
+    h["tenure_years"] = np.arange(1.0, len(h) + 1)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    adj = [c for c in m.cells_.columns if c not in ("group", "period", "event", "exposure_years")]
+    assert adj == ["log_tenure_years_q1", "log_tenure_years_q2", "log_tenure_years_q3", "log_tenure_years_q4"]
+    assert set(m.cells_[adj].stack().unique()) == {0.0, 1.0}
+    assert m.cells_["event"].sum() == 4 and m.cells_["exposure_years"].sum() * YEAR == pytest.approx(
+        50 + 100 + 200 + 800 + 75 + 500)
