@@ -101,7 +101,8 @@ MAX_LEVELS = 20
 
 
 def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
-    return (total / years.where(years * DAYS_PER_YEAR >= MIN_PRE_DAYS)).clip(lower=0)
+    # years against 28 / 365.25, as history computes them (28 / 365.25 * 365.25 is 27.999999999999996)
+    return (total / years.where(years >= MIN_PRE_DAYS / DAYS_PER_YEAR)).clip(lower=0)
 
 
 def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None, binned: bool = False) -> pd.DataFrame:
@@ -283,7 +284,7 @@ class _RateModel(_Skippable):
                                   f"their net amount was counted as 0.")
             y = y.clip(lower=0)
         X = everyone.loc[h.index]
-        X = X.loc[:, X.std() > 0]
+        X = X.loc[:, X.nunique() > 1]  # not std() > 0: a constant float column can have a std of 1e-16
         X.insert(0, "const", 1.0)
         self.everyone_ = everyone.assign(const=1.0)[X.columns]
         with _warnings.catch_warnings(record=True) as caught:
@@ -538,7 +539,8 @@ class ChurnModel(_Skippable):
             self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
         self.result_ = res
         # proportional hazards: does the group gap change across follow-up intervals?
-        inter = pd.concat({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d}, axis=1)
+        inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
+                             index=cells.index)  # not pd.concat, which fails on no terms (one group or one interval)
         inter = inter.loc[:, inter.std() > 0]
         if inter.shape[1]:
             res_int = sm.GLM(cells["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),

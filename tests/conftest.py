@@ -31,6 +31,7 @@ def small_world_dir(tmp_path_factory) -> Path:
 ONE_WORKER = {"tests/test_spark.py": "spark"}
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: make mutation runs pytest with -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadgroup`` (make test) with :data:`ONE_WORKER`'s modules kept on one worker.
 

@@ -426,3 +426,47 @@ def test_confounding_through_a_covariate_only_needs_the_covariate():
     for dropped in ([], [c for c in cov if c != "region"]):
         biased = linkage.ChurnModel("passive", dropped).fit(h)
         assert z_from_truth(biased, "detractor") > 3 and z_from_truth(biased, "promoter") < -3, dropped
+
+
+def test_rate_model_fits_when_an_adjustment_term_is_the_same_for_everyone():
+    """A subscription business where every customer paid the same 120 a year before the survey: the
+    term log(1 + 120) is constant, but its float standard deviation is about 1e-16, not 0, so a
+    ``std() > 0`` filter kept it next to the constant and the design was singular (ModelError
+    'Singular matrix'; seven customers give that noise). Constant terms are dropped; the ratio is
+    the groups' rates: (12 / 4) / (30 / 3)."""
+    h = _hand_history([("passive", 400, False)] * 3 + [("detractor", 400, False)] * 4)
+    h["pre_revenue"], h["prior_sales"], h["prior_sales_transactions"] = 120.0, 120.0, 12
+    h["post_revenue"] = [5.0, 10.0, 15.0, 4.0, 8.0, 0.0, 0.0]
+    assert linkage.adjustment_frame(h)["log_pre_revenue_rate"].std() > 0  # the float noise
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert list(m.design_.columns) == ["const", "group[detractor]"]
+    assert m.summary.loc["detractor", "ratio"] == pytest.approx((12 / 4) / (30 / 3), rel=1e-6)
+
+
+def test_a_pre_window_of_exactly_28_days_counts_as_pre_history():
+    """history() gives a 28-day pre window as 28 / 365.25 years; back in days that is 27.999999999999996,
+    so ``years x 365.25 >= 28`` called it "no pre-history" (rate 0) although the rule is under 28 days,
+    and who_answered (integer days) counted it. 27 days is still under the rule."""
+    h = pd.DataFrame({"pre_revenue": [56.0, 56.0], "pre_exposure_years": [28 / 365.25, 27 / 365.25],
+                      "pre_contact_cost": 0.0, "prior_sales": 0.0, "prior_sales_transactions": 0, "tenure_years": 1.0})
+    f = linkage.adjustment_frame(h)
+    assert f["no_pre_history"].tolist() == [0.0, 1.0]
+    assert f["log_pre_revenue_rate"].tolist() == pytest.approx([np.log1p(56 * 365.25 / 28), 0.0], rel=1e-12)
+
+
+@TINY_FIT[0]
+@TINY_FIT[1]
+def test_churn_fits_with_one_group_with_losses_or_one_follow_up_interval():
+    """The proportional-hazards test has no group x interval term when only the reference group lost
+    customers, or when every customer's follow-up ends within the first interval (a survey 91 days or
+    less before the data ends): the fit stopped with pandas' "No objects to concatenate". Now it is fitted
+    with no test (df 0)."""
+    passive = [("passive", 50, True), ("passive", 100, False), ("passive", 200, True), ("passive", 800, False)]
+    only_ref = linkage.ChurnModel("passive", [], min_group_size=1).fit(
+        _hand_history(passive + [("promoter", 900, False)]))
+    assert only_ref.fitted and only_ref.ph_test_["df"] == 0 and np.isnan(only_ref.summary.loc["promoter", "hazard_ratio"])
+    short = _hand_history([(g, min(d, 80), c) for g, d, c in passive + [("detractor", 75, True), ("detractor", 500, True)]])
+    m = linkage.ChurnModel("passive", [], min_group_size=1).fit(short)
+    assert m.fitted and m.ph_test_["df"] == 0
+    # passives: 50 + 80 + 80 + 80 = 290 days, 1 loss; detractors: 75 + 80 = 155 days, 1 loss
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx((1 / 155) / (1 / 290), rel=1e-6)

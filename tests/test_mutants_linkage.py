@@ -1,0 +1,785 @@
+"""The linkage models by hand, on tables small enough to work out (tests added for the mutation run,
+tests/MUTATION.md).
+
+Every adjustment term is the same for every customer in the model tests, so the adjustment drops out
+(a constant column has no spread and is left out of the design) and each model has a closed form:
+
+* the rate models (revenue, cost to serve, referrals): a Poisson GLM with the group only is fitted
+  exactly by each group's rate, sum of outcome / sum of post-window years, and its HC1 (sandwich)
+  variance of a group's log rate is ``sum_i (y_i - mu_i)^2 / (sum_i mu_i)^2`` (statsmodels' GLM adds no
+  ``n / (n - k)``);
+* the churn model with two follow-up intervals, where the detractors' events per year at risk are
+  exactly twice the passives' in both intervals: the main-effects model fits every cell exactly
+  (hazard ratio 2, baseline = the passives' rates) and the interaction adds nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxvalue import evalue, linkage
+from cxvalue.exceptions import ModelError
+
+YEAR = 365.25
+Z95 = 1.959963984540054
+GROUPS = ["detractor", "passive", "promoter"]
+
+
+def _history(rows: list[dict]) -> pd.DataFrame:
+    """A history table from ``rows`` (group and whatever each row sets); every adjustment term the same."""
+    h = pd.DataFrame(rows)
+    h["group"] = pd.Categorical(h["group"], categories=GROUPS, ordered=True)
+    defaults = {"pre_revenue": 100.0, "pre_contact_cost": 10.0, "pre_exposure_years": 1.0, "prior_sales": 120.0,
+                "prior_sales_transactions": 12, "tenure_years": 2.0, "post_revenue": 0.0, "post_contact_cost": 0.0,
+                "post_contacts": 0, "post_referred": 0.0, "post_exposure_years": 1.0, "duration_days": 400.0,
+                "churned": False}
+    for col, v in defaults.items():
+        if col not in h:
+            h[col] = v
+    return h
+
+
+# --------------------------------------------------------------------------- rate models
+
+#: (group, post_exposure_years, post_revenue). Passives: 30 in 3.5 years; detractors: 3 and -2 (a refund,
+#: counted as 0 in the fit) in 2 years; promoters 12 in 1.5 years and one customer with no time after the
+#: survey (left out: no exposure).
+RATE_ROWS = [("passive", 1.0, 10.0), ("passive", 0.5, 0.0), ("passive", 2.0, 20.0),
+             ("detractor", 1.0, 3.0), ("detractor", 1.0, -2.0),
+             ("promoter", 0.5, 4.0), ("promoter", 1.0, 8.0), ("promoter", 0.0, 100.0)]
+RATES = {"passive": 30 / 3.5, "detractor": 3 / 2, "promoter": 12 / 1.5}
+
+
+def _rate_history(outcome: str = "post_revenue") -> pd.DataFrame:
+    return _history([{"group": g, "post_exposure_years": e, outcome: y} for g, e, y in RATE_ROWS])
+
+
+def _hc1_log_rate_var(group: str) -> float:
+    """Sandwich variance of a group's log rate, mu_i = rate x exposure. statsmodels 0.15's GLM applies no
+    n / (n - k) factor for cov_type="HC1" (its HC1 and HC0 are the same for a GLM), so neither does this."""
+    rows = [(e, max(y, 0.0)) for g, e, y in RATE_ROWS if g == group and e > 0]
+    mu = [RATES[group] * e for e, _ in rows]
+    return sum((y - m) ** 2 for (_, y), m in zip(rows, mu)) / sum(mu) ** 2
+
+
+@pytest.mark.parametrize("model, outcome", [(linkage.RevenueModel, "post_revenue"),
+                                            (linkage.CostToServeModel, "post_contact_cost"),
+                                            (linkage.ReferralModel, "post_referred")])
+def test_rate_model_by_hand(model, outcome):
+    m = model("passive", min_group_size=3).fit(_rate_history(outcome))
+    assert m.fitted and m.skipped_ is None
+    s = m.summary
+    assert list(s.index) == GROUPS and s.index.name == "group"
+    assert s["customers"].tolist() == [2, 3, 2]  # the promoter without exposure is not counted
+    assert s["small_group"].tolist() == [True, False, True]
+    # observed: the raw sums (the refund counts as -2 here: 1 / 2 years)
+    assert s["observed"].tolist() == pytest.approx([1 / 2, 30 / 3.5, 12 / 1.5], rel=1e-12)
+    # adjusted = each group's rate (the refund clipped to 0); ratio = rate / passives' rate
+    assert s["adjusted"].tolist() == pytest.approx([RATES[g] for g in GROUPS], rel=1e-6)
+    ratios = [RATES[g] / RATES["passive"] for g in GROUPS]
+    assert s["ratio"].tolist() == pytest.approx(ratios, rel=1e-6)
+    for g, ratio in zip(GROUPS, ratios):
+        se = 0.0 if g == "passive" else np.sqrt(_hc1_log_rate_var(g) + _hc1_log_rate_var("passive"))
+        assert s.loc[g, "ratio_lo"] == pytest.approx(ratio * np.exp(-Z95 * se), rel=1e-5), g
+        assert s.loc[g, "ratio_hi"] == pytest.approx(ratio * np.exp(Z95 * se), rel=1e-5), g
+    e = evalue.e_values_ratio_of_means(s["ratio"], s["ratio_lo"], s["ratio_hi"])
+    assert s["e_value"].tolist() == pytest.approx(list(e.point)) and s["e_value_ci"].tolist() == pytest.approx(list(e.ci))
+    assert s.loc["detractor", "e_value"] > 1 and m.e_value_conversion_ == e.conversion
+    label = m.label
+    assert m.warnings_ == [
+        f"{label}: 1 customers had more refunds than sales after the survey; their net amount was counted as 0.",
+        f"{label}: the detractor group has only 2 customers; its estimate is unreliable.",
+        f"{label}: the promoter group has only 2 customers; its estimate is unreliable."]
+    assert list(m.design_.columns) == ["const", "group[detractor]", "group[promoter]"]
+    assert m.groups_ == GROUPS and m.present_ == GROUPS
+    r = m.results()
+    assert r["detractor"] == {"observed": pytest.approx(0.5), "adjusted": pytest.approx(1.5, rel=1e-6),
+                              "ratio": pytest.approx(0.175, rel=1e-6),
+                              "ratio_ci": [s.loc["detractor", "ratio_lo"], s.loc["detractor", "ratio_hi"]],
+                              "e_value": s.loc["detractor", "e_value"], "e_value_ci": s.loc["detractor", "e_value_ci"]}
+    assert r["passive"]["ratio"] == 1.0 and r["passive"]["ratio_ci"] == [1.0, 1.0]
+    # predict: every fitted customer's rate x 1 year as the group asked for
+    p = m.predict("promoter")
+    assert p.name == outcome and list(p.index) == [0, 1, 2, 3, 4, 5, 6]
+    assert p.to_numpy() == pytest.approx([8.0] * 7, rel=1e-6)
+    q = m.predict("detractor", rows=pd.Index([6, 0]))
+    assert list(q.index) == [6, 0] and q.to_numpy() == pytest.approx([1.5, 1.5], rel=1e-6)
+    assert m.predict("passive", rows=pd.Index([3])).to_numpy() == pytest.approx([30 / 3.5], rel=1e-6)
+
+
+def test_rate_model_with_constant_adjustment_needs_no_adjustment_columns():
+    """A covariate that varies changes nothing when it is the same in every group (a ratio of 1 per
+    level): the rates above, with promoters' plan 'b' and everyone else's 'a' would be confounded; here
+    half of each group's exposure is in each plan (a customer split in two, the same outcome rate)."""
+    rows = []
+    for g, e, y in RATE_ROWS:
+        for plan in ("a", "b"):
+            rows.append({"group": g, "post_exposure_years": e / 2, "post_revenue": y / 2, "plan": plan})
+    m = linkage.RevenueModel("passive", ["plan"], min_group_size=1).fit(_history(rows))
+    assert "plan_b" in m.design_.columns
+    assert m.summary["ratio"].tolist() == pytest.approx([RATES[g] / RATES["passive"] for g in GROUPS], rel=1e-6)
+    assert m.summary["adjusted"].tolist() == pytest.approx([RATES[g] for g in GROUPS], rel=1e-6)
+
+
+def test_rate_model_skips_and_warnings_word_for_word():
+    h = _rate_history()
+    # the reference group has nobody observed after the survey
+    no_ref = h[h["group"] != "passive"]
+    m = linkage.RevenueModel("passive", min_group_size=2).fit(no_ref)
+    assert not m.fitted
+    assert m.skipped_ == ("Revenue: no customer of the reference group 'passive' was observed after their survey, "
+                          "so revenue cannot be compared.")
+    assert m.warnings_ == [m.skipped_] and m.groups_ == GROUPS
+    assert list(m.summary.index) == GROUPS and m.summary.index.name == "group"
+    assert m.summary["customers"].tolist() == [2, 0, 3]  # skip counts every row, exposure or not
+    assert m.summary["small_group"].tolist() == [False, True, False]
+    assert m.summary["ratio"].isna().all() and m.summary["e_value_ci"].isna().all()
+    assert (m.summary[list(linkage.RevenueModel.estimates)].dtypes == float).all()  # NaN, not None
+    assert list(m.summary.columns) == ["customers", *linkage.RevenueModel.estimates, "small_group"]
+    assert m.results()["promoter"] == {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None],
+                                       "e_value": None, "e_value_ci": None}
+    with pytest.raises(ModelError, match=r"Revenue: the model was skipped \(Revenue: no customer"):
+        m.predict("passive")
+    # nobody has any revenue after the survey
+    none = h.assign(post_revenue=0.0)
+    m = linkage.RevenueModel("passive").fit(none)
+    assert m.skipped_ == "Revenue: no customer has any revenue after their survey, so it cannot be compared between groups."
+    # the reference group has none
+    m = linkage.CostToServeModel("passive").fit(h.assign(post_contact_cost=np.where(h["group"] == "passive", 0.0, 5.0)))
+    assert m.skipped_ == ("Cost to serve: none of the 3 customers of the reference group 'passive' had any cost to serve "
+                          "(service contacts) after their survey, so the other groups have nothing to be compared with.")
+    # a group without any outcome, another without customers after the survey
+    h2 = h[h["group"] != "detractor"].copy()
+    h2.loc[h2["group"] == "promoter", "post_referred"] = 0.0
+    h2.loc[h2["group"] == "passive", "post_referred"] = [1.0, 0.0, 2.0]
+    m = linkage.ReferralModel("passive", min_group_size=1).fit(h2)
+    assert m.fitted and m.present_ == ["passive"]
+    assert m.warnings_ == ["Referrals: no customer in the detractor group, so it has no estimate.",
+                           "Referrals of the promoter group cannot be estimated: none of its 2 customers had any "
+                           "referral after their survey."]
+    s = m.summary
+    assert s["customers"].tolist() == [0, 3, 2]
+    assert np.isnan(s.loc["promoter", "ratio"]) and np.isnan(s.loc["promoter", "observed"])
+    assert s.loc["passive", "adjusted"] == pytest.approx(3 / 3.5, rel=1e-6)
+    assert m.results()["promoter"]["ratio"] is None
+    # the promoters were left out of the fit and are predicted as passives
+    assert m.predict("promoter", rows=pd.Index([5])).to_numpy() == pytest.approx([3 / 3.5], rel=1e-6)
+
+
+def test_rate_model_flags_a_model_that_did_not_converge(monkeypatch):
+    """One iteration of the fit (not 100) does not converge: the model says so."""
+    import statsmodels.api as sm
+
+    fit = sm.GLM.fit
+    monkeypatch.setattr(sm.GLM, "fit", lambda self, *a, **k: fit(self, *a, **{**k, "maxiter": 1}))
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_rate_history())
+    assert m.warnings_[-1] == "Revenue: the model did not converge; treat its figures with caution."
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("model", ["cost", "churn"])
+@pytest.mark.parametrize("how", ["flag", "warning", "neither"])
+def test_convergence_either_sign_is_enough(monkeypatch, how, model):
+    """Either sign of trouble is reported on its own: the fit's converged flag down (no warning), or a
+    warning mentioning convergence (the flag up); neither, no caveat."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    fit = sm.GLM.fit
+
+    def patched(self, *a, **k):
+        res = fit(self, *a, **k)
+        if how == "flag":
+            res.converged = False
+        elif how == "warning":
+            warnings.warn("Perfect fit: the IRLS Converged Only Barely", RuntimeWarning)
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", patched)
+    if model == "cost":
+        m = linkage.CostToServeModel("passive", min_group_size=1).fit(_rate_history("post_contact_cost"))
+        caveat = "Cost to serve: the model did not converge; treat its figures with caution."
+    else:
+        m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+        caveat = "Churn: the model did not converge; treat its figures with caution."
+    assert (caveat in m.warnings_) == (how != "neither")
+
+
+def test_rate_model_that_cannot_be_fitted_says_why(monkeypatch):
+    import statsmodels.api as sm
+
+    def broken(self, *a, **k):
+        raise ValueError("the design is broken")
+
+    monkeypatch.setattr(sm.GLM, "fit", broken)
+    with pytest.raises(ModelError) as err:
+        linkage.RevenueModel("passive").fit(_rate_history())
+    assert str(err.value) == "Revenue: the model could not be fitted (the design is broken)"
+
+
+def test_rate_model_with_small_amounts_and_a_group_of_one():
+    """Referrals under one per customer (0.5, 0.25) count as an outcome; a group of one customer is a group.
+    Passives: 0.5 + 0.25 in 2 years; detractors 0.5 in 1 year; the one promoter 1.0 in 0.5 years."""
+    h = _history([{"group": g, "post_referred": y, "post_exposure_years": e}
+                  for g, y, e in (("passive", 0.5, 1.0), ("passive", 0.25, 1.0), ("detractor", 0.5, 1.0),
+                                  ("promoter", 1.0, 0.5))])
+    m = linkage.ReferralModel("passive", min_group_size=1).fit(h)
+    assert m.fitted and m.warnings_ == [] and m.present_ == GROUPS
+    assert m.summary["customers"].tolist() == [1, 2, 1]
+    assert m.summary["adjusted"].tolist() == pytest.approx([0.5, 0.375, 2.0], rel=1e-6)
+    assert m.summary["ratio"].tolist() == pytest.approx([0.5 / 0.375, 1.0, 2.0 / 0.375], rel=1e-6)
+    # the promoters' interval lies above 1 (their one customer is fitted exactly: only the passives' spread,
+    # se 0.236, counts), so its E-value bound is the lower end's: finite and over 1
+    s = m.summary
+    e = evalue.e_values_ratio_of_means(s["ratio"], s["ratio_lo"], s["ratio_hi"])
+    assert s.loc["promoter", "ratio_lo"] > 3 and 1 < s.loc["promoter", "e_value_ci"] < s.loc["promoter", "e_value"]
+    assert s["e_value_ci"].tolist() == pytest.approx(list(e.ci)) and s["e_value"].tolist() == pytest.approx(list(e.point))
+
+
+# --------------------------------------------------------------------------- observed comparison
+
+
+def test_observed_summary_and_results_by_hand():
+    """Churn: passives lose one of four on day 50 (S = 3/4) and one of two on day 200 (S = 3/8); detractors
+    one of two on day 75 and the other on day 500 (S(1 year) = 1/2); nobody among promoters."""
+    rows = [("passive", 50, True, 1.0, 10.0, 2.0, 1), ("passive", 100, False, 0.5, 0.0, 1.0, 2),
+            ("passive", 200, True, 2.0, 20.0, 0.0, 0), ("passive", 800, False, 0.5, 5.0, 3.0, 4),
+            ("detractor", 75, True, 1.0, 3.0, 8.0, 3), ("detractor", 500, True, 1.0, 1.0, 2.0, 1)]
+    h = _history([{"group": g, "duration_days": d, "churned": c, "post_exposure_years": e, "post_revenue": r,
+                   "post_contact_cost": k, "post_contacts": n} for g, d, c, e, r, k, n in rows])
+    s = linkage.observed_summary(h, "passive", min_group_size=3)
+    assert list(s.index) == GROUPS and s.index.name == "group"
+    assert list(s.columns) == ["customers", "customer_years", "revenue_per_customer_year",
+                               "cost_to_serve_per_customer_year", "contacts_per_customer_year", "churn_rate_12m",
+                               "revenue_ratio", "cost_to_serve_ratio", "churn_rate_ratio", "small_group"]
+    assert s["customers"].tolist() == [2, 4, 0]
+    assert s["customer_years"].tolist() == [2.0, 4.0, 0.0]
+    assert s.loc["detractor", "revenue_per_customer_year"] == 2.0 and s.loc["passive", "revenue_per_customer_year"] == 8.75
+    assert s.loc["detractor", "cost_to_serve_per_customer_year"] == 5.0
+    assert s.loc["passive", "cost_to_serve_per_customer_year"] == 1.5
+    assert s.loc["detractor", "contacts_per_customer_year"] == 2.0 and s.loc["passive", "contacts_per_customer_year"] == 1.75
+    assert s.loc["promoter"].drop(["customers", "customer_years", "small_group"]).isna().all()  # no years: NaN
+    assert s.loc["passive", "churn_rate_12m"] == pytest.approx(1 - 3 / 8, rel=1e-12)
+    assert s.loc["detractor", "churn_rate_12m"] == pytest.approx(1 / 2, rel=1e-12)
+    assert s.loc["detractor", "revenue_ratio"] == pytest.approx(2 / 8.75)
+    assert s.loc["detractor", "cost_to_serve_ratio"] == pytest.approx(5 / 1.5)
+    assert s.loc["detractor", "churn_rate_ratio"] == pytest.approx(0.5 / 0.625)
+    assert s["small_group"].tolist() == [True, False, True]
+    assert linkage.observed_summary(h, "passive", min_group_size=4)["small_group"].tolist() == [True, False, True]
+    assert not linkage.observed_summary(h, "passive")["small_group"].any()  # by default nothing is small
+    # no years after the survey: no rate (not infinity), whatever was recorded; under a year: a rate
+    odd = _history([{"group": "promoter", "post_exposure_years": 0.0, "post_revenue": 5.0},
+                    {"group": "detractor", "post_exposure_years": 0.5, "post_revenue": 2.0}])
+    o = linkage.observed_summary(odd, "detractor")
+    assert np.isnan(o.loc["promoter", "revenue_per_customer_year"]) and o.loc["detractor", "revenue_per_customer_year"] == 4.0
+    r = linkage.observed_results(s)
+    assert r == {"revenue": {"detractor": {"observed": 2.0}, "passive": {"observed": 8.75}, "promoter": {"observed": None}},
+                 "churn": {"detractor": {"observed_rate_12m": pytest.approx(0.5)},
+                           "passive": {"observed_rate_12m": pytest.approx(0.625)},
+                           "promoter": {"observed_rate_12m": None}},
+                 "cost_to_serve": {"detractor": {"observed": 5.0}, "passive": {"observed": 1.5},
+                                   "promoter": {"observed": None}}}
+    # a reference group not in the table: every ratio NaN; a plain (not categorical) group column is sorted
+    plain = h.assign(group=h["group"].astype(str))
+    s = linkage.observed_summary(plain, "promoter")
+    assert list(s.index) == ["detractor", "passive"] and s["revenue_ratio"].isna().all()
+    assert not s["small_group"].any()
+    assert np.isnan(linkage.km_churn_rate(pd.Series([], dtype=float), pd.Series([], dtype=bool)))
+    # a loss on day 365 counts within the year, one on day 366 does not
+    assert linkage.km_churn_rate(pd.Series([365.0, 366.0]), pd.Series([True, True])) == pytest.approx(0.5)
+    assert linkage.km_churn_rate(pd.Series([365.0, 366.0]), pd.Series([True, True]), days=366) == pytest.approx(1.0)
+    assert linkage.km_churn_rate(pd.Series([400.0]), pd.Series([True])) == 0.0  # nobody lost in the first year
+
+
+# --------------------------------------------------------------------------- adjustment terms
+
+
+def test_adjustment_frame_by_hand():
+    """Row 10: 100 in half a year (rate 200), cost 10 (rate 20), 300 over 3 sales (typical bill 100),
+    tenure 2. Row 11: 18 days of pre window (under 28: no pre-history, rates 0), no prior sale (bill 0),
+    negative tenure (clipped to 0). Row 12: a net refund (rate clipped to 0) and cost 2 over exactly 28
+    days (kept: 2 x 365.25 / 28 a year), 20 over 2 sales, tenure 5. Rows 13-14: other sizes, row 14 with
+    two years of pre window and no sale."""
+    h = pd.DataFrame({"pre_revenue": [100.0, 50.0, -10.0, 10.0, 0.0],
+                      "pre_exposure_years": [0.5, 18 / YEAR, 28 / YEAR, 1.0, 2.0],
+                      "pre_contact_cost": [10.0, 5.0, 2.0, 0.0, 4.0],
+                      "prior_sales": [300.0, 50.0, 20.0, 30.0, 0.0],
+                      "prior_sales_transactions": [3, 0, 2, 1, 0],
+                      "tenure_years": [2.0, -1.0, 5.0, 0.5, 1.0],
+                      "region": ["north", None, "south", "north", "east"],
+                      "size": [5.0, 1.0, np.nan, 3.0, 2.0],
+                      "vip": [True, False, True, False, False]}, index=[10, 11, 12, 13, 14])
+    f = linkage.adjustment_frame(h, ["region", "size", "vip"])
+    expected = pd.DataFrame({
+        "log_pre_revenue_rate": np.log1p([200.0, 0.0, 0.0, 10.0, 0.0]),
+        "log_pre_revenue_per_transaction": np.log1p([100.0, 0.0, 10.0, 30.0, 0.0]),
+        "log_pre_contact_cost_rate": np.log1p([20.0, 0.0, 2 * YEAR / 28, 0.0, 2.0]),
+        "log_tenure_years": np.log1p([2.0, 0.0, 5.0, 0.5, 1.0]),
+        "no_pre_history": [0.0, 1.0, 0.0, 0.0, 0.0],
+        # text: levels (missing), east, north, south; the first (sorted) dropped
+        "region_east": [0.0, 0, 0, 0, 1], "region_north": [1.0, 0, 0, 1, 0], "region_south": [0.0, 0, 1, 0, 0],
+        # numbers: 5, 1, NaN, 3, 2 are four values in four bins q3, q0, missing, q2, q1; "missing" sorts
+        # before "q0" and is the level dropped
+        "size_q0": [0.0, 1, 0, 0, 0], "size_q1": [0.0, 0, 0, 0, 1], "size_q2": [0.0, 0, 0, 1, 0],
+        "size_q3": [1.0, 0, 0, 0, 0],
+        # booleans as text: False dropped
+        "vip_True": [1.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
+    pd.testing.assert_frame_equal(f, expected, rtol=1e-12)
+    # binned: the continuous terms as bins; the no-pre-history customer's (row 11) pre-window terms are
+    # "missing" (the dropped level), tenure is not. Rates 200, 0, 10, 0 (rows 10, 12-14) have three values:
+    # ranks 4, 1, 3, 2 in three bins q2, q0, q1, q0; bills 100, 10, 30, 0 and costs 20, 26.1, 0, 2 four bins;
+    # tenure 2, 0, 5, 0.5, 1 five: q3, q0, q4, q1, q2 (q0 dropped)
+    b = linkage.adjustment_frame(h, [], binned=True)
+    expected = pd.DataFrame({
+        "log_pre_revenue_rate_q0": [0.0, 0, 1, 0, 1], "log_pre_revenue_rate_q1": [0.0, 0, 0, 1, 0],
+        "log_pre_revenue_rate_q2": [1.0, 0, 0, 0, 0],
+        "log_pre_revenue_per_transaction_q0": [0.0, 0, 0, 0, 1], "log_pre_revenue_per_transaction_q1": [0.0, 0, 1, 0, 0],
+        "log_pre_revenue_per_transaction_q2": [0.0, 0, 0, 1, 0], "log_pre_revenue_per_transaction_q3": [1.0, 0, 0, 0, 0],
+        "log_pre_contact_cost_rate_q0": [0.0, 0, 0, 1, 0], "log_pre_contact_cost_rate_q1": [0.0, 0, 0, 0, 1],
+        "log_pre_contact_cost_rate_q2": [1.0, 0, 0, 0, 0], "log_pre_contact_cost_rate_q3": [0.0, 0, 1, 0, 0],
+        "log_tenure_years_q1": [0.0, 0, 0, 1, 0], "log_tenure_years_q2": [0.0, 0, 0, 0, 1],
+        "log_tenure_years_q3": [1.0, 0, 0, 0, 0], "log_tenure_years_q4": [0.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
+    pd.testing.assert_frame_equal(b, expected)
+    # no covariates given (None) is the same as []
+    pd.testing.assert_frame_equal(linkage.adjustment_frame(h), f.iloc[:, :5])
+
+
+def test_rare_text_levels_are_pooled_and_missing_is_a_level():
+    """200 customers: 'a' 150, 'b' 45, 'c' 2 (1% of 200: kept), 'd' 1 (under 1%: pooled as "(other)"),
+    two missing ("(missing)", kept, sorts first and is dropped)."""
+    x = ["a"] * 150 + ["b"] * 45 + ["c"] * 2 + ["d"] + [None] * 2
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0, "tier": x})
+    f = linkage.adjustment_frame(h, ["tier"])
+    tier = [c for c in f.columns if c.startswith("tier_")]
+    assert tier == ["tier_(other)", "tier_a", "tier_b", "tier_c"]
+    assert f["tier_(other)"].tolist() == [0.0] * 197 + [1.0, 0.0, 0.0]
+    assert f["tier_c"].tolist() == [0.0] * 195 + [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert f.loc[[198, 199], tier].to_numpy().sum() == 0  # missing: the dropped level
+    # with 100 customers the bar is one customer: 'd' is kept
+    small = h.iloc[100:].reset_index(drop=True)
+    assert [c for c in linkage.adjustment_frame(small, ["tier"]).columns if c.startswith("tier_")] == [
+        "tier_a", "tier_b", "tier_c", "tier_d"]
+    # only the 20 commonest levels are kept (MAX_LEVELS): L00 25 customers ... L24 one
+    many = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                         "prior_sales_transactions": 0, "tenure_years": 1.0,
+                         "k": [f"L{i:02d}" for i in range(25) for _ in range(25 - i)]})
+    f = linkage.adjustment_frame(many, ["k"])
+    k = [c for c in f.columns if c.startswith("k_")]
+    assert k == [f"k_L{i:02d}" for i in range(20)]  # "(other)" sorts first and is dropped; L20-L24 pooled
+    assert f.loc[many["k"] == "L21", k].to_numpy().sum() == 0
+
+
+def test_bins_and_rates():
+    x = pd.Series([3.0, 1.0, np.nan, 1.0, 7.0, 9.0, 2.0], index=list("abcdefg"))
+    b = linkage._bins(x)
+    # ranks (ties in order): 3 -> 4, 1 -> 1, 1 -> 2, 7 -> 5, 9 -> 6, 2 -> 3: six values in five bins
+    assert b.tolist() == ["q2", "q0", "missing", "q0", "q3", "q4", "q1"]
+    assert linkage._bins(x, q=2).tolist() == ["q1", "q0", "missing", "q0", "q1", "q1", "q0"]
+    assert linkage._bins(pd.Series([4.0, 4.0, np.nan])).tolist() == ["all", "all", "all"]
+    assert linkage._bins(pd.Series([1.0, 2.0])).tolist() == ["q0", "q1"]
+    r = linkage._rate(pd.Series([10.0, 10.0, -5.0, 3.0]), pd.Series([0.5, 27 / YEAR, 1.0, 28 / YEAR]))
+    assert r.iloc[0] == 20.0 and np.isnan(r.iloc[1]) and r.iloc[2] == 0.0 and r.iloc[3] == pytest.approx(3 * YEAR / 28)
+    assert r.iloc[3] == pytest.approx(3 * YEAR / 28, rel=1e-12)
+    d = linkage._group_dummies(pd.Series(["a", "b", "c", "b"], index=[5, 6, 7, 8]), ["a", "b", "c"], "b")
+    assert list(d.columns) == ["group[a]", "group[c]"] and list(d.index) == [5, 6, 7, 8]
+    assert d["group[a]"].tolist() == [1.0, 0, 0, 0] and d["group[c]"].tolist() == [0, 0, 1.0, 0]
+    assert linkage._labels(pd.DataFrame({"group": ["z", "a", "m", "a"]})) == ["a", "m", "z"]
+    assert linkage._labels(_history([{"group": "passive"}])) == GROUPS
+    warnings: list[str] = []
+    s = linkage._group_summary([{"group": "a", "customers": 5}, {"group": "b", "customers": 0},
+                                {"group": "c", "customers": 6}, {"group": "d", "customers": 1}], "X", 6, warnings)
+    assert s["small_group"].tolist() == [True, True, False, True] and s.index.name == "group"
+    assert warnings == ["X: the a group has only 5 customers; its estimate is unreliable.",
+                        "X: the d group has only 1 customers; its estimate is unreliable."]
+
+
+def test_period_labels_and_person_periods():
+    assert linkage.period_label(0, 91) == "0-91d" and linkage.period_label(730, np.inf) == "730d+"
+    assert linkage.period_label(91.0, 182.0) == "91-182d"
+    h = pd.DataFrame({"duration_days": [0.0, 100.0, 150.0, 40.0], "churned": [True, False, True, True]})
+    pp = linkage.person_periods(h, (0, 100, np.inf))
+    # customer 0 leaves on day 0 (half a day at risk), 1 censored on day 100 (end of 0-100d), 2 leaves on day
+    # 150 in 100d+, 3 on day 40
+    assert pp["row"].tolist() == [0, 1, 2, 3, 2]
+    assert pp["period"].tolist() == ["0-100d"] * 4 + ["100d+"]
+    assert pp["exposure_years"].to_numpy() * YEAR == pytest.approx([0.5, 100, 100, 40, 50])
+    assert pp["event"].tolist() == [1.0, 0.0, 0.0, 1.0, 1.0]
+    # an interval nobody reached is left out; the first interval need not start at 0
+    pp = linkage.person_periods(h, (10, 120, 500, np.inf))
+    assert pp["period"].tolist() == ["10-120d"] * 3 + ["120-500d"]
+    assert pp["row"].tolist() == [1, 2, 3, 2]
+    assert pp["exposure_years"].to_numpy() * YEAR == pytest.approx([90, 110, 30, 30])
+    assert pp["event"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert list(pp.index) == [0, 1, 2, 3]  # one clean index over the intervals
+    # a first interval from day 1: the customer who left on day 0 is not at risk in it; day 1 is its start
+    pp = linkage.person_periods(pd.DataFrame({"duration_days": [0.0, 1.0, 30.0], "churned": [True, True, True]}),
+                                (1, 20, np.inf))
+    assert pp["row"].tolist() == [2, 2] and pp["event"].tolist() == [0.0, 1.0]
+
+
+# --------------------------------------------------------------------------- churn model
+
+#: Follow-up intervals 0-100 days and after. Passives: A leaves on day 50, B censored on day 100, C leaves on
+#: day 200, D censored on day 800: 0-100d has 350 days at risk and 1 loss, 100d+ has 100 + 700 = 800 days and
+#: 1 loss. Detractors: leave on days 75 and 500: 0-100d has 75 + 100 = 175 days and 1 loss, 100d+ 400 days
+#: and 1 loss: twice the passives' hazard in both. One promoter, censored on day 900: no loss, no estimate.
+CHURN_ROWS = [("passive", 50, True), ("passive", 100, False), ("passive", 200, True), ("passive", 800, False),
+              ("detractor", 75, True), ("detractor", 500, True), ("promoter", 900, False)]
+INTERVALS = (0, 100, np.inf)
+
+
+def _churn_history(rows=CHURN_ROWS) -> pd.DataFrame:
+    return _history([{"group": g, "duration_days": d, "churned": c} for g, d, c in rows])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_model_by_hand():
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=3, intervals=INTERVALS).fit(h)
+    assert m.fitted and m.intervals == INTERVALS and m.covariates == []
+    s = m.summary
+    assert list(s.index) == GROUPS
+    assert s["customers"].tolist() == [2, 4, 1] and s["events"].tolist() == [2, 2, 0]
+    # Kaplan-Meier within a year: passives S = 3/4 x 1/2 = 3/8; detractors 1/2; the promoter 1
+    assert s["observed_rate_12m"].tolist() == pytest.approx([0.5, 0.625, 0.0], rel=1e-12)
+    assert s.loc["passive", ["hazard_ratio", "hr_lo", "hr_hi"]].tolist() == [1.0, 1.0, 1.0]
+    assert s.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6)
+    # the information of the four cells (1 expected loss each; const, detractor, 100d+) is
+    # [[4, 2, 2], [2, 2, 1], [2, 1, 2]]; its inverse's detractor entry is 1: se(log HR) = 1
+    assert s.loc["detractor", "hr_lo"] == pytest.approx(2 * np.exp(-Z95), rel=1e-5)
+    assert s.loc["detractor", "hr_hi"] == pytest.approx(2 * np.exp(Z95), rel=1e-5)
+    assert np.isnan(s.loc["promoter", "hazard_ratio"])
+    assert s["small_group"].tolist() == [True, False, True]
+    assert m.warnings_ == ["Churn of the promoter group cannot be estimated: none of its 1 customers left in the "
+                           "follow-up, so no hazard ratio is reported.",
+                           "Churn: the detractor group has only 2 customers; its estimate is unreliable.",
+                           "Churn: the promoter group has only 1 customers; its estimate is unreliable."]
+    # the group x interval term adds nothing: likelihood ratio 0 on 1 degree of freedom
+    assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(0.0, abs=1e-6)
+    assert m.ph_test_["p_value"] == pytest.approx(1.0, abs=2e-3)
+    # cells: (group, period) with events and years at risk
+    c = m.cells_
+    assert c[["group", "period"]].values.tolist() == [["detractor", "0-100d"], ["detractor", "100d+"],
+                                                      ["passive", "0-100d"], ["passive", "100d+"]]
+    assert c["event"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert c["exposure_years"].to_numpy() * YEAR == pytest.approx([175, 400, 350, 800])
+    # baseline: the passives' losses per year at risk
+    b = m.baseline_
+    assert b["from_day"].tolist() == [0, 100] and b["to_day"].tolist() == [100, np.inf]
+    assert b["hazard_per_year"].tolist() == pytest.approx([YEAR / 350, YEAR / 800], rel=1e-6)
+    assert m.relative_risk_.tolist() == pytest.approx([1.0] * 6) and m.relative_risk_.name == "relative_risk"
+    # Greenwood: var(S) / S^2 = 1 / (4 x 3) + 1 / (2 x 1) = 7 / 12 at S = 3/8; se of log(-log S) = that / |log S|
+    assert m.reference_curve_se_ == pytest.approx(np.sqrt(7 / 12) / abs(np.log(3 / 8)), rel=1e-12)
+    # churn by the end of follow-up, all seven (day 900): S = 6/7 x 4/5 x 3/4 x 2/3... see below
+    # day 50: 7 at risk, 1 lost; day 75: 6, 1; day 200: 4 (C, D, the detractor of day 500, the promoter), 1;
+    # day 500: 3, 1: S = 6/7 x 5/6 x 3/4 x 2/3 = 5/14
+    assert m.churn_by_end_of_follow_up_ == pytest.approx(1 - 5 / 14, rel=1e-12)
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=False)
+    assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2]) and np.isnan(s.loc["promoter", "e_value"])
+    assert s["e_value_ci"].tolist()[:2] == pytest.approx(list(e.ci)[:2])
+    assert m.e_value_conversion_ == e.conversion and "common outcome" in m.e_value_conversion_
+    r = m.results()
+    assert r["detractor"] == {"observed_rate_12m": 0.5, "hazard_ratio": s.loc["detractor", "hazard_ratio"],
+                              "hazard_ratio_ci": [s.loc["detractor", "hr_lo"], s.loc["detractor", "hr_hi"]],
+                              "e_value": s.loc["detractor", "e_value"], "e_value_ci": s.loc["detractor", "e_value_ci"]}
+    assert r["promoter"] == {"observed_rate_12m": 0.0, "hazard_ratio": None, "hazard_ratio_ci": [None, None],
+                             "e_value": None, "e_value_ci": None}
+    assert r["passive"]["hazard_ratio"] == 1.0 and r["passive"]["e_value"] == 1.0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_cumulative_hazard_by_hand():
+    """L0(d) = (min(d, 100) x 365.25 / 350 + max(d - 100, 0) x 365.25 / 800) / 365.25 = min(d, 100) / 350 +
+    max(d - 100, 0) / 800. A detractor (HR 2) followed 0 days, over half a year: 2 x (100 / 350 + 82.625 /
+    800); followed 50 days: 2 x (L0(232.625) - L0(50)). The promoter (no HR) churns like the passives."""
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+
+    def L0(d):
+        return min(d, 100) / 350 + max(d - 100, 0) / 800
+
+    ch = m.cumulative_hazard(pd.Index([4, 0]), "detractor", [0.0, 50.0], [0.5, 1.0])
+    assert ch.shape == (2, 2)
+    for i, tau in enumerate((0.0, 50.0)):
+        for j, t in enumerate((0.5, 1.0)):
+            assert ch[i, j] == pytest.approx(2 * (L0(tau + t * YEAR) - L0(tau)), rel=1e-6), (i, j)
+    assert m.cumulative_hazard(pd.Index([6]), "promoter", [10.0], [2.0])[0, 0] == pytest.approx(
+        L0(10 + 2 * YEAR) - L0(10), rel=1e-6)
+    assert m.cumulative_hazard(pd.Index([1]), "passive", [0.0], [0.0])[0, 0] == 0.0
+    assert m._baseline_integral(np.array([0.0, 100.0, 900.0])) == pytest.approx(
+        [0.0, 100 / 350, 100 / 350 + 800 / 800], rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_cumulative_hazard_with_an_adjustment_term_and_a_customer_not_fitted():
+    """With a plan as adjustment term: the customers of plan 'b' have the relative risk exp(b_plan), those
+    of 'a' 1, and a customer the model was not fitted on (the promoter, no loss in its group) the median of
+    the fitted ones; the baseline is exp(const) and exp(const + b_period)."""
+    rows = []
+    for g, d, c in CHURN_ROWS:
+        # each customer twice: on plan a as above, and on plan b leaving in half the time (the fit is not
+        # exact then; what is checked holds whatever the fitted terms are)
+        rows.append({"group": g, "duration_days": d, "churned": c, "plan": "a"})
+        rows.append({"group": g, "duration_days": d / 2 if g != "promoter" else d, "churned": c, "plan": "b"})
+    h = _history(rows)
+    m = linkage.ChurnModel("passive", ["plan"], min_group_size=1, intervals=INTERVALS).fit(h)
+    b = m.result_.params["plan_b"]
+    assert m.relative_risk_.loc[h.index[(h["plan"] == "b") & (h["group"] != "promoter")]].to_numpy() == pytest.approx(np.exp(b))
+    assert m.relative_risk_.loc[h.index[(h["plan"] == "a") & (h["group"] != "promoter")]].to_numpy() == pytest.approx(1.0)
+    assert list(m.relative_risk_.index) == list(h.index[h["group"] != "promoter"])
+    median = float(np.median(m.relative_risk_))
+    hr = m.summary.loc["detractor", "hazard_ratio"]
+    L = m._baseline_integral(np.array([YEAR]))[0]
+    got = m.cumulative_hazard(pd.Index([1, 12]), "detractor", [0.0, 0.0], [1.0])
+    assert got[:, 0] == pytest.approx([hr * np.exp(b) * L, hr * median * L], rel=1e-9)
+    assert m.baseline_["hazard_per_year"].iloc[0] == pytest.approx(np.exp(m.result_.params["const"]), rel=1e-12)
+    assert m.baseline_["hazard_per_year"].iloc[1] == pytest.approx(
+        np.exp(m.result_.params["const"] + m.result_.params["period_100d+"]), rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_an_interval_nobody_reached_carries_the_last_hazard_on():
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=(0, 100, 2000, 3000, np.inf)).fit(_churn_history())
+    rates = m.baseline_["hazard_per_year"].tolist()
+    assert rates[:2] == pytest.approx([YEAR / 350, YEAR / 800], rel=1e-6)
+    assert rates[2] == rates[1] and rates[3] == rates[1]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_km_curves_by_hand():
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    c = m.km_curves(h)
+    assert list(c.columns) == ["group", "days", "retained"]
+    assert c["group"].unique().tolist() == ["detractor", "passive"]  # the promoter lost nobody: no curve
+    det = c[c["group"] == "detractor"]
+    # every week to day 500, the end of the first year, and day 500 itself
+    assert det["days"].tolist() == sorted(set(list(range(0, 501, 7)) + [YEAR, 500]))
+    at = dict(zip(det["days"], det["retained"]))
+    assert at[0] == 1.0 and at[70] == 1.0 and at[77] == 0.5 and at[YEAR] == 0.5 and at[497] == 0.5 and at[500] == 0.0
+    pas = c[c["group"] == "passive"]
+    assert pas["days"].max() == 800 and YEAR in set(pas["days"]) and 2 * YEAR in set(pas["days"])
+    at = dict(zip(pas["days"], pas["retained"]))
+    assert at[49] == 1.0 and at[56] == 0.75 and at[196] == 0.75 and at[203] == 0.375 and at[2 * YEAR] == 0.375
+    assert list(c.index) == list(range(len(c)))  # one clean index over the groups
+    short = m.km_curves(h, max_days=300)
+    assert short.groupby("group")["days"].max().tolist() == [300, 300]
+    assert YEAR not in set(short["days"])
+    assert m.km_curves(h, max_days=1000).groupby("group")["days"].max().tolist() == [500, 800]
+    skipped = linkage.ChurnModel("passive").fit(h.assign(churned=False))
+    empty = skipped.km_curves(h)
+    assert empty.empty and list(empty.columns) == ["group", "days", "retained"]
+
+
+def test_churn_skips_word_for_word():
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=2).fit(h.assign(churned=False))
+    assert not m.fitted and m.skipped_.startswith("Churn: no customer in the data left after their survey (no end_date)")
+    assert m.skipped_ == ("Churn: no customer in the data left after their survey (no end_date), so how fast each group "
+                          "leaves cannot be measured. Add the day each former customer left as end_date in the customers "
+                          "table; without it the case has no retention lever and lifetime values assume customers stay.")
+    assert m.warnings_ == [m.skipped_] and m.groups_ == GROUPS
+    assert m.summary["customers"].tolist() == [2, 4, 1] and m.summary["small_group"].tolist() == [False, False, True]
+    assert list(m.summary.columns) == ["customers", *linkage.ChurnModel.estimates, "small_group"]
+    assert m.summary["hazard_ratio"].isna().all() and m.results()["passive"]["hazard_ratio"] is None
+    assert np.isnan(m.reference_curve_se_) and m.ph_test_["df"] == 0
+    m = linkage.ChurnModel("passive").fit(h.assign(churned=h["churned"] & (h["group"] != "passive")))
+    assert m.skipped_ == ("Churn: no customer of the reference group 'passive' left after their survey, so the other "
+                          "groups' churn has nothing to be compared with; the case has no retention lever.")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_group_without_customers_and_a_single_interval():
+    """One interval: the hazard ratio is the ratio of losses per year at risk, 2 / 575 over 2 / 1150 (the
+    intervals above pooled), and its variance 1 / 2 + 1 / 2 (two losses in each group); no PH test."""
+    h = _churn_history([r for r in CHURN_ROWS if r[0] != "promoter"])
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=(0, np.inf)).fit(h)
+    assert m.warnings_ == ["Churn: no customer in the promoter group, so it has no estimate."]
+    s = m.summary
+    assert s.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 575) / (2 / 1150), rel=1e-6)
+    assert s.loc["detractor", "hr_hi"] == pytest.approx(2 * np.exp(Z95 * np.sqrt(1.0)), rel=1e-5)
+    assert s["customers"].tolist() == [2, 4, 0] and np.isnan(s.loc["promoter", "observed_rate_12m"])
+    assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([2 / 1150 * YEAR], rel=1e-6)
+    assert m.baseline_["to_day"].tolist() == [np.inf]
+
+
+def test_km_log_cumhaz_se_corners():
+    h = _churn_history()
+    assert np.isnan(linkage._km_log_cumhaz_se(h.iloc[:0]))
+    assert np.isnan(linkage._km_log_cumhaz_se(h.assign(churned=False)))
+    p = h[h["group"] == "passive"]
+    assert np.isnan(linkage._km_log_cumhaz_se(p, days=10))  # before the first time on the curve
+    # on day 50 exactly: S = 3/4, var / S^2 = 1 / 12
+    assert linkage._km_log_cumhaz_se(p, days=50) == pytest.approx(np.sqrt(1 / 12) / abs(np.log(0.75)), rel=1e-12)
+    assert linkage._km_log_cumhaz_se(p, days=199) == pytest.approx(np.sqrt(1 / 12) / abs(np.log(0.75)), rel=1e-12)
+    d = h[h["group"] == "detractor"]
+    assert np.isnan(linkage._km_log_cumhaz_se(d, days=600))  # S = 0
+
+
+def _with_bse(monkeypatch, column: str, se: float) -> None:
+    """Every GLM fitted from now on reports standard error ``se`` for ``column`` (the rest as fitted)."""
+    import statsmodels.api as sm
+
+    fit = sm.GLM.fit
+
+    def patched(self, *a, **k):
+        res = fit(self, *a, **k)
+        if column in res.bse.index:
+            bse = res.bse.copy()
+            bse[column] = se
+            res._cache["bse"] = bse
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", patched)
+
+
+@pytest.mark.parametrize("se, reported", [(5.0, True), (5.5, False), (np.inf, False), (np.nan, False)])
+def test_rate_model_does_not_report_an_unstable_ratio(monkeypatch, se, reported):
+    """A standard error of the log ratio over 5 (or not a number) means no estimate: the ratio is not
+    reported, with a warning; 5 itself still is."""
+    _with_bse(monkeypatch, "group[detractor]", se)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_rate_history())
+    s = m.summary
+    assert s.loc["promoter", "ratio"] == pytest.approx(RATES["promoter"] / RATES["passive"], rel=1e-6)
+    assert s.loc["detractor", "customers"] == 2 and s.loc["detractor", "observed"] == 0.5
+    warning = "Revenue: the detractor estimate is unstable (too few customers or no spread in the outcome); it is not reported."
+    if reported:
+        assert s.loc["detractor", "ratio"] == pytest.approx(0.175, rel=1e-6) and warning not in m.warnings_
+    else:
+        assert s.loc["detractor", ["adjusted", "ratio", "ratio_lo", "ratio_hi", "e_value"]].isna().all()
+        assert warning in m.warnings_ and m.results()["detractor"]["ratio"] is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("se, reported", [(5.0, True), (5.5, False), (np.inf, False)])
+def test_churn_model_does_not_report_an_unstable_hazard_ratio(monkeypatch, se, reported):
+    _with_bse(monkeypatch, "group[detractor]", se)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    s = m.summary
+    warning = "Churn: the detractor hazard ratio is unstable (too few customers or churn events); it is not reported."
+    assert s.loc["detractor", "events"] == 2 and s.loc["detractor", "observed_rate_12m"] == pytest.approx(0.5)
+    if reported:
+        assert s.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6) and warning not in m.warnings_
+    else:
+        assert s.loc["detractor", ["hazard_ratio", "hr_lo", "hr_hi", "e_value"]].isna().all()
+        assert warning in m.warnings_ and m.results()["detractor"]["hazard_ratio"] is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_proportional_hazards_test_by_hand():
+    """The passives four times over (4 losses in 1,400 days at risk in 0-100d, 4 in 3,200 after). Detractors:
+    20 leave on day 10 and 20 are followed to day 800, one of whom leaves then: 20 losses in 2,200 days in
+    0-100d (about 3.2 times the passives' rate) but 1 in 14,000 after (0.06 times). The group x interval model fits the four cells exactly; the likelihood ratio against the
+    main-effects model (fitted here on the four cells) is far beyond chi-square(1)'s 1% point."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] * 4 + [("detractor", 10, True)] * 20 + \
+        [("detractor", 800, False)] * 19 + [("detractor", 800, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    events = np.array([20.0, 1.0, 4.0, 4.0])  # detractor 0-100d, 100d+, passive 0-100d, 100d+
+    days = np.array([2200.0, 14000.0, 1400.0, 3200.0])
+    X = np.array([[1.0, 1, 0], [1, 1, 1], [1, 0, 0], [1, 0, 1]])
+    main = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    saturated = float(np.sum(events * np.log(events) - events - [np.log(float(np.prod(range(1, int(d) + 1))))
+                                                                  for d in events]))
+    lr = 2 * (saturated - main.llf)
+    assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(lr, rel=1e-6)
+    assert m.ph_test_["p_value"] == pytest.approx(stats.chi2.sf(lr, 1), rel=1e-4) and m.ph_test_["p_value"] < 0.01
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx(np.exp(main.params[1]), rel=1e-6)
+    assert m.warnings_ == [
+        "Churn: no customer in the promoter group, so it has no estimate.",
+        "Churn: the gap between groups is not constant over time since the survey (proportional-hazards test "
+        f"p = {m.ph_test_['p_value']:.3g}); the hazard ratio is an average over the follow-up."]
+
+
+def test_models_in_jupyter():
+    """The model's own class name heads its HTML; a skipped model shows its reason, a fitted one its table."""
+    skipped = linkage.RevenueModel("passive").fit(_rate_history().assign(post_revenue=0.0))
+    html = skipped._repr_html_()
+    assert html == ("<h4>RevenueModel</h4><p>Skipped: Revenue: no customer has any revenue after their survey, so it "
+                    "cannot be compared between groups.</p>")
+    fitted = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    html = fitted._repr_html_()
+    assert html.startswith("<h4>ChurnModel</h4>") and "<table" in html and "hazard_ratio" in html
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_km_curves_grid_ends_on_the_last_day_followed():
+    """Weekly points up to and including the last day (day 497 = 71 weeks is on the grid when the curve
+    ends on day 497 or 498, not when it ends on day 496) and never past it."""
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    for end, last_week in ((496, 490), (497, 497), (498, 497)):
+        det = m.km_curves(h, max_days=end)
+        det = det[det["group"] == "detractor"]
+        assert det["days"].tolist() == sorted(set(list(range(0, last_week + 1, 7)) + [YEAR, end])), end
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_km_curves_skip_a_group_in_which_nobody_left_and_go_on():
+    """The detractors (first in band order) lost nobody: no curve for them, the passives' curve still."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 300, False), ("detractor", 400, False)]
+    h = _churn_history(rows)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    c = m.km_curves(h)
+    assert c["group"].unique().tolist() == ["passive"] and c["days"].max() == 800
+
+
+def test_model_defaults():
+    """By default a group is small under 100 customers (100 is not small), nothing is adjusted for beyond
+    the built-in terms, and churn uses CHURN_INTERVALS."""
+    h = _history([{"group": "passive"}] * 100 + [{"group": "promoter"}] * 99)  # nobody spent or left: skipped
+    for model in (linkage.RevenueModel("passive"), linkage.CostToServeModel("passive"),
+                  linkage.ReferralModel("passive"), linkage.ChurnModel("passive")):
+        assert model.min_group_size == 100 and model.covariates == [] and model.reference_group == "passive"
+        model.fit(h)
+        assert not model.fitted and model.summary["small_group"].tolist() == [True, False, True]
+    assert linkage.ChurnModel("passive").intervals == linkage.CHURN_INTERVALS == (0, 91, 182, 365, 730, np.inf)
+    assert linkage.RevenueModel("passive", ("region",)).covariates == ["region"]
+    assert linkage.ChurnModel("passive", ("region",)).covariates == ["region"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_no_proportional_hazards_test_for_a_group_that_never_reaches_a_later_interval():
+    """Both detractors leave before day 100: their group x 100d+ term is zero for every cell, which says
+    nothing and is dropped, so there is no test (df 0) rather than one on an empty term."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 75, True), ("detractor", 90, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    # passives 1 loss in 350 days in 0-100d; detractors 2 in 165: the hazard ratio (2 / 165) / (1 / 350)
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 165) / (1 / 350), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_e_values_use_the_rare_outcome_conversion_when_few_left():
+    """Forty promoters followed 900 days, none of whom left: the Kaplan-Meier curve of all 46 loses one
+    customer each at 46, 45, 43 and 42 at risk (days 50, 75, 200, 500; one censored on day 100), so
+    S = 45/46 x 44/45 x 42/43 x 41/42 = (44 x 41) / (46 x 43) and churn by the end 87/989 = 8.8%, under
+    15%: the hazard ratios' E-values use the rare-outcome conversion (the hazard ratio as a risk ratio)."""
+    h = _churn_history([r for r in CHURN_ROWS if r[0] != "promoter"] + [("promoter", 900, False)] * 40)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    assert m.churn_by_end_of_follow_up_ == pytest.approx(87 / 989, rel=1e-12)
+    s = m.summary
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=True)
+    assert m.e_value_conversion_ == e.conversion != evalue.e_values_hr(2.0, 1.0, 3.0, rare=False).conversion
+    assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
+    assert s.loc["detractor", "e_value"] == pytest.approx(evalue.e_value(s.loc["detractor", "hazard_ratio"]))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_cells_aggregate_binned_adjustment_terms():
+    """The churn model aggregates customers into cells of binned (categorical) adjustment terms: with
+    tenures 1, 2, 3, ... years the cells carry tenure bins q1-q4 (q0 dropped), not a continuous tenure."""
+    h = _churn_history()
+    h["tenure_years"] = np.arange(1.0, len(h) + 1)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    adj = [c for c in m.cells_.columns if c not in ("group", "period", "event", "exposure_years")]
+    assert adj == ["log_tenure_years_q1", "log_tenure_years_q2", "log_tenure_years_q3", "log_tenure_years_q4"]
+    assert set(m.cells_[adj].stack().unique()) == {0.0, 1.0}
+    assert m.cells_["event"].sum() == 4 and m.cells_["exposure_years"].sum() * YEAR == pytest.approx(
+        50 + 100 + 200 + 800 + 75 + 500)
