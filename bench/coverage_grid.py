@@ -1,12 +1,12 @@
 """Coverage of the linkage models' 95% intervals over a grid of harder synthetic worlds.
 
-    .venv/bin/python bench/coverage_grid.py                     # the full grid (about an hour on 1 core)
+    .venv/bin/python bench/coverage_grid.py                     # the full grid (about 50 min on 1 free core)
     .venv/bin/python bench/coverage_grid.py --customers 2000 --worlds 20 --no-md   # quick look
     .venv/bin/python bench/coverage_grid.py --summary-only      # rebuild bench/COVERAGE.md from the records
 
 The grid is confounding strength (``--confounding``, default 0, 0.6, 1.2: none / moderate, the
 default world / strong) x world size (``--customers``, default 2,000 / 20,000 / 200,000, with
-``--worlds`` 100 / 40 / 10 worlds each) x how noisily pre-survey spend measures the confounder
+``--worlds`` 100 / 50 / 30 worlds each) x how noisily pre-survey spend measures the confounder
 (``--spend-noise``, default 0 only: the worlds as they are). Each world is fitted exactly as
 bench/coverage.py (and ``tests/test_linkage.py::_fit``) does: ``RevenueModel``,
 ``CostToServeModel``, ``ChurnModel``, reference group passive, truth ``TRUE_EFFECTS``.
@@ -242,17 +242,17 @@ customers, optionally with pre-survey spend measuring the confounder noisily
 (`generate(spend_noise=...)`: one log-normal factor per customer on every invoice before the
 survey date, none after it; default 0, the worlds as they are). The same world seeds are used
 at every confounding level. Fewer worlds are drawn at the larger sizes, so the Monte Carlo
-error differs by cell: read every coverage with its Wilson interval (with 10 worlds, 10/10
-covered is consistent with a true coverage as low as 0.72, and 8/10 with one as high as 0.94;
-such cells only show gross failures). The bias is better determined than the coverage: its
-Monte Carlo standard error is the spread of the estimates over sqrt(worlds), and the spread
-shrinks with the world size, so even 10 worlds of 200,000 customers measure the bias to
-about a third of one reported SE.
+error differs by cell: read every coverage with its Wilson interval (with 30 worlds, 30/30
+covered is consistent with a true coverage as low as 0.89 and 26/30 with one as high as 0.95;
+with 10 worlds, 10/10 only says above 0.72: such cells show gross failures only). The bias is
+better determined than the coverage: its Monte Carlo standard error is the spread of the
+estimates over sqrt(worlds), and the spread shrinks with the world size, so 30 worlds of
+200,000 customers measure the bias to about a fifth of one reported SE.
 
 Run it with (resumable; one worker; add `--max-minutes M` to stop launching worlds after M minutes)
 
     nice -n 19 .venv/bin/python bench/coverage_grid.py [--confounding 0,0.6,1.2] \\
-        [--customers 2000,20000,200000] [--worlds 100,40,10] [--spend-noise 0] [--workers 1]
+        [--customers 2000,20000,200000] [--worlds 100,50,30] [--spend-noise 0] [--workers 1]
 
 """
 
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--confounding", type=_floats, default=[0.0, 0.6, 1.2], help="comma list (default 0,0.6,1.2)")
     ap.add_argument("--customers", type=_ints, default=[2000, 20000, 200000], help="comma list (default 2000,20000,200000)")
-    ap.add_argument("--worlds", type=_ints, default=[100, 40, 10], help="worlds per size, comma list (default 100,40,10)")
+    ap.add_argument("--worlds", type=_ints, default=[100, 50, 30], help="worlds per size, comma list (default 100,50,30)")
     ap.add_argument("--spend-noise", type=_floats, default=[0.0], help="comma list (default 0)")
     ap.add_argument("--seed", type=int, default=1, help="master seed (default 1; another seed needs its own --records file)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
