@@ -72,9 +72,14 @@ def world_seeds(seed: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def run_world(task: tuple[int, int, int]) -> dict:
-    """Fit the three models on one world; never raises (failures are recorded)."""
-    index, seed, n_customers = task
+def run_world(task: tuple) -> dict:
+    """Fit the three models on one world; never raises (failures are recorded).
+
+    ``task`` is ``(index, seed, n_customers)`` or ``(index, seed, n_customers, world_kwargs)``, the
+    latter passed on to :func:`cxvalue.synthetic.generate` (e.g. ``confounding``, ``spend_noise``;
+    bench/coverage_grid.py)."""
+    index, seed, n_customers = task[:3]
+    world_kwargs = dict(task[3]) if len(task) > 3 else {}
     from cxvalue import data, history, linkage
     from cxvalue.config import load_params
     from cxvalue.synthetic import TRUE_EFFECTS, generate
@@ -84,7 +89,7 @@ def run_world(task: tuple[int, int, int]) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            world = generate(n_customers=n_customers, seed=seed)  # default confounding 0.6
+            world = generate(n_customers=n_customers, seed=seed, **world_kwargs)  # default confounding 0.6
             p = load_params(overrides={"as_of": world.truth["as_of"]})
             checked = data.check(world.tables, p)
             h = history.history(checked, p)

@@ -9,6 +9,8 @@ How the world works (all vectorised, no per-customer Python loop):
   (basic / plus / premium). Both raise spend and lower churn, and both also raise
   satisfaction (scaled by ``confounding``), so raw group gaps overstate the true effect.
   ``employees`` is an observed, noisy proxy of size; ``plan`` and ``region`` are observed.
+  With ``spend_noise`` > 0 a customer's spend level before the survey also departs from
+  their size, so pre-survey spend measures the confounder only noisily.
 * Every customer has a latent satisfaction built from four attribute drivers
   (``attr_product``, ``attr_support``, ``attr_price``, ``attr_ease`` with known weights)
   plus the confounders and noise. It fixes the NPS, CSAT and CES answers.
@@ -144,6 +146,7 @@ def generate(
     region_confounding: float = 0.0,
     failure_reasons: dict[str, dict[str, float]] | None = None,
     maturity: bool = False,
+    spend_noise: float = 0.0,
 ) -> SyntheticWorld:
     """Draw a world of ``n_customers`` customers.
 
@@ -182,6 +185,13 @@ def generate(
     maturity : add a CX maturity self-assessment (table ``maturity``): two rounds a year apart,
         two respondents in each of five teams, nine elements (:func:`_maturity_table`, its own
         random stream; ``truth["maturity"]``).
+    spend_noise : sd of a per-customer log-normal factor (mean 1) on every invoice before the
+        customer's survey date and on none after it (0 = none, the default: the worlds are exactly
+        as without it). Pre-survey spend then measures the latent account size, which drives
+        satisfaction, spend, churn and contacts, only noisily, while post-survey spend still
+        follows size: adjusting for pre-survey spend leaves residual confounding that grows with
+        ``spend_noise`` and ``confounding``. The factor is independent of everything else (drawn
+        from its own random stream), so it biases nothing on its own.
     """
     rng = np.random.default_rng(seed)
     effects = {k: dict(v) for k, v in (effects or TRUE_EFFECTS).items()}
@@ -255,7 +265,8 @@ def generate(
     k = np.arange(n_inv.sum()) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
     tday = start[cust] + 30 * k
     rev_eff = np.vectorize(effects["revenue"].get)(group).astype(float)
-    mult = np.where(tday >= r[cust], rev_eff[cust], 1.0)
+    pre_spend = _pre_spend_factor(seed, n, spend_noise)
+    mult = np.where(tday >= r[cust], rev_eff[cust], pre_spend[cust])
     amount = monthly_spend * PLAN_SPEND[plan_idx[cust]] * size[cust] * mult * rng.lognormal(-0.02, 0.2, cust.size)
     amount = np.round(amount, 2)
     refund = rng.random(cust.size) < 0.02
@@ -319,8 +330,8 @@ def generate(
     loop = _close_the_loop(
         np.random.default_rng([seed, 7]), resolution_effect, as_of_d, end_time=end_time, start=start, r=r,
         base_hazard=base_hazard, hr=hr, group=group, plan_idx=plan_idx, size=size, rev_eff=rev_eff,
-        monthly_spend=monthly_spend, c_rate=c_rate, c_eff=c_eff, ids=ids, transactions=transactions,
-        tx_cust=tx_cust, contacts=contacts, contact_cust=contact_cust, complaint=complaint,
+        pre_spend=pre_spend, monthly_spend=monthly_spend, c_rate=c_rate, c_eff=c_eff, ids=ids,
+        transactions=transactions, tx_cust=tx_cust, contacts=contacts, contact_cust=contact_cust, complaint=complaint,
         resolved=resolved, res_day=res_day)
     end_time, transactions, contacts = loop["end_time"], loop["transactions"], loop["contacts"]
     if fd is not None:  # the loop's extra contacts (a now-later end) get reasons of this world too
@@ -441,6 +452,7 @@ def generate(
         # the R² of NPS is its squared weight over the sum (rounding and clipping move it < .002)
         "driver_importance": {k: v**2 / sum(x**2 for x in w.values()) for k, v in w.items()},
         "confounding": confounding,
+        "spend_noise": spend_noise,
         "region_confounding": region_confounding,
         "group_shares": {g: float(shares.get(g, 0.0)) for g in ("detractor", "passive", "promoter")},
         "n_customers": n,
@@ -561,6 +573,18 @@ def _maturity_table(rng: np.random.Generator, as_of_d: int) -> tuple[pd.DataFram
     return pd.DataFrame(rows), {k: v for k, v in t.items()}
 
 
+def _pre_spend_factor(seed: int, n: int, spend_noise: float) -> np.ndarray:
+    """Each customer's spend multiplier before their survey date: ``exp(s u - s^2 / 2)``, u standard
+    normal from its own random stream (``[seed, 13]``), so mean 1; exactly 1 (and nothing drawn)
+    when ``spend_noise`` s is 0."""
+    if not spend_noise:
+        return np.ones(n)
+    if spend_noise < 0:
+        raise ValueError(f"spend_noise must be >= 0, got {spend_noise}")
+    s = float(spend_noise)
+    return np.exp(s * np.random.default_rng([seed, 13]).normal(0.0, 1.0, n) - s * s / 2)
+
+
 def _journey_truth(s: float) -> dict[str, Any]:
     """Correlation of the churn-driving journey experience X with one whole-journey rating
     and with the mean of two touchpoint ratings of the same journey (before rounding), and
@@ -582,7 +606,7 @@ def loop_multipliers(resolution_effect: float) -> tuple[float, float]:
 
 
 def _close_the_loop(rng: np.random.Generator, resolution_effect: float, as_of_d: int, *, end_time, start, r,
-                    base_hazard, hr, group, plan_idx, size, rev_eff, monthly_spend, c_rate, c_eff, ids,
+                    base_hazard, hr, group, plan_idx, size, rev_eff, monthly_spend, pre_spend=None, c_rate, c_eff, ids,
                     transactions, tx_cust, contacts, contact_cust, complaint, resolved, res_day) -> dict:
     """Redraw each complainer's lifetime from their first complaint, with the resolution effect.
 
@@ -644,7 +668,8 @@ def _close_the_loop(rng: np.random.Generator, resolution_effect: float, as_of_d:
     cust = np.repeat(ext, n_add)
     kk = np.repeat(n_old, n_add) + np.arange(n_add.sum()) - np.repeat(np.cumsum(n_add) - n_add, n_add)
     tday = start[cust] + 30 * kk
-    amount = np.round(monthly_spend * PLAN_SPEND[plan_idx[cust]] * size[cust] * np.where(tday >= r[cust], rev_eff[cust], 1.0)
+    pre = 1.0 if pre_spend is None else pre_spend[cust]
+    amount = np.round(monthly_spend * PLAN_SPEND[plan_idx[cust]] * size[cust] * np.where(tday >= r[cust], rev_eff[cust], pre)
                       * rng.lognormal(-0.02, 0.2, cust.size), 2)
     refund = rng.random(cust.size) < 0.02
     rf_day = np.minimum(tday[refund] + rng.integers(1, 10, refund.sum()), last_new[cust[refund]])

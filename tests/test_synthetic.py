@@ -57,6 +57,27 @@ def test_world_passes_its_own_contract_checks(world):
     assert all(q["excluded"] == {} for q in dq.values()), dq
 
 
+def test_spend_noise_changes_only_pre_survey_invoices():
+    """``spend_noise`` (default 0: the worlds as before) multiplies each customer's invoices before
+    their survey date by one log-normal factor and leaves every other draw of the world alone."""
+    a, b = generate(n_customers=3_000, seed=5), generate(n_customers=3_000, seed=5, spend_noise=0.5)
+    for name in ("customers", "responses", "contacts"):
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
+    pd.testing.assert_frame_equal(a.hidden, b.hidden)
+    ta, tb = a.transactions, b.transactions
+    pd.testing.assert_frame_equal(ta[["customer_id", "date"]], tb[["customer_id", "date"]])
+    survey = a.hidden.set_index("customer_id")["survey_date"]
+    invoice = (ta["amount"] > 0).to_numpy()
+    pre = invoice & (ta["date"] < ta["customer_id"].map(survey)).to_numpy()
+    post = invoice & (ta["date"] >= ta["customer_id"].map(survey)).to_numpy()
+    assert np.array_equal(ta["amount"].to_numpy()[post], tb["amount"].to_numpy()[post])
+    log_ratio = pd.Series(np.log(tb["amount"].to_numpy()[pre] / ta["amount"].to_numpy()[pre]))
+    per_customer = log_ratio.groupby(ta["customer_id"].to_numpy()[pre])
+    assert float(per_customer.std().max()) < 0.01  # one factor per customer (up to rounding to cents)
+    assert float(per_customer.first().std()) == pytest.approx(0.5, abs=0.03)
+    assert b.truth["spend_noise"] == 0.5 and a.truth["spend_noise"] == 0.0
+
+
 def test_drivers_explain_satisfaction_in_the_stated_order(world):
     r = world.responses[world.responses["nps"].notna()]
     x = r[[f"attr_{k}" for k in world.truth["driver_weights"]]].astype(float)
