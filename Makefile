@@ -41,8 +41,9 @@ bench: setup  # the history vs plain pandas, then the whole run (bench/README.md
 bench-run: setup  # the whole cxvalue run on 1,000,000 customers and make report on the demo, vs one DuckDB pass
 	$(BIN)/python bench/e2e.py
 
-coverage: setup
-	$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
+coverage: setup  # interval coverage on 100 small worlds, then the grid (confounding x size x spend noise; hours, resumable)
+	-$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
+	nice -n 19 $(BIN)/python bench/coverage_grid.py
 
 # Mutation testing of the estimator modules (not part of `make test`; hours on 2 cores, one worker,
 # resumable: a second run only tests what is new or changed). MUTANTS narrows it to some modules, e.g.
