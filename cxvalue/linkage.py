@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import patsy
 import statsmodels.api as sm
+from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from cxvalue import evalue
@@ -98,6 +100,10 @@ def observed_results(summary: pd.DataFrame) -> dict[str, Any]:
 CHURN_INTERVALS = (0, 91, 182, 365, 730, np.inf)
 MIN_PRE_DAYS = 28  # shorter pre windows count as "no pre-history"
 MAX_LEVELS = 20
+#: numbers with this many distinct values or fewer are categories (a 1-5 rating, a 0/1 flag)
+FEW_VALUES = 5
+#: degrees of freedom of the spline of a numeric covariate (:func:`_smooth`)
+SPLINE_DF = 3
 
 
 def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
@@ -105,7 +111,7 @@ def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
     return (total / years.where(years >= MIN_PRE_DAYS / DAYS_PER_YEAR)).clip(lower=0)
 
 
-def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None, binned: bool = False) -> pd.DataFrame:
+def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None) -> pd.DataFrame:
     """What the models adjust for, one row per customer (no group, no outcome).
 
     * ``pre_revenue_rate`` and ``pre_contact_cost_rate``: money per year in the pre window,
@@ -115,54 +121,55 @@ def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None,
       history (``prior_sales / prior_sales_transactions``), which measures an account's size
       even when a short pre window holds a lumpy number of invoices or a refund;
     * ``log(1 + tenure_years)`` at the survey;
-    * every customer covariate: text columns as categories (rare levels pooled as "other"),
-      numeric columns as quintile bins (robust to skew and outliers); missing is its own level.
+    * every customer covariate: text columns (and numbers with at most
+      :data:`FEW_VALUES` distinct values) as categories, rare levels pooled as "other" and missing
+      its own level; other numeric columns as a smooth curve (:func:`_smooth`), with
+      ``<name>_missing`` = 1 where the value is missing.
 
-    With ``binned=True`` the continuous terms are quintile bins too (all-categorical design:
-    cells can then be aggregated without changing the fit, which the churn model uses).
+    Every size proxy enters as a continuous term, not as bins: with a strong confounder
+    measured by them, what is left inside a bin stays confounded (issue 11).
     """
-    cols: dict[str, pd.Series] = {}
     pre_rev = _rate(history["pre_revenue"], history["pre_exposure_years"])
     pre_cost = _rate(history["pre_contact_cost"], history["pre_exposure_years"])
     no_pre = pre_rev.isna()
     per_tx = history["prior_sales"] / history["prior_sales_transactions"].where(history["prior_sales_transactions"] > 0)
-    cont = {
+    cols: dict[str, pd.Series] = {
         "log_pre_revenue_rate": np.log1p(pre_rev.fillna(0)),
         "log_pre_revenue_per_transaction": np.log1p(per_tx.fillna(0)),
         "log_pre_contact_cost_rate": np.log1p(pre_cost.fillna(0)),
         "log_tenure_years": np.log1p(history["tenure_years"].clip(lower=0)),
+        "no_pre_history": no_pre.astype(float),
     }
     cats: dict[str, pd.Series] = {}
-    if binned:
-        for name, x in cont.items():
-            x = x.where(~no_pre) if name != "log_tenure_years" else x
-            cats[name] = _bins(x)
-    else:
-        cols.update(cont)
-        cols["no_pre_history"] = no_pre.astype(float)
     for c in covariates or []:
         x = history[c]
-        if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
-            cats[c] = _bins(x.astype(float))
-        else:
-            x = x.astype("string").fillna("(missing)")
-            keep = x.value_counts()
-            keep = keep[keep >= max(1, 0.01 * len(x))].index[:MAX_LEVELS]
-            cats[c] = x.where(x.isin(keep), "(other)")
+        numeric = pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
+        if numeric and x.nunique() > FEW_VALUES:
+            cols.update(_smooth(x.astype(float), c))
+            continue
+        x = x.astype("string").fillna("(missing)")
+        keep = x.value_counts()
+        keep = keep[keep >= max(1, 0.01 * len(x))].index[:MAX_LEVELS]
+        cats[c] = x.where(x.isin(keep), "(other)")
     frame = pd.DataFrame(cols, index=history.index)
     for name, x in cats.items():
         frame = frame.join(pd.get_dummies(x.astype(str), prefix=name, drop_first=True, dtype=float))
     return frame
 
 
-def _bins(x: pd.Series, q: int = 5) -> pd.Series:
-    """Quantile bins as text labels; missing values get their own level."""
-    valid = x.dropna()
-    if valid.nunique() <= 1:
-        return pd.Series("all", index=x.index)
-    codes = pd.qcut(valid.rank(method="first"), q=min(q, valid.nunique()), labels=False)
-    out = pd.Series("missing", index=x.index, dtype=object)
-    out.loc[valid.index] = "q" + codes.astype(int).astype(str)
+def _smooth(x: pd.Series, name: str) -> dict[str, pd.Series]:
+    """A numeric covariate as a smooth curve that skew and outliers cannot pull: its normal scores
+    (``Phi^-1((rank - 1/2) / n)``, tied values sharing their mean rank; a log-normal number becomes
+    its standardised log) in a natural cubic regression spline with :data:`SPLINE_DF` degrees of
+    freedom, centred (patsy's ``cr``, as statsmodels' formulas use it). Missing values score 0 (the
+    median) and get ``<name>_missing`` = 1."""
+    valid = x.notna()
+    z = pd.Series(0.0, index=x.index)
+    z[valid] = stats.norm.ppf((x[valid].rank(method="average") - 0.5) / valid.sum())
+    basis = np.asarray(patsy.dmatrix(f"cr(z, df={SPLINE_DF}, constraints='center') - 1", {"z": z.to_numpy()}))
+    out = {f"{name}_s{i + 1}": pd.Series(basis[:, i], index=x.index) for i in range(basis.shape[1])}
+    if not valid.all():
+        out[f"{name}_missing"] = (~valid).astype(float)
     return out
 
 
@@ -454,11 +461,11 @@ class ChurnModel(_Skippable):
 
     A piecewise-exponential model (Poisson GLM of churn events with log time-at-risk offset
     over follow-up intervals :data:`CHURN_INTERVALS`) with group indicators and the
-    :func:`adjustment_frame` terms as quintile bins. It estimates the same proportional-
-    hazards ratios as a Cox model. Because every term is categorical, customers are first
-    aggregated into cells (events and time at risk summed), which leaves the fit unchanged
-    and makes it cheap for millions of customers. Proportional hazards is checked with a
-    likelihood-ratio test of group x interval interactions.
+    :func:`adjustment_frame` terms, continuous as they are (not bins, which leave a strong
+    confounder confounded inside each bin). It is fitted on one row per customer and interval
+    reached (at most five per customer) and estimates the same proportional-hazards ratios as
+    a Cox model. Proportional hazards is checked with a likelihood-ratio test of group x
+    interval interactions.
     """
 
     label = "Churn"
@@ -471,16 +478,15 @@ class ChurnModel(_Skippable):
         self.min_group_size = min_group_size
         self.intervals = intervals
 
-    def _cells(self, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Events and time at risk per (group, period, adjustment pattern), and each customer's
+    def _rows(self, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One row per customer and follow-up interval reached (:func:`person_periods`) with the
+        group, events, time at risk and the customer's adjustment terms; and each customer's
         adjustment terms (for :meth:`cumulative_hazard`)."""
-        adj = adjustment_frame(history, self.covariates, binned=True)
+        adj = adjustment_frame(history, self.covariates)
         pp = person_periods(history, self.intervals)
         pp["group"] = history["group"].astype(str).to_numpy()[pp["row"]]
-        keys = ["group", "period"] + list(adj.columns)
-        pp = pp.join(adj.reset_index(drop=True), on="row")
-        cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
-        return cells, adj
+        rows = pd.concat([pp.drop(columns="row"), adj.iloc[pp["row"].to_numpy()].reset_index(drop=True)], axis=1)
+        return rows, adj
 
     def skip(self, history: pd.DataFrame, reason: str) -> "ChurnModel":
         """Leave the model unfitted with ``reason`` (as :class:`_Skippable`), its checks read 'not run'."""
@@ -523,31 +529,29 @@ class ChurnModel(_Skippable):
                 self.warnings_.append(f"Churn of the {g} group cannot be estimated: none of its {int(counts[g])} "
                                       f"customers left in the follow-up, so no hazard ratio is reported.")
         h = history[history["group"].astype(str).isin(present)]
-        cells, adj = self._cells(h)
-        self.cells_ = cells
-        period_d = pd.get_dummies(cells["period"], prefix="period", drop_first=True, dtype=float)
-        adj_cols = [c for c in cells.columns if c not in ("group", "period", "event", "exposure_years")]
-        group_d = _group_dummies(cells["group"], present, self.reference_group)
-        X = pd.concat([group_d, period_d, cells[adj_cols].astype(float)], axis=1)
-        X = X.loc[:, X.std() > 0]
+        rows, adj = self._rows(h)
+        self.rows_ = rows
+        period_d = pd.get_dummies(rows["period"], prefix="period", drop_first=True, dtype=float)
+        adj_cols = [c for c in rows.columns if c not in ("group", "period", "event", "exposure_years")]
+        group_d = _group_dummies(rows["group"], present, self.reference_group)
+        X = pd.concat([group_d, period_d, rows[adj_cols].astype(float)], axis=1)
+        X = X.loc[:, X.max() > X.min()]  # no constant column (a float's std can be 1e-16)
         X.insert(0, "const", 1.0)
-        offset = np.log(cells["exposure_years"])
+        offset = np.log(rows["exposure_years"])
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
-            res = sm.GLM(cells["event"], X, family=sm.families.Poisson(), offset=offset).fit(maxiter=100)
+            res = sm.GLM(rows["event"], X, family=sm.families.Poisson(), offset=offset).fit(maxiter=100)
         if not res.converged or any("converge" in str(w.message).lower() for w in caught):
             self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
         self.result_ = res
         # proportional hazards: does the group gap change across follow-up intervals?
         inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
-                             index=cells.index)  # not pd.concat, which fails on no terms (one group or one interval)
+                             index=rows.index)  # not pd.concat, which fails on no terms (one group or one interval)
         inter = inter.loc[:, inter.std() > 0]
         if inter.shape[1]:
-            res_int = sm.GLM(cells["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),
+            res_int = sm.GLM(rows["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),
                              offset=offset).fit(maxiter=100)
             lr = 2 * (res_int.llf - res.llf)
-            from scipy import stats
-
             self.ph_test_ = {"statistic": float(lr), "df": int(inter.shape[1]),
                              "p_value": float(stats.chi2.sf(lr, inter.shape[1]))}
             if self.ph_test_["p_value"] < 0.01:

@@ -11,8 +11,10 @@ exponential, so survival from today is ``exp(-lambda t)`` for each customer).
 Tolerances: a group's mean revenue over ~1,700 movers has a sampling error near 2.5% (spend's
 coefficient of variation is about 1); the ratio's own error adds about 2%: 7% allows both at
 two standard errors. Survival: the hazard ratios' 95% intervals are about +-12% (detractor)
-and the reference baseline's about +-8% at these sizes, moving survival at years 1-3 by up to
-about 0.04.
+and the reference baseline's about +-8% at these sizes, moving survival at years 1-2 by up to
+about 0.04. Year 3 is read from the baseline's last interval (730 days on, about 100 losses here:
+its log hazard has a standard error near 0.12), which on its own moves year-3 survival (about 0.55,
+with a yearly hazard near 0.25) by up to 0.55 x 0.25 x 2 x 0.12 = 0.03 more: 0.06 there.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def test_movers_levels_are_their_own_true_levels(world_and_rows, g, as_group):
     truth = _truth(world, g, as_group)
     assert row["revenue"] == pytest.approx(truth["revenue"], rel=0.07)
     assert row["cost_to_serve"] == pytest.approx(truth["cost_to_serve"], rel=0.07)
-    assert np.abs(np.asarray(row["survival"])[:3] - truth["survival"][:3]).max() < 0.04
+    assert (np.abs(np.asarray(row["survival"])[:3] - truth["survival"][:3]) < [0.04, 0.04, 0.06]).all()
     assert row["as_group"] == as_group and row["customers"] > 0 and row["movers"] > 500
 
 

@@ -321,30 +321,47 @@ def test_adjustment_frame_by_hand():
         "no_pre_history": [0.0, 1.0, 0.0, 0.0, 0.0],
         # text: levels (missing), east, north, south; the first (sorted) dropped
         "region_east": [0.0, 0, 0, 0, 1], "region_north": [1.0, 0, 0, 1, 0], "region_south": [0.0, 0, 1, 0, 0],
-        # numbers: 5, 1, NaN, 3, 2 are four values in four bins q3, q0, missing, q2, q1; "missing" sorts
-        # before "q0" and is the level dropped
-        "size_q0": [0.0, 1, 0, 0, 0], "size_q1": [0.0, 0, 0, 0, 1], "size_q2": [0.0, 0, 0, 1, 0],
-        "size_q3": [1.0, 0, 0, 0, 0],
+        # numbers with at most five distinct values (5, 1, NaN, 3, 2) are categories; "(missing)" sorts
+        # first and is the level dropped
+        "size_1.0": [0.0, 1, 0, 0, 0], "size_2.0": [0.0, 0, 0, 0, 1], "size_3.0": [0.0, 0, 0, 1, 0],
+        "size_5.0": [1.0, 0, 0, 0, 0],
         # booleans as text: False dropped
         "vip_True": [1.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
     pd.testing.assert_frame_equal(f, expected, rtol=1e-12)
-    # binned: the continuous terms as bins; the no-pre-history customer's (row 11) pre-window terms are
-    # "missing" (the dropped level), tenure is not. Rates 200, 0, 10, 0 (rows 10, 12-14) have three values:
-    # ranks 4, 1, 3, 2 in three bins q2, q0, q1, q0; bills 100, 10, 30, 0 and costs 20, 26.1, 0, 2 four bins;
-    # tenure 2, 0, 5, 0.5, 1 five: q3, q0, q4, q1, q2 (q0 dropped)
-    b = linkage.adjustment_frame(h, [], binned=True)
-    expected = pd.DataFrame({
-        "log_pre_revenue_rate_q0": [0.0, 0, 1, 0, 1], "log_pre_revenue_rate_q1": [0.0, 0, 0, 1, 0],
-        "log_pre_revenue_rate_q2": [1.0, 0, 0, 0, 0],
-        "log_pre_revenue_per_transaction_q0": [0.0, 0, 0, 0, 1], "log_pre_revenue_per_transaction_q1": [0.0, 0, 1, 0, 0],
-        "log_pre_revenue_per_transaction_q2": [0.0, 0, 0, 1, 0], "log_pre_revenue_per_transaction_q3": [1.0, 0, 0, 0, 0],
-        "log_pre_contact_cost_rate_q0": [0.0, 0, 0, 1, 0], "log_pre_contact_cost_rate_q1": [0.0, 0, 0, 0, 1],
-        "log_pre_contact_cost_rate_q2": [1.0, 0, 0, 0, 0], "log_pre_contact_cost_rate_q3": [0.0, 0, 1, 0, 0],
-        "log_tenure_years_q1": [0.0, 0, 0, 1, 0], "log_tenure_years_q2": [0.0, 0, 0, 0, 1],
-        "log_tenure_years_q3": [1.0, 0, 0, 0, 0], "log_tenure_years_q4": [0.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
-    pd.testing.assert_frame_equal(b, expected)
     # no covariates given (None) is the same as []
     pd.testing.assert_frame_equal(linkage.adjustment_frame(h), f.iloc[:, :5])
+
+
+def test_numeric_covariate_is_a_smooth_curve_of_its_normal_scores():
+    """Six distinct values (more than FEW_VALUES) with a tie and a missing one: their mean ranks among
+    the known values give normal scores Phi^-1((rank - 1/2) / known); the missing value scores 0 and
+    is flagged. The spline (3 centred columns) is a function of the scores only: any increasing
+    transform of the number gives the same columns, and it holds straight lines in the scores."""
+    from scipy import stats
+
+    x = [10.0, 20.0, 20.0, 30.0, 40.0, 1e6, 60.0, np.nan]  # 1e6: an outlier counts as the largest, no more
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0, "n": x}, index=range(8))
+    h = pd.concat([h] * 3, ignore_index=True)  # 24 rows: each value three times
+    f = linkage.adjustment_frame(h, ["n"])
+    spline = ["n_s1", "n_s2", "n_s3"]
+    assert [c for c in f.columns if c.startswith("n_")] == spline + ["n_missing"]
+    assert f["n_missing"].tolist() == ([0.0] * 7 + [1.0]) * 3
+    # mean ranks of the 21 known values (each value three times, 20 six times): 10 -> 2 (ranks 1-3),
+    # 20 -> 6.5 (4-9), 30 -> 11, 40 -> 14, 60 -> 17, 1e6 -> 20
+    z = stats.norm.ppf((np.array([2, 6.5, 6.5, 11, 14, 20, 17, np.nan]) - 0.5) / 21)
+    z = np.tile(np.nan_to_num(z, nan=0.0), 3)
+    # a natural cubic spline holds straight lines: the scores are exactly a constant plus the columns
+    A = np.column_stack([np.ones(24), f[spline].to_numpy()])
+    coef, *_ = np.linalg.lstsq(A, z, rcond=None)
+    assert A @ coef == pytest.approx(z, abs=1e-9)
+    assert f[spline].mean().to_numpy() == pytest.approx([0, 0, 0], abs=1e-12)  # centred
+    # an increasing transform (log) or a different outlier changes nothing
+    h2 = h.assign(n=np.log(h["n"]).where(h["n"] != 1e6, 99.0))
+    pd.testing.assert_frame_equal(linkage.adjustment_frame(h2, ["n"]), f)
+    # five distinct values are categories, six a curve
+    five = linkage.adjustment_frame(h.assign(n=h["n"].where(h["n"] != 60.0, 40.0)), ["n"])
+    assert [c for c in five.columns if c.startswith("n_")] == ["n_10.0", "n_1000000.0", "n_20.0", "n_30.0", "n_40.0"]
 
 
 def test_rare_text_levels_are_pooled_and_missing_is_a_level():
@@ -373,14 +390,7 @@ def test_rare_text_levels_are_pooled_and_missing_is_a_level():
     assert f.loc[many["k"] == "L21", k].to_numpy().sum() == 0
 
 
-def test_bins_and_rates():
-    x = pd.Series([3.0, 1.0, np.nan, 1.0, 7.0, 9.0, 2.0], index=list("abcdefg"))
-    b = linkage._bins(x)
-    # ranks (ties in order): 3 -> 4, 1 -> 1, 1 -> 2, 7 -> 5, 9 -> 6, 2 -> 3: six values in five bins
-    assert b.tolist() == ["q2", "q0", "missing", "q0", "q3", "q4", "q1"]
-    assert linkage._bins(x, q=2).tolist() == ["q1", "q0", "missing", "q0", "q1", "q1", "q0"]
-    assert linkage._bins(pd.Series([4.0, 4.0, np.nan])).tolist() == ["all", "all", "all"]
-    assert linkage._bins(pd.Series([1.0, 2.0])).tolist() == ["q0", "q1"]
+def test_rates_and_helpers():
     r = linkage._rate(pd.Series([10.0, 10.0, -5.0, 3.0]), pd.Series([0.5, 27 / YEAR, 1.0, 28 / YEAR]))
     assert r.iloc[0] == 20.0 and np.isnan(r.iloc[1]) and r.iloc[2] == 0.0 and r.iloc[3] == pytest.approx(3 * YEAR / 28)
     assert r.iloc[3] == pytest.approx(3 * YEAR / 28, rel=1e-12)
@@ -461,12 +471,14 @@ def test_churn_model_by_hand():
     # the group x interval term adds nothing: likelihood ratio 0 on 1 degree of freedom
     assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(0.0, abs=1e-6)
     assert m.ph_test_["p_value"] == pytest.approx(1.0, abs=2e-3)
-    # cells: (group, period) with events and years at risk
-    c = m.cells_
-    assert c[["group", "period"]].values.tolist() == [["detractor", "0-100d"], ["detractor", "100d+"],
-                                                      ["passive", "0-100d"], ["passive", "100d+"]]
-    assert c["event"].tolist() == [1.0, 1.0, 1.0, 1.0]
-    assert c["exposure_years"].to_numpy() * YEAR == pytest.approx([175, 400, 350, 800])
+    # rows: one per customer and interval reached (the promoter, whose group has no loss, left out),
+    # interval by interval in the history's order; summed by (group, period) they hold 1 loss each and
+    # 175, 400, 350 and 800 days at risk
+    r = m.rows_
+    assert r[["group", "period"]].values.tolist() == [["passive", "0-100d"]] * 4 + [["detractor", "0-100d"]] * 2 + [
+        ["passive", "100d+"]] * 2 + [["detractor", "100d+"]]
+    assert r["event"].tolist() == [1.0, 0, 0, 0, 1, 0, 1, 0, 1]
+    assert r["exposure_years"].to_numpy() * YEAR == pytest.approx([50, 100, 100, 100, 75, 100, 100, 700, 400])
     # baseline: the passives' losses per year at risk
     b = m.baseline_
     assert b["from_day"].tolist() == [0, 100] and b["to_day"].tolist() == [100, np.inf]
@@ -772,14 +784,20 @@ def test_churn_e_values_use_the_rare_outcome_conversion_when_few_left():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_churn_cells_aggregate_binned_adjustment_terms():
-    """The churn model aggregates customers into cells of binned (categorical) adjustment terms: with
-    tenures 1, 2, 3, ... years the cells carry tenure bins q1-q4 (q0 dropped), not a continuous tenure."""
+def test_churn_rows_carry_continuous_adjustment_terms():
+    """The churn model's rows carry each customer's adjustment terms as they are, not bins: with tenures
+    1, 2, 3, ... years, row by row the log of 1 + the customer's tenure (issue 11: a confounder binned
+    stays confounded inside each bin)."""
     h = _churn_history()
     h["tenure_years"] = np.arange(1.0, len(h) + 1)
     m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
-    adj = [c for c in m.cells_.columns if c not in ("group", "period", "event", "exposure_years")]
-    assert adj == ["log_tenure_years_q1", "log_tenure_years_q2", "log_tenure_years_q3", "log_tenure_years_q4"]
-    assert set(m.cells_[adj].stack().unique()) == {0.0, 1.0}
-    assert m.cells_["event"].sum() == 4 and m.cells_["exposure_years"].sum() * YEAR == pytest.approx(
+    adj = [c for c in m.rows_.columns if c not in ("group", "period", "event", "exposure_years")]
+    assert adj == ["log_pre_revenue_rate", "log_pre_revenue_per_transaction", "log_pre_contact_cost_rate",
+                   "log_tenure_years", "no_pre_history"]
+    # customers 1-6 (the promoter, 7th, has no loss and is left out): the 0-100d rows of all six, then
+    # the 100d+ rows of those followed beyond day 100 (customers 3, 4 and 6)
+    assert m.rows_["log_tenure_years"].to_numpy() == pytest.approx(np.log1p([1, 2, 3, 4, 5, 6, 3, 4, 6]), rel=1e-12)
+    assert m.rows_["event"].sum() == 4 and m.rows_["exposure_years"].sum() * YEAR == pytest.approx(
         50 + 100 + 200 + 800 + 75 + 500)
+    # the fit uses tenure as one continuous term: its coefficient is in the model
+    assert "log_tenure_years" in m.result_.params.index

@@ -158,9 +158,10 @@ def test_level_and_ratio_draws_are_joint(fitted_world):
 
 
 def test_level_draws_stay_finite_near_separation():
-    """A small world where one customer size class refers nobody: the referral model's covariance
-    is not positive semi-definite, yet the drawn level keeps the delta method's spread instead of
-    reaching 1e20 (as drawing every coefficient did)."""
+    """A small world with a customer tier whose 30 customers referred nobody (separation: its
+    coefficient runs off to about -15): drawing every coefficient of the referral model puts the
+    reference level beyond 1e6 in some draws, yet the drawn level keeps the delta method's spread
+    (as drawing only the group coefficients and the log level does)."""
     from cxvalue import data, history, linkage
     from cxvalue.config import load_params
     from cxvalue.synthetic import generate
@@ -168,15 +169,22 @@ def test_level_draws_stay_finite_near_separation():
     world = generate(n_customers=2_000, seed=11, messy=True)
     p = load_params({"as_of": world.truth["as_of"]})
     checked = data.check(world.tables, p)
-    model = linkage.ReferralModel("passive", list(checked.covariates)).fit(history.history(checked, p))
-    cov = model.result_.cov_params().to_numpy()
-    assert np.linalg.eigvalsh(np.nan_to_num(cov)).min() < 0  # the ill-determined fit this is about
+    h = history.history(checked, p)
+    nobody = h.index[(h["post_referred"] == 0) & (h["post_exposure_years"] > 0)][:30]
+    h["tier"] = np.where(h.index.isin(nobody), "rare", "main")
+    model = linkage.ReferralModel("passive", list(checked.covariates) + ["tier"]).fit(h)
+    res = model.result_
+    assert res.params["tier_rare"] < -10  # separated
+    cov = np.nan_to_num(res.cov_params().to_numpy())
+    x_ref = model.design_[res.params.index].to_numpy(copy=True)
+    x_ref[:, [i for i, c in enumerate(res.params.index) if c.startswith("group[")]] = 0.0
+    every = np.random.default_rng(3).multivariate_normal(res.params.to_numpy(), cov, 4_000, method="eigh")
+    naive = np.exp(x_ref @ every.T).mean(axis=0) / np.exp(x_ref @ res.params.to_numpy()).mean()
+    assert naive.max() > 1e6  # the ill-determined fit this is about
     draws = value.effect_draws(model, 4_000, seed=3)
-    x_ref = model.design_[model.result_.params.index].to_numpy(copy=True)
-    x_ref[:, [i for i, c in enumerate(model.result_.params.index) if c.startswith("group[")]] = 0.0
-    w = np.exp(x_ref @ model.result_.params.to_numpy())
+    w = np.exp(x_ref @ res.params.to_numpy())
     grad = (w[:, None] * x_ref).sum(axis=0) / w.sum()
-    sd = float(np.sqrt(grad @ np.nan_to_num(cov) @ grad))
+    sd = float(np.sqrt(grad @ cov @ grad))
     assert np.isfinite(draws.to_numpy()).all() and draws["_level"].max() < 20
     assert np.log(draws["_level"]).std() == pytest.approx(sd, rel=0.1)
 
