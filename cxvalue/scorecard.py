@@ -296,10 +296,9 @@ class Scorecard:
     @property
     def summary(self) -> pd.DataFrame:
         """One row per KPI: actual, target, gap, status, margin of error, change since the last run."""
-        rows = [{"kpi": k["label"], **{c: k.get(c) for c in ("actual", "target", "gap", "status", "margin_of_error",
-                                                                "change", "change_reading", "value_of_gap", "n")}}
-                for k in self.kpis_.values()]
-        return pd.DataFrame(rows).set_index("kpi")
+        cols = ("actual", "target", "gap", "status", "margin_of_error", "change", "change_reading", "value_of_gap", "n")
+        rows = [{"kpi": k["label"], **{c: k.get(c) for c in cols}} for k in self.kpis_.values()]
+        return pd.DataFrame(rows, columns=["kpi", *cols]).set_index("kpi")  # columns: no KPI measured is an empty table
 
     def trend(self) -> pd.DataFrame:
         """Each KPI's actual in every earlier run and this one: ``run``, ``kpi``, ``actual``, ``low``, ``high``."""

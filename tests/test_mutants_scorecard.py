@@ -140,6 +140,17 @@ def test_min_group_size_defaults_to_100(tmp_path):
     assert len(scorecard.Scorecard({**p, "min_group_size": 101}).fit(d).warnings_) == 2
 
 
+def test_no_one_in_the_period(tmp_path):
+    # the only customer left before the period: no answer, no one at start, no customer-days -> no KPI at all
+    d, p = _checked(tmp_path, {
+        "customers": [{"customer_id": "u", "start_date": "2020-01-01", "end_date": "2024-06-30"}],
+        "responses": [{"customer_id": "u", "response_date": "2024-05-01", "nps": "5"}],
+        "transactions": [{"customer_id": "u", "date": "2024-05-01", "amount": "10"}]})
+    card = scorecard.Scorecard(p).fit(d)
+    assert card.kpis_ == {} and card.warnings_ == [] and card.summary.empty
+    assert card.results() == {"kpis": {}, "kpi_period": ["2025-01-01", "2025-12-31"]}
+
+
 def test_the_nps_bands_are_the_runs_own_when_nps_is_the_metric(tmp_path):
     # bands.nps: detractors 0-4, passives 5-8. 5 and 6 are then passives; under the contract's bands they
     # would be detractors. CSAT's bands stay the contract's: 3 is neutral, 4 satisfied.
