@@ -82,6 +82,11 @@ def _bands(metric: str, params: dict[str, Any]) -> list[list[int]]:
     return sorted(bands.values(), key=lambda b: b[0])
 
 
+def _total(x: Any) -> float:
+    """A sum read back from the backend: 0 where there was nothing to sum (an empty sum comes back NaN or None)."""
+    return 0.0 if x is None or pd.isna(x) else float(x)
+
+
 def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
     """NPS, CSAT and CES from each customer's latest relationship answer in [start, end)."""
     r = data.tables["responses"]
@@ -135,17 +140,17 @@ def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> di
     if n0:
         p = float(agg["kept"]) / n0
         out["retention_12m"] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n0)), "n": n0}
-    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    years = _total(agg["customer_days"]) / DAYS_PER_YEAR
     if years <= 0:
         return out
     t = data.tables["transactions"]
     revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
-    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(n0)}
+    out["revenue_per_customer"] = {"actual": _total(revenue) / years, "se": None, "n": int(n0)}
     if "contacts" in data.tables:
         k = data.tables["contacts"]
         k = k.filter((k.date >= start) & (k.date < end))
         cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
-        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(n0)}
+        out["cost_to_serve_per_customer"] = {"actual": _total(cost) / years, "se": None, "n": int(n0)}
     return out
 
 
@@ -171,16 +176,16 @@ def _purchase_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -
     lit = lambda d: ibis.literal(d, type="date")  # noqa: E731
     days = ibis.greatest(lit(end).delta(ibis.greatest(c.start_date, lit(start)), unit="day"), 0)
     agg = c.aggregate(n=c.count(), customer_days=days.sum()).to_pandas().iloc[0]
-    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    years = _total(agg["customer_days"]) / DAYS_PER_YEAR
     if years <= 0:
         return out
     revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
-    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(agg["n"])}
+    out["revenue_per_customer"] = {"actual": _total(revenue) / years, "se": None, "n": int(agg["n"])}
     if "contacts" in data.tables:
         k = data.tables["contacts"]
         k = k.filter((k.date >= start) & (k.date < end))
         cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
-        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(agg["n"])}
+        out["cost_to_serve_per_customer"] = {"actual": _total(cost) / years, "se": None, "n": int(agg["n"])}
     return out
 
 

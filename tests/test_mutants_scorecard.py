@@ -151,6 +151,23 @@ def test_no_one_in_the_period(tmp_path):
     assert card.results() == {"kpis": {}, "kpi_period": ["2025-01-01", "2025-12-31"]}
 
 
+def test_a_quiet_period(tmp_path):
+    # no NPS column; CSAT answers only before the period; CES in it. No sale and no contact in the period.
+    d, p = _checked(tmp_path, {
+        "customers": [{"customer_id": "v", "start_date": "2020-01-01", "end_date": ""},
+                      {"customer_id": "w", "start_date": "2025-07-02", "end_date": ""}],  # 183 days
+        "responses": [{"customer_id": "v", "response_date": "2024-03-03", "csat": "5", "ces": ""},
+                      {"customer_id": "v", "response_date": "2025-03-03", "csat": "", "ces": "6"},
+                      {"customer_id": "w", "response_date": "2025-08-08", "csat": "", "ces": "2"}],
+        "transactions": [{"customer_id": "v", "date": "2024-06-01", "amount": "10"}],
+        "contacts": [{"customer_id": "v", "date": "2024-06-01", "channel": "phone"}]}, metric="ces")
+    k = scorecard.Scorecard(p).fit(d).kpis_
+    assert list(k) == ["ces", "retention_12m", "revenue_per_customer", "cost_to_serve_per_customer"]
+    assert (k["ces"]["actual"], k["ces"]["n"]) == (0.5, 2)
+    assert (k["retention_12m"]["actual"], k["retention_12m"]["se"], k["retention_12m"]["n"]) == (1.0, 0.0, 1)
+    assert k["revenue_per_customer"]["actual"] == 0.0 and k["cost_to_serve_per_customer"]["actual"] == 0.0
+
+
 def test_the_nps_bands_are_the_runs_own_when_nps_is_the_metric(tmp_path):
     # bands.nps: detractors 0-4, passives 5-8. 5 and 6 are then passives; under the contract's bands they
     # would be detractors. CSAT's bands stay the contract's: 3 is neutral, 4 satisfied.
