@@ -227,7 +227,9 @@ def value_of_gaps(kpis: dict[str, dict], params: dict[str, Any], margin_per_year
     labels = list(bands_for(params))
     ref = reference_group(params)
     m = margin_per_year.reindex(labels)
-    mean_margin = float((m * customers.reindex(labels)).sum() / n) if n else np.nan
+    w = customers.reindex(labels).fillna(0.0)
+    # the base's mean margin: unknown (not priced) when a group with customers has no margin, not that group at 0
+    mean_margin = float((m * w)[w > 0].sum(skipna=False) / n) if n else np.nan
     for name, k in kpis.items():
         gap, target = k.get("gap"), k.get("target")
         if target is None or gap is None or n == 0:

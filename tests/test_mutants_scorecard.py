@@ -312,6 +312,31 @@ def test_value_of_gaps_for_each_metric():
     assert v["cost_to_serve_per_customer"] == pytest.approx(4 * 40)
 
 
+def test_value_of_gaps_when_it_cannot_be_priced():
+    p = load_params({})
+    margin = pd.Series({"detractor": 100.0, "passive": float("nan"), "promoter": 400.0})
+    customers = pd.Series({"detractor": 10, "passive": 10, "promoter": 10})
+    kpis = {"nps": {"target": 20.0, "gap": -5.0}, "retention_12m": {"target": 0.9, "gap": -0.1, "n": 30},
+            "csat": {"target": None, "gap": None}, "revenue_per_customer": {"target": 5.0, "gap": None},
+            "cost_to_serve_per_customer": {"gap": 1.0}}
+    v = scorecard.value_of_gaps(kpis, p, margin, customers)
+    assert v == {"nps": None, "retention_12m": None, "csat": None, "revenue_per_customer": None,
+                 "cost_to_serve_per_customer": None}  # a group's margin unknown: the mean is unknown too
+    margin = pd.Series({"detractor": 100.0, "passive": 300.0, "promoter": float("nan")})
+    v = scorecard.value_of_gaps({"nps": {"target": 20.0, "gap": -5.0}}, p, margin, customers)
+    assert v["nps"] == pytest.approx(0.05 * 30 * 200)  # the promoters' margin is not needed
+    v = scorecard.value_of_gaps({"nps": {"target": 20.0, "gap": -5.0}}, p, pd.Series({"detractor": 1.0, "passive": float("nan"), "promoter": 1.0}), customers)
+    assert v["nps"] is None
+    # a group without customers needs no margin: 10 detractors at 100, 30 passives at 300, no promoter
+    v = scorecard.value_of_gaps({"retention_12m": {"target": 0.9, "gap": -0.1, "n": 40}}, p, margin,
+                                pd.Series({"detractor": 10, "passive": 30}))
+    assert v["retention_12m"] == pytest.approx(0.1 * 40 * (100 * 10 + 300 * 30) / 40)
+    none = pd.Series({"detractor": 0, "passive": 0, "promoter": 0})
+    v = scorecard.value_of_gaps({"nps": {"target": 20.0, "gap": -5.0}, "retention_12m": {"target": 0.9, "gap": -0.1, "n": 1},
+                                 "cost_to_serve_per_customer": {"target": 1.0, "gap": -1.0}}, p, margin, none)
+    assert v == {"nps": None, "retention_12m": None, "cost_to_serve_per_customer": None}  # nobody to move
+
+
 def test_fit_prices_the_gaps_and_reads_the_change_from_the_last_run_with_kpis(edges):
     d, p = edges
     p = {**p, "targets": {"nps": 0.0, "retention_12m": 0.75, "cost_to_serve_per_customer": 1.0}, "gross_margin": 0.5}
