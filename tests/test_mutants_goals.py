@@ -338,3 +338,11 @@ def test_trend_by_hand(measured):
     runs = gp.trend().query("kind == 'run'")
     assert list(runs["status"]) == ["behind the path", "on the path"]
     assert list(runs["value"]) == [49.0, 44.0] and list(runs["low"]) == [49.0, 44.0]  # money: not scaled
+
+
+def test_trend_passes_over_a_skipped_goal_to_the_next(measured):
+    card = _card(nps=(-9.0, 2.0))
+    gp = _fit({"ces": {"value": 0.8, "by": START, "from": START, "start": 0.0},  # skipped, and first
+               "nps": {"value": 10, "by": BY, "from": START, "start": -20}}, HALF, card)
+    t = gp.trend()
+    assert list(t["kpi"]) == ["nps"] * 4 and list(t["kind"]) == ["path", "path", "path", "run"]
