@@ -109,7 +109,7 @@ def test_what_fit_keeps_per_kpi(edges):
     r = card.results()
     assert r["kpi_period"] == ["2025-01-01", "2025-12-31"]
     assert set(r["kpis"]["nps"]) == {"label", "unit", "actual", "target", "gap", "status", "margin_of_error", "se", "n"}
-    assert "KPI scorecard" in card._repr_html_() and "NPS" in card._repr_html_()
+    assert card._repr_html_().startswith("<h4>KPI scorecard</h4><table") and "NPS" in card._repr_html_()
     assert scorecard.Scorecard(p).earlier == [] and scorecard.Scorecard(p).business_model == "contractual"
     assert scorecard.Scorecard(p, ({"kpis": {}},)).earlier == [{"kpis": {}}]
     assert scorecard.Scorecard({**p, "targets": None}).fit(d).kpis_["nps"]["target"] is None
@@ -149,6 +149,13 @@ def test_no_one_in_the_period(tmp_path):
     card = scorecard.Scorecard(p).fit(d)
     assert card.kpis_ == {} and card.warnings_ == [] and card.summary.empty
     assert card.results() == {"kpis": {}, "kpi_period": ["2025-01-01", "2025-12-31"]}
+
+
+def test_a_card_without_kpis_has_an_empty_trend_with_its_columns():
+    card = scorecard.Scorecard({}, earlier=[{"kpis": {"nps": {"actual": 1.0}}}])
+    card.kpis_ = {}  # nothing measured: an earlier run's KPIs are not shown either
+    t = card.trend()
+    assert t.empty and list(t.columns) == ["order", "run", "kpi", "unit", "actual", "low", "high"]
 
 
 def test_a_quiet_period(tmp_path):
@@ -274,6 +281,7 @@ def test_change_at_its_edges():
     assert scorecard.kpi_change({"actual": -1e6, "se": None}, {"actual": -1e6 + 1e-4, "se": None}) == (0.0, "no change")
     assert scorecard.kpi_change({"actual": 0.5, "se": None}, {"actual": 0.5 + 1.5e-9, "se": None})[1] == "up"
     assert scorecard.kpi_change({"actual": 0.5, "se": None}, {"actual": 0.5 + 0.5e-9, "se": None}) == (0.0, "no change")
+    assert scorecard.kpi_change({"actual": 0.0, "se": None}, {"actual": 1e-9, "se": None}) == (0.0, "no change")  # exactly
     assert scorecard.kpi_change({"actual": 2.0, "se": None}, {"actual": 1.0, "se": None}) == (-1.0, "down")
     # one side with a standard error and the other without: compared as a census
     assert scorecard.kpi_change({"actual": 1.0, "se": 5.0}, {"actual": 2.0}) == (1.0, "up")
@@ -368,8 +376,8 @@ def test_fit_prices_the_gaps_and_reads_the_change_from_the_last_run_with_kpis(ed
 def test_trend_by_hand(edges):
     d, p = edges
     earlier = [
-        {"kpis": {"nps": {"actual": -10.0, "margin_of_error": 5.0}, "csat": {"actual": 0.5, "margin_of_error": None},
-                  "loyalty": {"actual": 3.0}},  # not a KPI of this card: left out
+        {"kpis": {"loyalty": {"actual": 3.0},  # not a KPI of this card: left out, and the next ones read
+                  "nps": {"actual": -10.0, "margin_of_error": 5.0}, "csat": {"actual": 0.5, "margin_of_error": None}},
          "run": {"started_at": "2025-06-30T10:00"}},
         {"kpis": {"nps": {"actual": None}}, "run": {"label": "Q3"}},  # no value: left out
         {"kpis": {"retention_12m": {"actual": 0.123456789, "margin_of_error": 0.01}}},
@@ -395,3 +403,74 @@ def test_trend_by_hand(edges):
         120 / EDGE_YEARS, abs=1e-3)
     assert scorecard.Scorecard(p, [{"kpis": {"nps": {"actual": 1.0}}, "run": {"label": "June", "started_at": "x"}}]).fit(
         d).trend()["run"].tolist()[0] == "June"
+
+
+def test_small_purchases_and_a_contacts_own_cost(tmp_path):
+    # a purchase of 0.50 is a purchase; a contact with its own cost is priced at it, one without at its channel's
+    d, p = _checked(tmp_path, {
+        "customers": [{"customer_id": "X", "start_date": "2020-01-01"}, {"customer_id": "Y", "start_date": "2020-01-01"}],
+        "responses": [{"customer_id": "X", "response_date": "2025-06-01", "nps": "9"}],
+        "transactions": [{"customer_id": "X", "date": "2024-05-01", "amount": "0.5"},
+                         {"customer_id": "X", "date": "2025-05-01", "amount": "0.5"},
+                         {"customer_id": "Y", "date": "2025-05-01", "amount": "2"}],
+        "contacts": [{"customer_id": "X", "date": "2025-05-01", "channel": "phone", "cost": "3"},
+                     {"customer_id": "Y", "date": "2025-05-02", "channel": "phone", "cost": ""}]},
+        business_model="non_contractual")
+    k = scorecard.Scorecard(p, business_model="non_contractual").fit(d).kpis_
+    assert (k["repeat_purchase_12m"]["actual"], k["repeat_purchase_12m"]["n"]) == (1.0, 1)
+    years = 2 * 365 / 365.25
+    assert k["revenue_per_customer"]["actual"] == pytest.approx(2.5 / years) and k["revenue_per_customer"]["n"] == 2
+    assert k["cost_to_serve_per_customer"]["actual"] == pytest.approx((3 + 12) / years)
+
+
+def test_value_of_gaps_reads_the_groups_by_label():
+    p = load_params({})
+    customers = pd.Series({"detractor": 1, "passive": 30, "promoter": 9})  # 40; a group of one customer counts
+    margin = pd.Series({"promoter": 400.0, "passive": 300.0, "detractor": 100.0})
+    v = scorecard.value_of_gaps({"nps": {"target": 20.0, "gap": -5.0}, "retention_12m": {"target": 0.9, "gap": -0.1, "n": 40}},
+                                p, margin, customers)
+    assert v["nps"] == pytest.approx(0.05 * 40 * (300 - 100))
+    assert v["retention_12m"] == pytest.approx(0.1 * 40 * (100 * 1 + 300 * 30 + 400 * 9) / 40)
+    # a group missing from the margins: not priced (not an error)
+    v = scorecard.value_of_gaps({"nps": {"target": 20.0, "gap": -5.0}}, p, margin.drop("passive"), customers)
+    assert v["nps"] is None
+
+
+def test_money_per_customer_under_one_customer_year(tmp_path):
+    # one customer since 3 October 2025: 90 days in the period, 90 / 365.25 of a customer-year
+    d, p = _checked(tmp_path, {
+        "customers": [{"customer_id": "n", "start_date": "2025-10-03", "end_date": ""}],
+        "responses": [{"customer_id": "n", "response_date": "2025-11-01", "nps": "10"}],
+        "transactions": [{"customer_id": "n", "date": "2025-11-01", "amount": "30"}]})
+    k = scorecard.Scorecard(p).fit(d).kpis_
+    assert k["revenue_per_customer"]["actual"] == pytest.approx(30 / (90 / 365.25))
+    assert "retention_12m" not in k  # nobody was a customer on 1 January
+
+
+@pytest.fixture
+def null_strict_least_greatest(monkeypatch):
+    """LEAST and GREATEST as BigQuery and Snowflake have them: NULL when any argument is NULL (DuckDB, Postgres
+    and Spark skip NULLs). The scorecard's day counts must not lean on the skipping."""
+    import ibis
+
+    def strict(fn):
+        def call(*args):
+            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
+            if any(e is None for e in exprs):
+                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
+            out = fn(*exprs)
+            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
+        return call
+
+    monkeypatch.setattr(ibis, "least", strict(ibis.least))
+    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+
+
+def test_day_counts_do_not_rely_on_least_and_greatest_skipping_nulls(edges, tmp_path, null_strict_least_greatest):
+    d, p = edges
+    k = scorecard.Scorecard(p).fit(d).kpis_  # still-customers (no end_date) count to as_of, as in the test above
+    assert k["retention_12m"]["actual"] == pytest.approx(0.5)
+    assert k["revenue_per_customer"]["actual"] == pytest.approx(120 / EDGE_YEARS, rel=1e-12)
+    d, p = _checked(tmp_path, BUYERS, business_model="non_contractual")
+    k = scorecard.Scorecard(p, business_model="non_contractual").fit(d).kpis_
+    assert k["revenue_per_customer"]["actual"] == pytest.approx(63 / ((365 + 306 + 365) / 365.25), rel=1e-12)
