@@ -82,6 +82,11 @@ def _bands(metric: str, params: dict[str, Any]) -> list[list[int]]:
     return sorted(bands.values(), key=lambda b: b[0])
 
 
+def _total(x: Any) -> float:
+    """A sum read back from the backend: 0 where there was nothing to sum (an empty sum comes back NaN or None)."""
+    return 0.0 if x is None or pd.isna(x) else float(x)
+
+
 def _survey_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> dict[str, dict]:
     """NPS, CSAT and CES from each customer's latest relationship answer in [start, end)."""
     r = data.tables["responses"]
@@ -135,17 +140,17 @@ def _base_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -> di
     if n0:
         p = float(agg["kept"]) / n0
         out["retention_12m"] = {"actual": p, "se": float(np.sqrt(p * (1 - p) / n0)), "n": n0}
-    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    years = _total(agg["customer_days"]) / DAYS_PER_YEAR
     if years <= 0:
         return out
     t = data.tables["transactions"]
     revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
-    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(n0)}
+    out["revenue_per_customer"] = {"actual": _total(revenue) / years, "se": None, "n": int(n0)}
     if "contacts" in data.tables:
         k = data.tables["contacts"]
         k = k.filter((k.date >= start) & (k.date < end))
         cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
-        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(n0)}
+        out["cost_to_serve_per_customer"] = {"actual": _total(cost) / years, "se": None, "n": int(n0)}
     return out
 
 
@@ -171,16 +176,16 @@ def _purchase_kpis(data, params: dict[str, Any], start: dt.date, end: dt.date) -
     lit = lambda d: ibis.literal(d, type="date")  # noqa: E731
     days = ibis.greatest(lit(end).delta(ibis.greatest(c.start_date, lit(start)), unit="day"), 0)
     agg = c.aggregate(n=c.count(), customer_days=days.sum()).to_pandas().iloc[0]
-    years = float(agg["customer_days"] or 0) / DAYS_PER_YEAR
+    years = _total(agg["customer_days"]) / DAYS_PER_YEAR
     if years <= 0:
         return out
     revenue = t.filter((t.date >= start) & (t.date < end)).amount.sum().to_pandas()
-    out["revenue_per_customer"] = {"actual": float(revenue or 0.0) / years, "se": None, "n": int(agg["n"])}
+    out["revenue_per_customer"] = {"actual": _total(revenue) / years, "se": None, "n": int(agg["n"])}
     if "contacts" in data.tables:
         k = data.tables["contacts"]
         k = k.filter((k.date >= start) & (k.date < end))
         cost = k.aggregate(total=contact_unit_cost(k, params, data.has_contact_cost).sum()).to_pandas().iloc[0]["total"]
-        out["cost_to_serve_per_customer"] = {"actual": float(cost or 0.0) / years, "se": None, "n": int(agg["n"])}
+        out["cost_to_serve_per_customer"] = {"actual": _total(cost) / years, "se": None, "n": int(agg["n"])}
     return out
 
 
@@ -222,7 +227,9 @@ def value_of_gaps(kpis: dict[str, dict], params: dict[str, Any], margin_per_year
     labels = list(bands_for(params))
     ref = reference_group(params)
     m = margin_per_year.reindex(labels)
-    mean_margin = float((m * customers.reindex(labels)).sum() / n) if n else np.nan
+    w = customers.reindex(labels).fillna(0.0)
+    # the base's mean margin: unknown (not priced) when a group with customers has no margin, not that group at 0
+    mean_margin = float((m * w)[w > 0].sum(skipna=False) / n) if n else np.nan
     for name, k in kpis.items():
         gap, target = k.get("gap"), k.get("target")
         if target is None or gap is None or n == 0:
@@ -296,10 +303,9 @@ class Scorecard:
     @property
     def summary(self) -> pd.DataFrame:
         """One row per KPI: actual, target, gap, status, margin of error, change since the last run."""
-        rows = [{"kpi": k["label"], **{c: k.get(c) for c in ("actual", "target", "gap", "status", "margin_of_error",
-                                                                "change", "change_reading", "value_of_gap", "n")}}
-                for k in self.kpis_.values()]
-        return pd.DataFrame(rows).set_index("kpi")
+        cols = ("actual", "target", "gap", "status", "margin_of_error", "change", "change_reading", "value_of_gap", "n")
+        rows = [{"kpi": k["label"], **{c: k.get(c) for c in cols}} for k in self.kpis_.values()]
+        return pd.DataFrame(rows, columns=["kpi", *cols]).set_index("kpi")  # columns: no KPI measured is an empty table
 
     def trend(self) -> pd.DataFrame:
         """Each KPI's actual in every earlier run and this one: ``run``, ``kpi``, ``actual``, ``low``, ``high``."""
