@@ -274,9 +274,9 @@ class ClosingTheLoop:
     since the complaint, follow-up cut at ``max_followup_days``), in which each customer's time is *open* until the complaint was
     resolved and *resolved* after (:func:`loop_person_periods`). Adjusted for the
     :func:`cxvalue.linkage.adjustment_frame` terms measured before the complaint (revenue and
-    contact cost in the window before it, typical bill, tenure, every covariate; continuous, as
-    in :class:`cxvalue.linkage.ChurnModel`, fitted on one row per customer, interval and state) and
-    the satisfaction group known at the complaint. ``hazard_ratio`` = hazard while open / hazard
+    contact cost in the window before it, typical bill, tenure, every covariate; as quintile
+    bins so customers aggregate into cells, as in :class:`cxvalue.linkage.ChurnModel`) and the
+    satisfaction group known at the complaint. ``hazard_ratio`` = hazard while open / hazard
     once resolved, with a model-based 95% CI. Why a year of follow-up by default: customers
     differ in ways no data shows, and the ones who stay for years after a complaint are the
     loyal kind whichever way it went, so hazard ratios over long follow-up drift toward 1
@@ -328,32 +328,34 @@ class ClosingTheLoop:
         self.seed = seed
 
     # ------------------------------------------------------------------ churn
-    def _adjustment(self, complaints: pd.DataFrame) -> pd.DataFrame:
+    def _adjustment(self, complaints: pd.DataFrame, binned: bool) -> pd.DataFrame:
         cov = [c for c in self.covariates if c in complaints.columns] + [SATISFACTION]
-        return adjustment_frame(complaints, cov)
+        return adjustment_frame(complaints, cov, binned=binned)
 
     def _fit_churn(self, complaints: pd.DataFrame, speed: bool):
-        adj = self._adjustment(complaints).reset_index(drop=True)
+        adj = self._adjustment(complaints, binned=True).reset_index(drop=True)
         pp = loop_person_periods(complaints["duration_days"], complaints["resolution_days"], complaints["churned"],
                                  self.intervals)
         if speed:
             fast = (complaints["resolution_days"] <= self.fast_days).to_numpy()[pp["row"]]
             pp["state"] = np.where(pp["state"] == "open", "open", np.where(fast, "resolved_fast", "resolved_later"))
-        rows = pd.concat([pp.drop(columns="row"), adj.iloc[pp["row"].to_numpy()].reset_index(drop=True)], axis=1)
-        present = set(rows["period"].unique())
+        pp = pp.join(adj, on="row")
+        keys = ["state", "period"] + list(adj.columns)
+        cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
+        present = set(cells["period"].unique())  # not the millions of person-period rows
         periods = [p for p in _period_labels(self.intervals) if p in present]
-        period_d = pd.DataFrame({f"period[{p}]": (rows["period"] == p).astype(float) for p in periods[1:]})
+        period_d = pd.DataFrame({f"period[{p}]": (cells["period"] == p).astype(float) for p in periods[1:]})
         states = ["open", "resolved_later"] if speed else ["open"]
-        state_d = pd.DataFrame({f"state[{s}]": (rows["state"] == s).astype(float) for s in states})
-        X = pd.concat([state_d, period_d, rows[list(adj.columns)].astype(float)], axis=1)
-        X = X.loc[:, (X.max() > X.min()) | X.columns.str.startswith("state[")]
+        state_d = pd.DataFrame({f"state[{s}]": (cells["state"] == s).astype(float) for s in states})
+        X = pd.concat([state_d, period_d, cells[list(adj.columns)].astype(float)], axis=1)
+        X = X.loc[:, (X.std() > 0) | X.columns.str.startswith("state[")]
         X.insert(0, "const", 1.0)
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
             try:
-                res = sm.GLM(rows["event"], X, family=sm.families.Poisson(),
-                             offset=np.log(rows["exposure_years"])).fit(maxiter=100)
-            except (ValueError, np.linalg.LinAlgError):  # singular or degenerate rows: the data's shape
+                res = sm.GLM(cells["event"], X, family=sm.families.Poisson(),
+                             offset=np.log(cells["exposure_years"])).fit(maxiter=100)
+            except (ValueError, np.linalg.LinAlgError):  # singular or degenerate cells: the data's shape
                 raise Skip(f"Closing the loop could not be measured: its churn model does not fit these "
                            f"{len(complaints):,} complaints (too few of them, or too alike).") from None
         if not res.converged or any("converge" in str(w.message).lower() for w in caught):
@@ -495,7 +497,7 @@ class ClosingTheLoop:
                                   f"compare revenue.")
             return
         y = h["post_revenue"].clip(lower=0).astype(float)
-        X = pd.concat([open_.astype(float).rename("open"), self._adjustment(h)], axis=1)
+        X = pd.concat([open_.astype(float).rename("open"), self._adjustment(h, binned=False)], axis=1)
         X = X.loc[:, X.std() > 0]
         X.insert(0, "const", 1.0)
         with _warnings.catch_warnings():

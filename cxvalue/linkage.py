@@ -111,7 +111,7 @@ def _rate(total: pd.Series, years: pd.Series) -> pd.Series:
     return (total / years.where(years >= MIN_PRE_DAYS / DAYS_PER_YEAR)).clip(lower=0)
 
 
-def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None) -> pd.DataFrame:
+def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None, binned: bool = False) -> pd.DataFrame:
     """What the models adjust for, one row per customer (no group, no outcome).
 
     * ``pre_revenue_rate`` and ``pre_contact_cost_rate``: money per year in the pre window,
@@ -128,24 +128,38 @@ def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None)
 
     Every size proxy enters as a continuous term, not as bins: with a strong confounder
     measured by them, what is left inside a bin stays confounded (issue 11).
+
+    With ``binned=True`` the continuous terms and the numeric covariates are quintile bins
+    (:func:`_bins`; an all-categorical design whose customers aggregate into cells without
+    changing the fit). Only the closing-the-loop model still uses it: at a million customers its
+    millions of person-period rows do not fit in memory otherwise.
     """
     pre_rev = _rate(history["pre_revenue"], history["pre_exposure_years"])
     pre_cost = _rate(history["pre_contact_cost"], history["pre_exposure_years"])
     no_pre = pre_rev.isna()
     per_tx = history["prior_sales"] / history["prior_sales_transactions"].where(history["prior_sales_transactions"] > 0)
-    cols: dict[str, pd.Series] = {
+    cont = {
         "log_pre_revenue_rate": np.log1p(pre_rev.fillna(0)),
         "log_pre_revenue_per_transaction": np.log1p(per_tx.fillna(0)),
         "log_pre_contact_cost_rate": np.log1p(pre_cost.fillna(0)),
         "log_tenure_years": np.log1p(history["tenure_years"].clip(lower=0)),
-        "no_pre_history": no_pre.astype(float),
     }
+    cols: dict[str, pd.Series] = {}
     cats: dict[str, pd.Series] = {}
+    if binned:
+        for name, x in cont.items():
+            cats[name] = _bins(x.where(~no_pre) if name != "log_tenure_years" else x)
+    else:
+        cols.update(cont)
+        cols["no_pre_history"] = no_pre.astype(float)
     for c in covariates or []:
         x = history[c]
         numeric = pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
         if numeric and x.nunique() > FEW_VALUES:
-            cols.update(_smooth(x.astype(float), c))
+            if binned:
+                cats[c] = _bins(x.astype(float))
+            else:
+                cols.update(_smooth(x.astype(float), c))
             continue
         x = x.astype("string").fillna("(missing)")
         keep = x.value_counts()
@@ -155,6 +169,17 @@ def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None)
     for name, x in cats.items():
         frame = frame.join(pd.get_dummies(x.astype(str), prefix=name, drop_first=True, dtype=float))
     return frame
+
+
+def _bins(x: pd.Series, q: int = 5) -> pd.Series:
+    """Quantile bins as text labels; missing values get their own level."""
+    valid = x.dropna()
+    if valid.nunique() <= 1:
+        return pd.Series("all", index=x.index)
+    codes = pd.qcut(valid.rank(method="first"), q=min(q, valid.nunique()), labels=False)
+    out = pd.Series("missing", index=x.index, dtype=object)
+    out.loc[valid.index] = "q" + codes.astype(int).astype(str)
+    return out
 
 
 def _smooth(x: pd.Series, name: str) -> dict[str, pd.Series]:
@@ -530,7 +555,6 @@ class ChurnModel(_Skippable):
                                       f"customers left in the follow-up, so no hazard ratio is reported.")
         h = history[history["group"].astype(str).isin(present)]
         rows, adj = self._rows(h)
-        self.rows_ = rows
         period_d = pd.get_dummies(rows["period"], prefix="period", drop_first=True, dtype=float)
         adj_cols = [c for c in rows.columns if c not in ("group", "period", "event", "exposure_years")]
         group_d = _group_dummies(rows["group"], present, self.reference_group)
@@ -544,6 +568,11 @@ class ChurnModel(_Skippable):
         if not res.converged or any("converge" in str(w.message).lower() for w in caught):
             self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
         self.result_ = res
+        llf = res.llf
+        # what the fit keeps is its estimates and their covariance, not its millions of rows (the
+        # working copies statsmodels holds are about 15 times the design: gigabytes at a million customers)
+        _ = res.params, res.bse  # named (wrapped) before the data goes
+        res.remove_data()
         # proportional hazards: does the group gap change across follow-up intervals?
         inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
                              index=rows.index)  # not pd.concat, which fails on no terms (one group or one interval)
@@ -551,7 +580,8 @@ class ChurnModel(_Skippable):
         if inter.shape[1]:
             res_int = sm.GLM(rows["event"], pd.concat([X, inter], axis=1), family=sm.families.Poisson(),
                              offset=offset).fit(maxiter=100)
-            lr = 2 * (res_int.llf - res.llf)
+            lr = 2 * (res_int.llf - llf)
+            del res_int
             self.ph_test_ = {"statistic": float(lr), "df": int(inter.shape[1]),
                              "p_value": float(stats.chi2.sf(lr, inter.shape[1]))}
             if self.ph_test_["p_value"] < 0.01:
@@ -562,6 +592,7 @@ class ChurnModel(_Skippable):
         else:
             self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
         self.reference_curve_se_ = _km_log_cumhaz_se(history[history["group"].astype(str) == self.reference_group])
+        del rows, X, inter
         self._keep_hazards(res, adj)
         ci = res.conf_int()
         rows = []

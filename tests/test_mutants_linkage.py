@@ -328,6 +328,21 @@ def test_adjustment_frame_by_hand():
         # booleans as text: False dropped
         "vip_True": [1.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
     pd.testing.assert_frame_equal(f, expected, rtol=1e-12)
+    # binned: the continuous terms as bins; the no-pre-history customer's (row 11) pre-window terms are
+    # "missing" (the dropped level), tenure is not. Rates 200, 0, 10, 0 (rows 10, 12-14) have three values:
+    # ranks 4, 1, 3, 2 in three bins q2, q0, q1, q0; bills 100, 10, 30, 0 and costs 20, 26.1, 0, 2 four bins;
+    # tenure 2, 0, 5, 0.5, 1 five: q3, q0, q4, q1, q2 (q0 dropped)
+    b = linkage.adjustment_frame(h, [], binned=True)
+    expected = pd.DataFrame({
+        "log_pre_revenue_rate_q0": [0.0, 0, 1, 0, 1], "log_pre_revenue_rate_q1": [0.0, 0, 0, 1, 0],
+        "log_pre_revenue_rate_q2": [1.0, 0, 0, 0, 0],
+        "log_pre_revenue_per_transaction_q0": [0.0, 0, 0, 0, 1], "log_pre_revenue_per_transaction_q1": [0.0, 0, 1, 0, 0],
+        "log_pre_revenue_per_transaction_q2": [0.0, 0, 0, 1, 0], "log_pre_revenue_per_transaction_q3": [1.0, 0, 0, 0, 0],
+        "log_pre_contact_cost_rate_q0": [0.0, 0, 0, 1, 0], "log_pre_contact_cost_rate_q1": [0.0, 0, 0, 0, 1],
+        "log_pre_contact_cost_rate_q2": [1.0, 0, 0, 0, 0], "log_pre_contact_cost_rate_q3": [0.0, 0, 1, 0, 0],
+        "log_tenure_years_q1": [0.0, 0, 0, 1, 0], "log_tenure_years_q2": [0.0, 0, 0, 0, 1],
+        "log_tenure_years_q3": [1.0, 0, 0, 0, 0], "log_tenure_years_q4": [0.0, 0, 1, 0, 0]}, index=[10, 11, 12, 13, 14])
+    pd.testing.assert_frame_equal(b, expected)
     # no covariates given (None) is the same as []
     pd.testing.assert_frame_equal(linkage.adjustment_frame(h), f.iloc[:, :5])
 
@@ -390,7 +405,20 @@ def test_rare_text_levels_are_pooled_and_missing_is_a_level():
     assert f.loc[many["k"] == "L21", k].to_numpy().sum() == 0
 
 
-def test_rates_and_helpers():
+def test_bins_and_rates():
+    x = pd.Series([3.0, 1.0, np.nan, 1.0, 7.0, 9.0, 2.0], index=list("abcdefg"))
+    b = linkage._bins(x)
+    # ranks (ties in order): 3 -> 4, 1 -> 1, 1 -> 2, 7 -> 5, 9 -> 6, 2 -> 3: six values in five bins
+    assert b.tolist() == ["q2", "q0", "missing", "q0", "q3", "q4", "q1"]
+    assert linkage._bins(x, q=2).tolist() == ["q1", "q0", "missing", "q0", "q1", "q1", "q0"]
+    assert linkage._bins(pd.Series([4.0, 4.0, np.nan])).tolist() == ["all", "all", "all"]
+    assert linkage._bins(pd.Series([1.0, 2.0])).tolist() == ["q0", "q1"]
+    # binned, a numeric covariate of more than five values is quintile bins too (the closing-the-loop design)
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0, "n": [3.0, 1, 4, 1, 5, 9, 2, 6, 5, 3]})
+    f = linkage.adjustment_frame(h, ["n"], binned=True)
+    assert [c for c in f.columns if c.startswith("n_")] == ["n_q1", "n_q2", "n_q3", "n_q4"]
+    assert f[["n_q1", "n_q2", "n_q3", "n_q4"]].sum().tolist() == [2.0, 2.0, 2.0, 2.0]
     r = linkage._rate(pd.Series([10.0, 10.0, -5.0, 3.0]), pd.Series([0.5, 27 / YEAR, 1.0, 28 / YEAR]))
     assert r.iloc[0] == 20.0 and np.isnan(r.iloc[1]) and r.iloc[2] == 0.0 and r.iloc[3] == pytest.approx(3 * YEAR / 28)
     assert r.iloc[3] == pytest.approx(3 * YEAR / 28, rel=1e-12)
@@ -474,7 +502,7 @@ def test_churn_model_by_hand():
     # rows: one per customer and interval reached (the promoter, whose group has no loss, left out),
     # interval by interval in the history's order; summed by (group, period) they hold 1 loss each and
     # 175, 400, 350 and 800 days at risk
-    r = m.rows_
+    r = m._rows(h[h["group"] != "promoter"])[0]
     assert r[["group", "period"]].values.tolist() == [["passive", "0-100d"]] * 4 + [["detractor", "0-100d"]] * 2 + [
         ["passive", "100d+"]] * 2 + [["detractor", "100d+"]]
     assert r["event"].tolist() == [1.0, 0, 0, 0, 1, 0, 1, 0, 1]
@@ -791,13 +819,14 @@ def test_churn_rows_carry_continuous_adjustment_terms():
     h = _churn_history()
     h["tenure_years"] = np.arange(1.0, len(h) + 1)
     m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
-    adj = [c for c in m.rows_.columns if c not in ("group", "period", "event", "exposure_years")]
+    rows = m._rows(h[h["group"] != "promoter"])[0]
+    adj = [c for c in rows.columns if c not in ("group", "period", "event", "exposure_years")]
     assert adj == ["log_pre_revenue_rate", "log_pre_revenue_per_transaction", "log_pre_contact_cost_rate",
                    "log_tenure_years", "no_pre_history"]
     # customers 1-6 (the promoter, 7th, has no loss and is left out): the 0-100d rows of all six, then
     # the 100d+ rows of those followed beyond day 100 (customers 3, 4 and 6)
-    assert m.rows_["log_tenure_years"].to_numpy() == pytest.approx(np.log1p([1, 2, 3, 4, 5, 6, 3, 4, 6]), rel=1e-12)
-    assert m.rows_["event"].sum() == 4 and m.rows_["exposure_years"].sum() * YEAR == pytest.approx(
+    assert rows["log_tenure_years"].to_numpy() == pytest.approx(np.log1p([1, 2, 3, 4, 5, 6, 3, 4, 6]), rel=1e-12)
+    assert rows["event"].sum() == 4 and rows["exposure_years"].sum() * YEAR == pytest.approx(
         50 + 100 + 200 + 800 + 75 + 500)
     # the fit uses tenure as one continuous term: its coefficient is in the model
     assert "log_tenure_years" in m.result_.params.index
