@@ -390,7 +390,7 @@ def _piecewise_history(seed: int, detractor_hazards: tuple[float, float], n: int
 @TINY_FIT[1]
 def test_proportional_hazards_warning_fires_when_the_gap_fades_and_only_then():
     """Detractors leaving 4 times as fast for half a year, then like passives, violate
-    proportional hazards: the likelihood-ratio statistic is large and the report warns. A world
+    proportional hazards: the test statistic (a score test) is large and the report warns. A world
     where they leave twice as fast throughout does not (its statistic is a chi-square draw)."""
     fading = linkage.ChurnModel("passive", []).fit(_piecewise_history(1, (1.2, 0.3)))
     assert fading.ph_test_["df"] == 4 and fading.ph_test_["statistic"] > 50 and fading.ph_test_["p_value"] < 1e-6
