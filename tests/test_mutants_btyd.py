@@ -732,3 +732,123 @@ def test_group_outputs_by_hand():
     assert list(bare.columns) == ["customers", "purchase_rate_ratio", "expected_purchases", "p_alive"]
     with pytest.raises(ModelError, match=r"^group_outputs: the BG/NBD model was fitted without a group\.$"):
         group_outputs(_fixed(PARAMS), gg, frame, 20)
+
+
+# --------------------------------------------------------------------------- second round (the first run's survivors)
+
+def test_customer_summary_decimal_amounts_and_unsorted_customers():
+    # amounts as a database driver returns NUMERIC columns (decimal.Decimal objects), customers not sorted
+    from decimal import Decimal
+    tx = pd.DataFrame({"customer_id": [3, 1, 2, 1, 3, 1],
+                       "date": pd.to_datetime(["2024-01-10", "2024-01-02", "2024-01-05", "2024-01-09", "2024-01-24",
+                                               "2024-01-16"]),
+                       "amount": [Decimal("4.50"), Decimal("10.00"), Decimal("7.25"), Decimal("20.00"),
+                                  Decimal("5.50"), Decimal("31.00")]})
+    s = customer_summary(tx, as_of="2024-01-30", start="2024-01-01", unit="D", amount_col="amount")
+    assert s.index.tolist() == [1, 2, 3]  # sorted by customer, whatever the order of the rows
+    assert s["x"].tolist() == [3, 1, 2]
+    np.testing.assert_allclose(s["t_x"], [15.0, 4.0, 23.0])
+    assert s["mean_spend"].dtype == np.float64
+    np.testing.assert_allclose(s["mean_spend"], [61.0 / 3, 7.25, 5.0], rtol=1e-14)
+
+
+def test_customer_summary_start_on_as_of_is_not_after_it():
+    starts = pd.Series(pd.to_datetime(["2024-02-01", "2024-03-01", "2024-01-01"]), index=[1, 2, 3])
+    with pytest.raises(InputError, match=r"^customer_summary: 1 customers start after as_of 2024-02-01\.$"):
+        customer_summary(_tx(), as_of="2024-02-01", start=starts, customer_col="cid", date_col="when")
+
+
+def test_repr_html_shows_four_significant_digits():
+    m = BGNBD()
+    m.summary_ = pd.DataFrame({"estimate": [1.23456789, 12345.678]}, index=pd.Index(["r", "alpha"], name="parameter"))
+    html = m._repr_html_()
+    assert "<td>1.235</td>" in html and "<td>1.235e+04</td>" in html and "1.234568" not in html
+
+
+def test_gamma_gamma_database_numbers_two_buyers_and_small_spend():
+    from decimal import Decimal
+    buyers = CDN[CDN["x"] > 0]
+    floats = GammaGamma().fit(buyers)
+    # x as Python ints and spend as Decimals in object columns: the same fit
+    obj = pd.DataFrame({"x": pd.Series([int(v) for v in buyers["x"]], dtype=object),
+                        "mean_spend": pd.Series([Decimal(repr(v)) for v in buyers["mean_spend"]], dtype=object)})
+    np.testing.assert_allclose(GammaGamma().fit(obj).params_, floats.params_, rtol=1e-9)
+    # spend in hundreds (mean spends under 1): the Gamma scale gamma scales, p and q do not
+    cents = GammaGamma().fit(buyers.assign(mean_spend=buyers["mean_spend"] / 100))
+    np.testing.assert_allclose(cents.params_[["p", "q"]], floats.params_[["p", "q"]], rtol=1e-4)
+    assert cents.params_["gamma"] == pytest.approx(floats.params_["gamma"] / 100, rel=1e-4)
+    # two repeat buyers are enough to try (the fit may still not identify the model)
+    try:
+        GammaGamma().fit(pd.DataFrame({"x": [1, 3, 0], "mean_spend": [10.0, 14.0, 0.0]}))
+    except ModelError as err:
+        assert "repeat buyers;" not in str(err)
+
+
+def test_gamma_gamma_rejects_zero_spend_and_counts_it():
+    for spend, n in (([20.0, 0.0] + [10.0] * 10, 1), ([0.5, 0.0] + [10.0] * 10, 1), ([0.0, -2.0, np.nan] + [3.0] * 9, 3)):
+        with pytest.raises(InputError, match=rf"^GammaGamma: {n} repeat buyers have a mean spend"):
+            GammaGamma().fit(GG.assign(mean_spend=spend))
+
+
+def test_gamma_gamma_correlation_with_frequencies_one_and_two():
+    frame = CDN[CDN["x"].isin([1, 2])]
+    gg = GammaGamma().fit(frame)
+    assert np.isfinite(gg.spend_frequency_correlation_)
+    assert gg.spend_frequency_correlation_ == pytest.approx(np.corrcoef(frame["x"], frame["mean_spend"])[0, 1], rel=1e-12)
+
+
+def test_expected_purchases_of_a_customer_long_gone_warns_nothing():
+    import warnings
+    m = _fixed(PARAMS)
+    frame = pd.DataFrame({"x": [400, 2], "t_x": [1.0, 30.43], "T": [100.0, 38.86]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = m.expected_purchases(39, frame)
+    # 400 purchases in the first week then nothing for 99 weeks: P(alive) ~ (5.4 / 104.4)^400, E[X] ~ 0
+    assert 0.0 <= e[0] < 1e-100
+    assert e[1] == pytest.approx(expected_one(39, *PARAMS, 2, 30.43, 38.86), rel=1e-10)
+
+
+def test_gamma_gamma_start_and_names_in_messages(monkeypatch):
+    real_min, real_cov = btyd._minimise, btyd._covariance
+    seen = []
+    monkeypatch.setattr(btyd, "_minimise", lambda n, t, who: seen.append(("min", t.copy(), who)) or real_min(n, t, who))
+    monkeypatch.setattr(btyd, "_covariance", lambda h, who: seen.append(("cov", None, who)) or real_cov(h, who))
+    w = W3.copy()
+    GammaGamma().fit(CDN, weights=w)
+    keep = CDN["x"].to_numpy() > 0
+    start = np.log((w[keep] * CDN["mean_spend"][keep]).sum() / w[keep].sum())
+    assert seen[0][0] == "min" and seen[0][2] == "GammaGamma"
+    np.testing.assert_allclose(seen[0][1], [0.0, 0.0, start], rtol=1e-13)
+    assert seen[1][0] == "cov" and seen[1][2] == "GammaGamma"
+    monkeypatch.setattr(btyd, "_hessian", lambda like, theta: np.zeros((3, 3)))
+    with pytest.raises(ModelError, match=r"^GammaGamma: the information matrix is singular"):
+        GammaGamma().fit(CDN)
+
+
+def test_bgnbd_names_in_messages(monkeypatch):
+    real_min, real_cov = btyd._minimise, btyd._covariance
+    seen = []
+    monkeypatch.setattr(btyd, "_minimise", lambda n, t, who: seen.append(who) or real_min(n, t, who))
+    monkeypatch.setattr(btyd, "_covariance", lambda h, who: seen.append(who) or real_cov(h, who))
+    m = BGNBD()
+    m.warm_start_rows = 600
+    m.fit(CDN)
+    assert seen == ["BGNBD", "BGNBD", "BGNBD"]
+    monkeypatch.setattr(btyd, "_hessian", lambda like, theta: np.zeros((4, 4)))
+    with pytest.raises(ModelError, match=r"^BGNBD: the information matrix is singular"):
+        BGNBD().fit(CDN)
+
+
+def test_expected_spend_of_database_numbers_and_non_buyers_without_spend():
+    from decimal import Decimal
+    gg = GammaGamma()
+    gg.params_ = pd.Series([6.0, 3.0, 15.0], index=["p", "q", "gamma"])
+    obj = pd.DataFrame({"x": pd.Series([2, 0, 1], dtype=object),
+                        "mean_spend": pd.Series([Decimal("20"), Decimal("99"), Decimal("4")], dtype=object)})
+    out = gg.expected_spend(obj)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, [6 * 55 / 14, 6 * 15 / 2, 6 * 19 / 8], rtol=1e-14)
+    # a customer without repeat purchases has no mean spend (NaN): the population mean p gamma / (q - 1)
+    nan = pd.DataFrame({"x": [0, 1], "mean_spend": [np.nan, 4.0]})
+    np.testing.assert_allclose(gg.expected_spend(nan), [45.0, 6 * 19 / 8], rtol=1e-14)
