@@ -852,3 +852,39 @@ def test_expected_spend_of_database_numbers_and_non_buyers_without_spend():
     # a customer without repeat purchases has no mean spend (NaN): the population mean p gamma / (q - 1)
     nan = pd.DataFrame({"x": [0, 1], "mean_spend": [np.nan, 4.0]})
     np.testing.assert_allclose(gg.expected_spend(nan), [45.0, 6 * 19 / 8], rtol=1e-14)
+
+
+def test_aggregate_patterns_indexed_by_a_key_and_with_categories():
+    frame = pd.DataFrame({"x": [1, 0, 1], "g": pd.Categorical(["a", "b", "a"], categories=["a", "b", "c"])})
+    # a table indexed by one of its own key columns
+    out = aggregate_patterns(frame.set_index(frame["x"].rename("x")), ["x", "g"])
+    assert out.to_dict("list") == {"x": [1, 0], "g": ["a", "b"], "customers": [2.0, 1.0]}
+    # a categorical key: only the patterns seen, not every combination of categories
+    out = aggregate_patterns(frame, ["x", "g"])
+    assert len(out) == 2 and out["customers"].tolist() == [2.0, 1.0]
+
+
+def test_check_groups_counts_one_repeat_purchase_as_buying_again():
+    m = BGNBD("group", "a")
+    m.group_labels_ = ["a", "b"]
+    frame = pd.DataFrame({"x": [1, 0, 3, 0], "group": ["a", "a", "b", "b"]})
+    m._check_groups(frame, np.ones(4))  # group a's only buyer bought once more: enough
+    with pytest.raises(ModelError, match="nobody in the a group"):
+        m._check_groups(frame, np.array([0.0, 1.0, 1.0, 1.0]))
+
+
+def test_predictions_with_b_under_one_and_database_numbers():
+    from decimal import Decimal
+    params = np.array([0.9, 2.0, 0.7, 0.5])  # b < 1: b + x - 1 < 1 for x = 1
+    m = _fixed(params)
+    frame = pd.DataFrame({"x": [1, 2, 0], "t_x": [3.0, 8.0, 0.0], "T": [10.0, 10.0, 10.0]})
+    pa = [p_alive_one(*params, *row) for row in frame.itertuples(index=False)]
+    ex = [expected_one(5, *params, *row) for row in frame.itertuples(index=False)]
+    np.testing.assert_allclose(m.probability_alive(frame), pa, rtol=1e-12)
+    np.testing.assert_allclose(m.expected_purchases(5, frame), ex, rtol=1e-10)
+    # object columns, as from a database driver (Python ints, Decimals): the same numbers
+    obj = pd.DataFrame({c: pd.Series([Decimal(str(v)) if c != "x" else int(v) for v in frame[c]], dtype=object)
+                        for c in ("x", "t_x", "T")})
+    np.testing.assert_allclose(m.probability_alive(obj), pa, rtol=1e-12)
+    np.testing.assert_allclose(m.expected_purchases(5, obj), ex, rtol=1e-10)
+    np.testing.assert_allclose(m.purchase_rate(obj), [0.45] * 3, rtol=1e-14)
