@@ -888,3 +888,19 @@ def test_predictions_with_b_under_one_and_database_numbers():
     np.testing.assert_allclose(m.probability_alive(obj), pa, rtol=1e-12)
     np.testing.assert_allclose(m.expected_purchases(5, obj), ex, rtol=1e-10)
     np.testing.assert_allclose(m.purchase_rate(obj), [0.45] * 3, rtol=1e-14)
+
+
+def test_factorize_rows_with_three_values_in_a_column():
+    # (2, 0) and (0, 1) are different patterns however the codes are combined
+    z = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [2.0, 0.0]])
+    inv, rows = btyd._factorize_rows(z)
+    assert list(inv) == [0, 1, 2, 3, 2]
+    np.testing.assert_array_equal(rows, z[:4])
+
+
+def test_bgnbd_fitted_tables_are_named_and_numeric():
+    fit = BGNBD("group", "a").fit(CDN)
+    assert fit.params_.name == "estimate"
+    assert (fit.summary.dtypes == np.float64).all()
+    assert fit.summary.loc[["r", "alpha", "a", "b"], ["ratio", "ratio_lower_95", "ratio_upper_95"]].isna().all().all()
+    assert fit.summary.loc["purchase:group[b]", ["ratio", "ratio_lower_95", "ratio_upper_95"]].notna().all()
