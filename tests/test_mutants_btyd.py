@@ -904,3 +904,45 @@ def test_bgnbd_fitted_tables_are_named_and_numeric():
     assert (fit.summary.dtypes == np.float64).all()
     assert fit.summary.loc[["r", "alpha", "a", "b"], ["ratio", "ratio_lower_95", "ratio_upper_95"]].isna().all().all()
     assert fit.summary.loc["purchase:group[b]", ["ratio", "ratio_lower_95", "ratio_upper_95"]].notna().all()
+
+
+def test_check_data_boundaries_and_counts():
+    msg = "BGNBD: the customer table is not a valid (x, t_x, T) summary: "
+    # t_x = T + 1e-9 is within the rounding allowance; t_x = T is fine; 13 > 12 is not
+    frame = pd.DataFrame({"x": [1.0, 2.0, 1.0], "t_x": [10.0 + 1e-9, 13.0, 9.0], "T": [10.0, 12.0, 9.0]})
+    with pytest.raises(InputError) as err:
+        BGNBD._check_data(frame, np.ones(3))
+    assert str(err.value) == msg + "1 rows with t_x outside [0, T]."
+    BGNBD._check_data(frame.iloc[[0, 2]], np.ones(2))
+    frame = pd.DataFrame({"x": [1.0, 1.0, 0.0, 0.0], "t_x": [5.0, 9.0, 3.0, 0.0], "T": [10.0] * 4})
+    with pytest.raises(InputError) as err:
+        BGNBD._check_data(frame, np.ones(4))
+    assert str(err.value) == msg + "1 rows with x = 0 but t_x > 0."
+    # T under one time unit is fine (e.g. a customer who answered half a week ago)
+    frame = pd.DataFrame({"x": [1.0, 0.0, 0.0], "t_x": [0.2, 0.0, 0.0], "T": [0.5, 0.0, 3.0]})
+    with pytest.raises(InputError) as err:
+        BGNBD._check_data(frame, np.ones(3))
+    assert str(err.value) == msg + "1 rows with T <= 0."
+    BGNBD._check_data(frame.iloc[[0, 2]], np.ones(2))
+
+
+def test_minimise_tolerances_and_hessian_steps():
+    # the gradient tolerance gtol 1e-7 reaches the minimum of a flat function (1e-5 would stop 0.03 short)
+    f = lambda t: (float(1e-4 * np.cosh(t[0] - 3)), np.array([1e-4 * np.sinh(t[0] - 3)]))
+    assert abs(btyd._minimise(f, np.zeros(1), "F").x[0] - 3) < 2e-3
+    # a gradient exactly at the tolerance 1e-3 * max(1, |f|) passes
+    btyd._minimise(lambda t: (0.5, np.array([1e-3])), np.zeros(1), "F")
+    # the step is 1e-6 * max(1, |theta|): at theta = 0.5, d/dt of t^2 by forward difference is 1 + 1e-6
+    g = lambda t: (float(t[0] ** 3 / 3), np.array([t[0] ** 2]))
+    assert btyd._hessian(g, np.array([0.5]))[0, 0] - 1.0 == pytest.approx(1e-6, rel=1e-3)
+    # an infinite curvature gives a zero variance: not a standard error
+    with pytest.raises(ModelError, match="standard errors are not defined"):
+        btyd._covariance(np.array([[np.inf, 0.0], [0.0, 1.0]]), "V")
+
+
+def test_bgnbd_fit_on_a_table_indexed_by_customer():
+    frame = CDN.assign(group=CDN["group"]).set_index(_CDNOW["ID"] + 1000)
+    by_id = BGNBD("group", "a").fit(frame, covariates=["size"])
+    by_row = BGNBD("group", "a").fit(CDN, covariates=["size"])
+    np.testing.assert_allclose(by_id.params_, by_row.params_, rtol=1e-6, atol=1e-9)
+    assert by_id.log_likelihood_ == pytest.approx(by_row.log_likelihood_, rel=1e-12)
