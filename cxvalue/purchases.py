@@ -380,7 +380,7 @@ def pricing_rows(model: PurchaseModel, hist: pd.DataFrame, cost_to_serve, moves:
     ``hazard_ratio`` (dropout ratio of ``as_group``) and ``survival``. Everybody who answered
     is a mover (nobody is seen leaving); whether they still buy is in P(alive).
     """
-    from cxvalue.movers import row_name
+    from cxvalue.movers import _mean_prediction, row_name
 
     H = int(horizon_years)
     frame = model.frame_.loc[model.fitted_rows_]
@@ -397,9 +397,7 @@ def pricing_rows(model: PurchaseModel, hist: pd.DataFrame, cost_to_serve, moves:
             if name in out:
                 continue
             revenue, survival = _row(model, movers, as_group if as_group != g else None, w, H)
-            cost = 0.0
-            if cost_to_serve is not None and cost_to_serve.fitted:
-                cost = float(np.average(cost_to_serve.predict(as_group, movers.index).to_numpy(), weights=w))
+            cost = _mean_prediction(cost_to_serve, movers.index, as_group, w)
             out[name] = {"customers": float(base_customers.get(g, 0.0)), "movers": len(movers),
                          "movers_effective": float(w.sum() ** 2 / (w ** 2).sum()), "as_group": as_group,
                          "revenue": revenue, "cost_to_serve": cost, "referrals": 0.0,
