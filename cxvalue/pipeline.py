@@ -526,10 +526,7 @@ def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: 
     # today's customers only: the case prices today's base, and among everyone ever in the study window
     # the non-respondents include customers who left before anyone could ask them (small accounts, on
     # most data), which would make the weights favour the respondents who look like them
-    c = checked.tables["customers"]
-    today = c.filter(c.end_date.isnull()).select("customer_id").to_pandas()["customer_id"].astype(str)
-    base = wa.response_base(checked, hist, params)
-    base = base[base["customer_id"].astype(str).isin(set(today))]
+    base = wa.response_base(checked, hist, params, current_only=True)
     who = wa.WhoAnswered(cov, groups=labels).fit(base)
     if params.get("response_weights", "auto") == "none" or who.skipped_ or who.weights_.empty:
         return who, None

@@ -27,7 +27,7 @@ def _num(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
-def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any], current_only: bool = False) -> pd.DataFrame:
     """Every customer who could have answered, respondents and non-respondents, side by side.
 
     The base: customers who were customers at some point in the study window
@@ -43,7 +43,7 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any])
     date, ``pre_revenue_per_year`` (revenue in the ``window_months`` before it per year; NaN
     under 28 days of history), ``churned_12m`` (left within a year of it: 1/0, NaN when less
     than a year was observed), and ``post_revenue`` / ``post_exposure_years`` from ``hist``
-    (respondents only).
+    (respondents only). ``current_only``: only today's customers (no ``end_date``).
     """
     months = int(params["window_months"])
     study_start, study_end = study_bounds(data, params)
@@ -52,6 +52,8 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any])
     cust = data.tables["customers"]
     s_lit, e_lit = ibis.literal(study_start, type="date"), ibis.literal(study_end, type="date")
     base = cust.filter(cust.start_date <= e_lit, cust.end_date.isnull() | (cust.end_date >= s_lit))
+    if current_only:
+        base = base.filter(base.end_date.isnull())
     idx = ibis.memtable(pd.DataFrame({"customer_id": hist["customer_id"].astype(str).to_numpy(),
                                       "index_date": pd.to_datetime(hist["response_date"]).dt.date.to_numpy()}))
     base = base.left_join(idx.cast({"index_date": "date"}), "customer_id").drop("customer_id_right")

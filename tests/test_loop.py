@@ -294,6 +294,17 @@ def test_weights_carry_respondents_over_to_the_whole_base(biased_world):
     json.dumps(r)
 
 
+def test_response_base_of_todays_customers_only(biased_world):
+    """current_only=True: the base's rows of customers with no end_date, the same rows as before."""
+    world, p, checked, h = biased_world
+    base = loop.response_base(checked, h, p)
+    today = set(world.customers.loc[world.customers["end_date"].isna(), "customer_id"].astype(str))
+    current = loop.response_base(checked, h, p, current_only=True)
+    assert 0 < len(current) < len(base)
+    expected = base[base["customer_id"].astype(str).isin(today)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(current.reset_index(drop=True), expected)
+
+
 def test_unbiased_response_needs_no_correction():
     """response_bias=0: answering does not depend on plan or size; the weights stay near 1."""
     world = generate(n_customers=6_000, seed=13, response_bias=0.0)
