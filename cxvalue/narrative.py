@@ -1093,6 +1093,42 @@ def maturity_table(mat) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("Element")
 
 
+# --------------------------------------------------------------------------- the within-customer check
+
+
+def within_customer_sentences(models: dict[str, Any], reference: str) -> list[str]:
+    """The within-customer check in words: each group's ratio when every customer is compared with their
+    own level before the survey, beside the main comparison's, and whether the two agree (their 95%
+    intervals overlap). ``models``: ``{"revenue": RevenueModel, "cost to serve": CostToServeModel}``,
+    fitted (a skipped model, or one without the check, says nothing)."""
+    parts, disagree = [], []
+    for outcome, m in models.items():
+        if m is None or not getattr(m, "fitted", False) or "within_ratio" not in m.summary:
+            continue
+        for g, r in m.summary.iterrows():
+            if g == reference or pd.isna(r.get("within_ratio")) or pd.isna(r.get("ratio")) or r.get("small_group"):
+                continue
+            parts.append(f"{outcome}, {label(g)}: {r['within_ratio']:.3f} ({r['within_lo']:.3f} to "
+                         f"{r['within_hi']:.3f}) against {r['ratio']:.3f}")
+            if r["within_lo"] > r["ratio_hi"] or r["within_hi"] < r["ratio_lo"]:
+                disagree.append(f"{outcome} of {label(g)} customers")
+    if not parts:
+        return []
+    out = ["A second check compares each customer with themselves: what they spent and cost after the survey "
+           "against their own level in the year before it, among the customers who had one. It does not depend on "
+           "how well that year measures a customer's size (a lumpy year makes the main comparison's controls "
+           "partly blind), but it assumes the groups would have moved alike without the gap the survey reveals. "
+           f"Ratios (95% interval) against the main comparison's: {'; '.join(parts)}."]
+    if disagree:
+        out.append(f"The two do not agree for the {' and the '.join(disagree)}: part of that gap may come from "
+                   "differences between customers that the controls measure only roughly, or the groups already "
+                   "differed before the survey. Read the main figure with that caution.")
+    else:
+        out.append("The two agree (their intervals overlap), so the gaps do not hang on how the controls measure "
+                   "account size.")
+    return out
+
+
 # --------------------------------------------------------------------------- the placebo check
 
 

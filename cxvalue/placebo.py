@@ -65,11 +65,13 @@ class Placebo:
         require(len(hist) > 0, f"{self.label}: no customer was already a customer {self.shift_months} months before "
                                "their survey, so the comparison cannot be repeated a window earlier.")
         self.customers_ = hist["group"].astype(str).value_counts()
-        models = {"revenue": RevenueModel(self.reference_group, self.covariates, self.min_group_size).fit(hist)}
+        # the within-customer check is the main comparison's; here it would divide by a window before the placebo's
+        models = {"revenue": RevenueModel(self.reference_group, self.covariates, self.min_group_size,
+                                          within=False).fit(hist)}
         require(models["revenue"].fitted, f"{self.label}: {models['revenue'].skipped_}")
         if "contacts" in data.tables:
             models["cost_to_serve"] = CostToServeModel(self.reference_group, self.covariates,
-                                                       self.min_group_size).fit(hist)
+                                                       self.min_group_size, within=False).fit(hist)
         self.models_ = models
         rows = []
         for outcome, m in models.items():

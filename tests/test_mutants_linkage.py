@@ -95,10 +95,15 @@ def test_rate_model_by_hand(model, outcome):
     assert list(m.design_.columns) == ["const", "group[detractor]", "group[promoter]"]
     assert m.groups_ == GROUPS and m.present_ == GROUPS
     r = m.results()
+    within = {} if model is linkage.ReferralModel else {  # everyone's level before is the same 100 (or 10) a year
+        "within_customer_ratio": pytest.approx(0.175, rel=1e-6),
+        "within_customer_ratio_ci": [pytest.approx(s.loc["detractor", "ratio_lo"], rel=1e-9),
+                                     pytest.approx(s.loc["detractor", "ratio_hi"], rel=1e-9)]}
     assert r["detractor"] == {"observed": pytest.approx(0.5), "adjusted": pytest.approx(1.5, rel=1e-6),
                               "ratio": pytest.approx(0.175, rel=1e-6),
                               "ratio_ci": [s.loc["detractor", "ratio_lo"], s.loc["detractor", "ratio_hi"]],
-                              "e_value": s.loc["detractor", "e_value"], "e_value_ci": s.loc["detractor", "e_value_ci"]}
+                              "e_value": s.loc["detractor", "e_value"], "e_value_ci": s.loc["detractor", "e_value_ci"],
+                              **within}
     assert r["passive"]["ratio"] == 1.0 and r["passive"]["ratio_ci"] == [1.0, 1.0]
     # predict: every fitted customer's rate x 1 year as the group asked for
     p = m.predict("promoter")
@@ -139,7 +144,8 @@ def test_rate_model_skips_and_warnings_word_for_word():
     assert (m.summary[list(linkage.RevenueModel.estimates)].dtypes == float).all()  # NaN, not None
     assert list(m.summary.columns) == ["customers", *linkage.RevenueModel.estimates, "small_group"]
     assert m.results()["promoter"] == {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None],
-                                       "e_value": None, "e_value_ci": None}
+                                       "e_value": None, "e_value_ci": None, "within_customer_ratio": None,
+                                       "within_customer_ratio_ci": [None, None]}
     with pytest.raises(ModelError, match=r"Revenue: the model was skipped \(Revenue: no customer"):
         m.predict("passive")
     # nobody has any revenue after the survey
