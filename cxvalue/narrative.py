@@ -1115,8 +1115,8 @@ def within_customer_sentences(models: dict[str, Any], reference: str) -> list[st
     if not parts:
         return []
     out = ["A second check compares each customer with themselves: what they spent and cost after the survey "
-           "against their own level in the year before it, among the customers who had one. It does not depend on "
-           "how well that year measures a customer's size (a lumpy year makes the main comparison's controls "
+           "against their own level in the months before it, among the customers who had one. It does not depend on "
+           "how well those months measure a customer's size (a lumpy stretch makes the main comparison's controls "
            "partly blind), but it assumes the groups would have moved alike without the gap the survey reveals. "
            f"Ratios (95% interval) against the main comparison's: {'; '.join(parts)}."]
     if disagree:
