@@ -500,6 +500,7 @@ def test_loop_person_periods_row_by_row():
     assert got == expected
     assert list(pp.columns) == ["row", "period", "state", "exposure_years", "event"]
     assert pp["event"].dtype == float and pp["row"].dtype.kind == "i"
+    assert pp.index.equals(pd.RangeIndex(len(expected)))  # one row each, numbered afresh
 
 
 def test_loop_person_periods_inputs():
@@ -572,10 +573,11 @@ def test_discounted_years_piece_by_piece():
                + np.exp(-(0.1 + d)) * (1 - np.exp(-(0.3 + d))) / (0.3 + d)
                + np.exp(-(0.1 + d) - (0.3 + d)) * (1 - np.exp(-(0.5 + d) * 0.5)) / (0.5 + d))
     assert by_hand == pytest.approx(_years(np.log(lam), intervals, horizon, rate), rel=1e-10)
-    # draws x customers x intervals
-    log_h = np.log(np.array(lam))[None, None, :] + np.array([[[0.0], [np.log(2)], [0.0]], [[0.0], [0.0], [-1.0]]])
+    # draws x customers x intervals (4 customers: not as many as the 3 intervals)
+    log_h = np.log(np.array(lam))[None, None, :] + np.array([[[0.0], [np.log(2)], [0.0], [0.0]],
+                                                             [[0.0], [0.0], [-1.0], [0.0]]])
     got = ctl._discounted_years(log_h, intervals, horizon, rate)
-    assert got.shape == (2, 3)
+    assert got.shape == (2, 4) and got[0, 3] == got[1, 3] == pytest.approx(by_hand, rel=1e-12)
     assert got[0, 0] == got[0, 2] == got[1, 0] == got[1, 1] == pytest.approx(by_hand, rel=1e-12)
     assert got[0, 1] == pytest.approx(_years(np.log(lam) + np.log(2), intervals, horizon, rate), rel=1e-10)
     assert got[1, 2] == pytest.approx(_years(np.log(lam) - 1, intervals, horizon, rate), rel=1e-10)
@@ -655,6 +657,12 @@ def test_a_skipped_fit_and_its_results():
     empty = _complaints(ONE).iloc[0:0]
     e = ctl.ClosingTheLoop(fast_days=3).fit(empty)
     assert e.n_complainers_ == 0 and e.speed_["fast_days"] == 3 and e.results()["n_complainers"] == 0
+    # a skipped input table: skipped before anything was counted, also on a refit
+    table = pd.DataFrame(columns=ctl.COMPLAINT_COLUMNS)
+    table.attrs["skipped"] = "Closing the loop needs a contacts table with the complaints: add contacts."
+    again = m.fit(table)
+    assert again is m and m.skipped_ == table.attrs["skipped"] and m.n_complainers_ == 0
+    assert m.results()["n_complainers"] == 0 and m.warnings_ == [table.attrs["skipped"]]
     built = c.copy()
     built.attrs["landmark_days"] = 30
     with pytest.raises(ModelError, match="built with a 30-day landmark but the model uses 10 days"):
@@ -671,6 +679,7 @@ class _GLM:
 
     how = None
     fits: list = []
+    revenue_fits: list = []
 
     def __init__(self, endog, exog, **kw):
         self.glm = _REAL_GLM(endog, exog, **kw)
@@ -679,6 +688,7 @@ class _GLM:
 
     def fit(self, **kw):
         if not self.churn:
+            _GLM.revenue_fits.append(kw)
             return self.glm.fit(**kw)
         _GLM.fits.append(kw)
         how = _GLM.how
@@ -696,7 +706,7 @@ class _GLM:
 
 @pytest.fixture
 def glm(monkeypatch):
-    _GLM.how, _GLM.fits = None, []
+    _GLM.how, _GLM.fits, _GLM.revenue_fits = None, [], []
     monkeypatch.setattr(ctl.sm, "GLM", _GLM)
     return _GLM
 
@@ -733,3 +743,4 @@ def test_the_speed_model_that_cannot_be_fitted_is_left_out(glm):
 def test_a_churn_model_that_converged_says_nothing(glm):
     m = _one()
     assert m.warnings_ == [] and glm.fits == [{"maxiter": 100}] * 2
+    assert glm.revenue_fits == [{"cov_type": "HC1", "maxiter": 100}]
