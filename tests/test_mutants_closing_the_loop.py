@@ -697,6 +697,10 @@ class _GLM:
         if how == "linalg":
             raise np.linalg.LinAlgError("singular")
         res = self.glm.fit(**kw)
+        if isinstance(how, tuple) and how[0] == "bse" and not self.speed:
+            bse = res.bse.copy()
+            bse["state[open]"] = how[1]
+            res._cache["bse"] = bse
         if how == "flag":
             res.converged = False
         if how == "warn":
@@ -744,3 +748,110 @@ def test_a_churn_model_that_converged_says_nothing(glm):
     m = _one()
     assert m.warnings_ == [] and glm.fits == [{"maxiter": 100}] * 2
     assert glm.revenue_fits == [{"cov_type": "HC1", "maxiter": 100}]
+
+
+# --------------------------------------------------------------------------- fit's own checks and caveats
+
+def test_fit_says_what_it_left_out_and_what_it_needs():
+    c = _complaints(ONE)
+    c.attrs["excluded"] = {"resolved but no resolved_date": 2, "resolved_date before the complaint": 1}
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=10, min_group_size=1).fit(c)
+    assert m.skipped_ is None
+    assert m.warnings_ == ["Closing the loop: 2 complaints were left out (resolved but no resolved_date).",
+                           "Closing the loop: 1 complaints were left out (resolved_date before the complaint)."]
+    one = dict(intervals=(0, np.inf), max_followup_days=None, draws=10)
+    empty = ctl.ClosingTheLoop(**one).fit(_complaints(ONE).iloc[0:0])
+    assert empty.skipped_ == "Closing the loop needs complaints: the complaint history is empty."
+    stayed = ctl.ClosingTheLoop(**one).fit(_complaints(ONE).assign(churned=False))
+    assert stayed.skipped_ == ("Closing the loop needs complainers who left: none of the 60 customers who complained has "
+                               "an end_date, so churn after a complaint cannot be compared (add end_date to the "
+                               "customers table for the customers who left).")
+    assert stayed.n_complainers_ == 60
+    open_ = ctl.ClosingTheLoop(**one).fit(_complaints(ONE).assign(resolved=False, resolution_days=np.nan))
+    assert open_.skipped_ == ("Closing the loop needs both resolved and open complaints: all 60 first complaints are "
+                              "open (check the resolved and resolved_date columns of contacts).")
+
+
+@pytest.mark.parametrize("min_size, expected", [
+    (20, []),  # 20 open complaints are enough for 20
+    (21, ["Closing the loop: only 20 complaints are open; the comparison is unreliable."]),
+    (41, ["Closing the loop: only 40 complaints are resolved; the comparison is unreliable.",
+          "Closing the loop: only 20 complaints are open; the comparison is unreliable."]),
+])
+def test_fit_warns_of_small_arms(min_size, expected):
+    assert _one(min_group_size=min_size).warnings_ == expected
+
+
+def test_fit_on_a_table_indexed_by_customer():
+    c = _complaints(ONE)
+    c["customer_id"] = [f"c{i:03d}" for i in range(len(c))]
+    by_customer = c.set_index("customer_id", drop=False)  # an index named like a column
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=10, min_group_size=1).fit(by_customer)
+    ref = _one(draws=10)
+    assert m.skipped_ is None
+    assert m.hazard_ratio_ == pytest.approx(ref.hazard_ratio_, rel=1e-12)
+    pd.testing.assert_frame_equal(m.summary, ref.summary)
+
+
+def test_fit_when_the_open_state_cannot_be_told_apart():
+    """Nobody left after a resolution: the open state's log hazard ratio has no finite estimate (its standard
+    error runs into the thousands), so the comparison is skipped."""
+    types = [t if t[1] != t[1] or t[1] == 60 else (t[0], t[1], t[2], False, *t[4:]) for t in ONE]
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=10, min_group_size=1)
+    m.fit(_complaints(types))
+    assert m.skipped_ == ("Closing the loop needs customers leaving both while a complaint is open and after it is "
+                          "resolved: too few left in one of the two, so the difference cannot be measured.")
+
+
+@pytest.mark.parametrize("se, skipped", [(5.0, False), (5.5, True), (np.inf, True)])
+def test_fit_standard_error_limit(glm, se, skipped):
+    """A standard error of the log hazard ratio of 5 is still reported, over 5 (or infinite) is not."""
+    glm.how = ("bse", se)
+    m = _one(draws=5)
+    assert m.skipped_ == (("Closing the loop needs customers leaving both while a complaint is open and after it is "
+                           "resolved: too few left in one of the two, so the difference cannot be measured.")
+                          if skipped else None)
+    if not skipped:
+        assert m.hazard_ratio_["estimate"] > 0
+
+
+def test_fit_speed_comparison_edges():
+    # resolved on day 5 with fast_days 5: fast (not later); the same model as with 7 days
+    five, seven = _one(fast_days=5, draws=5), _one(draws=5)
+    assert (five.speed_["resolved_fast"], five.speed_["resolved_later"]) == (20, 20)
+    assert five.speed_["hazard_ratio_later_vs_fast"] == pytest.approx(seven.speed_["hazard_ratio_later_vs_fast"],
+                                                                      rel=1e-9)
+    # 10 customers who left after a later resolution (the 2 who left on the day of theirs do not count): fitted
+    ten = [t if t[1] != 20 or not t[3] else (10, *t[1:]) for t in ONE]
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=5, min_group_size=1)
+    m.fit(_complaints(ten))
+    assert m.speed_["hazard_ratio_later_vs_fast"] is not None and m.warnings_ == []
+    # 5: not fitted, and said so
+    five_left = [t if t[1] != 20 or not t[3] else (5, *t[1:]) for t in ONE]
+    m.fit(_complaints(five_left))
+    assert m.speed_["hazard_ratio_later_vs_fast"] is None and m.speed_["ci"] == [None, None]
+    assert m.warnings_ == ["Closing the loop: only 5 customers left after a complaint resolved later than 7 days; the "
+                           "speed comparison is not reported."]
+
+
+def test_fit_summary_columns_and_the_landmark_churn():
+    """The landmark Kaplan-Meier churn by arm, by hand: on day 30 after the complaint, who is still there and
+    whether it was resolved by then (on day 30 counts); churn within a year after that day."""
+    types = ONE + [(3, np.nan, 380, True, 10.0, 1.0),  # left 350 days after the landmark: within the year
+                   (3, 5, 380, True, 10.0, 1.0),
+                   (2, 30, 200, True, 10.0, 1.0),       # resolved on the landmark day: the resolved arm
+                   (2, np.nan, 30, True, 10.0, 1.0)]    # left on the landmark day: not in
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=5, min_group_size=1)
+    m.fit(_complaints(types))
+    s = m.summary
+    assert list(s.columns) == ["complainers", "landmark_customers", "customer_years", "churn_events",
+                               "observed_rate_12m", "adjusted_rate_12m", "hazard_ratio", "hr_lo", "hr_hi",
+                               "revenue_observed", "revenue_adjusted", "revenue_ratio", "revenue_ratio_lo",
+                               "revenue_ratio_hi"]
+    assert s.index.name == "arm" and list(s.index) == ["resolved", "open"]
+    assert s["landmark_customers"].tolist() == [43, 25]
+    # no one censored within the year in either arm: the plain shares
+    assert s["observed_rate_12m"].tolist() == pytest.approx([(12 + 2 + 10 + 3) / 43, (12 + 2 + 3) / 25], rel=1e-12)
+    hr = m.hazard_ratio_
+    assert s["hr_lo"].tolist() == [1.0, hr["lo"]] and s["hr_hi"].tolist() == [1.0, hr["hi"]]
+    assert s["hazard_ratio"].tolist() == [1.0, hr["estimate"]] and hr["lo"] < hr["estimate"] < hr["hi"]
