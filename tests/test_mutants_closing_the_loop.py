@@ -855,3 +855,119 @@ def test_fit_summary_columns_and_the_landmark_churn():
     hr = m.hazard_ratio_
     assert s["hr_lo"].tolist() == [1.0, hr["lo"]] and s["hr_hi"].tolist() == [1.0, hr["hi"]]
     assert s["hazard_ratio"].tolist() == [1.0, hr["estimate"]] and hr["lo"] < hr["estimate"] < hr["hi"]
+
+
+# --------------------------------------------------------------------------- complaint_history by hand
+
+def _complaint_data(resolved_column: bool = True, **overrides):
+    from cxvalue import data, history
+    from cxvalue.config import load_params
+
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e", "f", "g"],
+        "start_date": ["2023-01-01", "2023-10-01", "2024-01-01", "2023-01-01", "2023-01-01", "2023-01-01",
+                       "2023-01-01"],
+        "end_date": [None, "2024-05-15", None, None, None, None, None],
+        "plan": ["x", "y", "x", "y", "x", "y", "x"]})
+    rows = [  # customer, date, channel, is_complaint, resolved, resolved_date
+        ("a", "2023-05-01", "phone", True, True, "2023-05-02"),   # before the study: not the first complaint
+        ("a", "2024-03-01", "phone", True, True, "2024-03-05"),   # the same day, one resolved, one open:
+        ("a", "2024-03-01", "email", True, False, None),          # the open one counts
+        ("a", "2024-06-01", "phone", True, True, "2024-06-02"),   # a later complaint
+        ("a", "2023-08-01", "email", False, None, None),          # before the pre window (2023-09-01)
+        ("a", "2024-01-15", "phone", False, None, None),          # in it: 12
+        ("a", "2024-02-01", "Chat", False, None, None),           # in it: 5 (channels in any case)
+        ("b", "2024-04-01", "phone", True, True, "2024-04-03"),   # both resolved: the later one counts
+        ("b", "2024-04-01", "phone", True, True, "2024-04-20"),
+        ("c", "2024-12-20", "phone", True, True, "2024-12-31"),   # resolved on as_of
+        ("d", "2024-07-01", "phone", True, True, None),           # resolved without a date: left out
+        ("e", "2024-08-01", "phone", True, True, "2024-07-25"),   # resolved before it was made: left out
+        ("f", "2024-09-30", "phone", None, None, None),           # not known to be a complaint
+        ("g", "2024-12-28", "phone", True, False, None),          # after study_end
+    ]
+    contacts = pd.DataFrame(rows, columns=["customer_id", "date", "channel", "is_complaint", "resolved",
+                                           "resolved_date"])
+    if not resolved_column:
+        contacts = contacts.drop(columns="resolved")
+    transactions = pd.DataFrame([
+        ("a", "2023-08-31", 100.0),  # a sale before the pre window: prior sales only
+        ("a", "2023-09-01", 50.0),   # the pre window's first day
+        ("a", "2024-02-29", -20.0),  # a refund: pre revenue, not a sale
+        ("a", "2024-03-01", 30.0),   # the complaint's day: neither window
+        ("a", "2024-03-31", 40.0),   # the landmark: the post window's first day
+        ("a", "2024-09-29", 60.0),
+        ("a", "2024-09-30", 70.0),   # the post window's end: not in it
+        ("b", "2024-05-15", 25.0),   # b's last day: in its post window
+    ], columns=["customer_id", "date", "amount"])
+    responses = pd.DataFrame({"customer_id": ["a", "b", "c"], "response_date": ["2024-02-01", "2024-04-01", "2024-12-25"],
+                              "nps": [3, 10, 8]})
+    p = load_params(overrides={"as_of": "2024-12-31", "study_start": "2023-06-01", "study_end": "2024-12-25",
+                               "window_months": 6, **overrides})
+    checked = data.check({"customers": customers, "contacts": contacts, "responses": responses,
+                          "transactions": transactions}, p)
+    return checked, p, history.history(checked, p)
+
+
+@pytest.mark.parametrize("resolved_column", [True, False])
+def test_complaint_history_row_by_row(resolved_column):
+    checked, p, h = _complaint_data(resolved_column)
+    ch = ctl.complaint_history(checked, p, h)
+    assert ch.attrs["excluded"] == {"resolved but no resolved_date": 1, "resolved_date before the complaint": 1} \
+        if resolved_column else {"resolved_date before the complaint": 1}
+    assert ch.attrs["landmark_days"] == 30 and "skipped" not in ch.attrs
+    assert list(ch.columns[:10]) == ctl.COMPLAINT_COLUMNS[:10] and set(ch.columns) == {*ctl.COMPLAINT_COLUMNS, "plan"}
+    ch = ch.set_index("customer_id")
+    # without a resolved column, d's complaint (no date) is simply open
+    assert list(ch.index) == (["a", "b", "c"] if resolved_column else ["a", "b", "c", "d"])
+    a, b, c = ch.loc["a"], ch.loc["b"], ch.loc["c"]
+    ts = pd.Timestamp
+    assert a["complaint_date"] == ts("2024-03-01") and pd.isna(a["resolved_date"]) and not a["resolved"]
+    assert pd.isna(a["resolution_days"]) and not a["churned"] and a["duration_days"] == 305
+    assert (a["prior_sales"], a["prior_sales_transactions"], a["pre_revenue"], a["post_revenue"]) == (150, 2, 30, 100)
+    assert a["pre_contact_cost"] == 17.0
+    assert a["tenure_years"] == pytest.approx(425 / YEAR) and a["pre_exposure_years"] == pytest.approx(182 / YEAR)
+    assert a["post_exposure_years"] == pytest.approx(183 / YEAR) and a["plan"] == "x"
+    assert a[SAT] == "detractor"
+    assert b["resolved_date"] == ts("2024-04-20") and b["resolved"] and b["resolution_days"] == 19
+    assert b["churned"] and b["duration_days"] == 44 and b["end_date"] == ts("2024-05-15")
+    assert (b["prior_sales"], b["prior_sales_transactions"], b["pre_revenue"], b["post_revenue"]) == (0, 0, 0, 25)
+    assert b["pre_contact_cost"] == 0 and b["pre_exposure_years"] == pytest.approx(183 / YEAR)
+    assert b["post_exposure_years"] == pytest.approx(15 / YEAR) and b[SAT] == "promoter"  # answered that day
+    assert c["resolved"] and c["resolution_days"] == 11 and c["duration_days"] == 11
+    assert c["post_exposure_years"] == 0 and c["pre_exposure_years"] == pytest.approx(183 / YEAR)  # from 20 June
+    assert c[SAT] == "(unknown)" and c["post_revenue"] == 0  # surveyed after the complaint
+    without = ctl.complaint_history(checked, p).set_index("customer_id")
+    assert (without[SAT] == "(unknown)").all()
+    later = ctl.complaint_history(checked, p, h, landmark_days=60).set_index("customer_id")
+    assert later.attrs["landmark_days"] == 60 and later.loc["a", "post_revenue"] == 60 + 70
+    assert later.loc["a", "post_exposure_years"] == pytest.approx(183 / YEAR)  # 30 April to 30 October
+
+
+def test_complaint_history_skips():
+    checked, p, h = _complaint_data()
+    from dataclasses import replace
+
+    def without(drop=None, columns=()):
+        tables = dict(checked.tables)
+        if drop:
+            del tables[drop]
+        else:
+            tables["contacts"] = tables["contacts"].drop(*columns)
+        return ctl.complaint_history(replace(checked, tables=tables), p, h)
+
+    out = without("contacts")
+    assert out.empty and list(out.columns) == ctl.COMPLAINT_COLUMNS
+    assert out.attrs["skipped"] == ("Closing the loop needs a contacts table with the complaints: add contacts "
+                                    "(customer_id, date, channel) with is_complaint (true for a complaint), resolved "
+                                    "and resolved_date.")
+    assert without(columns=["is_complaint"]).attrs["skipped"] == (
+        "Closing the loop needs to know which contacts were complaints: add a column is_complaint (true for a "
+        "complaint) to the contacts table, with resolved and resolved_date for when each was resolved.")
+    assert without(columns=["resolved", "resolved_date"]).attrs["skipped"] == (
+        "Closing the loop needs to know when each complaint was resolved: add resolved (true or false) and "
+        "resolved_date to the contacts table.")
+    none = ctl.complaint_history(checked, {**p, "study_start": "2024-12-29", "study_end": None}, h)
+    assert none.attrs["skipped"] == ("Closing the loop needs complaints: no contact in the study period is marked "
+                                     "is_complaint.")
+    late = ctl.complaint_history(checked, {**p, "study_start": "2024-12-26", "study_end": None}, h)
+    assert list(late["customer_id"]) == ["g"]  # the study's start and end both count
