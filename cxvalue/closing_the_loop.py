@@ -342,13 +342,23 @@ class ClosingTheLoop:
         pp = pp.join(adj, on="row")
         keys = ["state", "period"] + list(adj.columns)
         cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
+        # a state nobody spent time in is not estimable (its column would be the constant's twin)
+        wording = {"open": "with the complaint open", "resolved": "after the complaint was resolved",
+                   "resolved_fast": f"after a complaint resolved within {self.fast_days} days",
+                   "resolved_later": f"after a complaint resolved later than {self.fast_days} days"}
+        needed = ("open", "resolved_fast", "resolved_later") if speed else ("open", "resolved")
+        reached = set(cells["state"])
+        lacking = [wording[st] for st in needed if st not in reached]
+        require(not lacking, f"Closing the loop could not be measured: within the follow-up (max_followup_days after "
+                             f"the complaint) no complainer spent any time {' or '.join(lacking)}, so there is nothing "
+                             f"to compare it with.")
         present = set(cells["period"].unique())  # not the millions of person-period rows
         periods = [p for p in _period_labels(self.intervals) if p in present]
         period_d = pd.DataFrame({f"period[{p}]": (cells["period"] == p).astype(float) for p in periods[1:]})
         states = ["open", "resolved_later"] if speed else ["open"]
         state_d = pd.DataFrame({f"state[{s}]": (cells["state"] == s).astype(float) for s in states})
         X = pd.concat([state_d, period_d, cells[list(adj.columns)].astype(float)], axis=1)
-        X = X.loc[:, (X.std() > 0) | X.columns.str.startswith("state[")]
+        X = X.loc[:, X.nunique() > 1]  # every state varies (checked above); a constant adjustment term goes
         X.insert(0, "const", 1.0)
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
@@ -421,15 +431,18 @@ class ClosingTheLoop:
         self.speed_ = {"fast_days": self.fast_days, "resolved_fast": int((cap["resolved"] & ~later).sum()),
                        "resolved_later": int(later.sum()), "hazard_ratio_later_vs_fast": None, "ci": [None, None]}
         later_events = int((later & cap["churned"] & (cap["duration_days"] > cap["resolution_days"])).sum())
+        res_s, why = None, None
         try:
             res_s = self._fit_churn(cap, speed=True)[0] if later_events >= 10 else None
-        except Skip:
-            res_s = None
+        except Skip as skip:
+            why = str(skip)
         if res_s is not None:
             b = "state[resolved_later]"
             ci = res_s.conf_int().loc[b]
             self.speed_.update(hazard_ratio_later_vs_fast=float(np.exp(res_s.params[b])),
                                ci=[float(np.exp(ci[0])), float(np.exp(ci[1]))])
+        elif why:
+            self.warnings_.append(f"{why} The speed comparison is not reported.")
         else:
             self.warnings_.append(f"{self.label}: only {later_events} customers left after a complaint resolved "
                                   f"later than {self.fast_days} days; the speed comparison is not reported.")
@@ -498,7 +511,7 @@ class ClosingTheLoop:
             return
         y = h["post_revenue"].clip(lower=0).astype(float)
         X = pd.concat([open_.astype(float).rename("open"), self._adjustment(h, binned=False)], axis=1)
-        X = X.loc[:, X.std() > 0]
+        X = X.loc[:, X.nunique() > 1]  # not std() > 0: a constant float column can have a std of 1e-16
         X.insert(0, "const", 1.0)
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
@@ -525,9 +538,12 @@ class ClosingTheLoop:
             revenue = self.revenue_["resolved"]["revenue_adjusted"]
             margin = self.gross_margin * revenue - self.cost_to_serve_per_customer_year
         # customers sharing a covariate pattern share their hazards: compute each pattern once
-        patterns = adj.groupby(list(adj.columns), sort=False).size()
-        adj_u = patterns.index.to_frame(index=False) if len(adj.columns) else pd.DataFrame(index=[0])
-        weight = patterns.to_numpy(float) / patterns.sum()
+        if len(adj.columns):
+            patterns = adj.groupby(list(adj.columns), sort=False).size()
+            adj_u = patterns.index.to_frame(index=False)
+            weight = patterns.to_numpy(float) / patterns.sum()
+        else:  # nothing to adjust for (groupby needs a key): one pattern, everyone
+            adj_u, weight = pd.DataFrame(index=[0]), np.ones(1)
 
         def kept(params):
             years = [(_discounted_years(self._log_hazards(params, columns, adj_u, periods, o), self.intervals,

@@ -166,6 +166,65 @@ def test_null_world_interval_includes_one():
     assert v["value_ci"][0] < 0 < v["value_ci"][1]  # no value in closing a loop that changes nothing
 
 
+def _hand_complaints(types) -> pd.DataFrame:
+    """A complaint_history-like table from (n, resolution_days, duration_days, churned) types: every customer
+    with the same pre-window terms (as with a single price), revenue 100 a year after the landmark."""
+    rows = [{"resolution_days": r, "duration_days": d, "churned": ch} for n, r, d, ch in types for _ in range(n)]
+    c = pd.DataFrame(rows).astype({"resolution_days": float})
+    return c.assign(resolved=c["resolution_days"].notna(), pre_revenue=100.0, pre_contact_cost=10.0,
+                    pre_exposure_years=1.0, prior_sales=120.0, prior_sales_transactions=12, tenure_years=2.0,
+                    post_revenue=100.0 + 10 * (np.arange(len(c)) % 3), post_exposure_years=1.0,
+                    satisfaction_at_complaint="(unknown)")
+
+
+#: open: 12 leave on day 50, 8 stay; resolved on day 5: 10 stay, 10 leave on day 205; on day 20: 12 leave on
+#: day 120, 6 stay
+HAND = [(12, np.nan, 50, True), (8, np.nan, 400, False), (10, 5, 400, False), (10, 5, 205, True),
+        (12, 20, 120, True), (6, 20, 400, False)]
+
+
+def test_loop_with_the_same_pre_window_terms_for_everyone():
+    """Constant adjustment terms (one price: the same typical bill for every complainer) used to stop the
+    revenue model (a constant log(1 + x) has a float std of 1e-16, so it stayed in the design next to the
+    constant: singular), and with nothing left to adjust for the value of a loop failed on an empty groupby.
+    Both models then have closed forms: the ratio of the two states' churn rates, of the two arms' revenue."""
+    m = loop.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=20, min_group_size=1)
+    m.fit(_hand_complaints(HAND))
+    assert m.skipped_ is None and m.warnings_ == []
+    open_rate = 12 / (12 * 50 + 8 * 400 + 20 * 5 + 18 * 20)
+    resolved_rate = 22 / (10 * 395 + 10 * 200 + 12 * 100 + 6 * 380)
+    assert m.hazard_ratio_["estimate"] == pytest.approx(open_rate / resolved_rate, rel=1e-8)
+    assert list(m.revenue_result_.params.index) == ["const", "open"]
+    # the open arm: the first 20 rows, 100, 110, 120, 100, ... a year each
+    assert m.summary.loc["open", "revenue_adjusted"] == pytest.approx(sum(100 + 10 * (i % 3) for i in range(20)) / 20,
+                                                                      rel=1e-8)
+    lam = resolved_rate * 365.25
+    delta = np.log(1.08)
+    assert m.value_["customer_years_if_resolved"] == pytest.approx((1 - np.exp(-5 * (lam + delta))) / (lam + delta),
+                                                                   rel=1e-8)
+
+
+def test_a_state_nobody_spent_time_in_is_not_compared():
+    """Every resolution after the follow-up (or none within fast_days) used to give a made-up hazard ratio:
+    the state's column was kept though constant, and the fit split the constant between the two."""
+    late = HAND[:2] + [(20, 200, 300, True), (20, 250, 400, False)]
+    m = loop.ClosingTheLoop(intervals=(0, 100, np.inf), max_followup_days=150, draws=5, min_group_size=1)
+    m.fit(_hand_complaints(late))
+    assert m.skipped_ == ("Closing the loop could not be measured: within the follow-up (max_followup_days after the "
+                          "complaint) no complainer spent any time after the complaint was resolved, so there is "
+                          "nothing to compare it with.")
+    assert m.hazard_ratio_["estimate"] is None
+    # nobody resolved within 4 days (5 and 20): no speed comparison, the main one as before
+    s = loop.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=5, min_group_size=1, fast_days=4)
+    s.fit(_hand_complaints(HAND))
+    assert s.skipped_ is None and s.hazard_ratio_["estimate"] > 1
+    assert s.speed_["hazard_ratio_later_vs_fast"] is None and s.speed_["ci"] == [None, None]
+    assert s.speed_["resolved_fast"] == 0 and s.speed_["resolved_later"] == 38
+    assert s.warnings_ == ["Closing the loop could not be measured: within the follow-up (max_followup_days after the "
+                           "complaint) no complainer spent any time after a complaint resolved within 4 days, so there "
+                           "is nothing to compare it with. The speed comparison is not reported."]
+
+
 # --------------------------------------------------------------------------- transitions
 
 
