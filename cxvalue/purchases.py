@@ -181,7 +181,8 @@ class PurchaseModel(_Skippable):
         work = pd.concat([frame, controls], axis=1)
         work["group"] = hist["group"].astype(str)
         labels = [g for g in self.groups_ if (work.loc[observed, "group"] == g).any()]
-        work = work.assign(group=pd.Categorical(work["group"], categories=labels))
+        # a group nobody of which was observed is missing (pandas 4 will refuse values outside the categories)
+        work = work.assign(group=pd.Categorical(work["group"].where(work["group"].isin(labels)), categories=labels))
         fit_rows = work[observed & work["group"].notna()]
         try:
             self.bgnbd_ = BGNBD("group", self.reference_group).fit(fit_rows, list(controls.columns))
