@@ -591,3 +591,18 @@ def test_results_reads_missing_numbers_as_none(churn):
     assert [r[k]["contacts_per_year"] for k in ("outage", "billing", "fax")] == [None, None, None]
     assert r["how_to"]["contacts_per_year"] == 0 and r["how_to"]["churn_note"] == "a note"
     assert r[fdm.OTHER]["contacts_per_year"] == 300
+
+
+def test_reason_exposure_reads_survey_and_start_days_in_their_own_time_zone():
+    # a history whose times carry a time zone (+14:00): the survey of 15 June at 00:30 is on 15 June, so a
+    # contact on 14 June is before it; a customer since 1 March at 00:30 was not one on 28 February (in
+    # UTC both are the day before)
+    tz = "Pacific/Kiritimati"
+    h = pd.DataFrame({"customer_id": ["a", "b"],
+                      "response_date": pd.to_datetime(["2025-06-15 00:30", "2025-06-15 00:30"]).tz_localize(tz),
+                      "start_date": pd.to_datetime(["2020-01-01 00:30", "2025-03-01 00:30"]).tz_localize(tz)})
+    data = SimpleNamespace(tables={"contacts": _contacts([("a", D(2025, 6, 14), "phone", "billing"),
+                                                          ("b", D(2025, 2, 28), "phone", "outage"),
+                                                          ("b", D(2025, 3, 1), "phone", "how_to")])})
+    got = fdm.reason_exposure(data, h, {"window_months": 12})
+    pd.testing.assert_frame_equal(got, pd.DataFrame({"billing": [True, False], "how_to": [False, True]}, index=h.index))

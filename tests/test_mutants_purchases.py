@@ -142,7 +142,7 @@ def test_purchase_rate_of_a_near_degenerate_gamma():
     # r + x over 1e4: the gamma has no spread left, the rate is the Beta mean of exp(-p lambda s);
     # at exactly 1e4 still the 2F1 (which differs from the limit in the fifth digit here)
     rows = _rows().iloc[[1]]  # x = 0
-    for r in (2e4, 1e4):
+    for r in (2e4, 10000.5, 1e4):
         m = StandInBGNBD(r=r, alpha=4e4)
         got = purchases.purchase_rate_at(m, rows, [0.0, 26.0, 104.0])
         np.testing.assert_allclose(got[0], [_by_hand(m, rows.iloc[0], s) for s in (0.0, 26.0, 104.0)], rtol=1e-9)
@@ -259,7 +259,7 @@ class StandInCost:
     def __init__(self, fitted=True):
         self.fitted = fitted
         self.level = {"detractor": 3.0, "passive": 2.0, "promoter": 1.0}
-        self.summary = pd.DataFrame({"adjusted": [30.0, 20.0, 10.0]}, index=GROUPS)
+        self.summary = pd.DataFrame({"adjusted": [30.0, 20.0]}, index=GROUPS[:2])  # none for promoters
 
     def predict(self, group, rows):
         return pd.Series(self.level[group] * np.asarray(rows, float), index=rows)
@@ -281,7 +281,7 @@ def test_group_rows_by_hand(monkeypatch):
     assert np.isnan(out.loc["promoter", "revenue"]) and np.isnan(out.loc["promoter", "survival"]).all()
     assert len(out.loc["promoter", "survival"]) == 2
     assert out["customers"].tolist() == [200.0, 500.0, 0.0] and out["customers"].dtype == float
-    assert out["cost_to_serve"].tolist() == [30.0, 20.0, 10.0]
+    assert out["cost_to_serve"].tolist() == [30.0, 20.0, 0.0]
     assert out["referrals"].tolist() == [0.0, 0.0, 0.0]
     assert out["hazard_ratio"].tolist() == [1.3, 1.0, 1.0]
     # no cost model, or one not fitted: no cost to serve
@@ -301,10 +301,10 @@ def test_group_rows_by_hand(monkeypatch):
 
 def test_pricing_rows_by_hand():
     pm = _model()
-    pm.summary_ = pd.DataFrame({"dropout_ratio": [1.3, 1.0, np.nan]}, index=pd.Index(GROUPS, name="group"))
+    pm.summary_ = pd.DataFrame({"dropout_ratio": [1.3, np.nan]}, index=pd.Index(GROUPS[:2], name="group"))
     frame = pm.frame_
     base = pd.Series({"detractor": 200.0, "passive": 500.0})
-    weights = pd.Series({7: 2.0, 1: 4.0, 3: 1.0})  # 1: a detractor weighted 4; 9 (a promoter) not given: 1
+    weights = pd.Series({7: 2.0, 3: 3.0})  # 1, a detractor, not given: 1
     cost = StandInCost()
     moves = [("detractor", "passive"), ("passive", "promoter"), ("detractor", "promoter"), ("nobody", "passive")]
     out = purchases.pricing_rows(pm, frame, cost, moves, base, 2, weights)
@@ -314,7 +314,7 @@ def test_pricing_rows_by_hand():
     assert list(out.columns) == ["customers", "movers", "movers_effective", "as_group", "revenue", "cost_to_serve",
                                  "referrals", "hazard_ratio", "survival"]
     det = frame.loc[[7, 1]]
-    w = np.array([2.0, 4.0])
+    w = np.array([2.0, 1.0])
     for name, as_group in [("detractor", None), ("detractor as passive", "passive"),
                            ("detractor as promoter", "promoter")]:
         revenue, survival = purchases._row(pm, det, as_group, w, 2)
@@ -322,11 +322,12 @@ def test_pricing_rows_by_hand():
         assert r["revenue"] == pytest.approx(revenue, rel=1e-12)
         np.testing.assert_allclose(r["survival"], survival, rtol=1e-12)
         g = as_group or "detractor"
-        assert r["cost_to_serve"] == pytest.approx(cost.level[g] * (7 * 2 + 1 * 4) / 6, rel=1e-12)
+        assert r["cost_to_serve"] == pytest.approx(cost.level[g] * (7 * 2 + 1 * 1) / 3, rel=1e-12)
         assert r["as_group"] == g and r["customers"] == 200.0 and r["movers"] == 2
-        assert r["movers_effective"] == pytest.approx(36 / 20)
+        assert r["movers_effective"] == pytest.approx(9 / 5)
+    # the passives' dropout ratio is unknown, the promoters' not in the summary: 1 for both
     assert out.loc["detractor as passive", "hazard_ratio"] == 1.0 and out.loc["detractor", "hazard_ratio"] == 1.3
-    assert out.loc["detractor as promoter", "hazard_ratio"] == 1.0  # no dropout ratio: 1
+    assert out.loc["detractor as promoter", "hazard_ratio"] == 1.0
     p = out.loc["passive"]
     assert p["customers"] == 500.0 and p["movers"] == 1 and p["movers_effective"] == 1.0
     assert p["cost_to_serve"] == pytest.approx(2.0 * 3)
@@ -549,12 +550,17 @@ def test_fit_frame_by_hand(stand_ins):
 def test_fit_frame_repeat_rate_edges(stand_ins):
     h = _hist()
     # T exactly a year and a first purchase exactly a year after the survey: followed, and bought again
-    frame = _frame(h).assign(T=[WPY, 0.0, 30.0, WPY, 45.0, 52.0, 70.0, 10.0],
+    frame = _frame(h).assign(T=[WPY, 0.5, 30.0, WPY, 45.0, 52.0, 70.0, 10.0],
                              first_weeks=[WPY, np.nan, 5.0, WPY + 1e-9, np.nan, 20.0, 52.0, np.nan])
+    h.loc[24, "group"] = np.nan  # a score outside every band: no group, not fitted
     pm = purchases.PurchaseModel("passive").fit_frame(h, frame)
+    assert list(RecordingBGNBD.made[-1].rows.index) == [20, 21, 22, 23, 25, 26, 27]  # T of half a week is observed
     s = pm.summary
     assert s.loc["detractor", "repeat_rate_12m"] == 1.0 and s.loc["passive", "repeat_rate_12m"] == 0.0
     assert s.loc["promoter", "repeat_rate_12m"] == 1.0  # 26: followed 70 weeks, bought again at 52 weeks
+    # without first purchase times, no repeat rate
+    pm = purchases.PurchaseModel("passive").fit_frame(h, frame.drop(columns="first_weeks"))
+    assert pm.summary["repeat_rate_12m"].isna().all() and pm.summary.loc["detractor", "p_alive"] > 0
 
 
 def test_fit_frame_skips_and_warnings(stand_ins):
@@ -647,12 +653,13 @@ def test_business_model_word_for_word():
 
 AS_OF = "2025-12-31"
 SHOP = {
-    "customers": [{"customer_id": c, "start_date": "2020-01-01"} for c in ("a", "b", "c", "d")],
+    "customers": [{"customer_id": c, "start_date": "2020-01-01"} for c in ("a", "b", "c", "d", "e")],
     "responses": [
         {"customer_id": "a", "response_date": "2025-06-04", "nps": "9"},
         {"customer_id": "b", "response_date": "2025-03-01", "nps": "3"},
         {"customer_id": "c", "response_date": "2025-12-31", "nps": "7"},  # on as_of: no time observed
         {"customer_id": "d", "response_date": "2025-10-01", "nps": "8"},
+        {"customer_id": "e", "response_date": "2025-09-01", "nps": "10"},
     ],
     "transactions": [
         {"customer_id": "a", "date": "2025-06-03", "amount": "500"},  # before the survey: out
@@ -667,6 +674,7 @@ SHOP = {
         {"customer_id": "c", "date": "2025-12-30", "amount": "60"},
         {"customer_id": "d", "date": "2025-10-08", "amount": "0.5"},  # under 1 is still a purchase
         {"customer_id": "d", "date": "2025-10-22", "amount": "1.5"},
+        {"customer_id": "e", "date": "2025-11-01", "amount": "12"},  # one purchase
     ],
 }
 
@@ -676,21 +684,24 @@ def test_purchase_summary_by_hand(tmp_path):
 
     p = load_params({"as_of": AS_OF, "min_group_size": 1})
     checked = cxdata.check(write_csv(tmp_path / "shop", SHOP), p)
-    hist = pd.DataFrame({"customer_id": ["d", "b", "a", "c"],
-                         "response_date": pd.to_datetime(["2025-10-01", "2025-03-01", "2025-06-04", "2025-12-31"])},
-                        index=pd.Index([13, 11, 10, 12], name="row"))
+    hist = pd.DataFrame({"customer_id": ["d", "b", "a", "c", "e"],
+                         "response_date": pd.to_datetime(["2025-10-01", "2025-03-01", "2025-06-04", "2025-12-31",
+                                                          "2025-09-01"])},
+                        index=pd.Index([13, 11, 10, 12, 14], name="row"))
     out = purchases.purchase_summary(checked, hist, p)
-    assert list(out.columns) == ["x", "t_x", "T", "mean_spend", "first_weeks"] and list(out.index) == [13, 11, 10, 12]
+    assert list(out.columns) == ["x", "t_x", "T", "mean_spend", "first_weeks"] and list(out.index) == [13, 11, 10, 12, 14]
     end = dt.date(2025, 12, 31)
 
     def weeks(a, b):
         return (b - a).days / 7
 
     a_survey, d_survey, b_survey = dt.date(2025, 6, 4), dt.date(2025, 10, 1), dt.date(2025, 3, 1)
-    assert out["x"].tolist() == [2, 0, 2, 0] and out["x"].dtype == np.int64
+    e_survey = dt.date(2025, 9, 1)
+    assert out["x"].tolist() == [2, 0, 2, 0, 1] and out["x"].dtype == np.int64
     np.testing.assert_allclose(out["t_x"], [weeks(d_survey, dt.date(2025, 10, 22)), 0.0,
-                                            weeks(a_survey, end), 0.0], rtol=1e-12)
-    np.testing.assert_allclose(out["T"], [weeks(d_survey, end), weeks(b_survey, end), weeks(a_survey, end), 0.0],
+                                            weeks(a_survey, end), 0.0, weeks(e_survey, dt.date(2025, 11, 1))], rtol=1e-12)
+    np.testing.assert_allclose(out["T"], [weeks(d_survey, end), weeks(b_survey, end), weeks(a_survey, end), 0.0,
+                                          weeks(e_survey, end)], rtol=1e-12)
+    np.testing.assert_allclose(out["mean_spend"], [1.0, 0.0, 37.5, 0.0, 12.0], rtol=1e-12)
+    np.testing.assert_allclose(out["first_weeks"], [1.0, np.nan, 1 / 7, np.nan, weeks(e_survey, dt.date(2025, 11, 1))],
                                rtol=1e-12)
-    np.testing.assert_allclose(out["mean_spend"], [1.0, 0.0, 37.5, 0.0], rtol=1e-12)
-    np.testing.assert_allclose(out["first_weeks"], [1.0, np.nan, 1 / 7, np.nan], rtol=1e-12)
