@@ -34,6 +34,7 @@ except ImportError:  # run from inside tests/
     from fixtures.sources import write_csv
 
 WPY = 365.25 / 7
+SIZE_RATE, SIZE_DROPOUT = 0.4, -0.3
 GROUPS = ["detractor", "passive", "promoter"]
 
 
@@ -55,11 +56,14 @@ class StandInBGNBD:
         self.moved_to = []
 
     def _effects(self, rows):
+        # a covariate, the account's size, raises the rate and lowers the dropout of each customer
+        size = rows["size"].to_numpy(float) if "size" in rows else np.zeros(len(rows))
         if self.group is None:
-            return np.zeros(len(rows)), np.zeros(len(rows))
+            return SIZE_RATE * size, SIZE_DROPOUT * size
         g = rows[self.group].astype(str).to_numpy()
         self.moved_to.append(sorted(set(g)))
-        return np.array([self.g1[v] for v in g]), np.array([self.g2[v] for v in g])
+        return (np.array([self.g1[v] for v in g]) + SIZE_RATE * size,
+                np.array([self.g2[v] for v in g]) + SIZE_DROPOUT * size)
 
     def _individual(self, rows):
         g1, g2 = self._effects(rows)
@@ -90,10 +94,11 @@ def _by_hand(m, row, s, as_group=None, fresh=False):
     g = row["group"] if m.group is not None else None
     x, T = (0.0, 0.0) if fresh else (float(row["x"]), float(row["T"]))
     alive = 1.0 if fresh or x == 0 else m.alive[g if g is not None else "passive"]
-    alpha_g = m.alpha * math.exp(-m.g1[g]) if g is not None else m.alpha
+    size = float(row["size"]) if "size" in row else 0.0
+    alpha_g = m.alpha * math.exp(-(m.g1[g] if g is not None else 0.0) - SIZE_RATE * size)
     h = as_group if as_group is not None and m.group is not None else g
-    alpha_h = m.alpha * math.exp(-m.g1[h]) if h is not None else m.alpha
-    a_h = m.a * math.exp(m.g2[h]) if h is not None else m.a
+    alpha_h = m.alpha * math.exp(-(m.g1[h] if h is not None else 0.0) - SIZE_RATE * size)
+    a_h = m.a * math.exp((m.g2[h] if h is not None else 0.0) + SIZE_DROPOUT * size)
     beta = (alpha_g + T) * alpha_h / alpha_g  # the move multiplies lambda by alpha_g / alpha_h
     k = m.r + x
     if k > 1e4:
@@ -106,7 +111,8 @@ def _by_hand(m, row, s, as_group=None, fresh=False):
 def _rows():
     return pd.DataFrame({"group": pd.Categorical(["detractor", "passive", "promoter", "detractor"], categories=GROUPS),
                          "x": [3, 0, 5, 1], "t_x": [20.0, 0.0, 40.0, 3.0], "T": [52.0, 30.0, 60.0, 10.0],
-                         "mean_spend": [20.0, 0.0, 50.0, 8.0]}, index=pd.Index([7, 3, 9, 1], name="row"))
+                         "mean_spend": [20.0, 0.0, 50.0, 8.0], "size": [0.5, -1.0, 0.0, 1.5]},
+                        index=pd.Index([7, 3, 9, 1], name="row"))
 
 
 def test_purchase_rate_by_hand():
@@ -141,7 +147,7 @@ def test_purchase_rate_without_groups_ignores_a_move():
 def test_purchase_rate_of_a_near_degenerate_gamma():
     # r + x over 1e4: the gamma has no spread left, the rate is the Beta mean of exp(-p lambda s);
     # at exactly 1e4 still the 2F1 (which differs from the limit in the fifth digit here)
-    rows = _rows().iloc[[1]]  # x = 0
+    rows = _rows().iloc[[1]].assign(size=0.0)  # x = 0
     for r in (2e4, 10000.5, 1e4):
         m = StandInBGNBD(r=r, alpha=4e4)
         got = purchases.purchase_rate_at(m, rows, [0.0, 26.0, 104.0])
@@ -306,7 +312,7 @@ def test_pricing_rows_by_hand():
     base = pd.Series({"detractor": 200.0, "passive": 500.0})
     weights = pd.Series({7: 2.0, 3: 3.0})  # 1, a detractor, not given: 1
     cost = StandInCost()
-    moves = [("detractor", "passive"), ("passive", "promoter"), ("detractor", "promoter"), ("nobody", "passive")]
+    moves = [("detractor", "passive"), ("nobody", "passive"), ("passive", "promoter"), ("detractor", "promoter")]
     out = purchases.pricing_rows(pm, frame, cost, moves, base, 2, weights)
     assert out.index.name == "row"
     assert list(out.index) == ["detractor", "detractor as passive", "passive", "passive as promoter",
