@@ -253,6 +253,11 @@ def test_a_row_of_the_business_case_by_hand():
     revenue, survival = purchases._row(pm, rows, "detractor", w, H, fresh=True)
     assert revenue == pytest.approx(money[0] * WPY, rel=1e-9)
     np.testing.assert_allclose(survival, money[1:] / money[0], rtol=1e-9)
+    # very little spent (under one a week): still revenue
+    pm.spend_ = StandInSpend(mean=1e-3)
+    revenue, survival = purchases._row(pm, rows, "detractor", w, H, fresh=True)
+    assert revenue == pytest.approx(money[0] * WPY * 1e-3 / 40.0, rel=1e-9)
+    np.testing.assert_allclose(survival, money[1:] / money[0], rtol=1e-9)
     # nothing spent: no revenue and no buying left
     pm.spend_ = StandInSpend(mean=0.0)
     revenue, survival = purchases._row(pm, rows, None, w, 2, fresh=True)
@@ -273,19 +278,19 @@ class StandInCost:
 
 def test_group_rows_by_hand(monkeypatch):
     pm = _model()
-    pm.bgnbd_.group_labels_ = ["detractor", "passive"]  # promoters were not fitted
+    pm.bgnbd_.group_labels_ = ["detractor", "promoter"]  # passives were not fitted
     pm.summary_ = pd.DataFrame({"dropout_ratio": [1.3, 1.0, np.nan]}, index=pd.Index(GROUPS, name="group"))
     base = pd.Series({"passive": 500, "detractor": 200})
     out = purchases.group_rows(pm, StandInCost(), base, 2)
     rows, w = _rows(), np.ones(4)
     assert list(out.index) == GROUPS
     assert list(out.columns) == ["customers", "revenue", "survival", "cost_to_serve", "referrals", "hazard_ratio"]
-    for g in ("detractor", "passive"):
+    for g in ("detractor", "promoter"):
         revenue, survival = purchases._row(pm, rows, g, w, 2, fresh=True)
         assert out.loc[g, "revenue"] == pytest.approx(revenue, rel=1e-12)
         np.testing.assert_allclose(out.loc[g, "survival"], survival, rtol=1e-12)
-    assert np.isnan(out.loc["promoter", "revenue"]) and np.isnan(out.loc["promoter", "survival"]).all()
-    assert len(out.loc["promoter", "survival"]) == 2
+    assert np.isnan(out.loc["passive", "revenue"]) and np.isnan(out.loc["passive", "survival"]).all()
+    assert len(out.loc["passive", "survival"]) == 2
     assert out["customers"].tolist() == [200.0, 500.0, 0.0] and out["customers"].dtype == float
     assert out["cost_to_serve"].tolist() == [30.0, 20.0, 0.0]
     assert out["referrals"].tolist() == [0.0, 0.0, 0.0]
@@ -711,3 +716,10 @@ def test_purchase_summary_by_hand(tmp_path):
     np.testing.assert_allclose(out["mean_spend"], [1.0, 0.0, 37.5, 0.0, 12.0], rtol=1e-12)
     np.testing.assert_allclose(out["first_weeks"], [1.0, np.nan, 1 / 7, np.nan, weeks(e_survey, dt.date(2025, 11, 1))],
                                rtol=1e-12)
+
+
+def test_fit_frame_adjusts_for_the_covariates(stand_ins):
+    h = _hist().assign(plan=["a", "b", "a", "a", "b", "a", "a", "a"])
+    pm = purchases.PurchaseModel("passive", ["plan"]).fit_frame(h, _frame(h))
+    assert RecordingBGNBD.made[0].covariates == ["plan_b", "log_pre_purchase_rate"] == pm.controls_
+    assert RecordingBGNBD.made[0].rows["plan_b"].tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]  # 21 not observed
