@@ -72,7 +72,7 @@ class StandInBGNBD:
 
     def probability_alive(self, rows):
         g = rows["group"].astype(str).to_numpy() if self.group is not None else np.array(["passive"] * len(rows))
-        return np.where(rows["x"].to_numpy() > 0, [self.alive[v] for v in g], 1.0)
+        return np.where(rows["x"].to_numpy() > 0, [self.alive.get(v, 0.5) for v in g], 1.0)
 
     def expected_purchases(self, t, rows):
         return self.closed_form(t, rows)
@@ -723,3 +723,15 @@ def test_fit_frame_adjusts_for_the_covariates(stand_ins):
     pm = purchases.PurchaseModel("passive", ["plan"]).fit_frame(h, _frame(h))
     assert RecordingBGNBD.made[0].covariates == ["plan_b", "log_pre_purchase_rate"] == pm.controls_
     assert RecordingBGNBD.made[0].rows["plan_b"].tolist() == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]  # 21 not observed
+
+
+def test_fit_frame_keeps_the_band_order_and_every_spend(stand_ins):
+    # groups whose band order is not alphabetical: the fit sees them in band order
+    h = _hist()
+    h["group"] = pd.Categorical(["low"] * 3 + ["mid"] * 3 + ["high"] * 2, categories=["low", "mid", "high"])
+    purchases.PurchaseModel("mid").fit_frame(h, _frame(h))
+    assert list(RecordingBGNBD.made[0].rows["group"].cat.categories) == ["low", "mid", "high"]
+    # a mean spend under 1 is a spend: the Gamma-Gamma model sees it
+    h = _hist()
+    purchases.PurchaseModel("passive").fit_frame(h, _frame(h).assign(mean_spend=[10.0, 0.0, 0.5, 30, 0, 40, 50, 0]))
+    assert list(RecordingSpend.made[-1].rows.index) == [20, 22, 23, 25, 26]
