@@ -729,8 +729,11 @@ def test_fit_frame_keeps_the_band_order_and_every_spend(stand_ins):
     # groups whose band order is not alphabetical: the fit sees them in band order
     h = _hist()
     h["group"] = pd.Categorical(["low"] * 3 + ["mid"] * 3 + ["high"] * 2, categories=["low", "mid", "high"])
-    purchases.PurchaseModel("mid").fit_frame(h, _frame(h))
+    pm = purchases.PurchaseModel("mid").fit_frame(h, _frame(h))
     assert list(RecordingBGNBD.made[0].rows["group"].cat.categories) == ["low", "mid", "high"]
+    # no group has an effect (the stand-in answers for other groups): the summary's columns all the same
+    assert list(pm.summary.columns) == ["customers", *pm.estimates, "small_group"]
+    assert pm.summary["purchase_rate_ratio"].isna().all() and list(pm.summary.index) == ["low", "mid", "high"]
     # a mean spend under 1 is a spend: the Gamma-Gamma model sees it
     h = _hist()
     purchases.PurchaseModel("passive").fit_frame(h, _frame(h).assign(mean_spend=[10.0, 0.0, 0.5, 30, 0, 40, 50, 0]))
