@@ -152,12 +152,26 @@ def test_purchase_rate_of_a_near_degenerate_gamma():
         m = StandInBGNBD(r=r, alpha=4e4)
         got = purchases.purchase_rate_at(m, rows, [0.0, 26.0, 104.0])
         np.testing.assert_allclose(got[0], [_by_hand(m, rows.iloc[0], s) for s in (0.0, 26.0, 104.0)], rtol=1e-9)
+    # a repeat buyer (x = 3) of a near-degenerate fit: their dropout is Beta(a, b + x)
+    buyer = _rows().iloc[[0]]
+    m = StandInBGNBD(r=2e4, alpha=4e4)
+    got = purchases.purchase_rate_at(m, buyer, [0.0, 26.0, 104.0], as_group="promoter")
+    np.testing.assert_allclose(got[0], [_by_hand(m, buyer.iloc[0], s, "promoter") for s in (0.0, 26.0, 104.0)],
+                               rtol=1e-9)
     m = StandInBGNBD(r=1e4, alpha=2e4)
     row = rows.iloc[0]
     k, beta, a, b = 1e4, 2e4 + 30.0, 1.4, 2.5
     limit = k / beta * _mean(lambda p: math.exp(-p * k / beta * 104), a, b)
     got = purchases.purchase_rate_at(m, rows, [104.0])[0, 0]
     assert got == pytest.approx(_by_hand(m, row, 104.0), rel=1e-9) and abs(got / limit - 1) > 1e-6
+
+
+@pytest.mark.filterwarnings("error")
+def test_an_endless_horizon_cannot_be_evaluated_and_warns_nothing():
+    # an infinite number of weeks: inf / inf inside the hypergeometric function, not finite, said in words
+    # (numpy's floating-point warnings are silenced there, so nothing else is raised)
+    with pytest.raises(ModelError, match="evaluated for 4 customers"):
+        purchases.purchase_rate_at(StandInBGNBD(), _rows(), [np.inf])
 
 
 def test_purchase_rate_that_cannot_be_evaluated():
