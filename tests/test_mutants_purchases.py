@@ -191,7 +191,10 @@ def test_hyp2f1_of_a_negative_argument():
     for a, b, c, y in [(3.5, 1.4, 4.9, 0.7), (1.2, 2.0, 3.1, 12.0), (2.0, 0.7, 3.0, 0.0)]:
         hand = _mean(lambda p: (1 + p * y) ** -a, b, c - b)
         assert purchases._hyp2f1_negative(a, b, c, y) == pytest.approx(hand, rel=1e-9)
-    got = purchases._hyp2f1_negative(2.0, 1.5, 3.0, [1, 2])  # integers become floats
+    # integers become floats (an integer y to the power -b of an integer b would be refused)
+    assert purchases._hyp2f1_negative(2.0, 2, 3, [1, 3]) == pytest.approx(
+        [_mean(lambda p: (1 + p * y) ** -2.0, 2, 1) for y in (1, 3)], rel=1e-9)
+    got = purchases._hyp2f1_negative(2.0, 1.5, 3.0, [1, 2])
     assert got == pytest.approx([purchases._hyp2f1_negative(2.0, 1.5, 3.0, 1.0),
                                  purchases._hyp2f1_negative(2.0, 1.5, 3.0, 2.0)], rel=1e-12)
 
