@@ -321,6 +321,14 @@ def test_group_rows_by_hand(monkeypatch):
     out = purchases.group_rows(pm, None, base, 2)
     revenue, _ = purchases._row(pm, sample, "detractor", np.ones(3), 2, fresh=True)
     assert out.loc["detractor", "revenue"] == pytest.approx(revenue, rel=1e-12)
+    # the sample is seeded: 5 of 40 customers of different sizes, the same 5 every time (a random 5 would be
+    # another set but once in 658,008)
+    big = pd.concat([_rows()] * 10, ignore_index=True).assign(size=np.linspace(-1, 1, 40))
+    pm.frame_, pm.fitted_rows_ = big, big.index
+    monkeypatch.setattr(purchases, "STANDARDISE_ROWS", 5)
+    revenue, _ = purchases._row(pm, big.sample(5, random_state=0), "detractor", np.ones(5), 2, fresh=True)
+    assert purchases.group_rows(pm, None, base, 2).loc["detractor", "revenue"] == pytest.approx(revenue, rel=1e-12)
+    pm.frame_, pm.fitted_rows_ = rows, rows.index
     monkeypatch.setattr(purchases, "STANDARDISE_ROWS", 4)  # exactly as many: all of them
     out = purchases.group_rows(pm, None, base, 2)
     revenue, _ = purchases._row(pm, rows, "detractor", np.ones(4), 2, fresh=True)
