@@ -606,3 +606,70 @@ def test_reason_exposure_reads_survey_and_start_days_in_their_own_time_zone():
                                                           ("b", D(2025, 3, 1), "phone", "how_to")])})
     got = fdm.reason_exposure(data, h, {"window_months": 12})
     pd.testing.assert_frame_equal(got, pd.DataFrame({"billing": [True, False], "how_to": [False, True]}, index=h.index))
+
+
+# --------------------------------------------------------------------------- reason_costs from a CSV source
+
+
+def _source(folder, contacts):
+    from cxvalue import data as cxdata
+
+    try:
+        from tests.fixtures.sources import write_csv
+    except ImportError:  # run from inside tests/
+        from fixtures.sources import write_csv
+    ids = "abcdef"
+    tables = {"customers": [{"customer_id": c, "start_date": "2020-01-01"} for c in ids],
+              "responses": [{"customer_id": c, "response_date": "2025-02-01", "nps": "8"} for c in ids],
+              "transactions": [{"customer_id": "a", "date": "2025-02-01", "amount": "10"}],
+              "contacts": contacts}
+    p = config.load_params({"as_of": "2025-12-31"})
+    return cxdata.check(write_csv(folder, tables), p), p
+
+
+COST_ROWS = [  # the 12 months to 31 December 2025: [1 January 2025, 1 January 2026); phone 12, email 6, chat 5, web 1
+    {"customer_id": "a", "date": "2024-12-31", "channel": "phone", "reason": "billing", "cost": ""},  # the day before
+    {"customer_id": "a", "date": "2025-01-01", "channel": "phone", "reason": "billing", "cost": ""},  # 12
+    {"customer_id": "b", "date": "2025-12-31", "channel": "email", "reason": "billing", "cost": ""},  # 6, on as_of
+    {"customer_id": "c", "date": "2025-05-01", "channel": "chat", "reason": "billing", "cost": "7.5"},  # its own cost
+    {"customer_id": "a", "date": "2025-03-01", "channel": "phone", "reason": "outage", "cost": ""},  # 12
+    {"customer_id": "b", "date": "2025-03-02", "channel": "chat", "reason": "outage", "cost": ""},  # 5
+    {"customer_id": "b", "date": "2025-03-03", "channel": "web", "reason": "outage", "cost": ""},  # 1
+    {"customer_id": "f", "date": "2025-07-01", "channel": "email", "reason": " outage ", "cost": ""},  # 6, padded
+    {"customer_id": "c", "date": "2025-04-01", "channel": "phone", "reason": "", "cost": ""},  # 12, no reason
+    {"customer_id": "d", "date": "2025-04-02", "channel": "phone", "reason": "  ", "cost": ""},  # 12, blanks
+    {"customer_id": "e", "date": "2025-06-01", "channel": "email", "reason": "fax", "cost": ""},  # 6
+    {"customer_id": "e", "date": "2025-06-02", "channel": "phone", "reason": "refund", "cost": ""},  # 12
+]
+
+
+def test_reason_costs_by_hand(tmp_path):
+    d, p = _source(tmp_path / "costs", COST_ROWS)
+    # min_cell_size 2: fax and refund (one customer each) are pooled, and the pool is one customer (e): hidden.
+    # outage and "no reason" cost 24 each: the one with more contacts first
+    out = fdm.reason_costs(d, {**p, "min_cell_size": 2})
+    assert out.index.name == "reason" and list(out.index) == ["billing", "outage", fdm.NO_REASON]
+    assert list(out.columns) == fdm.COST_COLUMNS
+    assert out["contacts"].tolist() == [3, 4, 2] and out["customers"].tolist() == [3, 3, 2]
+    assert out["cost_per_year"].tolist() == [25.5, 24.0, 24.0]
+    assert out["share_of_cost"].tolist() == pytest.approx([25.5 / 73.5, 24 / 73.5, 24 / 73.5], rel=1e-12)
+    assert (out["contacts"].dtype, out["customers"].dtype, out["cost_per_year"].dtype) == ("int64", "int64", float)
+    assert out.attrs == {"pooled": ["fax", "refund"], "hidden": True}
+    # 3: "no reason", fax and refund are pooled; their customers c, d and e are 3: shown as other reasons
+    out = fdm.reason_costs(d, {**p, "min_cell_size": 3})
+    assert list(out.index) == [fdm.OTHER, "billing", "outage"]
+    assert out.loc[fdm.OTHER].tolist() == pytest.approx([4, 3, 42.0, 42 / 91.5], rel=1e-12)
+    assert out["contacts"].dtype == "int64" and out["customers"].dtype == "int64"
+    assert out.attrs == {"pooled": [fdm.NO_REASON, "fax", "refund"], "hidden": False}
+    # 1: nothing pooled
+    out = fdm.reason_costs(d, {**p, "min_cell_size": 1})
+    assert list(out.index) == ["billing", "outage", fdm.NO_REASON, "refund", "fax"]
+    assert out.attrs == {"pooled": [], "hidden": False} and out["share_of_cost"].sum() == pytest.approx(1.0)
+
+
+def test_reason_costs_without_contacts_in_the_period(tmp_path):
+    d, p = _source(tmp_path / "old", COST_ROWS[:1])
+    out = fdm.reason_costs(d, {**p, "min_cell_size": 1})
+    assert out.empty and list(out.columns) == fdm.COST_COLUMNS
+    assert out.attrs["skipped"] == ("The cost of failure demand needs contacts in the 12 months to 2025-12-31; the "
+                                    "data has none.")
