@@ -525,6 +525,11 @@ def test_nobody_left(churn):
     assert r["reasons"]["outage"]["churn_12m_exposed"] is None
     assert r["ranking"] == ["outage", "billing"] and fd.value_draws_ == {}
     assert fd.yearly_value_draws() == pytest.approx(np.full(50, 400.0))
+    # as many top reasons as there are: every reason with a flag, never "other reasons" or "no reason given",
+    # nor one without a flag (fax)
+    fd = fdm.FailureDemand(GROUPS, "passive", top=10, min_group_size=2, min_cell_size=2, draws=50).fit(
+        _costs(), _exposure(h), h, MARGIN, BASE)
+    assert fd.top_ == ["outage", "billing", "how_to"] and fd.results()["ranking"] == ["outage", "billing", "how_to"]
 
 
 def test_without_a_margin_or_attrs(churn):
@@ -537,6 +542,9 @@ def test_without_a_margin_or_attrs(churn):
     assert r["reasons"]["billing"]["churn_hazard_ratio"] == pytest.approx(2.0)
     assert r["reasons"]["billing"]["value_per_year"] == 150.0 and r["reasons"]["billing"]["customers_kept_per_year"] is None
     assert r["ranking"] == ["outage", "billing"]
+    # the base given as shares (they add up to 1): the same mean margin
+    fd.fit(_costs(), _exposure(h), h, MARGIN, BASE / 5)
+    assert fd.mean_margin_ == pytest.approx(240.0)
     # a group without a margin, or no customers: no mean margin
     fd.fit(_costs(), _exposure(h), h, MARGIN.drop("promoter"), BASE)
     assert fd.mean_margin_ is None
