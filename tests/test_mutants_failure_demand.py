@@ -681,3 +681,17 @@ def test_reason_costs_without_contacts_in_the_period(tmp_path):
     assert out.empty and list(out.columns) == fdm.COST_COLUMNS
     assert out.attrs["skipped"] == ("The cost of failure demand needs contacts in the 12 months to 2025-12-31; the "
                                     "data has none.")
+
+
+def test_an_empty_lowest_or_reference_group(churn):
+    # min_cell_size 0 (only by hand: the run's parameter is at least 1): no detractor, or no passive, at all;
+    # their shares and the concentration are unknown, not a division by zero
+    base = _history().assign(churned=False)
+    for empty, key in (("detractor", "exposed_share_lowest"), ("passive", "exposed_share_reference")):
+        h = base.assign(group=base["group"].astype(str).replace(empty, "promoter"))
+        fd = fdm.FailureDemand(GROUPS, "passive", top=2, min_group_size=2, min_cell_size=0, draws=10).fit(
+            _costs(), _exposure(h), h, MARGIN, BASE)
+        r = fd.results()["reasons"]["billing"]
+        assert r[key] is None and r["concentration"] is None and r["concentration_ci"] == [None, None]
+        other = "exposed_share_reference" if key == "exposed_share_lowest" else "exposed_share_lowest"
+        assert r[other] == pytest.approx(0.4 if other == "exposed_share_reference" else 0.75)
