@@ -436,6 +436,9 @@ def test_the_whole_analysis_by_hand(churn):
               "mean_margin_per_customer_year": 240.0, "ranking": ["billing", "outage"], "reasons": expected_reasons})
     assert fd.summary.loc["how_to", "exposed_respondents"] == 5 and fd.summary.loc["outage", "exposed_respondents"] == 8
     assert fd.summary.loc["billing", "exposed_respondents"] == 6
+    # the summary's rank: by value, most valuable first
+    assert fd.summary["rank"].to_dict() == {"outage": 2, "billing": 1, fdm.OTHER: 3, "how_to": 4, fdm.NO_REASON: 5,
+                                            "fax": 6}
 
     # ranked: the valued reasons, most valuable first (billing is worth more though outage costs more)
     ranked = fd.ranked()
@@ -525,6 +528,12 @@ def test_nobody_left(churn):
     assert r["reasons"]["outage"]["churn_12m_exposed"] is None
     assert r["ranking"] == ["outage", "billing"] and fd.value_draws_ == {}
     assert fd.yearly_value_draws() == pytest.approx(np.full(50, 400.0))
+    # equal values rank in the summary's order (fax costs as much as "no reason given" here)
+    costs = _costs()
+    costs.loc["fax", "cost_per_year"] = 80.0
+    fd = fdm.FailureDemand(GROUPS, "passive", top=2, min_group_size=2, min_cell_size=2, draws=50).fit(
+        costs, _exposure(h), h, MARGIN, BASE)
+    assert fd.summary["rank"].tolist() == [1, 2, 3, 4, 5, 6]
     # as many top reasons as there are: every reason with a flag, never "other reasons" or "no reason given",
     # nor one without a flag (fax)
     fd = fdm.FailureDemand(GROUPS, "passive", top=10, min_group_size=2, min_cell_size=2, draws=50).fit(
