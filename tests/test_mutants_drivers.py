@@ -530,6 +530,24 @@ def test_journey_features_on_two_surveys_of_one_customer_and_any_metric():
     assert list(touch.index) == [0, 1]  # April's survey: both web ratings came after it
 
 
+def test_journey_features_default_lookback_and_a_named_metric():
+    responses = pd.DataFrame([
+        {"customer_id": "a", "response_date": "2023-06-15", "csat": 1, "ces": 7, "journey": "billing", "touchpoint": None},
+        {"customer_id": "a", "response_date": "2023-07-15", "csat": 3, "ces": 5, "journey": "billing", "touchpoint": None},
+        {"customer_id": "a", "response_date": "2024-01-15", "csat": None, "ces": 6, "journey": "billing",
+         "touchpoint": "web"},
+        {"customer_id": "a", "response_date": "2024-01-15", "csat": 4, "ces": 2, "journey": "billing", "touchpoint": "app"},
+    ])
+    hist = pd.DataFrame({"customer_id": ["a"], "response_date": ["2024-07-01"]})
+    # the default twelve months: from 1 July 2023 (15 June is out); csat, though ces rates more journeys
+    journeys, touch = drivers.journey_features(responses, hist, "csat")
+    assert journeys.to_dict("index") == {0: {"journey:billing": 3.0}}
+    assert touch.to_dict("index") == {0: {"touchpoint:billing/app": 4.0}}
+    journeys, touch = drivers.journey_features(responses, hist)  # none named: ces, 4 ratings against csat's 3
+    assert journeys.to_dict("index") == {0: {"journey:billing": 5.0}}
+    assert touch.to_dict("index") == {0: {"touchpoint:billing/app": 2.0, "touchpoint:billing/web": 6.0}}
+
+
 def test_journeys_vs_touchpoints_defaults():
     jt = drivers.JourneysVsTouchpoints()
     assert (jt.metric, jt.folds, jt.n_boot, jt.seed, jt.lookback_months, jt.min_cell_size, jt.covariates,
@@ -592,6 +610,15 @@ def test_outcomes_too_rare_to_compare():
     # revenue of the customer with no exposure does not count (customers 0, 3, 4 spent; 3 in fold 1)
     jt, out = _outcomes([1, 0, 1, 0, 1, 1], min_cell_size=2)
     assert list(out) == ["revenue_per_customer_year"]
+
+
+def test_outcomes_need_events_among_each_folds_training_customers_not_its_test_customers():
+    """Three folds: those who left are in folds 0 and 1, none in fold 2; every fold's training
+    customers (the other two folds) still include some, so churn is compared."""
+    jt = drivers.JourneysVsTouchpoints(folds=3, min_cell_size=2)
+    jt.warnings_ = []
+    out = jt._outcomes(_outcome_history(), np.array([0, 2, 1, 2, 0, 2]))
+    assert list(out) == ["churn_12m", "revenue_per_customer_year"] and jt.warnings_ == []
 
 
 def test_fit_predict_is_the_poisson_rate_of_each_group():
@@ -666,13 +693,14 @@ def test_compare_names_a_winner_at_the_edges():
 
 def test_compare_bootstrap_interval_resamples_customers_in_pairs():
     rng = np.random.default_rng(5)
-    null = rng.uniform(1, 2, 30)
-    journey, touchpoint = null * rng.uniform(0.3, 0.9, 30), null * rng.uniform(0.3, 0.9, 30)
+    null = rng.uniform(1, 2, 31)
+    journey, touchpoint = null * rng.uniform(0.3, 0.9, 31), null * rng.uniform(0.3, 0.9, 31)
     row = _compare({"null": null, "journey": journey, "touchpoint": touchpoint}, n_boot=250, seed=8)
     assert row["journey_explained"] == pytest.approx(1 - journey.sum() / null.sum())
     assert row["touchpoint_explained"] == pytest.approx(1 - touchpoint.sum() / null.sum())
     assert row["difference"] == pytest.approx(row["journey_explained"] - row["touchpoint_explained"])
-    idx = np.random.default_rng(8).integers(0, 30, (250, 30))  # 250 resamples of the 30 customers
+    # 250 resamples of the 31 customers, one stream (drawn 100 resamples at a time: the same numbers)
+    idx = np.random.default_rng(8).integers(0, 31, (250, 31))
     diffs = (touchpoint[idx] - journey[idx]).sum(axis=1) / null[idx].sum(axis=1)
     assert [row["difference_lo"], row["difference_hi"]] == pytest.approx(list(np.percentile(diffs, [2.5, 97.5])))
 
@@ -684,14 +712,20 @@ def test_journeys_vs_touchpoints_results_and_html():
     jt.warnings_ = ["w"]
     jt.summary_ = pd.DataFrame([{"outcome": "churn_12m", "customers": 50, "journey_explained": 0.25,
                                  "touchpoint_explained": 0.125, "difference": 0.125, "difference_lo": 0.0625,
-                                 "difference_hi": 0.1875, "fold_difference_sd": np.nan, "winner": "journeys"}]
+                                 "difference_hi": 0.1875, "fold_difference_sd": 0.03125, "winner": "journeys"},
+                                {"outcome": "revenue_per_customer_year", "customers": 40, "journey_explained": 0.0,
+                                 "touchpoint_explained": np.nan, "difference": np.nan, "difference_lo": np.nan,
+                                 "difference_hi": np.nan, "fold_difference_sd": np.nan, "winner": "neither"}]
                                ).set_index("outcome")
     res = jt.results()
     assert res == {"skipped": None, "metric": "csat", "customers": 50,
                    "features": {"journey": ["journey:a"], "touchpoint": ["touchpoint:a/b"]},
                    "outcomes": {"churn_12m": {"journey_explained": 0.25, "touchpoint_explained": 0.125,
                                               "difference": 0.125, "difference_ci": [0.0625, 0.1875],
-                                              "fold_difference_sd": None, "winner": "journeys"}},
+                                              "fold_difference_sd": 0.03125, "winner": "journeys"},
+                                "revenue_per_customer_year": {"journey_explained": 0.0, "touchpoint_explained": None,
+                                                              "difference": None, "difference_ci": [None, None],
+                                                              "fold_difference_sd": None, "winner": "neither"}},
                    "warnings": ["w"]}
     assert type(res["customers"]) is int and res["warnings"] is not jt.warnings_
     html = jt._repr_html_()
