@@ -172,6 +172,12 @@ def test_subset_r2_of_four_columns_against_statsmodels():
         assert r2[mask] == pytest.approx(_ols_r2(X, y, [j for j in range(4) if mask >> j & 1]), rel=1e-10, abs=1e-14)
 
 
+def test_subset_r2_of_a_score_with_little_variation():
+    """R² does not depend on the score's units: a total sum of squares under 1 is no reason for 0."""
+    X, y = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]]), np.array([0.0, 1.0, 2.0, 3.0])
+    assert drivers.subset_r2(X, y / 100) == pytest.approx([0.0, 0.8, 0.6, 0.9])  # total sum of squares .0005
+
+
 def test_subset_r2_of_a_constant_score_is_zero():
     r2 = drivers.subset_r2(np.array([[1.0, 2, 3], [2, 1, 0], [4, 4, 1], [0, 1, 2]]), np.array([2.0, 2, 2, 2]))
     assert r2.shape == (8,) and (r2 == 0).all()
@@ -312,6 +318,17 @@ def test_frame_of_relationship_answers_and_journey_scores():
     assert frame["journey_billing"].tolist()[0] == pytest.approx(7 / 3)
 
 
+def test_frame_of_a_table_with_columns_named_index_and_level_0():
+    """A DataFrame that went through reset_index() twice carries columns "level_0" and "index" (where
+    pandas would put a third index): they are not in the way."""
+    r = _frame_responses().reset_index().reset_index()
+    frame, scales = _frame(drivers.KeyDrivers(), r)
+    assert list(frame.columns) == ["customer_id", "score", "attr_a", "attr_b"] and list(frame.index) == [0, 1]
+    kd = drivers.KeyDrivers(n_boot=0, min_cell_size=1)
+    tiny = _tiny_responses().reset_index().reset_index()
+    assert kd.fit(tiny).skipped_ is None and kd.r2_ == pytest.approx(0.9)
+
+
 def test_frame_without_journey_drivers_and_with_a_given_scale():
     r = _frame_responses()
     frame, scales = _frame(drivers.KeyDrivers(attribute_scale=(0, 10)), r)
@@ -388,6 +405,15 @@ def test_bootstrap_resamples_customers_with_all_their_answers():
     assert drivers.KeyDrivers(n_boot=0)._bootstrap(X, y, customer).shape == (0, 2)
 
 
+def test_bootstrap_of_one_customer_whose_first_driver_never_changes():
+    """One customer: every resample is all of their answers. The first driver is the same in all of them
+    and explains nothing (R² exactly 0 alone and as the last to enter): shares 0 and 1."""
+    X = np.array([[1.0, 0.0], [1.0, 1.5], [1.0, 1.0], [1.0, 2.5]])
+    y = np.array([1.0, 3.0, 2.0, 5.0])
+    out = drivers.KeyDrivers(n_boot=3)._bootstrap(X, y, pd.Series(["a"] * 4))
+    assert out == pytest.approx(np.array([[0.0, 1.0]] * 3), abs=1e-12)
+
+
 # --------------------------------------------------------------------------- key drivers: a fit by hand
 
 # Five copies of four answers (copies leave every R² unchanged), centred sums worked by hand in
@@ -432,6 +458,16 @@ def test_results_of_a_fit_by_hand():
     assert kd.value_per_point(value, 10).to_dict() == pytest.approx({"attr_a": 625.0, "attr_b": 0.0}, abs=1e-9)
     assert json.loads(json.dumps(kd.results(value, 10)))["importance"] == pytest.approx(res["importance"])
     assert kd._repr_html_().startswith("<h4>Key drivers</h4>") and "attr_a" in kd._repr_html_()
+
+
+def test_results_give_the_bootstrap_interval():
+    responses = _tiny_responses()
+    responses["nps"] = responses["nps"] + np.tile([0.0, 0.5, -0.5, 0.25, 0.0], 4)  # not every copy alike
+    kd = drivers.KeyDrivers(bands=THREE_BANDS, n_boot=30, seed=1).fit(responses)
+    ci = kd.results()["importance_ci"]
+    for j, d in enumerate(kd.drivers_):
+        lo, hi = np.nanpercentile(kd.boot_shares_[:, j], [2.5, 97.5])
+        assert ci[d] == pytest.approx([lo, hi]) and lo < hi
 
 
 def test_fit_with_journey_scores_labels_and_warnings():
