@@ -642,7 +642,17 @@ def test_outcomes_too_rare_to_compare():
     # the three who left are all in fold 0: fold 0's training customers have none, churn cannot be fitted there
     jt, out = _outcomes([0, 1, 0, 1, 0, 1], min_cell_size=2)
     assert list(out) == ["revenue_per_customer_year"]
-    assert len(jt.warnings_) == 1 and jt.warnings_[0].endswith("so churn is not compared.")
+    assert jt.warnings_ == [  # not "only 3 ... (fewer than 2)"
+        "Journeys vs touchpoints: only 3 of these customers left within 12 months of their survey (all in one of "
+        "the 2 cross-validation folds, so the model fitted without it has none to learn from), so churn is not "
+        "compared."]
+    # nobody left at all (with no minimum): the count's reason, not the folds'
+    h = _outcome_history().assign(churned=False)
+    jt = drivers.JourneysVsTouchpoints(folds=2, min_cell_size=0)
+    jt.warnings_ = []
+    assert list(jt._outcomes(h, np.array([0, 1, 0, 1, 0, 1]))) == ["revenue_per_customer_year"]
+    assert jt.warnings_ == ["Journeys vs touchpoints: only 0 of these customers left within 12 months of their "
+                            "survey (fewer than 0), so churn is not compared."]
     # revenue of the customer with no exposure does not count (customers 0, 3, 4 spent; 3 in fold 1)
     jt, out = _outcomes([1, 0, 1, 0, 1, 1], min_cell_size=2)
     assert list(out) == ["revenue_per_customer_year"]
@@ -768,3 +778,119 @@ def test_journeys_vs_touchpoints_results_and_html():
     assert html.startswith("<h4>Journeys vs touchpoints</h4>") and "churn_12m" in html
     jt.skipped_ = "why"
     assert jt._repr_html_() == "<h4>Journeys vs touchpoints</h4><p>Skipped: why</p>"
+
+
+# --------------------------------------------------------------------------- journeys vs touchpoints: a fit by hand
+
+
+def _jvt_world():
+    """40 customers with both kinds of rating (a whole-journey and a touchpoint CSAT of 1 or 5), 5 with a
+    whole-journey rating only, 2 with a touchpoint rating only, 1 whose ratings are older than a year."""
+    n = 48
+    ids = [f"c{i:02d}" for i in range(n)]
+    rows = []
+    for i, c in enumerate(ids):
+        if i < 45 or i == 47:
+            rows.append({"customer_id": c, "response_date": "2024-05-01" if i < 47 else "2023-05-01",
+                         "csat": 5 if i % 2 == 0 else 1, "journey": "billing", "touchpoint": None})
+        if i < 40 or i >= 45:
+            rows.append({"customer_id": c, "response_date": "2024-05-01" if i < 47 else "2023-05-01",
+                         "csat": 5 if i % 3 == 0 else 1, "journey": "billing", "touchpoint": "invoice"})
+    churned = np.array([i % 4 in (0, 1) for i in range(n)])
+    days = np.where(churned, 100.0 + 7 * np.arange(n), 400.0)
+    days[5] = 366.0  # left, but after the twelve months
+    revenue = np.where(np.arange(n) % 5 == 0, 0.0, 10.0 + 3 * np.arange(n))
+    exposure = 1 + (np.arange(n) % 3) * 0.5
+    exposure[[7, 13]] = 0.0
+    history = pd.DataFrame({"customer_id": ids, "response_date": pd.Timestamp("2024-06-30"), "duration_days": days,
+                            "churned": churned, "post_revenue": revenue, "post_exposure_years": exposure})
+    return pd.DataFrame(rows), history
+
+
+def _deviance(y, mu):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2 * (np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu))
+
+
+def test_journeys_vs_touchpoints_fit_by_hand():
+    """Each set is one rating of 1 or 5: a Poisson model of a constant and that rating gives each of the two
+    groups its own rate, events over exposure among the fold's training customers (the null model: one rate
+    for all). Deviance explained out of fold from those closed forms."""
+    responses, history = _jvt_world()
+    jt = drivers.JourneysVsTouchpoints(folds=2, n_boot=40, seed=3).fit(responses, history)
+    assert jt.skipped_ is None and jt.warnings_ == [] and jt.metric_ == "csat" and jt.n_customers_ == 40
+    assert jt.features_ == {"journey": ["journey:billing"], "touchpoint": ["touchpoint:billing/invoice"]}
+    i = np.arange(40)
+    xj, xt = np.where(i % 2 == 0, 5, 1), np.where(i % 3 == 0, 5, 1)
+    fold = np.random.default_rng(3).permutation(i % 2)
+    h = history.iloc[:40]
+    days = h["duration_days"].to_numpy()
+    outcomes = {"churn_12m": ((h["churned"] & (days <= 365)).to_numpy(float), np.clip(days, 0.5, 365) / 365.25),
+                "revenue_per_customer_year": (h["post_revenue"].to_numpy(), h["post_exposure_years"].to_numpy())}
+    assert list(jt.summary.index) == list(outcomes)
+    assert list(jt.summary.columns) == ["customers", "journey_explained", "touchpoint_explained", "difference",
+                                        "difference_lo", "difference_hi", "fold_difference_sd", "winner"]
+    assert list(jt.fold_scores_.columns) == ["outcome", "fold", "journey_explained", "touchpoint_explained",
+                                             "difference"]
+    for name, (y, exposure) in outcomes.items():
+        ok = exposure > 0
+        dev = {key: np.zeros(40) for key in ("null", "journey", "touchpoint")}
+        folds = []
+        for k in range(2):
+            train, test = ok & (fold != k), ok & (fold == k)
+            dev["null"][test] = _deviance(y[test], exposure[test] * y[train].sum() / exposure[train].sum())
+            for key, x in (("journey", xj), ("touchpoint", xt)):
+                rate = {g: y[train & (x == g)].sum() / exposure[train & (x == g)].sum() for g in (1, 5)}
+                dev[key][test] = _deviance(y[test], exposure[test] * np.array([rate[g] for g in x[test]]))
+            fr = {key: dev[key][test].sum() for key in dev}
+            folds.append((1 - fr["journey"] / fr["null"], 1 - fr["touchpoint"] / fr["null"]))
+        row = jt.summary.loc[name]
+        journey = 1 - dev["journey"][ok].sum() / dev["null"][ok].sum()
+        touchpoint = 1 - dev["touchpoint"][ok].sum() / dev["null"][ok].sum()
+        assert row["customers"] == ok.sum() == (40 if name == "churn_12m" else 38)
+        assert row["journey_explained"] == pytest.approx(journey, rel=1e-6)
+        assert row["touchpoint_explained"] == pytest.approx(touchpoint, rel=1e-6)
+        assert row["difference"] == pytest.approx(journey - touchpoint, rel=1e-6, abs=1e-9)
+        f = jt.fold_scores_[jt.fold_scores_["outcome"] == name]
+        assert f["fold"].tolist() == [0, 1]
+        assert f["journey_explained"].tolist() == pytest.approx([a for a, _ in folds], rel=1e-6)
+        assert f["touchpoint_explained"].tolist() == pytest.approx([b for _, b in folds], rel=1e-6)
+        assert f["difference"].tolist() == pytest.approx([a - b for a, b in folds], rel=1e-6, abs=1e-9)
+        assert row["fold_difference_sd"] == pytest.approx(np.std([a - b for a, b in folds], ddof=1), rel=1e-6)
+        assert row["difference_lo"] < row["difference"] < row["difference_hi"]
+        assert row["winner"] == ("journeys" if row["difference_lo"] > 0 and row["difference"] >= 0.01 else
+                                 "touchpoints" if row["difference_hi"] < 0 and row["difference"] <= -0.01 else
+                                 "neither")
+
+
+def test_journeys_vs_touchpoints_fit_skips_word_for_word():
+    responses, history = _jvt_world()
+    jt = drivers.JourneysVsTouchpoints(folds=5).fit(responses, history)  # 5 folds need 50 customers
+    assert jt.skipped_ == ("Journeys vs touchpoints need at least 50 customers who rated both a whole journey and "
+                           "a touchpoint (CSAT) in the 12 months before their survey; only 40 did, too few to compare.")
+    assert jt.n_customers_ == 40 and jt.summary.empty and jt.metric_ == "csat"
+    whole = responses[responses["touchpoint"].isna()]
+    jt = drivers.JourneysVsTouchpoints(folds=2, lookback_months=6).fit(whole, history)
+    assert jt.skipped_ == ("Journeys vs touchpoints need at least 20 customers who rated both a whole journey and "
+                           "a touchpoint (CSAT) in the 6 months before their survey; only 0 did (there are no "
+                           "touchpoint ratings), too few to compare.")
+    jt = drivers.JourneysVsTouchpoints(folds=2, min_cell_size=41).fit(responses, history)
+    assert "need at least 41 customers" in jt.skipped_
+    # a rating everybody gives alike is no predictor
+    same = responses.assign(csat=np.where(responses["touchpoint"].isna(), 3, responses["csat"]))
+    jt = drivers.JourneysVsTouchpoints(folds=2).fit(same, history)
+    assert jt.skipped_ == ("Journeys vs touchpoints need journeys and touchpoints each rated by at least 10 of these "
+                           "customers, with different ratings; no journey is.")
+    assert jt.warnings_[0] == ("Journeys vs touchpoints: billing has the same rating from every one of these "
+                               "customers; it is left out.")  # not "fewer than 10 ratings": 40 rated it
+    # a touchpoint rated by two customers: its count is the reason; the others are still compared
+    portal = pd.DataFrame({"customer_id": ["c00", "c01"], "response_date": "2024-05-01", "csat": [2, 4],
+                           "journey": "billing", "touchpoint": "portal"})
+    jt = drivers.JourneysVsTouchpoints(folds=2, n_boot=5).fit(pd.concat([responses, portal]), history)
+    assert jt.skipped_ is None and jt.features_["touchpoint"] == ["touchpoint:billing/invoice",
+                                                                   "touchpoint:billing/portal"]
+    assert jt.warnings_ == ["Journeys vs touchpoints: billing/portal has fewer than 10 ratings; it is left out."]
+    nobody = history.assign(churned=False, post_revenue=0.0)
+    jt = drivers.JourneysVsTouchpoints(folds=2).fit(responses, nobody)
+    assert jt.skipped_ == ("Journeys vs touchpoints need something to predict: too few of the customers who rated "
+                           "journeys and touchpoints left within 12 months of their survey or spent after it.")
