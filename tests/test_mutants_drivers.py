@@ -894,3 +894,80 @@ def test_journeys_vs_touchpoints_fit_skips_word_for_word():
     jt = drivers.JourneysVsTouchpoints(folds=2).fit(responses, nobody)
     assert jt.skipped_ == ("Journeys vs touchpoints need something to predict: too few of the customers who rated "
                            "journeys and touchpoints left within 12 months of their survey or spent after it.")
+
+
+def test_journeys_vs_touchpoints_fit_edges():
+    responses, history = _jvt_world()
+    plain = drivers.JourneysVsTouchpoints(folds=2, n_boot=10).fit(responses, history)
+    # a named metric is used, though the journey surveys rate CES more often
+    web = pd.DataFrame({"customer_id": [f"c{i:02d}" for i in range(10)], "response_date": "2024-05-01",
+                        "csat": np.nan, "ces": 3.0, "journey": "billing", "touchpoint": "web"})
+    with_ces = pd.concat([responses.assign(ces=np.arange(len(responses)) % 7 + 1.0), web])  # CES on 10 more rows
+    assert drivers.JourneysVsTouchpoints(folds=2, n_boot=10).fit(with_ces, history).metric_ == "ces"
+    named = drivers.JourneysVsTouchpoints(metric="csat", folds=2, n_boot=10).fit(with_ces, history)
+    assert named.metric_ == "csat" and named.warnings_ == []
+    pd.testing.assert_frame_equal(named.summary, plain.summary)
+    # a lookback of one month: the ratings of 1 May are too old for a survey of 30 June
+    jt = drivers.JourneysVsTouchpoints(folds=2, lookback_months=1).fit(responses, history)
+    assert jt.skipped_ == ("Journeys vs touchpoints need at least 20 customers who rated both a whole journey and "
+                           "a touchpoint (CSAT) in the 1 months before their survey; only 0 did (there are no "
+                           "whole-journey ratings (a journey, no touchpoint) and no touchpoint ratings), too few to "
+                           "compare.")
+    # four folds need 40 customers: exactly the 40 there are
+    assert drivers.JourneysVsTouchpoints(folds=4, n_boot=10).fit(responses, history).skipped_ is None
+    # a journey every one of exactly min_cell_size customers rated alike: the sameness is the reason
+    same = responses.assign(csat=np.where(responses["touchpoint"].isna(), 3, responses["csat"]))
+    jt = drivers.JourneysVsTouchpoints(folds=2, min_cell_size=40).fit(same, history)
+    assert jt.warnings_[0] == ("Journeys vs touchpoints: billing has the same rating from every one of these "
+                               "customers; it is left out.")
+    # touchpoints all alike: no touchpoint is
+    flat = responses.assign(csat=np.where(responses["touchpoint"].isna(), responses["csat"], 2))
+    jt = drivers.JourneysVsTouchpoints(folds=2).fit(flat, history)
+    assert jt.skipped_ == ("Journeys vs touchpoints need journeys and touchpoints each rated by at least 10 of these "
+                           "customers, with different ratings; no touchpoint is.")
+    both = responses.assign(csat=3)
+    jt = drivers.JourneysVsTouchpoints(folds=2).fit(both, history)
+    assert jt.skipped_.endswith("with different ratings; no journey and no touchpoint is.")
+    # a step whose name holds a colon keeps its whole name in the warning
+    odd = pd.DataFrame({"customer_id": ["c00", "c01"], "response_date": "2024-05-01", "csat": [2, 4],
+                        "journey": "billing", "touchpoint": "portal: v2"})
+    jt = drivers.JourneysVsTouchpoints(folds=2, n_boot=5).fit(pd.concat([responses, odd]), history)
+    assert jt.warnings_ == ["Journeys vs touchpoints: billing/portal: v2 has fewer than 10 ratings; it is left out."]
+
+
+def test_journeys_vs_touchpoints_fit_leaves_out_an_outcome_whose_events_are_in_one_fold():
+    responses, history = _jvt_world()
+    fold = np.random.default_rng(42).permutation(np.arange(40) % 2)  # the default seed's folds
+    h = history.copy()
+    h["churned"] = False
+    h.loc[np.flatnonzero(fold == 0)[:12], "churned"] = True  # 12 leave, all in fold 0
+    h["duration_days"] = np.where(h["churned"], 100.0, 400.0)
+    jt = drivers.JourneysVsTouchpoints(folds=2, n_boot=10).fit(responses, h)
+    assert list(jt.summary.index) == ["revenue_per_customer_year"]
+    assert jt.warnings_ == ["Journeys vs touchpoints: only 12 of these customers left within 12 months of their "
+                            "survey (all in one of the 2 cross-validation folds, so the model fitted without it has "
+                            "none to learn from), so churn is not compared."]
+
+
+def test_journeys_vs_touchpoints_fit_adjusted(monkeypatch):
+    """With ``adjust=True`` every model, the baseline too, holds the adjustment terms that vary. A stand-in
+    adjustment frame whose one varying term is the journey rating (as 0 or 1) leaves journeys nothing to add."""
+    import cxvalue.linkage
+
+    responses, history = _jvt_world()
+    seen = {}
+
+    def adjustment_frame(h, covariates):
+        seen["ids"], seen["covariates"] = list(h["customer_id"]), covariates
+        rating = np.where(np.arange(len(h)) % 2 == 0, 1.0, 0.0)  # customer i's whole-journey rating 5 or 1
+        return pd.DataFrame({"journey_again": rating, "flat": 1.0}, index=h.index)
+
+    monkeypatch.setattr(cxvalue.linkage, "adjustment_frame", adjustment_frame)
+    jt = drivers.JourneysVsTouchpoints(folds=2, n_boot=10, adjust=True, covariates=["region"]).fit(responses, history)
+    assert seen == {"ids": [f"c{i:02d}" for i in range(40)], "covariates": ["region"]}
+    plain = drivers.JourneysVsTouchpoints(folds=2, n_boot=10).fit(responses, history)
+    for outcome in jt.summary.index:
+        assert jt.summary.loc[outcome, "journey_explained"] == pytest.approx(0.0, abs=1e-6)
+        assert jt.summary.loc[outcome, "difference"] == pytest.approx(
+            -jt.summary.loc[outcome, "touchpoint_explained"], abs=1e-6)
+        assert plain.summary.loc[outcome, "journey_explained"] != pytest.approx(0.0, abs=1e-3)
