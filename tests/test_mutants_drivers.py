@@ -971,3 +971,13 @@ def test_journeys_vs_touchpoints_fit_adjusted(monkeypatch):
         assert jt.summary.loc[outcome, "difference"] == pytest.approx(
             -jt.summary.loc[outcome, "touchpoint_explained"], abs=1e-6)
         assert plain.summary.loc[outcome, "journey_explained"] != pytest.approx(0.0, abs=1e-3)
+
+
+def test_key_drivers_skip_without_relationship_answers():
+    """NPS only on journey surveys (and a relationship row without a score): nothing to explain."""
+    r = pd.DataFrame({"customer_id": ["a", "b", "c"], "response_date": "2024-01-01", "nps": [9, 3, np.nan],
+                      "journey": ["billing", "billing", None], "attr_a": [1, 2, 3]})
+    kd = drivers.KeyDrivers(min_cell_size=1).fit(r)
+    assert kd.skipped_ == ("Key drivers need relationship survey answers (journey empty) with an NPS score; the "
+                           "responses have none.")
+    assert kd.n_responses_ == 0 and kd.performance_.empty
