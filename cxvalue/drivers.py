@@ -401,7 +401,8 @@ class KeyDrivers:
             "score_gain_per_point": [gains[d] for d in kept],
         }, index=pd.Index(kept, name="driver"))
         summary = summary.join(self.performance_)
-        summary["rank"] = summary["importance"].rank(ascending=False, method="min").astype(int)
+        # a score everybody gave alike has no shares (NaN): they then all rank last, not a crash
+        summary["rank"] = summary["importance"].rank(ascending=False, method="min", na_option="bottom").astype(int)
         self.summary_ = summary.sort_values("importance", ascending=False)
         return self
 

@@ -981,3 +981,40 @@ def test_key_drivers_skip_without_relationship_answers():
     assert kd.skipped_ == ("Key drivers need relationship survey answers (journey empty) with an NPS score; the "
                            "responses have none.")
     assert kd.n_responses_ == 0 and kd.performance_.empty
+
+
+def test_key_drivers_fit_at_its_edges():
+    base = _tiny_responses()  # 20 answers, two drivers: 5 x (2 + 1) = 15 needed
+    assert drivers.KeyDrivers(n_boot=0).fit(base.iloc[:15]).skipped_ is None  # exactly 15
+    # a driver rated by exactly min_cell_size (20) of 40 respondents is kept; exactly half of the answers have
+    # every driver rated: no warning; three drivers need max(20, 5 x 4) = 20 answers: exactly those
+    forty = pd.concat([base, base.assign(customer_id=[f"d{i}" for i in range(20)])], ignore_index=True)
+    forty["attr_c"] = [float(i % 3) for i in range(20)] + [np.nan] * 20
+    kd = drivers.KeyDrivers(n_boot=0, min_cell_size=20).fit(forty)
+    assert kd.skipped_ is None and kd.drivers_ == ["attr_a", "attr_b", "attr_c"]
+    assert kd.n_responses_ == 20 and kd.warnings_ == []
+    # nothing to rank: every driver rated alike, or none at all
+    alike = base.assign(attr_a=1.0, attr_b=2.0)
+    assert drivers.KeyDrivers(n_boot=0).fit(alike).skipped_ == (
+        "Key drivers need attributes rated by at least 10 respondents, and not all alike; none of the 2 attr_* "
+        "ratings is, so there is nothing to rank.")
+    assert drivers.KeyDrivers(n_boot=0).fit(base.drop(columns=["attr_a", "attr_b"])).skipped_ == (
+        "Key drivers need attribute ratings (the responses have no attr_* ratings): add columns named attr_<name> "
+        "to the responses table (for example attr_support).")
+    # a score everybody gave alike: R² 0, no shares, a warning
+    flat = drivers.KeyDrivers(n_boot=0).fit(base.assign(nps=7))
+    assert flat.skipped_ is None and flat.r2_ == 0.0 and flat.summary["importance"].isna().all()
+    assert flat.summary["rank"].tolist() == [1, 1]  # it raised IntCastingNaNError before
+    assert flat.warnings_ == ["Key drivers: the drivers explain only 0.0% of the variation in NPS; their ranking "
+                              "says little."]
+
+
+def test_key_drivers_rank_fourteen_drivers_at_most():
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 11, size=(80, 15)).astype(float)
+    r = pd.DataFrame({"customer_id": [f"c{i}" for i in range(80)], "response_date": "2024-01-01",
+                      "nps": np.clip(np.round(x[:, :3].mean(axis=1)), 0, 10),
+                      **{f"attr_{k:02d}": x[:, k] for k in range(15)}})
+    kd = drivers.KeyDrivers(n_boot=0).fit(r.drop(columns=["attr_14"]))  # 14: 5 x 15 = 75 answers needed, 80 given
+    assert kd.skipped_ is None and len(kd.drivers_) == 14
+    assert kd.summary["importance"].sum() == pytest.approx(1.0)
