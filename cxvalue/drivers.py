@@ -401,7 +401,8 @@ class KeyDrivers:
             "score_gain_per_point": [gains[d] for d in kept],
         }, index=pd.Index(kept, name="driver"))
         summary = summary.join(self.performance_)
-        summary["rank"] = summary["importance"].rank(ascending=False, method="min").astype(int)
+        # a score everybody gave alike has no shares (NaN): they then all rank last, not a crash
+        summary["rank"] = summary["importance"].rank(ascending=False, method="min", na_option="bottom").astype(int)
         self.summary_ = summary.sort_values("importance", ascending=False)
         return self
 
@@ -633,9 +634,10 @@ class JourneysVsTouchpoints:
                 + (f" (there are no {' and no '.join(lacking)})" if lacking else "") + ", too few to compare.")
         Xj, drop_j = self._design(journeys.loc[both])
         Xt, drop_t = self._design(touch.loc[both])
-        for col in drop_j + drop_t:
-            self.warnings_.append(f"Journeys vs touchpoints: {col.split(':', 1)[1]} has fewer than "
-                                  f"{self.min_cell_size} ratings; it is left out.")
+        for col, block in [(c, journeys) for c in drop_j] + [(c, touch) for c in drop_t]:
+            why = (f"has fewer than {self.min_cell_size} ratings" if block.loc[both, col].notna().sum()
+                   < self.min_cell_size else "has the same rating from every one of these customers")
+            self.warnings_.append(f"Journeys vs touchpoints: {col.split(':', 1)[1]} {why}; it is left out.")
         lacking = [what for what, X in (("journey", Xj), ("touchpoint", Xt)) if X.empty]
         require(not lacking, f"Journeys vs touchpoints need journeys and touchpoints each rated by at least "
                              f"{self.min_cell_size} of these customers, with different ratings; no "
@@ -687,9 +689,13 @@ class JourneysVsTouchpoints:
         what = {"churn_12m": "left within 12 months of their survey", "revenue_per_customer_year": "spent after it"}
         for name, (y, exposure) in list(outcomes.items()):
             hit = (y > 0) & (exposure > 0)
-            if hit.sum() < self.min_cell_size or any(not hit[fold != k].any() for k in range(self.folds)):
+            few = hit.sum() < self.min_cell_size or not hit.any()
+            if few or any(not hit[fold != k].any() for k in range(self.folds)):
+                why = (f"fewer than {self.min_cell_size}" if few else
+                       f"all in one of the {self.folds} cross-validation folds, so the model fitted without it has "
+                       f"none to learn from")
                 self.warnings_.append(f"Journeys vs touchpoints: only {int(hit.sum())} of these customers "
-                                      f"{what[name]} (fewer than {self.min_cell_size}), so "
+                                      f"{what[name]} ({why}), so "
                                       f"{'churn' if name == 'churn_12m' else 'revenue'} is not compared.")
                 del outcomes[name]
         return outcomes
