@@ -869,3 +869,83 @@ def test_binned_churn_model_sums_rows_into_cells_and_fits_the_same():
     rows = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS, binned=True)._rows(h)[0]
     assert [c for c in rows.columns if c.startswith("log_tenure")] == [
         "log_tenure_years_q1", "log_tenure_years_q2", "log_tenure_years_q3", "log_tenure_years_q4"]
+
+
+# --------------------------------------------------------------------------- within-customer check
+
+
+def _within_rows(detractor_scale: float):
+    """Revenue after the survey is 10 x the square root of the level before it in every group (no effect);
+    the detractors' levels before are the passives' (10 to 1,000 a year) times ``detractor_scale``."""
+    pre = np.linspace(10.0, 1000.0, 200)
+    return [("detractor", x * detractor_scale, 1.0, 10 * np.sqrt(x * detractor_scale)) for x in pre] + \
+        [(g, x, 1.0, 10 * np.sqrt(x)) for g in ("passive", "promoter") for x in pre]
+
+
+def _within_history(rows) -> pd.DataFrame:
+    return _history([{"group": g, "pre_revenue": p, "post_exposure_years": e, "post_revenue": y}
+                     for g, p, e, y in rows])
+
+
+def _within_by_hand(rows, group):
+    """A group's rate of after over before (sum of after / sum of before x years after) and the sandwich
+    variance of its log, sum (y - mu)^2 / (sum mu)^2 with mu = rate x before x years after."""
+    r = [(p * e, y) for g, p, e, y in rows if g == group and p > 0]
+    rate = sum(y for _, y in r) / sum(x for x, _ in r)
+    mu = [rate * x for x, _ in r]
+    return rate, sum((y - m) ** 2 for (_, y), m in zip(r, mu)) / sum(mu) ** 2
+
+
+def test_within_customer_check_below_the_main_ratio_warns_word_for_word():
+    """Detractors four times the passives' size before the survey: the main model, adjusting for the log level,
+    reads about 1; after over before reads exactly half the passives' (sqrt(4x) / 4x = 1/2 x sqrt(x) / x), the
+    interval from the two groups' sandwich variances, well below the main interval: the warning, every word."""
+    rows = _within_rows(4.0)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    (rd, vd), (rp, vp) = _within_by_hand(rows, "detractor"), _within_by_hand(rows, "passive")
+    assert rd / rp == pytest.approx(0.5, rel=1e-12)
+    se = np.sqrt(vd + vp)
+    d = s.loc["detractor"]
+    assert d["within_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert d["within_lo"] == pytest.approx(0.5 * np.exp(-Z95 * se), rel=1e-6)
+    assert d["within_hi"] == pytest.approx(0.5 * np.exp(Z95 * se), rel=1e-6)
+    assert s.loc["promoter", "within_ratio"] == pytest.approx(1.0, rel=1e-9)
+    assert s.loc["promoter", "within_hi"] == pytest.approx(np.exp(Z95 * np.sqrt(2 * vp)), rel=1e-6)
+    assert s["within_customers"].tolist() == [200.0, 200.0, 200.0]
+    assert d["ratio"] == pytest.approx(1.0, abs=0.01) and d["within_hi"] < d["ratio_lo"]
+    assert m.warnings_ == [
+        f"Revenue: compared with their own level before the survey, detractor customers read 0.500 (95% CI "
+        f"{d['within_lo']:.3f} to {d['within_hi']:.3f}) against {d['ratio']:.3f} ({d['ratio_lo']:.3f} to "
+        f"{d['ratio_hi']:.3f}) from the main comparison: the two do not agree, so part of the gap may come from what "
+        f"the controls measure only roughly (or the groups already differed before the survey)."]
+    assert f"{d['within_lo']:.3f} to {d['within_hi']:.3f}" == "0.477 to 0.524"
+    r = m.results()["detractor"]
+    assert r["within_customer_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert r["within_customer_ratio_ci"] == [d["within_lo"], d["within_hi"]]
+    assert type(r["within_customer_ratio"]) is float and all(type(x) is float for x in r["within_customer_ratio_ci"])
+
+
+def test_within_customer_check_with_two_groups_a_refund_and_a_group_without_outcome():
+    """Passives 90, 210 and 40 after levels of 100, 200 and 100 a year (the last for half a year): 340 over
+    350 expected at their own level. Detractors 30 after 50, and a net refund (-10, counted as 0) over two
+    years after 150: 30 over 350. The promoters' one customer with revenue after the survey had none before
+    (not in the check) and the one with revenue before had none after: the promoters have no check, so it
+    compares two groups (enough), and their main ratio still stands."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, -10.0),
+            ("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert s["ratio"].notna().all()
+    assert s["within_customers"].tolist() == [2.0, 3.0, 1.0]
+    assert s.loc["promoter", ["within_ratio", "within_lo", "within_hi"]].isna().all()
+    clipped = [(g, p, e, max(y, 0.0)) for g, p, e, y in rows]
+    (rd, vd), (rp, vp) = _within_by_hand(clipped, "detractor"), _within_by_hand(clipped, "passive")
+    assert rd == 30 / 350 and rp == 340 / 350
+    se = np.sqrt(vd + vp)
+    assert s.loc["detractor", "within_ratio"] == pytest.approx(30 / 340, rel=1e-6)
+    assert s.loc["detractor", "within_lo"] == pytest.approx(30 / 340 * np.exp(-Z95 * se), rel=1e-5)
+    assert s.loc["detractor", "within_hi"] == pytest.approx(30 / 340 * np.exp(Z95 * se), rel=1e-5)
+    assert m.results()["promoter"]["within_customer_ratio"] is None
+    assert m.results()["promoter"]["within_customer_ratio_ci"] == [None, None]
