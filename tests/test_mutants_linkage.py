@@ -949,3 +949,42 @@ def test_within_customer_check_with_two_groups_a_refund_and_a_group_without_outc
     assert s.loc["detractor", "within_hi"] == pytest.approx(30 / 340 * np.exp(Z95 * se), rel=1e-5)
     assert m.results()["promoter"]["within_customer_ratio"] is None
     assert m.results()["promoter"]["within_customer_ratio_ci"] == [None, None]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_relative_risks_are_indexed_like_the_history():
+    """The relative risks keep the history's own row labels (here 100-106, the promoter first and left out of
+    the fit: no loss in its group), which cumulative_hazard looks customers up by."""
+    rows = [r for r in CHURN_ROWS if r[0] == "promoter"] + [r for r in CHURN_ROWS if r[0] != "promoter"]
+    h = _churn_history(rows)
+    h.index = h.index + 100
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    assert list(m.relative_risk_.index) == [101, 102, 103, 104, 105, 106]
+    assert m.relative_risk_.to_numpy() == pytest.approx([1.0] * 6)
+
+
+def test_km_log_cumhaz_se_of_a_curve_at_zero_is_nan_without_a_warning():
+    """Everybody lost by the day asked (S = 0): log(-log S) has no standard error, NaN, and no numpy warning
+    (a log of 0 or a 0 x inf would print one in the report's notebook)."""
+    import warnings
+
+    d = _churn_history()
+    d = d[d["group"] == "detractor"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(linkage._km_log_cumhaz_se(d, days=600))
+        assert np.isnan(linkage._km_log_cumhaz_se(d, days=500))
+
+
+def test_a_loss_on_an_intervals_last_day_is_in_that_interval():
+    """Intervals are (lo, hi]: a customer who leaves on day 100 leaves in 0-100d (100 days at risk) and is
+    not at risk after; one censored on day 100 likewise, without a loss."""
+    h = pd.DataFrame({"duration_days": [100.0, 100.0, 250.0], "churned": [True, False, True]})
+    pp = linkage.person_periods(h, (0, 100, 200, np.inf))
+    assert pp["row"].tolist() == [0, 1, 2, 2, 2]
+    assert pp["period"].tolist() == ["0-100d"] * 3 + ["100-200d", "200d+"]
+    assert pp["event"].tolist() == [1.0, 0.0, 0.0, 0.0, 1.0]
+    assert pp["exposure_years"].to_numpy() * YEAR == pytest.approx([100, 100, 100, 100, 50])
+    # the same on a later interval's last day
+    pp = linkage.person_periods(h.assign(duration_days=[200.0, 50.0, 10.0]), (0, 100, 200, np.inf))
+    assert pp["event"].tolist() == [0.0, 0.0, 1.0, 1.0] and pp["period"].tolist()[-1] == "100-200d"
