@@ -988,3 +988,49 @@ def test_a_loss_on_an_intervals_last_day_is_in_that_interval():
     # the same on a later interval's last day
     pp = linkage.person_periods(h.assign(duration_days=[200.0, 50.0, 10.0]), (0, 100, 200, np.inf))
     assert pp["event"].tolist() == [0.0, 0.0, 1.0, 1.0] and pp["period"].tolist()[-1] == "100-200d"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_churn_refit_that_fails_keeps_nothing_of_the_last_fit(monkeypatch):
+    """Fitted once (a score test and a Greenwood standard error), then refitted on data the GLM cannot fit:
+    the error comes through, and the model does not go on showing the first fit's checks: they read 'not
+    run' (NaN, df 0)."""
+    import statsmodels.api as sm
+
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    assert m.ph_test_["df"] == 1 and np.isfinite(m.reference_curve_se_)
+
+    def broken(self, *a, **k):
+        raise ValueError("the design is broken")
+
+    monkeypatch.setattr(sm.GLM, "fit", broken)
+    with pytest.raises(ValueError, match="the design is broken"):
+        m.fit(_churn_history())
+    assert m.skipped_ is None and m.warnings_ == [  # this fit's own warnings only, not the first fit's too
+        "Churn of the promoter group cannot be estimated: none of its 1 customers left in the follow-up, so no "
+        "hazard ratio is reported."]
+    assert list(m.ph_test_) == ["statistic", "df", "p_value"] and m.ph_test_["df"] == 0
+    assert type(m.ph_test_["df"]) is int
+    assert np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert type(m.reference_curve_se_) is float and np.isnan(m.reference_curve_se_)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_group_of_one_customer_with_one_loss_is_estimated():
+    """The one promoter leaves on day 300 (100 days at risk in 0-100d without a loss, 200 in 100d+ with it):
+    one customer and one loss are enough for a hazard ratio, the one a Poisson GLM of the six cells gives."""
+    import statsmodels.api as sm
+
+    rows = [r for r in CHURN_ROWS if r[0] != "promoter"] + [("promoter", 300, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    assert m.warnings_ == []
+    # cells: detractor 0-100d, 100d+, passive 0-100d, 100d+, promoter 0-100d, 100d+
+    events = np.array([1.0, 1, 1, 1, 0, 1])
+    days = np.array([175.0, 400, 350, 800, 100, 200])
+    X = np.array([[1.0, 1, 0, 0], [1, 1, 0, 1], [1, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]])
+    cells = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    s = m.summary
+    assert s.loc["promoter", ["customers", "events"]].tolist() == [1, 1]
+    assert s.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(cells.params[2]), rel=1e-6)
+    assert s.loc["detractor", "hazard_ratio"] == pytest.approx(np.exp(cells.params[1]), rel=1e-6)
+    assert s.loc["promoter", "hr_hi"] == pytest.approx(np.exp(cells.params[2] + Z95 * cells.bse[2]), rel=1e-5)
