@@ -1034,3 +1034,43 @@ def test_a_group_of_one_customer_with_one_loss_is_estimated():
     assert s.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(cells.params[2]), rel=1e-6)
     assert s.loc["detractor", "hazard_ratio"] == pytest.approx(np.exp(cells.params[1]), rel=1e-6)
     assert s.loc["promoter", "hr_hi"] == pytest.approx(np.exp(cells.params[2] + Z95 * cells.bse[2]), rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_with_only_the_reference_group_losing_customers_and_one_interval():
+    """Only the passives lose anyone and there is one interval: the design is the constant alone, and the
+    baseline hazard is the passives' 2 losses per 1,150 days at risk."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 300, False), ("promoter", 900, False)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=(0, np.inf)).fit(_churn_history(rows))
+    assert list(m.result_.params.index) == ["const"]
+    assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([2 / 1150 * YEAR], rel=1e-9)
+    assert m.summary["hazard_ratio"].tolist()[1] == 1.0 and m.summary["hazard_ratio"].isna().tolist() == [True, False, True]
+    assert m.ph_test_["df"] == 0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_proportional_hazards_test_leaves_out_only_the_empty_term():
+    """Both detractors leave before day 100 (their group x 100d+ term is zero in every row: dropped); the
+    promoters lose one of three in 0-100d (250 days at risk) and one in 100d+ (700 days): their term is
+    tested, on 1 degree of freedom, with the score statistic of the five cells worked as in the test above."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 75, True), ("detractor", 90, True),
+                                                          ("promoter", 50, True), ("promoter", 300, True),
+                                                          ("promoter", 600, False)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    # cells: detractor 0-100d, passive 0-100d, 100d+, promoter 0-100d, 100d+ (const, detractor, promoter, 100d+)
+    events = np.array([2.0, 1, 1, 1, 1])
+    days = np.array([165.0, 350, 800, 250, 700])
+    X = np.array([[1.0, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]])
+    main = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    mu = main.fittedvalues
+    e = np.array([0.0, 0, 0, 0, 1])  # promoter x 100d+
+    Z = np.column_stack([X, e])
+    info = Z.T @ (mu[:, None] * Z)
+    v = info[4, 4] - info[4, :4] @ np.linalg.solve(info[:4, :4], info[:4, 4])
+    score = float(e @ (events - mu)) ** 2 / v
+    assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(score, rel=1e-6)
+    assert m.ph_test_["p_value"] == pytest.approx(stats.chi2.sf(score, 1), rel=1e-6)
+    assert m.summary.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(main.params[2]), rel=1e-6)
