@@ -1074,3 +1074,20 @@ def test_proportional_hazards_test_leaves_out_only_the_empty_term():
     assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(score, rel=1e-6)
     assert m.ph_test_["p_value"] == pytest.approx(stats.chi2.sf(score, 1), rel=1e-6)
     assert m.summary.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(main.params[2]), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("error", [np.linalg.LinAlgError("Singular matrix"), ValueError("shapes do not align")])
+def test_churn_fits_when_the_proportional_hazards_test_cannot_be_computed(monkeypatch, error):
+    """A score test that fails (a singular information matrix: the data's shape) leaves no test (NaN, df 0,
+    no warning about it); the hazard ratios stand."""
+    from statsmodels.genmod.generalized_linear_model import GLMResults
+
+    def broken(self, *a, **k):
+        raise error
+
+    monkeypatch.setattr(GLMResults, "score_test", broken)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6)
+    assert not any("proportional" in w for w in m.warnings_)
