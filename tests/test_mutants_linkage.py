@@ -648,6 +648,7 @@ def test_churn_group_without_customers_and_a_single_interval():
     assert s.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 575) / (2 / 1150), rel=1e-6)
     assert s.loc["detractor", "hr_hi"] == pytest.approx(2 * np.exp(Z95 * np.sqrt(1.0)), rel=1e-5)
     assert s["customers"].tolist() == [2, 4, 0] and np.isnan(s.loc["promoter", "observed_rate_12m"])
+    assert s["events"].tolist() == [2, 2, 0]  # a group without customers has no loss
     assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
     assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([2 / 1150 * YEAR], rel=1e-6)
     assert m.baseline_["to_day"].tolist() == [np.inf]
