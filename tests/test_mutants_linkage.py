@@ -1092,3 +1092,16 @@ def test_churn_fits_when_the_proportional_hazards_test_cannot_be_computed(monkey
     assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
     assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6)
     assert not any("proportional" in w for w in m.warnings_)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_e_value_of_a_hazard_ratio_under_one_reads_its_upper_bound():
+    """With the detractors as the reference the passives' hazard ratio is 1/2 (se 1): its interval's bound
+    nearer 1 is the upper one, 1/2 x exp(1.96) > 1, so the E-value of the interval is 1."""
+    m = linkage.ChurnModel("detractor", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    s = m.summary
+    assert s.loc["passive", "hazard_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert s.loc["passive", "hr_hi"] == pytest.approx(0.5 * np.exp(Z95), rel=1e-5)
+    assert s.loc["passive", "e_value_ci"] == 1.0 and s.loc["passive", "e_value"] > 1
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=False)
+    assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
