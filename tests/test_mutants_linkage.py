@@ -1105,3 +1105,19 @@ def test_churn_e_value_of_a_hazard_ratio_under_one_reads_its_upper_bound():
     assert s.loc["passive", "e_value_ci"] == 1.0 and s.loc["passive", "e_value"] > 1
     e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=False)
     assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
+
+
+@pytest.mark.parametrize("model, within", [(linkage.RevenueModel, True), (linkage.RevenueModel, False),
+                                           (linkage.CostToServeModel, True), (linkage.ReferralModel, True)])
+def test_rate_model_summary_has_the_within_columns_whether_or_not_the_check_ran(model, within):
+    """The check's four columns are always there, in this order, after the main estimates (NaN where the
+    check did not run: left out, or referrals, which have no level before the survey to compare with)."""
+    outcome = {linkage.RevenueModel: "post_revenue", linkage.CostToServeModel: "post_contact_cost",
+               linkage.ReferralModel: "post_referred"}[model]
+    m = model("passive", min_group_size=1, within=within).fit(_rate_history(outcome))
+    assert list(m.summary.columns) == ["customers", "observed", "adjusted", "ratio", "ratio_lo", "ratio_hi",
+                                       "small_group", "e_value", "e_value_ci", "within_ratio", "within_lo",
+                                       "within_hi", "within_customers"]
+    ran = within and model is not linkage.ReferralModel
+    assert m.summary["within_ratio"].notna().all() == ran and m.summary["within_hi"].notna().all() == ran
+    assert m.summary["within_lo"].notna().all() == ran and m.summary["within_customers"].notna().all() == ran
