@@ -1118,6 +1118,8 @@ def test_rate_model_summary_has_the_within_columns_whether_or_not_the_check_ran(
     assert list(m.summary.columns) == ["customers", "observed", "adjusted", "ratio", "ratio_lo", "ratio_hi",
                                        "small_group", "e_value", "e_value_ci", "within_ratio", "within_lo",
                                        "within_hi", "within_customers"]
+    within_cols = ["within_ratio", "within_lo", "within_hi", "within_customers"]
+    assert (m.summary[within_cols].dtypes == float).all()  # NaN, not None, where the check did not run
     ran = within and model is not linkage.ReferralModel
     assert m.summary["within_ratio"].notna().all() == ran and m.summary["within_hi"].notna().all() == ran
     assert m.summary["within_lo"].notna().all() == ran and m.summary["within_customers"].notna().all() == ran
