@@ -1123,3 +1123,13 @@ def test_rate_model_summary_has_the_within_columns_whether_or_not_the_check_ran(
     ran = within and model is not linkage.ReferralModel
     assert m.summary["within_ratio"].notna().all() == ran and m.summary["within_hi"].notna().all() == ran
     assert m.summary["within_lo"].notna().all() == ran and m.summary["within_customers"].notna().all() == ran
+
+
+def test_within_customer_check_keeps_a_level_under_one_a_year():
+    """Any positive level before the survey is a level, however small: a passive who spent 0.5 in the year
+    before (and 1 after) is in the check, and moves the passives' rate to 341 / 350.5."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("passive", 0.5, 1.0, 1.0), ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 20.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary["within_customers"].tolist() == [2.0, 4.0, 0.0]
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx((50 / 350) / (341 / 350.5), rel=1e-6)
