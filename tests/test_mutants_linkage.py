@@ -1133,3 +1133,13 @@ def test_within_customer_check_keeps_a_level_under_one_a_year():
     m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
     assert m.summary["within_customers"].tolist() == [2.0, 4.0, 0.0]
     assert m.summary.loc["detractor", "within_ratio"] == pytest.approx((50 / 350) / (341 / 350.5), rel=1e-6)
+
+
+def test_within_customer_check_of_a_group_of_one():
+    """One promoter, 120 after a level of 100: a group of one customer with a level before is checked,
+    1.2 over the passives' 340 / 350."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 20.0), ("promoter", 100.0, 1.0, 120.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary["within_customers"].tolist() == [2.0, 3.0, 1.0]
+    assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(1.2 / (340 / 350), rel=1e-6)
