@@ -1143,3 +1143,7 @@ def test_within_customer_check_of_a_group_of_one():
     m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
     assert m.summary["within_customers"].tolist() == [2.0, 3.0, 1.0]
     assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(1.2 / (340 / 350), rel=1e-6)
+    # an outcome under 1 after the survey is an outcome: 0.5 after 100 is checked too
+    rows[-1] = ("promoter", 100.0, 1.0, 0.5)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(0.005 / (340 / 350), rel=1e-6)
