@@ -648,6 +648,7 @@ def test_churn_group_without_customers_and_a_single_interval():
     assert s.loc["detractor", "hazard_ratio"] == pytest.approx((2 / 575) / (2 / 1150), rel=1e-6)
     assert s.loc["detractor", "hr_hi"] == pytest.approx(2 * np.exp(Z95 * np.sqrt(1.0)), rel=1e-5)
     assert s["customers"].tolist() == [2, 4, 0] and np.isnan(s.loc["promoter", "observed_rate_12m"])
+    assert s["events"].tolist() == [2, 2, 0]  # a group without customers has no loss
     assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
     assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([2 / 1150 * YEAR], rel=1e-6)
     assert m.baseline_["to_day"].tolist() == [np.inf]
@@ -869,3 +870,280 @@ def test_binned_churn_model_sums_rows_into_cells_and_fits_the_same():
     rows = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS, binned=True)._rows(h)[0]
     assert [c for c in rows.columns if c.startswith("log_tenure")] == [
         "log_tenure_years_q1", "log_tenure_years_q2", "log_tenure_years_q3", "log_tenure_years_q4"]
+
+
+# --------------------------------------------------------------------------- within-customer check
+
+
+def _within_rows(detractor_scale: float):
+    """Revenue after the survey is 10 x the square root of the level before it in every group (no effect);
+    the detractors' levels before are the passives' (10 to 1,000 a year) times ``detractor_scale``."""
+    pre = np.linspace(10.0, 1000.0, 200)
+    return [("detractor", x * detractor_scale, 1.0, 10 * np.sqrt(x * detractor_scale)) for x in pre] + \
+        [(g, x, 1.0, 10 * np.sqrt(x)) for g in ("passive", "promoter") for x in pre]
+
+
+def _within_history(rows) -> pd.DataFrame:
+    return _history([{"group": g, "pre_revenue": p, "post_exposure_years": e, "post_revenue": y}
+                     for g, p, e, y in rows])
+
+
+def _within_by_hand(rows, group):
+    """A group's rate of after over before (sum of after / sum of before x years after) and the sandwich
+    variance of its log, sum (y - mu)^2 / (sum mu)^2 with mu = rate x before x years after."""
+    r = [(p * e, y) for g, p, e, y in rows if g == group and p > 0]
+    rate = sum(y for _, y in r) / sum(x for x, _ in r)
+    mu = [rate * x for x, _ in r]
+    return rate, sum((y - m) ** 2 for (_, y), m in zip(r, mu)) / sum(mu) ** 2
+
+
+def test_within_customer_check_below_the_main_ratio_warns_word_for_word():
+    """Detractors four times the passives' size before the survey: the main model, adjusting for the log level,
+    reads about 1; after over before reads exactly half the passives' (sqrt(4x) / 4x = 1/2 x sqrt(x) / x), the
+    interval from the two groups' sandwich variances, well below the main interval: the warning, every word."""
+    rows = _within_rows(4.0)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    (rd, vd), (rp, vp) = _within_by_hand(rows, "detractor"), _within_by_hand(rows, "passive")
+    assert rd / rp == pytest.approx(0.5, rel=1e-12)
+    se = np.sqrt(vd + vp)
+    d = s.loc["detractor"]
+    assert d["within_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert d["within_lo"] == pytest.approx(0.5 * np.exp(-Z95 * se), rel=1e-6)
+    assert d["within_hi"] == pytest.approx(0.5 * np.exp(Z95 * se), rel=1e-6)
+    assert s.loc["promoter", "within_ratio"] == pytest.approx(1.0, rel=1e-9)
+    assert s.loc["promoter", "within_hi"] == pytest.approx(np.exp(Z95 * np.sqrt(2 * vp)), rel=1e-6)
+    assert s["within_customers"].tolist() == [200.0, 200.0, 200.0]
+    assert d["ratio"] == pytest.approx(1.0, abs=0.01) and d["within_hi"] < d["ratio_lo"]
+    assert m.warnings_ == [
+        f"Revenue: compared with their own level before the survey, detractor customers read 0.500 (95% CI "
+        f"{d['within_lo']:.3f} to {d['within_hi']:.3f}) against {d['ratio']:.3f} ({d['ratio_lo']:.3f} to "
+        f"{d['ratio_hi']:.3f}) from the main comparison: the two do not agree, so part of the gap may come from what "
+        f"the controls measure only roughly (or the groups already differed before the survey)."]
+    assert f"{d['within_lo']:.3f} to {d['within_hi']:.3f}" == "0.477 to 0.524"
+    r = m.results()["detractor"]
+    assert r["within_customer_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert r["within_customer_ratio_ci"] == [d["within_lo"], d["within_hi"]]
+    assert type(r["within_customer_ratio"]) is float and all(type(x) is float for x in r["within_customer_ratio_ci"])
+
+
+def test_within_customer_check_with_two_groups_a_refund_and_a_group_without_outcome():
+    """Passives 90, 210 and 40 after levels of 100, 200 and 100 a year (the last for half a year): 340 over
+    350 expected at their own level. Detractors 30 after 50, and a net refund (-10, counted as 0) over two
+    years after 150: 30 over 350. The promoters' one customer with revenue after the survey had none before
+    (not in the check) and the one with revenue before had none after: the promoters have no check, so it
+    compares two groups (enough), and their main ratio still stands."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, -10.0),
+            ("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert s["ratio"].notna().all()
+    assert s["within_customers"].tolist() == [2.0, 3.0, 1.0]
+    assert s.loc["promoter", ["within_ratio", "within_lo", "within_hi"]].isna().all()
+    clipped = [(g, p, e, max(y, 0.0)) for g, p, e, y in rows]
+    (rd, vd), (rp, vp) = _within_by_hand(clipped, "detractor"), _within_by_hand(clipped, "passive")
+    assert rd == 30 / 350 and rp == 340 / 350
+    se = np.sqrt(vd + vp)
+    assert s.loc["detractor", "within_ratio"] == pytest.approx(30 / 340, rel=1e-6)
+    assert s.loc["detractor", "within_lo"] == pytest.approx(30 / 340 * np.exp(-Z95 * se), rel=1e-5)
+    assert s.loc["detractor", "within_hi"] == pytest.approx(30 / 340 * np.exp(Z95 * se), rel=1e-5)
+    assert m.results()["promoter"]["within_customer_ratio"] is None
+    assert m.results()["promoter"]["within_customer_ratio_ci"] == [None, None]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_relative_risks_are_indexed_like_the_history():
+    """The relative risks keep the history's own row labels (here 100-106, the promoter first and left out of
+    the fit: no loss in its group), which cumulative_hazard looks customers up by."""
+    rows = [r for r in CHURN_ROWS if r[0] == "promoter"] + [r for r in CHURN_ROWS if r[0] != "promoter"]
+    h = _churn_history(rows)
+    h.index = h.index + 100
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    assert list(m.relative_risk_.index) == [101, 102, 103, 104, 105, 106]
+    assert m.relative_risk_.to_numpy() == pytest.approx([1.0] * 6)
+
+
+def test_km_log_cumhaz_se_of_a_curve_at_zero_is_nan_without_a_warning():
+    """Everybody lost by the day asked (S = 0): log(-log S) has no standard error, NaN, and no numpy warning
+    (a log of 0 or a 0 x inf would print one in the report's notebook)."""
+    import warnings
+
+    d = _churn_history()
+    d = d[d["group"] == "detractor"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(linkage._km_log_cumhaz_se(d, days=600))
+        assert np.isnan(linkage._km_log_cumhaz_se(d, days=500))
+
+
+def test_a_loss_on_an_intervals_last_day_is_in_that_interval():
+    """Intervals are (lo, hi]: a customer who leaves on day 100 leaves in 0-100d (100 days at risk) and is
+    not at risk after; one censored on day 100 likewise, without a loss."""
+    h = pd.DataFrame({"duration_days": [100.0, 100.0, 250.0], "churned": [True, False, True]})
+    pp = linkage.person_periods(h, (0, 100, 200, np.inf))
+    assert pp["row"].tolist() == [0, 1, 2, 2, 2]
+    assert pp["period"].tolist() == ["0-100d"] * 3 + ["100-200d", "200d+"]
+    assert pp["event"].tolist() == [1.0, 0.0, 0.0, 0.0, 1.0]
+    assert pp["exposure_years"].to_numpy() * YEAR == pytest.approx([100, 100, 100, 100, 50])
+    # the same on a later interval's last day
+    pp = linkage.person_periods(h.assign(duration_days=[200.0, 50.0, 10.0]), (0, 100, 200, np.inf))
+    assert pp["event"].tolist() == [0.0, 0.0, 1.0, 1.0] and pp["period"].tolist()[-1] == "100-200d"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_churn_refit_that_fails_keeps_nothing_of_the_last_fit(monkeypatch):
+    """Fitted once (a score test and a Greenwood standard error), then refitted on data the GLM cannot fit:
+    the error comes through, and the model does not go on showing the first fit's checks: they read 'not
+    run' (NaN, df 0)."""
+    import statsmodels.api as sm
+
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    assert m.ph_test_["df"] == 1 and np.isfinite(m.reference_curve_se_)
+
+    def broken(self, *a, **k):
+        raise ValueError("the design is broken")
+
+    monkeypatch.setattr(sm.GLM, "fit", broken)
+    with pytest.raises(ValueError, match="the design is broken"):
+        m.fit(_churn_history())
+    assert m.skipped_ is None and m.warnings_ == [  # this fit's own warnings only, not the first fit's too
+        "Churn of the promoter group cannot be estimated: none of its 1 customers left in the follow-up, so no "
+        "hazard ratio is reported."]
+    assert list(m.ph_test_) == ["statistic", "df", "p_value"] and m.ph_test_["df"] == 0
+    assert type(m.ph_test_["df"]) is int
+    assert np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert type(m.reference_curve_se_) is float and np.isnan(m.reference_curve_se_)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_group_of_one_customer_with_one_loss_is_estimated():
+    """The one promoter leaves on day 300 (100 days at risk in 0-100d without a loss, 200 in 100d+ with it):
+    one customer and one loss are enough for a hazard ratio, the one a Poisson GLM of the six cells gives."""
+    import statsmodels.api as sm
+
+    rows = [r for r in CHURN_ROWS if r[0] != "promoter"] + [("promoter", 300, True)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    assert m.warnings_ == []
+    # cells: detractor 0-100d, 100d+, passive 0-100d, 100d+, promoter 0-100d, 100d+
+    events = np.array([1.0, 1, 1, 1, 0, 1])
+    days = np.array([175.0, 400, 350, 800, 100, 200])
+    X = np.array([[1.0, 1, 0, 0], [1, 1, 0, 1], [1, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]])
+    cells = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    s = m.summary
+    assert s.loc["promoter", ["customers", "events"]].tolist() == [1, 1]
+    assert s.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(cells.params[2]), rel=1e-6)
+    assert s.loc["detractor", "hazard_ratio"] == pytest.approx(np.exp(cells.params[1]), rel=1e-6)
+    assert s.loc["promoter", "hr_hi"] == pytest.approx(np.exp(cells.params[2] + Z95 * cells.bse[2]), rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_with_only_the_reference_group_losing_customers_and_one_interval():
+    """Only the passives lose anyone and there is one interval: the design is the constant alone, and the
+    baseline hazard is the passives' 2 losses per 1,150 days at risk."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 300, False), ("promoter", 900, False)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=(0, np.inf)).fit(_churn_history(rows))
+    assert list(m.result_.params.index) == ["const"]
+    assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([2 / 1150 * YEAR], rel=1e-9)
+    assert m.summary["hazard_ratio"].tolist()[1] == 1.0 and m.summary["hazard_ratio"].isna().tolist() == [True, False, True]
+    assert m.ph_test_["df"] == 0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_proportional_hazards_test_leaves_out_only_the_empty_term():
+    """Both detractors leave before day 100 (their group x 100d+ term is zero in every row: dropped); the
+    promoters lose one of three in 0-100d (250 days at risk) and one in 100d+ (700 days): their term is
+    tested, on 1 degree of freedom, with the score statistic of the five cells worked as in the test above."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] + [("detractor", 75, True), ("detractor", 90, True),
+                                                          ("promoter", 50, True), ("promoter", 300, True),
+                                                          ("promoter", 600, False)]
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history(rows))
+    # cells: detractor 0-100d, passive 0-100d, 100d+, promoter 0-100d, 100d+ (const, detractor, promoter, 100d+)
+    events = np.array([2.0, 1, 1, 1, 1])
+    days = np.array([165.0, 350, 800, 250, 700])
+    X = np.array([[1.0, 1, 0, 0], [1, 0, 0, 0], [1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 1, 1]])
+    main = sm.GLM(events, X, family=sm.families.Poisson(), offset=np.log(days / YEAR)).fit()
+    mu = main.fittedvalues
+    e = np.array([0.0, 0, 0, 0, 1])  # promoter x 100d+
+    Z = np.column_stack([X, e])
+    info = Z.T @ (mu[:, None] * Z)
+    v = info[4, 4] - info[4, :4] @ np.linalg.solve(info[:4, :4], info[:4, 4])
+    score = float(e @ (events - mu)) ** 2 / v
+    assert m.ph_test_["df"] == 1 and m.ph_test_["statistic"] == pytest.approx(score, rel=1e-6)
+    assert m.ph_test_["p_value"] == pytest.approx(stats.chi2.sf(score, 1), rel=1e-6)
+    assert m.summary.loc["promoter", "hazard_ratio"] == pytest.approx(np.exp(main.params[2]), rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("error", [np.linalg.LinAlgError("Singular matrix"), ValueError("shapes do not align")])
+def test_churn_fits_when_the_proportional_hazards_test_cannot_be_computed(monkeypatch, error):
+    """A score test that fails (a singular information matrix: the data's shape) leaves no test (NaN, df 0,
+    no warning about it); the hazard ratios stand."""
+    from statsmodels.genmod.generalized_linear_model import GLMResults
+
+    def broken(self, *a, **k):
+        raise error
+
+    monkeypatch.setattr(GLMResults, "score_test", broken)
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    assert m.ph_test_["df"] == 0 and np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert m.summary.loc["detractor", "hazard_ratio"] == pytest.approx(2.0, rel=1e-6)
+    assert not any("proportional" in w for w in m.warnings_)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_e_value_of_a_hazard_ratio_under_one_reads_its_upper_bound():
+    """With the detractors as the reference the passives' hazard ratio is 1/2 (se 1): its interval's bound
+    nearer 1 is the upper one, 1/2 x exp(1.96) > 1, so the E-value of the interval is 1."""
+    m = linkage.ChurnModel("detractor", min_group_size=1, intervals=INTERVALS).fit(_churn_history())
+    s = m.summary
+    assert s.loc["passive", "hazard_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert s.loc["passive", "hr_hi"] == pytest.approx(0.5 * np.exp(Z95), rel=1e-5)
+    assert s.loc["passive", "e_value_ci"] == 1.0 and s.loc["passive", "e_value"] > 1
+    e = evalue.e_values_hr(s["hazard_ratio"], s["hr_lo"], s["hr_hi"], rare=False)
+    assert s["e_value"].tolist()[:2] == pytest.approx(list(e.point)[:2])
+
+
+@pytest.mark.parametrize("model, within", [(linkage.RevenueModel, True), (linkage.RevenueModel, False),
+                                           (linkage.CostToServeModel, True), (linkage.ReferralModel, True)])
+def test_rate_model_summary_has_the_within_columns_whether_or_not_the_check_ran(model, within):
+    """The check's four columns are always there, in this order, after the main estimates (NaN where the
+    check did not run: left out, or referrals, which have no level before the survey to compare with)."""
+    outcome = {linkage.RevenueModel: "post_revenue", linkage.CostToServeModel: "post_contact_cost",
+               linkage.ReferralModel: "post_referred"}[model]
+    m = model("passive", min_group_size=1, within=within).fit(_rate_history(outcome))
+    assert list(m.summary.columns) == ["customers", "observed", "adjusted", "ratio", "ratio_lo", "ratio_hi",
+                                       "small_group", "e_value", "e_value_ci", "within_ratio", "within_lo",
+                                       "within_hi", "within_customers"]
+    within_cols = ["within_ratio", "within_lo", "within_hi", "within_customers"]
+    assert (m.summary[within_cols].dtypes == float).all()  # NaN, not None, where the check did not run
+    ran = within and model is not linkage.ReferralModel
+    assert m.summary["within_ratio"].notna().all() == ran and m.summary["within_hi"].notna().all() == ran
+    assert m.summary["within_lo"].notna().all() == ran and m.summary["within_customers"].notna().all() == ran
+
+
+def test_within_customer_check_keeps_a_level_under_one_a_year():
+    """Any positive level before the survey is a level, however small: a passive who spent 0.5 in the year
+    before (and 1 after) is in the check, and moves the passives' rate to 341 / 350.5."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("passive", 0.5, 1.0, 1.0), ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 20.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary["within_customers"].tolist() == [2.0, 4.0, 0.0]
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx((50 / 350) / (341 / 350.5), rel=1e-6)
+
+
+def test_within_customer_check_of_a_group_of_one():
+    """One promoter, 120 after a level of 100: a group of one customer with a level before is checked,
+    1.2 over the passives' 340 / 350."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 20.0), ("promoter", 100.0, 1.0, 120.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary["within_customers"].tolist() == [2.0, 3.0, 1.0]
+    assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(1.2 / (340 / 350), rel=1e-6)
+    # an outcome under 1 after the survey is an outcome: 0.5 after 100 is checked too
+    rows[-1] = ("promoter", 100.0, 1.0, 0.5)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(0.005 / (340 / 350), rel=1e-6)
