@@ -165,3 +165,13 @@ def test_check_can_be_left_out():
     assert off.summary["within_ratio"].isna().all() and off.summary["within_customers"].isna().all()
     pd.testing.assert_series_equal(off.summary["ratio"], on.summary["ratio"])
     assert off.results()["detractor"]["within_customer_ratio"] is None
+
+
+def test_no_check_when_only_the_reference_group_had_a_level_before():
+    """Only the passives had revenue before the survey: there is nothing to compare them with, so the check
+    is left out for every group (the reference's 1 included), not fitted on the passives alone."""
+    rows = [(g, pre if g == "passive" else 0.0, e, y) for g, pre, e, y in ROWS]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_history(rows))
+    assert m.fitted and m.summary["ratio"].notna().all()
+    assert m.summary["within_ratio"].isna().all()
+    assert m.summary["within_customers"].tolist() == [0.0, 3.0, 0.0]
