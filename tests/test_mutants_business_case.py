@@ -932,3 +932,90 @@ def test_target_score_edges_and_messages_word_for_word():
     with pytest.raises(ParameterError, match="cannot be reached"):
         bc.scenario_shares({"detractor_to_passive": 0.01, "passive_to_promoter": 0.5, "target_score": 95.0},
                            customers, labels, "passive")
+
+
+def test_scenario_inputs_by_hand():
+    """Only the reference group's curve prices the case; a group missing from the base has no customers; what a
+    model could not measure is priced as no difference and said so, word for word."""
+    revenue, cost, churn, curves, base, history = _world()
+    other = pd.DataFrame({"group": "detractor", "days": curves["days"], "retained": 0.1})
+    curves = pd.concat([other, curves], ignore_index=True)
+    curves["group"] = pd.Categorical(curves["group"], categories=LABELS)
+    cost.summary_.loc["promoter", "adjusted"] = np.nan
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    refs.summary_.loc["detractor", "adjusted"] = np.nan
+    reference, labels, ref_curve, s_ref, groups, left_out = bc._scenario_inputs(
+        revenue, cost, churn, curves, base.drop("promoter"), H, refs)
+    assert reference == "passive" and labels == LABELS
+    assert list(ref_curve["group"].astype(str)) == ["passive"] * (H + 1)
+    assert s_ref == pytest.approx([S(1, t) for t in (1, 2, 3)], rel=1e-12)
+    assert groups["customers"].tolist() == [1000.0, 2000.0, 0.0] and groups["customers"].dtype == float
+    assert groups["revenue"].tolist() == [600.0, 800.0, 1000.0]
+    assert groups["cost_to_serve"].tolist() == [50.0, 40.0, 0.0]
+    assert groups["referrals"].tolist() == [0.0, 0.02, 0.05] and groups["hazard_ratio"].tolist() == [2.0, 1.0, 0.5]
+    assert list(groups.columns) == ["customers", "revenue", "cost_to_serve", "referrals", "hazard_ratio"]
+    assert left_out == {}
+    # no referral model, and a fitted churn model without a curve for the reference group
+    reference, labels, ref_curve, s_ref, groups, left_out = bc._scenario_inputs(
+        revenue, cost, churn, other, base, H)
+    assert len(ref_curve) == 0 and list(s_ref) == [1.0, 1.0, 1.0]
+    assert (groups["referrals"] == 0.0).all()
+    assert left_out == {"retention": "Churn could not be measured.",
+                        "referrals": ("No customer was referred by a respondent after their survey (referred_by), so "
+                                      "the case has no referrals lever.")}
+    # a group whose churn could not be estimated is said so only when it is priced at all (has a revenue)
+    revenue.summary_.loc["promoter", "adjusted"] = np.nan
+    churn.summary_.loc[["detractor", "promoter"], "hazard_ratio"] = np.nan
+    left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[5]
+    assert left_out == {"retention of detractor": (
+        "The detractor group's churn could not be estimated (too few customers of it left), so the case prices it at "
+        "the passive group's churn.")}
+    # a skipped churn model: nothing said about each group, its own reason for the lever
+    churn.fitted, churn.skipped_ = False, "Churn: nobody left."
+    groups, left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[4:]
+    assert left_out == {"retention": "Churn: nobody left."} and groups["hazard_ratio"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_npv_distribution_reads_missing_columns_as_no_difference():
+    """Rows without ``as_group`` are their own group, without ``referrals`` refer nobody; a group missing from a set
+    of draws, or draws without ``_level``, are at the point estimate. Two years, rate 0, margin 0.5: a (revenue 10,
+    cost 2, survival 0.5, 0.25) worth 3 a year, b (20, 1; 0.8, 0.64) worth 9; 50 of a move to b."""
+    groups = pd.DataFrame({"customers": [100.0, 50.0], "revenue": [10.0, 20.0], "cost_to_serve": [2.0, 1.0],
+                           "survival": [np.array([0.5, 0.25]), np.array([0.8, 0.64])]}, index=["a", "b"])
+    rev = pd.DataFrame({"a": [1.0, 2.0]})  # b missing; no _level
+    ones = pd.DataFrame({"a": [1.0, 1.0], "b": [1.0, 1.0]})
+    got = bc.npv_distribution(groups, rev, ones, ones, {("a", "b"): 0.5, ("b", "a"): 0.0}, [1.0], 0.5, 0.0, 2,
+                              one_off_cost=10.0, yearly_cost=5.0, referral_value=100.0)
+    # A_a = 0.75, 0.375; A_b = 0.9, 0.72. Draw 1: 50 (9 A_b - 3 A_a) = 292.5, 267.75; draw 2 (a's revenue doubled,
+    # worth 8): 50 (9 A_b - 8 A_a) = 105, 174
+    assert got == pytest.approx([-10 + 287.5 + 262.75, -10 + 100 + 169], rel=1e-12)
+    flows = bc.scenario_cash_flows(groups, {("a", "b"): 0.5}, [1.0], 0.5, 2, yearly_cost=5.0, referral_value=100.0)
+    assert flows["referrals"].tolist() == [0.0, 0.0]
+    assert flows["benefit"].tolist() == pytest.approx([292.5, 267.75], rel=1e-12)
+    # survival shares outside [0, 1] are read as 1 and 0
+    clipped = groups.assign(survival=[np.array([0.5, 0.25]), np.array([1.5, 1.0])])
+    at_one = groups.assign(survival=[np.array([0.5, 0.25]), np.array([1.0, 1.0])])
+    for power in (1.0, 2.0):
+        hr = pd.DataFrame({"a": [1.0], "b": [power]})
+        assert bc.npv_distribution(clipped, ones.iloc[:1], ones.iloc[:1], hr, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)[0] == (
+            pytest.approx(bc.npv_distribution(at_one, ones.iloc[:1], ones.iloc[:1], hr, {("a", "b"): 0.5}, [1.0], 0.5,
+                                              0.0, 2)[0], rel=1e-12))
+    gone = groups.assign(survival=[np.array([0.5, 0.25]), np.array([-0.5, -0.5])])
+    assert bc.npv_distribution(gone, ones.iloc[:1], ones.iloc[:1], ones.iloc[:1], {("a", "b"): 0.5}, [1.0], 0.5, 0.0,
+                               2, lag_years=1)[0] == 0.0
+
+
+def test_group_value_per_year_with_each_group_s_own_first_year():
+    """A case that carries each group's customer-years of year 1 (customers who never cancel) uses them, matched by
+    group, instead of the reference survival to the power of the hazard ratio."""
+    g = pd.DataFrame({"customers": [10.0, 20.0, 5.0], "revenue": [800.0, 1000.0, 1200.0],
+                      "cost_to_serve": [60.0, 40.0, 30.0], "hazard_ratio": [2.0, 1.0, 0.5]}, index=["d", "p", "q"])
+    first_year = pd.Series({"q": 0.95, "z": 0.1, "p": 0.9})  # another order, a group not priced, d missing
+    v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
+                                           referral_value=[0.0], first_year=first_year))
+    assert list(v.index) == ["d", "p", "q"] and math.isnan(v["d"])
+    assert v[["p", "q"]].tolist() == pytest.approx([460.0 * 0.9, 570.0 * 0.95], rel=1e-12)
+    # first_year None: the reference survival as before
+    v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
+                                           referral_value=[0.0], first_year=None))
+    assert v.tolist() == pytest.approx([340.0 * 0.82, 460.0 * 0.9, 570.0 * (1 + 0.8 ** 0.5) / 2], rel=1e-12)
