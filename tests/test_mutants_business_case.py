@@ -710,6 +710,9 @@ def test_a_yearly_lever_s_defaults_and_corners():
     for c in (_lever_case(), _lever_case(groups=groups)):
         assert bc.add_yearly_lever(c, "failure_demand", 40.0, [40.0], LEVER_PARAMS,
                                    cost_saved_per_year=8.0).context["cost_to_serve_change"] == 0.5
+    # cost saved only when given: a base with a cost and a context year, and no cost saved, keeps the context
+    costly = _lever_case(groups=pd.DataFrame({"customers": [10.0], "cost_to_serve": [5.0]}, index=["a"]))
+    assert bc.add_yearly_lever(costly, "failure_demand", 40.0, [40.0], LEVER_PARAMS).context == costly.context
     no_year = _lever_case(groups=pd.DataFrame({"customers": [10.0], "cost_to_serve": [5.0]}, index=["a"]))
     no_year.context = {"cost_to_serve_change": 0.5}
     assert bc.add_yearly_lever(no_year, "failure_demand", 40.0, [40.0], LEVER_PARAMS,
@@ -747,7 +750,7 @@ def test_achieved_by_year_and_the_ramp_edges_by_hand():
 
 def test_the_case_shows_itself_in_a_notebook(case):
     html = case._repr_html_()
-    assert html.startswith("<h4>Business case</h4>")
+    assert html.startswith("<h4>Business case</h4><p>NPV ") and "Not fitted" not in html
 
 
 class _Purchases:
