@@ -723,10 +723,14 @@ def test_a_yearly_lever_s_draws_are_resampled_with_the_run_s_seed():
     """Each NPV draw adds the present value of one of the lever's draws, picked with replacement (three NPV draws
     from two lever draws) by a generator seeded with the run's seed and 7."""
     pvf = 0.5 / 1.21 + 1 / 1.331
-    values = np.array([10.0, 70.0])
+    values = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
     out = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, values, LEVER_PARAMS)
     picked = np.random.default_rng([3, 7]).choice(values, size=3, replace=True)
+    assert picked.tolist() == [40.0, 50.0, 70.0]  # three different picks: each draw has its own
     assert out.npv_draws == pytest.approx(np.array([1.0, 2.0, 3.0]) + picked * pvf, rel=1e-12)
+    # more NPV draws than lever draws: picked with replacement
+    two = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, [10.0, 70.0], LEVER_PARAMS).npv_draws
+    assert set(np.round((two - np.array([1.0, 2.0, 3.0])) / pvf, 9)) <= {10.0, 70.0}
     for p in ({**LEVER_PARAMS, "seed": 4},):
         other = np.random.default_rng([4, 7]).choice(values, size=3, replace=True)
         assert bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, values, p).npv_draws == pytest.approx(
