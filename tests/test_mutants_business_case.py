@@ -1026,3 +1026,17 @@ def test_group_value_per_year_with_each_group_s_own_first_year():
     v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
                                            referral_value=[0.0], first_year=None))
     assert v.tolist() == pytest.approx([340.0 * 0.82, 460.0 * 0.9, 570.0 * (1 + 0.8 ** 0.5) / 2], rel=1e-12)
+
+
+def test_non_contractual_clv_of_a_group_without_revenue_is_missing_and_the_rest_priced(non_contractual):
+    revenue, cost, churn, curves, base, history = _world()
+    non_contractual["missing"].add("detractor")  # the first group: the others are still priced after it
+    case = bc.evaluate_non_contractual(_Purchases(), cost, base, PARAMS, history=history)
+    assert list(case.clv.columns) == ["margin_per_year", "retention_year_1", "clv"]
+    assert list(case.clv.index) == LABELS and case.clv.loc["detractor"].isna().all()
+    for g in ("passive", "promoter"):
+        margin = GM * REV[g] - COST[g]
+        assert case.clv.loc[g].tolist() == pytest.approx(
+            [margin, S(HR[g], 1), sum(margin * A(HR[g], t) / (1 + RATE) ** t for t in (1, 2, 3))], rel=1e-12)
+    assert non_contractual["pricing_rows"][3] == [("passive", "promoter")]
+    assert case.moved == {"passive->promoter": 200.0}
