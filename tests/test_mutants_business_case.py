@@ -1040,3 +1040,23 @@ def test_non_contractual_clv_of_a_group_without_revenue_is_missing_and_the_rest_
             [margin, S(HR[g], 1), sum(margin * A(HR[g], t) / (1 + RATE) ** t for t in (1, 2, 3))], rel=1e-12)
     assert non_contractual["pricing_rows"][3] == [("passive", "promoter")]
     assert case.moved == {"passive->promoter": 200.0}
+
+
+def test_non_contractual_cost_draws_have_their_seed_and_reach_the_simulation(non_contractual, monkeypatch):
+    """The cost-to-serve draws are seeded ``seed + 1`` (the purchase model's take ``seed``), as in the contractual
+    case, and vary the simulated NPVs: drawn at 1.5 times the detractors' cost, every draw is that case's NPV."""
+    revenue, cost, churn, curves, base, history = _world()
+    seen = []
+
+    def effect_draws(model, n, seed):
+        seen.append((model, n, seed))
+        s = model.summary_
+        return pd.DataFrame({**{g: np.full(n, s.loc[g, "ratio"] * (1.5 if g == "detractor" else 1.0))
+                                for g in s.index}, "_level": np.ones(n)})
+
+    monkeypatch.setattr(value, "effect_draws", effect_draws)
+    params = {**PARAMS, "seed": 11, "scenario": {**PARAMS["scenario"], "draws": 7}}
+    case = bc.evaluate_non_contractual(_Purchases(), cost, base, params, history=history)
+    assert seen == [(cost, 7, 12)] and non_contractual["effect_draws"][1:] == (7, 11)
+    assert case.npv_draws == pytest.approx(np.full(7, npv_by_hand(net_by_hand(cost={"detractor": 75.0}))), rel=1e-9)
+    assert case.npv == pytest.approx(npv_by_hand(net_by_hand()), rel=1e-12)
