@@ -1060,3 +1060,18 @@ def test_non_contractual_cost_draws_have_their_seed_and_reach_the_simulation(non
     assert seen == [(cost, 7, 12)] and non_contractual["effect_draws"][1:] == (7, 11)
     assert case.npv_draws == pytest.approx(np.full(7, npv_by_hand(net_by_hand(cost={"detractor": 75.0}))), rel=1e-9)
     assert case.npv == pytest.approx(npv_by_hand(net_by_hand()), rel=1e-12)
+
+
+def test_scenario_inputs_match_the_models_groups_by_label():
+    """A referral or churn summary that lists the groups in another order, or lacks one, is matched by label: a
+    group without a referral rate refers nobody, one without a hazard ratio churns like the reference group."""
+    revenue, cost, churn, curves, base, history = _world()
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    refs.summary_ = refs.summary_.loc[["promoter", "passive"]]
+    churn.summary_ = churn.summary_.loc[["passive", "detractor"]]
+    groups, left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[4:]
+    assert groups["referrals"].tolist() == [0.0, 0.02, 0.05]
+    assert groups["hazard_ratio"].tolist() == [2.0, 1.0, 1.0]
+    assert left_out == {"retention of promoter": (
+        "The promoter group's churn could not be estimated (too few customers of it left), so the case prices it at "
+        "the passive group's churn.")}
