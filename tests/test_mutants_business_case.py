@@ -1075,3 +1075,9 @@ def test_scenario_inputs_match_the_models_groups_by_label():
     assert left_out == {"retention of promoter": (
         "The promoter group's churn could not be estimated (too few customers of it left), so the case prices it at "
         "the passive group's churn.")}
+
+
+def test_non_contractual_inputs_keep_the_groups_without_their_curves(non_contractual):
+    revenue, cost, churn, curves, base, history = _world()
+    groups = bc.evaluate_non_contractual(_Purchases(), cost, base, PARAMS, history=history).inputs["groups"]
+    assert list(groups.columns) == ["customers", "revenue", "cost_to_serve", "referrals", "hazard_ratio"]
