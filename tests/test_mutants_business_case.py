@@ -1081,3 +1081,10 @@ def test_non_contractual_inputs_keep_the_groups_without_their_curves(non_contrac
     revenue, cost, churn, curves, base, history = _world()
     groups = bc.evaluate_non_contractual(_Purchases(), cost, base, PARAMS, history=history).inputs["groups"]
     assert list(groups.columns) == ["customers", "revenue", "cost_to_serve", "referrals", "hazard_ratio"]
+
+
+def test_a_case_without_a_currency_says_none_as_empty_text(pinned_draws):
+    revenue, cost, churn, curves, base, history = _world()
+    params = {k: v for k, v in PARAMS.items() if k != "currency"}
+    case = bc.evaluate(revenue, cost, churn, curves, base, params, history=history)
+    assert case.inputs["currency"] == "" and case.assumptions()["currency"] == ""
