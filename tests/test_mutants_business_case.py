@@ -1088,3 +1088,26 @@ def test_a_case_without_a_currency_says_none_as_empty_text(pinned_draws):
     params = {k: v for k, v in PARAMS.items() if k != "currency"}
     case = bc.evaluate(revenue, cost, churn, curves, base, params, history=history)
     assert case.inputs["currency"] == "" and case.assumptions()["currency"] == ""
+
+
+def test_moves_of_no_share_or_onto_themselves_are_kept_quietly_and_the_rest_go_on():
+    """_priced_moves keeps a move of share 0 (or a group's move to itself) as it is, without asking whether its
+    groups were measured; a move left out does not stop the moves after it. _row_moves drops them quietly."""
+    groups = pd.DataFrame({"revenue": [np.nan, 1.0, 2.0]}, index=["a", "b", "c"])
+    moves = {("a", "b"): 0.2, ("b", "a"): 0.0, ("a", "a"): 0.5, ("b", "c"): 0.1}
+    kept, left_out = bc._priced_moves(moves, groups)
+    assert kept == {("b", "a"): 0.0, ("a", "a"): 0.5, ("b", "c"): 0.1}
+    assert list(left_out) == ["move a to b"]
+    rows = pd.DataFrame(index=["b", "b as c"])
+    out, left_out = bc._row_moves({("a", "b"): 0.2, ("c", "b"): 0.0, ("b", "b"): 0.5, ("b", "c"): 0.1}, rows)
+    assert out == {("b", "b as c"): 0.1} and list(left_out) == ["move a to b"]
+
+
+def test_a_small_step_per_unit_of_k_is_not_no_step():
+    """Shares so small that k adds under one point of net score per unit still reach the target."""
+    customers = pd.Series({"detractor": 1000.0, "passive": 2000.0, "promoter": 1000.0})
+    sc = {"detractor_to_passive": 0.02, "passive_to_promoter": 0.01, "target_score": 5.0}
+    # k adds 100 x (0.02 x 1000 + 0.01 x 2000) / 4000 = 1 point: 5 points need k = 5
+    assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
+    sc = {"detractor_to_passive": 0.01, "passive_to_promoter": 0.005, "target_score": 5.0}  # 0.5 a unit: k = 10
+    assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
