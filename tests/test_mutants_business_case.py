@@ -612,3 +612,502 @@ def test_no_revenue_in_the_base_leaves_the_revenue_uplift_undefined(pinned_draws
     assert math.isnan(case.context["revenue_uplift"])
     assert case.context["cost_to_serve_change"] == pytest.approx(
         net_by_hand(rev={g: 0.0 for g in LABELS}, lever="cost_to_serve_change")[2] / sum(BASE[g] * COST[g] for g in LABELS))
+
+
+# --------------------------------------------------------------------------- second pass (2026-12-03)
+
+
+def test_each_model_s_draws_have_their_own_seed_and_the_run_s_number(monkeypatch):
+    """The four sets of effect draws are seeded apart, from the run's seed (revenue ``seed``, cost to serve
+    ``seed + 1``, churn ``seed + 2``, referrals ``seed + 3``): a re-run gives the same percentiles, and no two
+    models draw from the same stream (their effects would move in lockstep instead of independently)."""
+    revenue, cost, churn, curves, base, history = _world()
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    seen = []
+
+    def effect_draws(model, n, seed):
+        seen.append((model, n, seed))
+        s = model.summary_
+        point = (s["hazard_ratio"] if "hazard_ratio" in s else s["ratio"]).fillna(1.0)
+        return pd.DataFrame({**{g: np.full(n, point[g]) for g in s.index}, "_level": np.ones(n)})
+
+    monkeypatch.setattr(value, "effect_draws", effect_draws)
+    params = {**PARAMS, "seed": 11, "scenario": {**PARAMS["scenario"], "draws": 7}}
+    case = bc.evaluate(revenue, cost, churn, curves, base, params, refs, history=history)
+    assert [(m, n, s) for m, n, s in seen] == [(revenue, 7, 11), (cost, 7, 12), (churn, 7, 13), (refs, 7, 14)]
+    assert all(type(s) is int for _, _, s in seen)
+    assert len(case.npv_draws) == 7
+    seen.clear()
+    bc.evaluate(revenue, cost, churn, curves, base, params, history=history)
+    assert [(m, s) for m, _, s in seen] == [(revenue, 11), (cost, 12), (churn, 13)]  # no referral model, no draws
+
+
+def _lever_case(sensitivity=True, **inputs):
+    """A bare case of three years (one-off 100, 5 a year, retention 10, 20, 30) and three NPV draws."""
+    flows = pd.DataFrame({"retention": [0.0, 10.0, 20.0, 30.0], "spend": 0.0, "cost_to_serve": 0.0, "referrals": 0.0,
+                          "failure_demand": 0.0}, index=pd.RangeIndex(0, 4, name="year"))
+    flows["benefit"] = flows["retention"]
+    flows["cost"] = [100.0, 5.0, 5.0, 5.0]
+    flows["net"] = flows["benefit"] - flows["cost"]
+    sens = pd.DataFrame({"assumption": ["Gross margin", "Discount rate"], "low": ["a", "b"], "high": ["c", "d"],
+                         "npv_low": [-50.0, 0.0], "npv_high": [50.0, 1.0], "swing": [100.0, 1.0]})
+    return bc.BusinessCase(clv=pd.DataFrame(), cash_flows=flows, npv=-99.0, roi=0.0, payback_months=None, irr=None,
+                           uncertainty={}, npv_draws=np.array([1.0, 2.0, 3.0]), moved={},
+                           sensitivity=sens if sensitivity else None,
+                           context={"year": 2, "cost_to_serve_change": 0.5}, inputs=inputs)
+
+
+LEVER_PARAMS = {"horizon_years": 3, "discount_rate": 0.1, "seed": 3,
+                "scenario": {"ramp_years": 2, "lag_years": 1, "one_off_cost": 100.0}}
+
+
+def test_a_yearly_lever_by_hand():
+    """Ramp over two years and a one-year lag: the lever is in place 0, 1/2 and all of it in years 1-3, so 40 a
+    year brings 0, 20, 40; every headline figure is recomputed from the new flows."""
+    groups = pd.DataFrame({"customers": [10.0, 20.0], "cost_to_serve": [1.0, 2.0]}, index=["a", "b"])
+    case = _lever_case(groups=groups, other="kept")
+    out = bc.add_yearly_lever(case, "failure_demand", 40, np.full(5, 40.0), LEVER_PARAMS, {"reasons": ["x"]},
+                              label="Lever", cost_saved_per_year=8.0)
+    f = out.cash_flows
+    assert f["failure_demand"].tolist() == [0.0, 0.0, 20.0, 40.0]
+    assert f["benefit"].tolist() == [0.0, 10.0, 40.0, 70.0] and f["cost"].tolist() == [100.0, 5.0, 5.0, 5.0]
+    assert f["net"].tolist() == [-100.0, 5.0, 35.0, 65.0]
+    assert case.cash_flows["failure_demand"].tolist() == [0.0] * 4  # the case itself is left alone
+    assert out.npv == pytest.approx(-100 + 5 / 1.1 + 35 / 1.21 + 65 / 1.331, rel=1e-12)
+    pv_c = 100 + 5 / 1.1 + 5 / 1.21 + 5 / 1.331
+    assert out.roi == pytest.approx((10 / 1.1 + 40 / 1.21 + 70 / 1.331 - pv_c) / pv_c, rel=1e-12)
+    assert out.payback_months == pytest.approx(24 + 12 * 60 / 65, rel=1e-12)  # -100, -95, -60, +5
+    assert bc.npv([5.0, 35.0, 65.0], out.irr, 100.0) == pytest.approx(0.0, abs=1e-6)
+    pv = 40 * (0.5 / 1.21 + 1 / 1.331)
+    assert out.npv_draws == pytest.approx([1 + pv, 2 + pv, 3 + pv], rel=1e-12)
+    assert out.uncertainty == pytest.approx(bc.summarise_npv([1 + pv, 2 + pv, 3 + pv]))
+    s = out.sensitivity
+    assert list(s["assumption"]) == ["Gross margin", "Lever", "Discount rate"]  # by swing: 100, 40 x pv / 40, 1
+    assert s.loc[0, ["npv_low", "npv_high", "swing"]].tolist() == pytest.approx([-50 + pv, 50 + pv, 100.0])
+    assert s.loc[2, ["npv_low", "npv_high", "swing"]].tolist() == pytest.approx([pv, 1 + pv, 1.0])
+    assert s.loc[1, ["low", "high"]].tolist() == ["half the value", "1.5 times the value"]
+    assert s.loc[1, ["npv_low", "npv_high", "swing"]].tolist() == pytest.approx(
+        [out.npv - pv / 2, out.npv + pv / 2, pv], rel=1e-12)
+    assert list(s.index) == [0, 1, 2]
+    assert list(case.sensitivity["npv_low"]) == [-50.0, 0.0]  # the case's tornado is left alone
+    assert out.inputs["failure_demand"] == {"reasons": ["x"], "value_per_year": 40.0, "achieved_by_year": [0.0, 0.5, 1.0]}
+    assert type(out.inputs["failure_demand"]["value_per_year"]) is float
+    assert out.inputs["other"] == "kept" and "failure_demand" not in case.inputs
+    # 8 of cost saved once in place, half in place in the context year (2), against a base cost of 10 + 40
+    assert out.context == pytest.approx({"year": 2, "cost_to_serve_change": 0.5 - 8 * 0.5 / 50})
+    assert case.context["cost_to_serve_change"] == 0.5
+
+
+def test_a_yearly_lever_s_defaults_and_corners():
+    case = _lever_case(sensitivity=False)
+    out = bc.add_yearly_lever(case, "failure_demand", 40.0, [40.0], LEVER_PARAMS)
+    assert out.sensitivity is None and out.context == case.context
+    assert out.inputs == {"failure_demand": {"value_per_year": 40.0, "achieved_by_year": [0.0, 0.5, 1.0]}}
+    named = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, [40.0], LEVER_PARAMS).sensitivity
+    assert "Value of the failure demand lever" in set(named["assumption"])
+    # no groups, no context year, or a base that costs nothing: the cost saved changes no context
+    groups = pd.DataFrame({"customers": [10.0], "cost_to_serve": [0.0]}, index=["a"])
+    for c in (_lever_case(), _lever_case(groups=groups)):
+        assert bc.add_yearly_lever(c, "failure_demand", 40.0, [40.0], LEVER_PARAMS,
+                                   cost_saved_per_year=8.0).context["cost_to_serve_change"] == 0.5
+    # cost saved only when given: a base with a cost and a context year, and no cost saved, keeps the context
+    costly = _lever_case(groups=pd.DataFrame({"customers": [10.0], "cost_to_serve": [5.0]}, index=["a"]))
+    assert bc.add_yearly_lever(costly, "failure_demand", 40.0, [40.0], LEVER_PARAMS).context == costly.context
+    no_year = _lever_case(groups=pd.DataFrame({"customers": [10.0], "cost_to_serve": [5.0]}, index=["a"]))
+    no_year.context = {"cost_to_serve_change": 0.5}
+    assert bc.add_yearly_lever(no_year, "failure_demand", 40.0, [40.0], LEVER_PARAMS,
+                               cost_saved_per_year=8.0).context == {"cost_to_serve_change": 0.5}
+
+
+def test_a_yearly_lever_s_draws_are_resampled_with_the_run_s_seed():
+    """Each NPV draw adds the present value of one of the lever's draws, picked with replacement (three NPV draws
+    from two lever draws) by a generator seeded with the run's seed and 7."""
+    pvf = 0.5 / 1.21 + 1 / 1.331
+    values = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
+    out = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, values, LEVER_PARAMS)
+    picked = np.random.default_rng([3, 7]).choice(values, size=3, replace=True)
+    assert picked.tolist() == [40.0, 50.0, 70.0]  # three different picks: each draw has its own
+    assert out.npv_draws == pytest.approx(np.array([1.0, 2.0, 3.0]) + picked * pvf, rel=1e-12)
+    # more NPV draws than lever draws: picked with replacement
+    two = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, [10.0, 70.0], LEVER_PARAMS).npv_draws
+    assert set(np.round((two - np.array([1.0, 2.0, 3.0])) / pvf, 9)) <= {10.0, 70.0}
+    for p in ({**LEVER_PARAMS, "seed": 4},):
+        other = np.random.default_rng([4, 7]).choice(values, size=3, replace=True)
+        assert bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, values, p).npv_draws == pytest.approx(
+            np.array([1.0, 2.0, 3.0]) + other * pvf, rel=1e-12)
+    # a single lever draw: every NPV draw moves by the same present value (with replacement: 3 from 1)
+    one = bc.add_yearly_lever(_lever_case(), "failure_demand", 40.0, [25.0], LEVER_PARAMS)
+    assert one.npv_draws == pytest.approx([1 + 25 * pvf, 2 + 25 * pvf, 3 + 25 * pvf], rel=1e-12)
+
+
+def test_achieved_by_year_and_the_ramp_edges_by_hand():
+    assert bc.achieved_by_year([0.5, 1.0], 0, 3).tolist() == [0.5, 1.0, 1.0]
+    assert bc.achieved_by_year([0.5, 1.0], 1, 3).tolist() == [0.0, 0.5, 1.0]
+    assert bc.achieved_by_year([0.5, 1.0], 2, 3).tolist() == [0.0, 0.0, 0.5]
+    assert bc.achieved_by_year([0.5, 1.0], 3, 3).tolist() == [0.0, 0.0, 0.0]
+    assert bc.achieved_by_year([0.25, 0.5, 0.75, 1.0], 0, 2).tolist() == [0.25, 0.5]
+    assert bc.achieved_by_year([1.0], 1.0, 2.0).tolist() == [0.0, 1.0]  # whole numbers given as floats
+    assert bc._linear_ramp(2.0) == [0.5, 1.0] and bc._linear_ramp(-1) == [1.0] and bc._linear_ramp(3) == [1 / 3, 2 / 3, 1.0]
+    assert bc._ramp_shares([0.5, 0.75], 4).tolist() == [0.5, 0.25, 0.0, 0.0]
+    assert bc._ramp_shares([0.3, 0.6, 1.0], 2).tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_the_case_shows_itself_in_a_notebook(case):
+    html = case._repr_html_()
+    assert html.startswith("<h4>Business case</h4><p>NPV ") and "Not fitted" not in html
+
+
+class _Purchases:
+    """A fitted purchase model's stand-in: the toy's revenue ratios as purchase-rate ratios and its hazard ratios
+    as dropout ratios, with their intervals."""
+
+    reference_group = "passive"
+
+    def __init__(self):
+        self.summary_ = pd.DataFrame({
+            "purchase_rate_ratio": [REV[g] / REV["passive"] for g in LABELS],
+            "purchase_rate_ratio_lo": [REV_CI.get(g, (1.0, 1.0))[0] for g in LABELS],
+            "purchase_rate_ratio_hi": [REV_CI.get(g, (1.0, 1.0))[1] for g in LABELS],
+            "dropout_ratio": [HR[g] for g in LABELS],
+            "dropout_ratio_lo": [HR_CI.get(g, (1.0, 1.0))[0] for g in LABELS],
+            "dropout_ratio_hi": [HR_CI.get(g, (1.0, 1.0))[1] for g in LABELS]}, index=pd.Index(LABELS, name="group"))
+
+
+@pytest.fixture()
+def non_contractual(monkeypatch, pinned_draws):
+    """cxvalue.purchases' pricing replaced by the toy world's answers: each group (and each mover row, as it is
+    and as the group it moves to) at the group's revenue and cost, buying left ``S_g(t)``; every call recorded."""
+    from cxvalue import purchases as pm
+
+    calls = {"missing": set()}
+
+    def survival(g):
+        return np.array([S(HR[g], t) for t in range(1, H + 1)])
+
+    def group_rows(model, cost_to_serve, base_customers, horizon_years):
+        calls["group_rows"] = (model, cost_to_serve, base_customers, horizon_years)
+        fitted = cost_to_serve is not None and cost_to_serve.fitted
+        return pd.DataFrame({"customers": [BASE[g] for g in LABELS],
+                             "revenue": [np.nan if g in calls["missing"] else REV[g] for g in LABELS],
+                             "survival": [survival(g) for g in LABELS],
+                             "cost_to_serve": [COST[g] if fitted else 0.0 for g in LABELS], "referrals": 0.0,
+                             "hazard_ratio": [HR[g] for g in LABELS]}, index=LABELS)
+
+    def pricing_rows(model, hist, cost_to_serve, moves, base_customers, horizon_years, weights=None):
+        calls["pricing_rows"] = (model, hist, cost_to_serve, moves, base_customers, horizon_years, weights)
+        fitted = cost_to_serve is not None and cost_to_serve.fitted
+        out = {}
+        for g, h in moves:
+            for as_group in (g, h):
+                out[g if as_group == g else f"{g} as {as_group}"] = {
+                    "customers": BASE[g], "as_group": as_group, "revenue": REV[as_group],
+                    "cost_to_serve": COST[as_group] if fitted else 0.0, "referrals": 0.0,
+                    "hazard_ratio": HR[as_group], "survival": survival(as_group)}
+        return pd.DataFrame.from_dict(out, orient="index")
+
+    def effect_draws(model, n, seed):
+        calls["effect_draws"] = (model, n, seed)
+        ones = pd.DataFrame({**{g: np.ones(n) for g in LABELS}, "_level": np.ones(n)})
+        return ones, ones.copy()
+
+    monkeypatch.setattr(pm, "group_rows", group_rows)
+    monkeypatch.setattr(pm, "pricing_rows", pricing_rows)
+    monkeypatch.setattr(pm, "effect_draws", effect_draws)
+    return calls
+
+
+def test_non_contractual_case_by_hand(non_contractual):
+    """Buying left after each year plays the part of survival: with the toy's curves the case is the toy's case,
+    its tornado the toy's tornado under the purchase model's names."""
+    revenue, cost, churn, curves, base, history = _world()
+    purchases = _Purchases()
+    weights = pd.Series(1.0, index=history.index)
+    params = {**PARAMS, "seed": 11, "scenario": {**PARAMS["scenario"], "draws": 7}}
+    case = bc.evaluate_non_contractual(purchases, cost, base, params, history=history, weights=weights)
+    calls = non_contractual
+    assert calls["group_rows"][0] is purchases and calls["group_rows"][1] is cost
+    assert calls["group_rows"][2] is base and calls["group_rows"][3] == H
+    model, hist, cost_model, moves, customers, horizon, w = calls["pricing_rows"]
+    assert model is purchases and hist is history and cost_model is cost and w is weights and horizon == H
+    assert moves == [("detractor", "passive"), ("passive", "promoter")]
+    assert customers.to_dict() == BASE
+    assert calls["effect_draws"] == (purchases, 7, 11)
+    flows = case.cash_flows
+    for lever in ("spend", "cost_to_serve", "retention", "revenue_change", "cost_to_serve_change"):
+        assert flows.loc[1:, lever].to_numpy() == pytest.approx(net_by_hand(lever=lever), rel=1e-12)
+    assert flows.loc[1:, "benefit"].to_numpy() == pytest.approx(net_by_hand(), rel=1e-12)
+    assert case.npv == pytest.approx(npv_by_hand(net_by_hand()), rel=1e-12)
+    assert case.npv_draws == pytest.approx(np.full(7, case.npv), rel=1e-12)
+    assert case.moved == {"detractor->passive": 200.0, "passive->promoter": 200.0}
+    assert case.left_out == {
+        "referrals": "Referrals are not priced for customers who never cancel (non-contractual mode) yet."}
+    assert case.inputs["business_model"] == "non_contractual" and case.inputs["reference"] == "passive"
+    assert case.inputs["reference_survival"] == pytest.approx([S(1, t) for t in (1, 2, 3)], rel=1e-12)
+    assert case.inputs["referral_value"] == [0.0, 0.0, 0.0]
+    assert case.inputs["first_year"].to_dict() == pytest.approx({g: (1 + S(HR[g], 1)) / 2 for g in LABELS})
+    assert bc.group_value_per_year(case).to_dict() == pytest.approx(
+        {g: (GM * REV[g] - COST[g]) * (1 + S(HR[g], 1)) / 2 for g in LABELS}, rel=1e-12)
+    for g in LABELS:
+        margin = GM * REV[g] - COST[g]
+        assert case.clv.loc[g].to_dict() == pytest.approx({
+            "margin_per_year": margin, "retention_year_1": S(HR[g], 1),
+            "clv": sum(margin * A(HR[g], t) / (1 + RATE) ** t for t in (1, 2, 3))}, rel=1e-12)
+    assert list(case.clv.index) == LABELS and case.clv.index.name == "group"
+    s = case.sensitivity.set_index("assumption")
+    expected = {
+        "Purchase-rate effect, detractor": ("0.60", "0.90", {"rev": {"detractor": 600 * 0.6 / 0.75}},
+                                            {"rev": {"detractor": 600 * 0.9 / 0.75}}),
+        "Purchase-rate effect, promoter": ("1.10", "1.40", {"rev": {"promoter": 1000 * 1.1 / 1.25}},
+                                           {"rev": {"promoter": 1000 * 1.4 / 1.25}}),
+        "Cost-to-serve effect, detractor": ("1.10", "1.40", {"cost": {"detractor": 50 * 1.1 / 1.25}},
+                                            {"cost": {"detractor": 50 * 1.4 / 1.25}}),
+        "Cost-to-serve effect, promoter": ("0.60", "0.90", {"cost": {"promoter": 30 * 0.6 / 0.75}},
+                                           {"cost": {"promoter": 30 * 0.9 / 0.75}}),
+        "Dropout effect, detractor": ("1.50", "2.50", {"hr": {"detractor": 1.5}}, {"hr": {"detractor": 2.5}}),
+        "Dropout effect, promoter": ("0.30", "0.80", {"hr": {"promoter": 0.3}}, {"hr": {"promoter": 0.8}}),
+    }
+    assert sorted(s.index) == sorted(["Gross margin", "Discount rate", "Share of detractor moved",
+                                      "Share of passive moved", "Years to full effect", *expected])
+    for name, (low, high, at_low, at_high) in expected.items():
+        assert (s.loc[name, "low"], s.loc[name, "high"]) == (low, high), name
+        assert s.loc[name, "npv_low"] == pytest.approx(npv_by_hand(net_by_hand(**at_low)), rel=1e-9), name
+        assert s.loc[name, "npv_high"] == pytest.approx(npv_by_hand(net_by_hand(**at_high)), rel=1e-9), name
+
+
+def test_non_contractual_case_without_a_cost_model_or_a_group_s_revenue(non_contractual):
+    revenue, cost, churn, curves, base, history = _world()
+    purchases = _Purchases()
+    non_contractual["missing"].add("promoter")
+    case = bc.evaluate_non_contractual(purchases, None, base, PARAMS, history=history)
+    assert non_contractual["pricing_rows"][3] == [("detractor", "passive")]
+    assert non_contractual["pricing_rows"][6] is None  # no weights
+    assert case.left_out == {
+        "referrals": "Referrals are not priced for customers who never cancel (non-contractual mode) yet.",
+        "cost_to_serve": "Cost to serve could not be measured.",
+        "move passive to promoter": ("Moving customers from passive to promoter is left out: no respondent was in "
+                                     "the promoter group, so what its customers are worth is unknown.")}
+    assert case.clv.loc["promoter"].isna().all() and case.clv.loc["passive", "margin_per_year"] == GM * 800
+    only_detractors = [200 * (GM * 800 * A(1, t) - GM * 600 * A(2, t)) for t in (1, 2, 3)]
+    assert case.cash_flows.loc[1:, "benefit"].to_numpy() == pytest.approx(only_detractors, rel=1e-12)
+    assert not any(a.startswith("Cost-to-serve effect") for a in case.sensitivity["assumption"])
+    # a cost model that was skipped: its own reason, and no cost draws
+    cost.fitted, cost.skipped_ = False, "Cost to serve: no contacts."
+    case = bc.evaluate_non_contractual(purchases, cost, base, PARAMS, history=history)
+    assert case.left_out["cost_to_serve"] == "Cost to serve: no contacts."
+    cost.skipped_ = None
+    case = bc.evaluate_non_contractual(purchases, cost, base, PARAMS, history=history)
+    assert case.left_out["cost_to_serve"] == "Cost to serve could not be measured."
+
+
+def test_target_score_edges_and_messages_word_for_word():
+    """Today 1,000 of each end group and 2,000 passives: net score 0; each point of k (0.2 x 1,000 + 0.1 x 2,000
+    customers one group up, of 4,000) adds 10 points."""
+    from cxvalue.exceptions import ParameterError
+
+    labels = ["detractor", "passive", "promoter"]
+    customers = pd.Series({"passive": 2000.0, "promoter": 1000.0, "detractor": 1000.0, "other": 5000.0})
+    sc = {"detractor_to_passive": 0.2, "passive_to_promoter": 0.1}
+    assert bc.scenario_shares(sc, customers, labels, "passive") == (0.2, 0.1)  # no target_score key at all
+    assert bc.scenario_shares({**sc, "target_score": 30.0}, customers, labels, "passive") == pytest.approx((0.6, 0.3))
+    assert bc.scenario_shares({**sc, "target_score": 50.0}, customers, labels, "passive") == (1.0, 0.5)  # all of them
+    # the reference group is the one the second share moves, whichever its place
+    # (k adds 100 x (0.2 x 1000 + 0.1 x 1000) / 4000 = 7.5 points: 30 needs k = 4)
+    assert bc.scenario_shares({**sc, "target_score": 30.0}, customers, labels, "promoter") == pytest.approx((0.8, 0.4))
+    # a group missing from the base counts 0 customers: today 100 x (1000 - 0) / 3000 = 33.3, and k adds
+    # 100 x 0.1 x 2000 / 3000 = 6.67 points: 50 needs k = 2.5
+    d2p, p2p = bc.scenario_shares({**sc, "target_score": 50.0}, customers.drop("detractor"), labels, "passive")
+    assert (d2p, p2p) == pytest.approx((0.5, 0.25))
+    with pytest.raises(ParameterError) as e:
+        bc.scenario_shares({**sc, "target_score": 0.0}, customers, labels, "passive")
+    assert str(e.value) == ("scenario.target_score = 0: today's net score is already 0.0; set a higher target or "
+                            "leave it empty")
+    with pytest.raises(ParameterError) as e:
+        bc.scenario_shares({**sc, "target_score": -2.5}, customers, labels, "passive")
+    assert str(e.value) == ("scenario.target_score = -2.5: today's net score is already 0.0; set a higher target or "
+                            "leave it empty")
+    with pytest.raises(ParameterError) as e:
+        bc.scenario_shares({"detractor_to_passive": 0.0, "passive_to_promoter": 0.0, "target_score": 10.0}, customers,
+                           labels, "passive")
+    assert str(e.value) == ("scenario.target_score: both shares are 0, so no customer moves; set "
+                            "scenario.detractor_to_passive or scenario.passive_to_promoter above 0")
+    with pytest.raises(ParameterError) as e:
+        bc.scenario_shares({**sc, "target_score": 50.5}, customers, labels, "passive")
+    assert str(e.value) == ("scenario.target_score = 50.5 cannot be reached from today's 0.0 by moving customers one "
+                            "group up in the ratio of the two shares (it would need more than the whole group); lower "
+                            "the target or change the shares' ratio")
+    # the passives' share alone over the whole group
+    with pytest.raises(ParameterError, match="cannot be reached"):
+        bc.scenario_shares({"detractor_to_passive": 0.01, "passive_to_promoter": 0.5, "target_score": 95.0},
+                           customers, labels, "passive")
+
+
+def test_scenario_inputs_by_hand():
+    """Only the reference group's curve prices the case; a group missing from the base has no customers; what a
+    model could not measure is priced as no difference and said so, word for word."""
+    revenue, cost, churn, curves, base, history = _world()
+    other = pd.DataFrame({"group": "detractor", "days": curves["days"], "retained": 0.1})
+    curves = pd.concat([other, curves], ignore_index=True)
+    curves["group"] = pd.Categorical(curves["group"], categories=LABELS)
+    cost.summary_.loc["promoter", "adjusted"] = np.nan
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    refs.summary_.loc["detractor", "adjusted"] = np.nan
+    reference, labels, ref_curve, s_ref, groups, left_out = bc._scenario_inputs(
+        revenue, cost, churn, curves, base.drop("promoter"), H, refs)
+    assert reference == "passive" and labels == LABELS
+    assert list(ref_curve["group"].astype(str)) == ["passive"] * (H + 1)
+    assert s_ref == pytest.approx([S(1, t) for t in (1, 2, 3)], rel=1e-12)
+    assert groups["customers"].tolist() == [1000.0, 2000.0, 0.0] and groups["customers"].dtype == float
+    assert groups["revenue"].tolist() == [600.0, 800.0, 1000.0]
+    assert groups["cost_to_serve"].tolist() == [50.0, 40.0, 0.0]
+    assert groups["referrals"].tolist() == [0.0, 0.02, 0.05] and groups["hazard_ratio"].tolist() == [2.0, 1.0, 0.5]
+    assert list(groups.columns) == ["customers", "revenue", "cost_to_serve", "referrals", "hazard_ratio"]
+    assert left_out == {}
+    # no referral model, and a fitted churn model without a curve for the reference group
+    reference, labels, ref_curve, s_ref, groups, left_out = bc._scenario_inputs(
+        revenue, cost, churn, other, base, H)
+    assert len(ref_curve) == 0 and list(s_ref) == [1.0, 1.0, 1.0]
+    assert (groups["referrals"] == 0.0).all()
+    assert left_out == {"retention": "Churn could not be measured.",
+                        "referrals": ("No customer was referred by a respondent after their survey (referred_by), so "
+                                      "the case has no referrals lever.")}
+    # a group whose churn could not be estimated is said so only when it is priced at all (has a revenue)
+    revenue.summary_.loc["promoter", "adjusted"] = np.nan
+    churn.summary_.loc[["detractor", "promoter"], "hazard_ratio"] = np.nan
+    left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[5]
+    assert left_out == {"retention of detractor": (
+        "The detractor group's churn could not be estimated (too few customers of it left), so the case prices it at "
+        "the passive group's churn.")}
+    # a skipped churn model: nothing said about each group, its own reason for the lever
+    churn.fitted, churn.skipped_ = False, "Churn: nobody left."
+    groups, left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[4:]
+    assert left_out == {"retention": "Churn: nobody left."} and groups["hazard_ratio"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_npv_distribution_reads_missing_columns_as_no_difference():
+    """Rows without ``as_group`` are their own group, without ``referrals`` refer nobody; a group missing from a set
+    of draws, or draws without ``_level``, are at the point estimate. Two years, rate 0, margin 0.5: a (revenue 10,
+    cost 2, survival 0.5, 0.25) worth 3 a year, b (20, 1; 0.8, 0.64) worth 9; 50 of a move to b."""
+    groups = pd.DataFrame({"customers": [100.0, 50.0], "revenue": [10.0, 20.0], "cost_to_serve": [2.0, 1.0],
+                           "survival": [np.array([0.5, 0.25]), np.array([0.8, 0.64])]}, index=["a", "b"])
+    rev = pd.DataFrame({"a": [1.0, 2.0]})  # b missing; no _level
+    ones = pd.DataFrame({"a": [1.0, 1.0], "b": [1.0, 1.0]})
+    got = bc.npv_distribution(groups, rev, ones, ones, {("a", "b"): 0.5, ("b", "a"): 0.0}, [1.0], 0.5, 0.0, 2,
+                              one_off_cost=10.0, yearly_cost=5.0, referral_value=100.0)
+    # A_a = 0.75, 0.375; A_b = 0.9, 0.72. Draw 1: 50 (9 A_b - 3 A_a) = 292.5, 267.75; draw 2 (a's revenue doubled,
+    # worth 8): 50 (9 A_b - 8 A_a) = 105, 174
+    assert got == pytest.approx([-10 + 287.5 + 262.75, -10 + 100 + 169], rel=1e-12)
+    flows = bc.scenario_cash_flows(groups, {("a", "b"): 0.5}, [1.0], 0.5, 2, yearly_cost=5.0, referral_value=100.0)
+    assert flows["referrals"].tolist() == [0.0, 0.0]
+    assert flows["benefit"].tolist() == pytest.approx([292.5, 267.75], rel=1e-12)
+    # survival shares outside [0, 1] are read as 1 and 0
+    clipped = groups.assign(survival=[np.array([0.5, 0.25]), np.array([1.5, 1.0])])
+    at_one = groups.assign(survival=[np.array([0.5, 0.25]), np.array([1.0, 1.0])])
+    for power in (1.0, 2.0):
+        hr = pd.DataFrame({"a": [1.0], "b": [power]})
+        assert bc.npv_distribution(clipped, ones.iloc[:1], ones.iloc[:1], hr, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)[0] == (
+            pytest.approx(bc.npv_distribution(at_one, ones.iloc[:1], ones.iloc[:1], hr, {("a", "b"): 0.5}, [1.0], 0.5,
+                                              0.0, 2)[0], rel=1e-12))
+    gone = groups.assign(survival=[np.array([0.5, 0.25]), np.array([-0.5, -0.5])])
+    assert bc.npv_distribution(gone, ones.iloc[:1], ones.iloc[:1], ones.iloc[:1], {("a", "b"): 0.5}, [1.0], 0.5, 0.0,
+                               2, lag_years=1)[0] == 0.0
+
+
+def test_group_value_per_year_with_each_group_s_own_first_year():
+    """A case that carries each group's customer-years of year 1 (customers who never cancel) uses them, matched by
+    group, instead of the reference survival to the power of the hazard ratio."""
+    g = pd.DataFrame({"customers": [10.0, 20.0, 5.0], "revenue": [800.0, 1000.0, 1200.0],
+                      "cost_to_serve": [60.0, 40.0, 30.0], "hazard_ratio": [2.0, 1.0, 0.5]}, index=["d", "p", "q"])
+    first_year = pd.Series({"q": 0.95, "z": 0.1, "p": 0.9})  # another order, a group not priced, d missing
+    v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
+                                           referral_value=[0.0], first_year=first_year))
+    assert list(v.index) == ["d", "p", "q"] and math.isnan(v["d"])
+    assert v[["p", "q"]].tolist() == pytest.approx([460.0 * 0.9, 570.0 * 0.95], rel=1e-12)
+    # first_year None: the reference survival as before
+    v = bc.group_value_per_year(_bare_case(groups=g, reference_survival=[0.8, 0.64], gross_margin=0.5,
+                                           referral_value=[0.0], first_year=None))
+    assert v.tolist() == pytest.approx([340.0 * 0.82, 460.0 * 0.9, 570.0 * (1 + 0.8 ** 0.5) / 2], rel=1e-12)
+
+
+def test_non_contractual_clv_of_a_group_without_revenue_is_missing_and_the_rest_priced(non_contractual):
+    revenue, cost, churn, curves, base, history = _world()
+    non_contractual["missing"].add("detractor")  # the first group: the others are still priced after it
+    case = bc.evaluate_non_contractual(_Purchases(), cost, base, PARAMS, history=history)
+    assert list(case.clv.columns) == ["margin_per_year", "retention_year_1", "clv"]
+    assert list(case.clv.index) == LABELS and case.clv.loc["detractor"].isna().all()
+    for g in ("passive", "promoter"):
+        margin = GM * REV[g] - COST[g]
+        assert case.clv.loc[g].tolist() == pytest.approx(
+            [margin, S(HR[g], 1), sum(margin * A(HR[g], t) / (1 + RATE) ** t for t in (1, 2, 3))], rel=1e-12)
+    assert non_contractual["pricing_rows"][3] == [("passive", "promoter")]
+    assert case.moved == {"passive->promoter": 200.0}
+
+
+def test_non_contractual_cost_draws_have_their_seed_and_reach_the_simulation(non_contractual, monkeypatch):
+    """The cost-to-serve draws are seeded ``seed + 1`` (the purchase model's take ``seed``), as in the contractual
+    case, and vary the simulated NPVs: drawn at 1.5 times the detractors' cost, every draw is that case's NPV."""
+    revenue, cost, churn, curves, base, history = _world()
+    seen = []
+
+    def effect_draws(model, n, seed):
+        seen.append((model, n, seed))
+        s = model.summary_
+        return pd.DataFrame({**{g: np.full(n, s.loc[g, "ratio"] * (1.5 if g == "detractor" else 1.0))
+                                for g in s.index}, "_level": np.ones(n)})
+
+    monkeypatch.setattr(value, "effect_draws", effect_draws)
+    params = {**PARAMS, "seed": 11, "scenario": {**PARAMS["scenario"], "draws": 7}}
+    case = bc.evaluate_non_contractual(_Purchases(), cost, base, params, history=history)
+    assert seen == [(cost, 7, 12)] and non_contractual["effect_draws"][1:] == (7, 11)
+    assert case.npv_draws == pytest.approx(np.full(7, npv_by_hand(net_by_hand(cost={"detractor": 75.0}))), rel=1e-9)
+    assert case.npv == pytest.approx(npv_by_hand(net_by_hand()), rel=1e-12)
+
+
+def test_scenario_inputs_match_the_models_groups_by_label():
+    """A referral or churn summary that lists the groups in another order, or lacks one, is matched by label: a
+    group without a referral rate refers nobody, one without a hazard ratio churns like the reference group."""
+    revenue, cost, churn, curves, base, history = _world()
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    refs.summary_ = refs.summary_.loc[["promoter", "passive"]]
+    churn.summary_ = churn.summary_.loc[["passive", "detractor"]]
+    groups, left_out = bc._scenario_inputs(revenue, cost, churn, curves, base, H, refs)[4:]
+    assert groups["referrals"].tolist() == [0.0, 0.02, 0.05]
+    assert groups["hazard_ratio"].tolist() == [2.0, 1.0, 1.0]
+    assert left_out == {"retention of promoter": (
+        "The promoter group's churn could not be estimated (too few customers of it left), so the case prices it at "
+        "the passive group's churn.")}
+
+
+def test_non_contractual_inputs_keep_the_groups_without_their_curves(non_contractual):
+    revenue, cost, churn, curves, base, history = _world()
+    groups = bc.evaluate_non_contractual(_Purchases(), cost, base, PARAMS, history=history).inputs["groups"]
+    assert list(groups.columns) == ["customers", "revenue", "cost_to_serve", "referrals", "hazard_ratio"]
+
+
+def test_a_case_without_a_currency_says_none_as_empty_text(pinned_draws):
+    revenue, cost, churn, curves, base, history = _world()
+    params = {k: v for k, v in PARAMS.items() if k != "currency"}
+    case = bc.evaluate(revenue, cost, churn, curves, base, params, history=history)
+    assert case.inputs["currency"] == "" and case.assumptions()["currency"] == ""
+
+
+def test_moves_of_no_share_or_onto_themselves_are_kept_quietly_and_the_rest_go_on():
+    """_priced_moves keeps a move of share 0 (or a group's move to itself) as it is, without asking whether its
+    groups were measured; a move left out does not stop the moves after it. _row_moves drops them quietly."""
+    groups = pd.DataFrame({"revenue": [np.nan, 1.0, 2.0]}, index=["a", "b", "c"])
+    moves = {("a", "b"): 0.2, ("b", "a"): 0.0, ("a", "a"): 0.5, ("b", "c"): 0.1}
+    kept, left_out = bc._priced_moves(moves, groups)
+    assert kept == {("b", "a"): 0.0, ("a", "a"): 0.5, ("b", "c"): 0.1}
+    assert list(left_out) == ["move a to b"]
+    rows = pd.DataFrame(index=["b", "b as c"])
+    out, left_out = bc._row_moves({("a", "b"): 0.2, ("c", "b"): 0.0, ("b", "b"): 0.5, ("b", "c"): 0.1}, rows)
+    assert out == {("b", "b as c"): 0.1} and list(left_out) == ["move a to b"]
+
+
+def test_a_small_step_per_unit_of_k_is_not_no_step():
+    """Shares so small that k adds under one point of net score per unit still reach the target."""
+    customers = pd.Series({"detractor": 1000.0, "passive": 2000.0, "promoter": 1000.0})
+    sc = {"detractor_to_passive": 0.02, "passive_to_promoter": 0.01, "target_score": 5.0}
+    # k adds 100 x (0.02 x 1000 + 0.01 x 2000) / 4000 = 1 point: 5 points need k = 5
+    assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
+    sc = {"detractor_to_passive": 0.01, "passive_to_promoter": 0.005, "target_score": 5.0}  # 0.5 a unit: k = 10
+    assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
