@@ -258,6 +258,12 @@ class _Skippable:
         return fitted_html(self, type(self).__name__)
 
 
+def within_disagrees(row) -> bool:
+    """A rate model's summary row whose within-customer 95% interval and main 95% interval do not overlap
+    (False where either is missing)."""
+    return bool(row["within_lo"] > row["ratio_hi"] or row["within_hi"] < row["ratio_lo"])
+
+
 class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
@@ -423,8 +429,7 @@ class _RateModel(_Skippable):
                 self.summary_.loc[g, ["within_ratio", "within_lo", "within_hi"]] = [
                     float(np.exp(res.params[b])), float(np.exp(ci.loc[b, 0])), float(np.exp(ci.loc[b, 1]))]
         for g, r in self.summary_.iterrows():
-            if g != self.reference_group and pd.notna(r["within_ratio"]) and pd.notna(r["ratio"]) \
-                    and (r["within_lo"] > r["ratio_hi"] or r["within_hi"] < r["ratio_lo"]):
+            if g != self.reference_group and within_disagrees(r):
                 self.warnings_.append(
                     f"{self.label}: compared with their own level before the survey, {g} customers read "
                     f"{r['within_ratio']:.3f} (95% CI {r['within_lo']:.3f} to {r['within_hi']:.3f}) against "

@@ -1101,6 +1101,8 @@ def within_customer_sentences(models: dict[str, Any], reference: str) -> list[st
     own level before the survey, beside the main comparison's, and whether the two agree (their 95%
     intervals overlap). ``models``: ``{"revenue": RevenueModel, "cost to serve": CostToServeModel}``,
     fitted (a skipped model, or one without the check, says nothing)."""
+    from cxvalue.linkage import within_disagrees
+
     parts, disagree = [], []
     for outcome, m in models.items():
         if m is None or not getattr(m, "fitted", False) or "within_ratio" not in m.summary:
@@ -1110,7 +1112,7 @@ def within_customer_sentences(models: dict[str, Any], reference: str) -> list[st
                 continue
             parts.append(f"{outcome}, {label(g)}: {r['within_ratio']:.3f} ({r['within_lo']:.3f} to "
                          f"{r['within_hi']:.3f}) against {r['ratio']:.3f}")
-            if r["within_lo"] > r["ratio_hi"] or r["within_hi"] < r["ratio_lo"]:
+            if within_disagrees(r):
                 disagree.append(f"{outcome} of {label(g)} customers")
     if not parts:
         return []

@@ -47,7 +47,7 @@ from scipy import special
 from cxvalue.btyd import BGNBD, GammaGamma
 from cxvalue.exceptions import InputError, ModelError
 from cxvalue.history import DAYS_PER_YEAR
-from cxvalue.linkage import MIN_PRE_DAYS, _group_summary, _labels, _Skippable, adjustment_frame
+from cxvalue.linkage import _group_summary, _labels, _rate, _Skippable, adjustment_frame
 
 __all__ = ["WEEKS_PER_YEAR", "PurchaseModel", "purchase_summary", "purchase_rate_at", "expected_purchases",
            "pricing_rows",
@@ -131,9 +131,7 @@ def _controls(hist: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     """What the purchase model adjusts for: the linkage models' controls plus the pre-window
     purchase rate (``log(1 + transactions per year)``), constant columns dropped."""
     frame = adjustment_frame(hist, covariates)
-    # years against 28 / 365.25, as history computes them (28 / 365.25 * 365.25 is 27.999999999999996)
-    years = hist["pre_exposure_years"].where(hist["pre_exposure_years"] >= MIN_PRE_DAYS / DAYS_PER_YEAR)
-    frame["log_pre_purchase_rate"] = np.log1p((hist["pre_transactions"] / years).fillna(0.0).clip(lower=0))
+    frame["log_pre_purchase_rate"] = np.log1p(_rate(hist["pre_transactions"], hist["pre_exposure_years"]).fillna(0.0))
     keep = [c for c in frame.columns if frame[c].nunique(dropna=False) > 1]
     return frame[keep].astype(float)
 
