@@ -501,12 +501,16 @@ def _as_date(col: ir.Value, date_format: str | None = None) -> ir.Value:
     """A date from a date, a timestamp, or text: ``date_format`` if given, else ISO dates and timestamps."""
     t = col.type()
     if t.is_date():
-        return col
-    if t.is_timestamp():
-        return col.date()
-    s = _trim_spaces(col.cast("string")).nullif("")
-    iso = ibis.coalesce(s.try_cast("timestamp").date(), s.substr(0, 10).try_cast("date"))
-    return ibis.coalesce(_try_strptime(s, date_format).date(), iso) if date_format else iso
+        d = col
+    elif t.is_timestamp():
+        d = col.date()
+    else:
+        s = _trim_spaces(col.cast("string")).nullif("")
+        d = ibis.coalesce(s.try_cast("timestamp").date(), s.substr(0, 10).try_cast("date"))
+        d = ibis.coalesce(_try_strptime(s, date_format).date(), d) if date_format else d
+    # DuckDB reads 'infinity' as a date; no calendar (nor Python) has it: not a date
+    lo, hi = ibis.literal(dt.date(1, 1, 1), type="date"), ibis.literal(dt.date(9999, 12, 31), type="date")
+    return ibis.ifelse(d.between(lo, hi), d, ibis.null("date"))
 
 
 #: A number written with a decimal comma, optionally with '.' between thousands: 1234,50 or 1.234,50.

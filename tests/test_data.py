@@ -1149,3 +1149,13 @@ def test_the_worked_example_of_docs_contract(tmp_path):
     assert tx.loc["4711", "amount"] == 1234.5 and tx.loc["0815", "amount"] == -12.5  # "0815" keeps its zero
     assert tx.loc["4711", "date"] == day("2025-09-30")
     assert sorted(cd.tables["responses"].to_pandas().touchpoint) == ["app", "web"]
+
+
+def test_an_infinite_date_is_not_a_date():
+    """DuckDB reads 'Infinity' as a date that no calendar has (and pandas cannot convert): it is not a date."""
+    import ibis
+
+    from cxvalue.data import _as_date
+    t = ibis.memtable(pd.DataFrame({"d": ["2023-01-01", "Infinity", "-infinity"]}))
+    out = t.select(x=_as_date(t.d)).to_pandas()["x"]
+    assert out.iloc[0] == pd.Timestamp("2023-01-01") and out.iloc[1:].isna().all()
