@@ -259,9 +259,17 @@ class _Skippable:
 
 
 def within_disagrees(row) -> bool:
-    """A rate model's summary row whose within-customer 95% interval and main 95% interval do not overlap
-    (False where either is missing)."""
-    return bool(row["within_lo"] > row["ratio_hi"] or row["within_hi"] < row["ratio_lo"])
+    """A rate model's summary row whose within-customer 95% interval and the covariate-adjusted
+    comparison's 95% interval do not overlap (False where either is missing)."""
+    lo, hi = ("covariates_lo", "covariates_hi") if "covariates_lo" in row else ("ratio_lo", "ratio_hi")
+    return bool(row["within_lo"] > row[hi] or row["within_hi"] < row[lo])
+
+
+#: How a rate model's headline ratio was estimated (``_RateModel.method_``).
+METHODS = {"covariates": "each group against comparable customers of the reference group, holding equal what the "
+                         "data records before the survey (size proxies, tenure, customer covariates)",
+           "within": "each customer against their own level in the months before the survey (the within-customer "
+                     "comparison), adjusted for the other controls"}
 
 
 class _RateModel(_Skippable):
@@ -269,6 +277,7 @@ class _RateModel(_Skippable):
 
     outcome: str = ""
     estimates = ("observed", "adjusted", "ratio", "ratio_lo", "ratio_hi", "e_value", "e_value_ci",
+                 "covariates_ratio", "covariates_lo", "covariates_hi",
                  "within_ratio", "within_lo", "within_hi", "within_customers")
     #: what the outcome is, for the sentence saying it cannot be measured
     what: str = ""
@@ -276,6 +285,11 @@ class _RateModel(_Skippable):
     baseline: str | None = None
     #: the :func:`adjustment_frame` terms measured from that same pre-window outcome (left out of the check)
     baseline_terms: tuple[str, ...] = ()
+    #: the headline comparison: "covariates" (the covariate-adjusted model) or "within" (the within-customer
+    #: comparison wherever it gives every estimated group a ratio, the covariate-adjusted one otherwise)
+    headline: str = "covariates"
+    #: how the headline was estimated once fitted: a key of :data:`METHODS` (None when skipped)
+    method_: str | None = None
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
                  within: bool = True):
@@ -294,6 +308,7 @@ class _RateModel(_Skippable):
         """
         self.warnings_: list[str] = []
         self.skipped_ = None
+        self.method_ = self.within_result_ = None
         h = history[history["post_exposure_years"] > 0]
         labels = _labels(history)
         counts = h["group"].astype(str).value_counts()
@@ -374,11 +389,60 @@ class _RateModel(_Skippable):
             rows.append({"group": g, "customers": n, "observed": float(observed.get(g, np.nan)),
                          "adjusted": adjusted[g], "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi})
         self.summary_ = _group_summary(rows, self.label, self.min_group_size, self.warnings_)
+        for to, col in (("covariates_ratio", "ratio"), ("covariates_lo", "ratio_lo"), ("covariates_hi", "ratio_hi")):
+            self.summary_[to] = self.summary_.get(col, np.nan)
+        self.method_ = "covariates"
+        self._within_customer(h, everyone, present)
+        if self.headline == "within":
+            self._within_headline()
+        self._disagreement_warnings()
         e = evalue.e_values_ratio_of_means(self.summary_["ratio"], self.summary_["ratio_lo"], self.summary_["ratio_hi"])
         self.summary_["e_value"], self.summary_["e_value_ci"] = e.point, e.ci
         self.e_value_conversion_ = e.conversion
-        self._within_customer(h, everyone, present)
         return self
+
+    def _disagreement_warnings(self) -> None:
+        """A caveat per group whose within-customer and covariate-adjusted intervals do not overlap."""
+        for g, r in self.summary_.iterrows():
+            if g == self.reference_group or not within_disagrees(r):
+                continue
+            within = f"{r['within_ratio']:.3f} (95% CI {r['within_lo']:.3f} to {r['within_hi']:.3f})"
+            cov = f"{r['covariates_ratio']:.3f} ({r['covariates_lo']:.3f} to {r['covariates_hi']:.3f})"
+            if self.method_ == "within":
+                self.warnings_.append(
+                    f"{self.label}: compared with their own level before the survey, {g} customers read {within}; "
+                    f"against comparable customers (controls for what the data records before the survey) they read "
+                    f"{cov}. The two do not agree: the controls measure account size only roughly, which the first "
+                    f"does not rely on, or the groups were already moving apart before the survey, which the first "
+                    f"assumes away. The first is the headline.")
+            else:
+                self.warnings_.append(
+                    f"{self.label}: compared with their own level before the survey, {g} customers read {within} "
+                    f"against {cov} from the main comparison: the two do not agree, so part of the gap may come from "
+                    f"what the controls measure only roughly (or the groups already differed before the survey).")
+
+    def _within_headline(self) -> None:
+        """Make the within-customer comparison the headline (``method_ = "within"``) when it gives a ratio to
+        every group that has a covariate-adjusted one: ``ratio``/``ratio_lo``/``ratio_hi`` become the
+        within-customer ones and ``adjusted`` the g-computation of :meth:`predict` (each customer's fitted
+        level moved by the ratio of the two groups' within-customer ratios). Otherwise the covariate-adjusted
+        comparison stays the headline and a caveat says why."""
+        s = self.summary_
+        needed = s.index[s["covariates_ratio"].notna()]
+        missing = [g for g in needed if pd.isna(s.loc[g, "within_ratio"])]
+        if self.within_result_ is None or missing or len(needed) < 2:
+            if self.within:
+                self.warnings_.append(
+                    f"{self.label}: too few customers had a level before the survey to compare "
+                    + (f"the {', '.join(missing)} group{'s' if len(missing) > 1 else ''} " if missing and
+                       self.within_result_ is not None else "the groups ")
+                    + "with themselves, so the gap is measured against comparable customers only (controls for "
+                      "what the data records before the survey).")
+            return
+        self.method_ = "within"
+        s["ratio"], s["ratio_lo"], s["ratio_hi"] = s["within_ratio"], s["within_lo"], s["within_hi"]
+        for g in needed:
+            s.loc[g, "adjusted"] = float(self.predict(g).mean())
 
     def _within_customer(self, h: pd.DataFrame, everyone: pd.DataFrame, present: list[str]) -> None:
         """The within-customer check: the same comparison of each customer's outcome after the survey
@@ -420,6 +484,7 @@ class _RateModel(_Skippable):
                              offset=offset).fit(cov_type="HC1", maxiter=100)
             except Exception:  # noqa: BLE001  (a check: the main estimate stands without it)
                 return
+        self.within_result_ = res
         ci = res.conf_int()
         for g in usable:
             b = f"group[{g}]"
@@ -428,14 +493,6 @@ class _RateModel(_Skippable):
             elif np.isfinite(res.bse[b]) and res.bse[b] <= 5:
                 self.summary_.loc[g, ["within_ratio", "within_lo", "within_hi"]] = [
                     float(np.exp(res.params[b])), float(np.exp(ci.loc[b, 0])), float(np.exp(ci.loc[b, 1]))]
-        for g, r in self.summary_.iterrows():
-            if g != self.reference_group and within_disagrees(r):
-                self.warnings_.append(
-                    f"{self.label}: compared with their own level before the survey, {g} customers read "
-                    f"{r['within_ratio']:.3f} (95% CI {r['within_lo']:.3f} to {r['within_hi']:.3f}) against "
-                    f"{r['ratio']:.3f} ({r['ratio_lo']:.3f} to {r['ratio_hi']:.3f}) from the main comparison: the "
-                    f"two do not agree, so part of the gap may come from what the controls measure only roughly "
-                    f"(or the groups already differed before the survey).")
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -456,7 +513,20 @@ class _RateModel(_Skippable):
         if not self.fitted:
             raise ModelError(f"{self.label}: the model was skipped ({self.skipped_}); nothing to predict")
         X = (self.design_ if rows is None else self.everyone_.loc[rows]).copy()
-        for col in [c for c in X.columns if c.startswith("group[")]:
+        dummies = [c for c in X.columns if c.startswith("group[")]
+        if self.method_ == "within":
+            # each customer's own fitted level, moved from their group's within-customer ratio to ``group``'s
+            ratio = self.summary_["within_ratio"]
+            own = pd.Series(1.0, index=X.index)
+            # a group the headline leaves without a ratio (an unstable estimate) moves by its fitted coefficient
+            ratio = {col: float(ratio.get(col[len("group["):-1], np.nan)) for col in dummies}
+            ratio = {col: r if np.isfinite(r) else float(np.exp(self.result_.params[col])) for col, r in ratio.items()}
+            for col in dummies:
+                own[X[col].to_numpy() == 1.0] = ratio[col]
+            fitted = np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy())
+            to = ratio.get(f"group[{group}]", 1.0)
+            return pd.Series(fitted * to / own.to_numpy(), index=X.index, name=self.outcome)
+        for col in dummies:
             X[col] = 1.0 if col == f"group[{group}]" else 0.0
         return pd.Series(np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy()), index=X.index,
                          name=self.outcome)
@@ -479,6 +549,11 @@ class _RateModel(_Skippable):
                 out[g]["within_customer_ratio"] = None if pd.isna(w) else float(w)
                 out[g]["within_customer_ratio_ci"] = [None, None] if pd.isna(w) else [float(r["within_lo"]),
                                                                                        float(r["within_hi"])]
+            if self.headline == "within":
+                c = r.get("covariates_ratio", np.nan)
+                out[g]["covariate_adjusted_ratio"] = None if pd.isna(c) else float(c)
+                out[g]["covariate_adjusted_ratio_ci"] = [None, None] if pd.isna(c) else [float(r["covariates_lo"]),
+                                                                                          float(r["covariates_hi"])]
         return out
 
 
@@ -499,6 +574,7 @@ class RevenueModel(_RateModel):
     what = "revenue"
     baseline = "pre_revenue"
     baseline_terms = ("log_pre_revenue_rate", "log_pre_revenue_per_transaction")
+    headline = "within"
 
 
 class CostToServeModel(_RateModel):

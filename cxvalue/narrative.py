@@ -1096,35 +1096,69 @@ def maturity_table(mat) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the within-customer check
 
 
+def revenue_method_sentence(model: Any, window_months: int) -> str:
+    """How the revenue gaps were measured, in plain words (``model``: a fitted rate model; its
+    ``method_`` says which comparison is the headline). Empty when the model was skipped."""
+    if model is None or not getattr(model, "fitted", False):
+        return ""
+    what = getattr(model, "what", "revenue")
+    if getattr(model, "method_", None) == "within":
+        n = model.summary["within_customers"].sum()
+        return (f"The {what} gaps compare each customer with themselves: what they spent per year after the survey "
+                f"against their own level in the {window_months} months before it ({n:,.0f} customers who had one), "
+                "adjusted for the other controls and set to the whole base's mix. Chance swings in a customer's spend "
+                "before the survey (a lumpy year, a one-off order) do not bias this comparison, which they would if "
+                "spend before the survey were only held equal; it assumes instead that the groups would have moved "
+                "alike without the gap the survey reveals (the placebo check below tests that on the year before it).")
+    return (f"The {what} gaps compare each group with customers who looked alike before the survey (held equal: "
+            "spend, typical bill and cost to serve before it, tenure and the customer attributes).")
+
+
 def within_customer_sentences(models: dict[str, Any], reference: str) -> list[str]:
-    """The within-customer check in words: each group's ratio when every customer is compared with their
-    own level before the survey, beside the main comparison's, and whether the two agree (their 95%
-    intervals overlap). ``models``: ``{"revenue": RevenueModel, "cost to serve": CostToServeModel}``,
-    fitted (a skipped model, or one without the check, says nothing)."""
+    """The two comparisons side by side: each customer against their own level before the survey
+    (within-customer) and against comparable customers (covariate-adjusted), for every group, and
+    whether the two agree (their 95% intervals overlap). The one that is not a model's headline
+    (``method_``) is shown as its check. ``models``: ``{"revenue": RevenueModel, "cost to serve":
+    CostToServeModel}``, fitted (a skipped model, or one without the check, says nothing)."""
     from cxvalue.linkage import within_disagrees
 
-    parts, disagree = [], []
+    checks = {"within": [], "covariates": []}  # the check shown, by the headline it checks
+    disagree = []
     for outcome, m in models.items():
         if m is None or not getattr(m, "fitted", False) or "within_ratio" not in m.summary:
             continue
+        headline = getattr(m, "method_", None) or "covariates"
+        check = "covariates" if headline == "within" else "within"
         for g, r in m.summary.iterrows():
             if g == reference or pd.isna(r.get("within_ratio")) or pd.isna(r.get("ratio")) or r.get("small_group"):
                 continue
-            parts.append(f"{outcome}, {label(g)}: {r['within_ratio']:.3f} ({r['within_lo']:.3f} to "
-                         f"{r['within_hi']:.3f}) against {r['ratio']:.3f}")
+            c = r.get(f"{check}_ratio"), r.get(f"{check}_lo"), r.get(f"{check}_hi")
+            if pd.isna(c[0]):
+                continue
+            checks[headline].append(f"{outcome}, {label(g)}: {c[0]:.3f} ({c[1]:.3f} to {c[2]:.3f}) against "
+                                    f"{r['ratio']:.3f}")
             if within_disagrees(r):
                 disagree.append(f"{outcome} of {label(g)} customers")
-    if not parts:
+    out = []
+    if checks["covariates"]:
+        out.append("A second check compares each customer with themselves: what they spent and cost after the survey "
+                   "against their own level in the months before it, among the customers who had one. It does not "
+                   "depend on how well those months measure a customer's size (a lumpy stretch makes the main "
+                   "comparison's controls partly blind), but it assumes the groups would have moved alike without the "
+                   "gap the survey reveals. Ratios (95% interval) against the main comparison's: "
+                   f"{'; '.join(checks['covariates'])}.")
+    if checks["within"]:
+        out.append("A second check compares each group with customers who looked alike before the survey instead of "
+                   "with themselves (holding equal their spend, typical bill and cost to serve before it, tenure and "
+                   "the customer attributes). It needs no assumption about how the groups would have moved, but "
+                   "chance swings in spend before the survey leave its controls partly blind to account size. Ratios "
+                   f"(95% interval) against the headline's: {'; '.join(checks['within'])}.")
+    if not out:
         return []
-    out = ["A second check compares each customer with themselves: what they spent and cost after the survey "
-           "against their own level in the months before it, among the customers who had one. It does not depend on "
-           "how well those months measure a customer's size (a lumpy stretch makes the main comparison's controls "
-           "partly blind), but it assumes the groups would have moved alike without the gap the survey reveals. "
-           f"Ratios (95% interval) against the main comparison's: {'; '.join(parts)}."]
     if disagree:
         out.append(f"The two do not agree for the {' and the '.join(disagree)}: part of that gap may come from "
-                   "differences between customers that the controls measure only roughly, or the groups already "
-                   "differed before the survey. Read the main figure with that caution.")
+                   "differences between customers that the controls measure only roughly, or the groups were already "
+                   "moving apart before the survey. Read the figure with that caution.")
     else:
         out.append("The two agree (their intervals overlap), so the gaps do not hang on how the controls measure "
                    "account size.")

@@ -9,8 +9,10 @@ window becomes the year before the real survey, which the answer cannot have cha
 controls come from the year before that (:func:`cxvalue.history.history` with ``shift_months``).
 Only customers who were already customers on that earlier day take part.
 
-Each adjusted ratio (revenue and cost to serve per customer-year, the linkage models themselves)
-should then read about 1. The check **passes** for a ratio whose 95% interval includes 1 or that
+Each adjusted ratio (revenue and cost to serve per customer-year, the linkage models themselves,
+each with its headline comparison) should then read about 1. For revenue, whose headline compares
+each customer with their own level before the survey, that tests its assumption: that the groups'
+spend was not already moving apart in the year before the survey (against the year before that). The check **passes** for a ratio whose 95% interval includes 1 or that
 lies within ``tolerance`` (2%) of 1. A ratio that fails means either that the controls leave a gap
 that predates the survey (residual confounding, which then biases the real comparison by about as
 much), or that dissatisfaction showed in behaviour before it was asked about (the survey came
@@ -65,9 +67,9 @@ class Placebo:
         require(len(hist) > 0, f"{self.label}: no customer was already a customer {self.shift_months} months before "
                                "their survey, so the comparison cannot be repeated a window earlier.")
         self.customers_ = hist["group"].astype(str).value_counts()
-        # the within-customer check is the main comparison's; here it would divide by a window before the placebo's
-        models = {"revenue": RevenueModel(self.reference_group, self.covariates, self.min_group_size,
-                                          within=False).fit(hist)}
+        # revenue's headline is the within-customer comparison: here it divides the year before the survey by the
+        # year before that, so it tests that the groups' spend was not already moving apart (its assumption)
+        models = {"revenue": RevenueModel(self.reference_group, self.covariates, self.min_group_size).fit(hist)}
         require(models["revenue"].fitted, f"{self.label}: {models['revenue'].skipped_}")
         if "contacts" in data.tables:
             models["cost_to_serve"] = CostToServeModel(self.reference_group, self.covariates,

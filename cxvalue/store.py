@@ -39,8 +39,9 @@ WAIT_S = 6 * 3600
 #: JSON) and the methods whose answers are kept (``results`` for every part that has one).
 PARTS: dict[str, tuple[list[str], list[str]]] = {
     "checked": (["as_of", "data_quality", "covariates", "metrics", "attributes", "tables", "description"], []),
-    "revenue": (["summary", "warnings_", "skipped_", "fitted", "e_value_conversion_"], ["results"]),
-    "cost_to_serve": (["summary", "warnings_", "skipped_", "fitted", "e_value_conversion_"], ["results"]),
+    "revenue": (["summary", "warnings_", "skipped_", "fitted", "e_value_conversion_", "method_", "what"], ["results"]),
+    "cost_to_serve": (["summary", "warnings_", "skipped_", "fitted", "e_value_conversion_", "method_", "what"],
+                      ["results"]),
     "churn": (["summary", "warnings_", "skipped_", "fitted", "e_value_conversion_", "ph_test_",
                "churn_by_end_of_follow_up_"], ["results"]),
     "referrals": (["summary"], ["results"]),

@@ -177,12 +177,25 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
         w = np.exp(x_ref @ beta)
         A[:, -1] = (w[:, None] * x_ref).sum(axis=0) / w.sum()
     joint = A.T @ np.nan_to_num(cov) @ A
+    ratios = beta[pos]
+    if getattr(model, "method_", None) == "within":
+        # the headline ratios are the within-customer comparison's: drawn from its own fit, and the
+        # reference level (each customer's fitted level moved to the reference group) by the delta
+        # method on the main fit as above, weighted by those levels; the two fits drawn independently
+        wres = model.within_result_
+        names = [c for c in wres.params.index if c.startswith("group[")]
+        ratios = wres.params[names].to_numpy()
+        w = model.predict(model.reference_group).to_numpy()
+        a = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+        joint = np.zeros((len(names) + 1, len(names) + 1))
+        joint[:-1, :-1] = np.nan_to_num(wres.cov_params().loc[names, names].to_numpy())
+        joint[-1, -1] = a @ np.nan_to_num(cov) @ a
     # a covariance that is not positive semi-definite (a fit near separation) is drawn from its
     # nearest one (negative eigenvalues set to 0): only the small joint matrix is drawn from, so one
     # ill-determined nuisance coefficient cannot throw the level off by orders of magnitude
     vals, vecs = np.linalg.eigh((joint + joint.T) / 2)
     z = rng.standard_normal((n_draws, len(vals))) @ (vecs * np.sqrt(np.clip(vals, 0.0, None))).T
-    out = pd.DataFrame(np.exp(beta[pos] + z[:, :len(pos)]), columns=[n[len("group["):-1] for n in names])
+    out = pd.DataFrame(np.exp(ratios + z[:, :len(names)]), columns=[n[len("group["):-1] for n in names])
     out[model.reference_group] = 1.0
     if design is not None:
         out["_level"] = np.exp(z[:, -1])
