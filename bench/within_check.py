@@ -5,6 +5,9 @@ model and group on stdout:
     n, confounding, spend_noise, seed, model, group, main relative bias, main covered (0/1),
     within relative bias, within covered, within SE(log), main SE(log)
 
+"main" is the covariate-adjusted comparison (summary columns ``covariates_*``), whichever is the
+model's headline (revenue's is the within-customer one since 2026-12-03).
+
     .venv/bin/python bench/within_check.py 20000 1.2 0.5 0 20 > within-noisy.csv
     .venv/bin/python bench/within_check.py 20000 1.2 0 0 20 > within.csv
 """
@@ -24,4 +27,4 @@ for seed in seeds:
         s = M("passive", cov).fit(h).summary
         for g in ("detractor", "promoter"):
             t = TRUE_EFFECTS[tr][g]; r = s.loc[g]
-            print(f"{n},{c},{noise},{seed},{tr},{g},{r.ratio/t-1:.5f},{int(r.ratio_lo<=t<=r.ratio_hi)},{r.within_ratio/t-1:.5f},{int(r.within_lo<=t<=r.within_hi)},{np.log(r.within_hi/r.within_lo)/3.92:.5f},{np.log(r.ratio_hi/r.ratio_lo)/3.92:.5f}", flush=True)
+            print(f"{n},{c},{noise},{seed},{tr},{g},{r.covariates_ratio/t-1:.5f},{int(r.covariates_lo<=t<=r.covariates_hi)},{r.within_ratio/t-1:.5f},{int(r.within_lo<=t<=r.within_hi)},{np.log(r.within_hi/r.within_lo)/3.92:.5f},{np.log(r.covariates_hi/r.covariates_lo)/3.92:.5f}", flush=True)

@@ -265,13 +265,6 @@ def within_disagrees(row) -> bool:
     return bool(row["within_lo"] > row[hi] or row["within_hi"] < row[lo])
 
 
-#: How a rate model's headline ratio was estimated (``_RateModel.method_``).
-METHODS = {"covariates": "each group against comparable customers of the reference group, holding equal what the "
-                         "data records before the survey (size proxies, tenure, customer covariates)",
-           "within": "each customer against their own level in the months before the survey (the within-customer "
-                     "comparison), adjusted for the other controls"}
-
-
 class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
@@ -288,7 +281,7 @@ class _RateModel(_Skippable):
     #: the headline comparison: "covariates" (the covariate-adjusted model) or "within" (the within-customer
     #: comparison wherever it gives every estimated group a ratio, the covariate-adjusted one otherwise)
     headline: str = "covariates"
-    #: how the headline was estimated once fitted: a key of :data:`METHODS` (None when skipped)
+    #: how the headline was estimated once fitted: "covariates" or "within" (None when skipped)
     method_: str | None = None
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
@@ -509,6 +502,9 @@ class _RateModel(_Skippable):
         The mean over any set of customers is the g-computation for that set: over everyone it is
         ``summary["adjusted"]``; over today's detractors, what they would spend as passives. A group
         without an estimate predicts like the reference group (no difference).
+
+        With the within-customer headline (``method_ == "within"``) each customer's fitted level (their
+        own group's) is multiplied by ``within_ratio[group] / within_ratio[their group]``.
         """
         if not self.fitted:
             raise ModelError(f"{self.label}: the model was skipped ({self.skipped_}); nothing to predict")
@@ -567,6 +563,17 @@ class RevenueModel(_RateModel):
     ``adjusted`` is the mean predicted revenue per customer-year over the whole population
     with every customer set to the group (standardisation / g-computation); ``ratio`` is
     ``exp(coefficient)``, equal to adjusted / reference adjusted in this model.
+
+    **The headline is the within-customer comparison** (``headline = "within"``, ``method_``):
+    the same model with each customer's own pre-window revenue per year as an offset
+    (:meth:`_within_customer`), wherever it gives every group with a covariate-adjusted ratio one of
+    its own; ``ratio``/``ratio_lo``/``ratio_hi`` are then its ratios, the covariate-adjusted ones stay
+    in ``covariates_ratio``/``covariates_lo``/``covariates_hi``, and :meth:`predict` (with
+    ``adjusted``, its mean over everyone) moves each customer's fitted level by the ratio of the two
+    groups' within-customer ratios. Holding a noisy pre-window level equal leaves part of the
+    confounding; dividing by it does not (``bench/COVERAGE.md``). Where the comparison cannot be made
+    (too few customers with revenue before the survey) the covariate-adjusted one is the headline and a
+    caveat says so.
     """
 
     outcome = "post_revenue"
