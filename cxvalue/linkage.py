@@ -392,6 +392,8 @@ class _RateModel(_Skippable):
         e = evalue.e_values_ratio_of_means(self.summary_["ratio"], self.summary_["ratio_lo"], self.summary_["ratio_hi"])
         self.summary_["e_value"], self.summary_["e_value_ci"] = e.point, e.ci
         self.e_value_conversion_ = e.conversion
+        both = [c for c in self.summary_.columns if c.startswith(("covariates_", "within_"))]  # after the headline's
+        self.summary_ = self.summary_[[c for c in self.summary_.columns if c not in both] + both]
         return self
 
     def _disagreement_warnings(self) -> None:

@@ -99,6 +99,13 @@ def test_rate_model_by_hand(model, outcome):
         "within_customer_ratio": pytest.approx(0.175, rel=1e-6),
         "within_customer_ratio_ci": [pytest.approx(s.loc["detractor", "ratio_lo"], rel=1e-9),
                                      pytest.approx(s.loc["detractor", "ratio_hi"], rel=1e-9)]}
+    if model is linkage.RevenueModel:  # its headline is the within-customer comparison, the other one beside it
+        assert m.method_ == "within"
+        within.update({"covariate_adjusted_ratio": pytest.approx(0.175, rel=1e-6),
+                       "covariate_adjusted_ratio_ci": [pytest.approx(s.loc["detractor", "covariates_lo"], rel=1e-12),
+                                                       pytest.approx(s.loc["detractor", "covariates_hi"], rel=1e-12)]})
+    else:
+        assert m.method_ == "covariates"
     assert r["detractor"] == {"observed": pytest.approx(0.5), "adjusted": pytest.approx(1.5, rel=1e-6),
                               "ratio": pytest.approx(0.175, rel=1e-6),
                               "ratio_ci": [s.loc["detractor", "ratio_lo"], s.loc["detractor", "ratio_hi"]],
@@ -145,7 +152,9 @@ def test_rate_model_skips_and_warnings_word_for_word():
     assert list(m.summary.columns) == ["customers", *linkage.RevenueModel.estimates, "small_group"]
     assert m.results()["promoter"] == {"observed": None, "adjusted": None, "ratio": None, "ratio_ci": [None, None],
                                        "e_value": None, "e_value_ci": None, "within_customer_ratio": None,
-                                       "within_customer_ratio_ci": [None, None]}
+                                       "within_customer_ratio_ci": [None, None], "covariate_adjusted_ratio": None,
+                                       "covariate_adjusted_ratio_ci": [None, None]}
+    assert m.method_ is None
     with pytest.raises(ModelError, match=r"Revenue: the model was skipped \(Revenue: no customer"):
         m.predict("passive")
     # nobody has any revenue after the survey
@@ -914,11 +923,26 @@ def test_within_customer_check_below_the_main_ratio_warns_word_for_word():
     assert s.loc["promoter", "within_ratio"] == pytest.approx(1.0, rel=1e-9)
     assert s.loc["promoter", "within_hi"] == pytest.approx(np.exp(Z95 * np.sqrt(2 * vp)), rel=1e-6)
     assert s["within_customers"].tolist() == [200.0, 200.0, 200.0]
-    assert d["ratio"] == pytest.approx(1.0, abs=0.01) and d["within_hi"] < d["ratio_lo"]
+    assert d["covariates_ratio"] == pytest.approx(1.0, abs=0.01) and d["within_hi"] < d["covariates_lo"]
+    assert m.method_ == "within" and (d["ratio"], d["ratio_lo"], d["ratio_hi"]) == (
+        d["within_ratio"], d["within_lo"], d["within_hi"])
     assert m.warnings_ == [
         f"Revenue: compared with their own level before the survey, detractor customers read 0.500 (95% CI "
-        f"{d['within_lo']:.3f} to {d['within_hi']:.3f}) against {d['ratio']:.3f} ({d['ratio_lo']:.3f} to "
-        f"{d['ratio_hi']:.3f}) from the main comparison: the two do not agree, so part of the gap may come from what "
+        f"{d['within_lo']:.3f} to {d['within_hi']:.3f}); against comparable customers (controls for what the data "
+        f"records before the survey) they read {d['covariates_ratio']:.3f} ({d['covariates_lo']:.3f} to "
+        f"{d['covariates_hi']:.3f}). The two do not agree: the controls measure account size only roughly, which "
+        f"the first does not rely on, or the groups were already moving apart before the survey, which the first "
+        f"assumes away. The first is the headline."]
+    # the covariate-adjusted comparison as the headline (cost to serve's way) says it the other way round
+    c = linkage.CostToServeModel("passive", min_group_size=1).fit(
+        _within_history(rows).assign(pre_contact_cost=lambda x: x["pre_revenue"], post_contact_cost=lambda x: x["post_revenue"],
+                                     pre_revenue=100.0))  # only the contact cost before measures the level
+    dc = c.summary.loc["detractor"]
+    assert c.method_ == "covariates" and dc["within_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert [w for w in c.warnings_ if "do not agree" in w] == [
+        f"Cost to serve: compared with their own level before the survey, detractor customers read 0.500 (95% CI "
+        f"{dc['within_lo']:.3f} to {dc['within_hi']:.3f}) against {dc['ratio']:.3f} ({dc['ratio_lo']:.3f} to "
+        f"{dc['ratio_hi']:.3f}) from the main comparison: the two do not agree, so part of the gap may come from what "
         f"the controls measure only roughly (or the groups already differed before the survey)."]
     assert f"{d['within_lo']:.3f} to {d['within_hi']:.3f}" == "0.477 to 0.524"
     r = m.results()["detractor"]
@@ -1116,8 +1140,8 @@ def test_rate_model_summary_has_the_within_columns_whether_or_not_the_check_ran(
                linkage.ReferralModel: "post_referred"}[model]
     m = model("passive", min_group_size=1, within=within).fit(_rate_history(outcome))
     assert list(m.summary.columns) == ["customers", "observed", "adjusted", "ratio", "ratio_lo", "ratio_hi",
-                                       "small_group", "e_value", "e_value_ci", "within_ratio", "within_lo",
-                                       "within_hi", "within_customers"]
+                                       "small_group", "e_value", "e_value_ci", "covariates_ratio", "covariates_lo",
+                                       "covariates_hi", "within_ratio", "within_lo", "within_hi", "within_customers"]
     within_cols = ["within_ratio", "within_lo", "within_hi", "within_customers"]
     assert (m.summary[within_cols].dtypes == float).all()  # NaN, not None, where the check did not run
     ran = within and model is not linkage.ReferralModel
