@@ -1111,3 +1111,28 @@ def test_a_small_step_per_unit_of_k_is_not_no_step():
     assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
     sc = {"detractor_to_passive": 0.01, "passive_to_promoter": 0.005, "target_score": 5.0}  # 0.5 a unit: k = 10
     assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
+
+
+# --------------------------------------------------------------------------- third pass (2026-12-03, branch mbc)
+
+
+def test_roi_with_costs_worth_less_than_one_unit_of_currency():
+    """ROI is undefined only when the costs' present value is not positive: 0.5 of costs is still a cost."""
+    assert bc.roi([2.0], [0.5], 0.0) == pytest.approx(3.0)  # (2 - 0.5) / 0.5
+    assert bc.roi([3.0], [0.0], 0.0, initial=0.75) == pytest.approx(3.0)  # (3 - 0.75) / 0.75
+    assert bc.roi([1.1], [0.0], 0.1, initial=1.0) == pytest.approx(0.0)  # PV 1 of benefits against 1 up front
+
+
+def test_the_tornado_s_rows_are_numbered_from_the_largest_swing(case):
+    """The tornado's rows are numbered 0, 1, ... in the order of their swing: row 0 is the largest."""
+    s = case.sensitivity
+    assert list(s.index) == list(range(11))
+    assert s.loc[0, "swing"] == s["swing"].max() and s.loc[10, "swing"] == s["swing"].min()
+
+
+def test_payback_and_irr_are_the_same_at_any_scale_and_irr_has_no_cost_up_front_by_default():
+    """Flows under one unit of currency pay back as large ones do; irr's initial cost defaults to none."""
+    assert bc.payback_months([1.0], initial=0.5) == pytest.approx(6.0)  # half of year 1's 1.0
+    assert bc.payback_months([0.25, 0.5], initial=0.5) == pytest.approx(18.0)  # -0.25 after year 1, half of year 2
+    # -100 in year 1 and 110 in year 2: 100 / (1 + r) = 110 / (1 + r)^2 at r = 10%
+    assert bc.irr([-100.0, 110.0]) == pytest.approx(0.10, abs=1e-9)
