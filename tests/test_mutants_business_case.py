@@ -1136,3 +1136,39 @@ def test_payback_and_irr_are_the_same_at_any_scale_and_irr_has_no_cost_up_front_
     assert bc.payback_months([0.25, 0.5], initial=0.5) == pytest.approx(18.0)  # -0.25 after year 1, half of year 2
     # -100 in year 1 and 110 in year 2: 100 / (1 + r) = 110 / (1 + r)^2 at r = 10%
     assert bc.irr([-100.0, 110.0]) == pytest.approx(0.10, abs=1e-9)
+
+
+def test_irr_at_and_beyond_the_ends_of_its_bracket():
+    """irr looks for the rate on [-99%, 1000%]: a rate of exactly 1000% is found, one above it or below -99% is
+    None, at any scale of flows."""
+    assert bc.irr([11.0], initial=1.0) == pytest.approx(10.0, abs=1e-9)  # 1 now, 11 in a year: r = 1000% exactly
+    assert bc.irr([1150.0], initial=100.0) is None  # r = 1050%
+    assert bc.irr([0.001], initial=1.0) is None  # r = -99.9%; NPV -0.9 at -99% and -0.9999 at 1000%
+    assert bc.irr([0.55], initial=0.5) == pytest.approx(0.10, abs=1e-9)  # flows under 1 still have a rate
+
+
+def _two_groups():
+    """a and b keep every customer; b spends 12 a year against a's 10, both cost 2; b refers 1.5 a year, a 0.5."""
+    return pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 12.0], "cost_to_serve": [2.0, 2.0],
+                         "survival": [[1.0, 1.0], [1.0, 1.0]], "referrals": [0.5, 1.5]}, index=["a", "b"])
+
+
+def test_referrals_are_worth_nothing_unless_given_a_value():
+    """With a referrals column but no referral_value, the referrals lever is 0: only the spend of the 50 movers
+    counts, 50 x 0.5 x (12 - 10) = 50 a year."""
+    cf = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, ramp=[1.0], gross_margin=0.5, horizon_years=2)
+    assert list(cf["referrals"]) == [0.0, 0.0]
+    assert list(cf["spend"]) == pytest.approx([50.0, 50.0]) and list(cf["benefit"]) == pytest.approx([50.0, 50.0])
+    # valued at 4 each: 50 movers x 4 x (1.5 - 0.5) = 200 a year more
+    valued = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, ramp=[1.0], gross_margin=0.5, horizon_years=2,
+                                    referral_value=4.0)
+    assert list(valued["referrals"]) == pytest.approx([200.0, 200.0])
+
+
+def test_cash_flows_skip_a_move_of_no_share_and_price_the_moves_after_it():
+    """A move of share 0 (here to a row the frame does not even have) moves no one and does not stop the moves
+    after it; neither does a negative share."""
+    moves = {("a", "nobody"): 0.0, ("b", "a"): -0.5, ("a", "b"): 0.5}
+    cf = bc.scenario_cash_flows(_two_groups(), moves, ramp=[1.0], gross_margin=0.5, horizon_years=2)
+    assert list(cf["spend"]) == pytest.approx([50.0, 50.0]) and list(cf["benefit"]) == pytest.approx([50.0, 50.0])
+    assert list(cf["revenue_change"]) == pytest.approx([100.0, 100.0])  # 50 x (12 - 10)
