@@ -1172,3 +1172,21 @@ def test_cash_flows_skip_a_move_of_no_share_and_price_the_moves_after_it():
     cf = bc.scenario_cash_flows(_two_groups(), moves, ramp=[1.0], gross_margin=0.5, horizon_years=2)
     assert list(cf["spend"]) == pytest.approx([50.0, 50.0]) and list(cf["benefit"]) == pytest.approx([50.0, 50.0])
     assert list(cf["revenue_change"]) == pytest.approx([100.0, 100.0])  # 50 x (12 - 10)
+
+
+def test_a_cohort_moved_into_an_empty_group_or_after_the_horizon_adds_zeros_not_gaps():
+    """Every lever and context column is 0, not NaN, where a cohort is skipped: b has nobody left when the move
+    would start (lag 1), or the lag runs past the horizon (lag 3 of 2 years). NaN levers would hide in the
+    benefit, which pandas sums skipping NaN."""
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 20.0], "cost_to_serve": [1.0, 1.0],
+                           "survival": [[0.5, 0.4], [0.0, 0.0]]}, index=["a", "b"])
+    columns = ["retention", "spend", "cost_to_serve", "referrals", "benefit", "revenue_change", "cost_to_serve_change"]
+    empty = bc.scenario_cash_flows(groups, {("a", "b"): 1.0}, [1.0], 1.0, 2, lag_years=1)
+    assert empty[columns].to_numpy().tolist() == [[0.0] * 7, [0.0] * 7]
+    late = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.5, 1.0], 0.5, 2, yearly_cost=3.0,
+                                  lag_years=3)
+    assert late[columns].to_numpy().tolist() == [[0.0] * 7, [0.0] * 7]
+    assert list(late["net"]) == [-3.0, -3.0]
+    # lag 1 of 2 years: only the first half of the moves pays, in year 2: 25 x 0.5 x (12 - 10) = 25
+    lag_1 = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.5, 1.0], 0.5, 2, lag_years=1)
+    assert list(lag_1["spend"]) == pytest.approx([0.0, 25.0])
