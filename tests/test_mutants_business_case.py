@@ -1190,3 +1190,23 @@ def test_a_cohort_moved_into_an_empty_group_or_after_the_horizon_adds_zeros_not_
     # lag 1 of 2 years: only the first half of the moves pays, in year 2: 25 x 0.5 x (12 - 10) = 25
     lag_1 = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.5, 1.0], 0.5, 2, lag_years=1)
     assert list(lag_1["spend"]) == pytest.approx([0.0, 25.0])
+
+
+def test_one_customer_moved_counts_and_a_ramp_may_start_at_nothing():
+    """A cohort of exactly one customer is priced; a ramp that makes no move in year 1 ([0, 1]) still makes
+    them all in year 2. The rows are numbered by year."""
+    one = bc.scenario_cash_flows(_two_groups().assign(customers=[2.0, 0.0]), {("a", "b"): 0.5}, [1.0], 0.5, 2)
+    assert list(one["spend"]) == pytest.approx([1.0, 1.0])  # 1 x 0.5 x (12 - 10)
+    late = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.0, 1.0], 0.5, 2)
+    assert list(late["spend"]) == pytest.approx([0.0, 50.0])
+    assert list(late.index) == [1, 2] and late.index.name == "year"
+    assert list(late.reset_index()["year"]) == [1, 2]
+
+
+def test_the_simulation_values_referrals_only_when_given_a_value():
+    """npv_distribution with a referrals column and no referral_value: only the spend counts, 50 a year for two
+    years at a 0% discount rate; at 4 a referral, 200 a year more (as the cash flows)."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    args = (_two_groups(), ones, ones, ones, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)
+    assert bc.npv_distribution(*args)[0] == pytest.approx(100.0)
+    assert bc.npv_distribution(*args, referral_value=4.0)[0] == pytest.approx(500.0)
