@@ -1210,3 +1210,15 @@ def test_the_simulation_values_referrals_only_when_given_a_value():
     args = (_two_groups(), ones, ones, ones, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)
     assert bc.npv_distribution(*args)[0] == pytest.approx(100.0)
     assert bc.npv_distribution(*args, referral_value=4.0)[0] == pytest.approx(500.0)
+
+
+def test_the_simulation_reads_a_survival_a_rounding_error_below_zero_as_zero():
+    """A survival of -1e-12 (rounding) is 0 before it is raised to a draw's hazard ratio (0.5 here, a square
+    root, which would make it NaN). a (survival 0.25, then 0) moves entirely to b (keeps everyone), same value
+    10 a customer-year: a's customer-years with HR 0.5 are (1 + 0.5) / 2 = 0.75 and (0.5 + 0) / 2 = 0.25, so 100
+    movers gain 100 x 10 x (1 - 0.75) = 250 and 100 x 10 x (1 - 0.25) = 750: NPV 1000 at 0%."""
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 10.0], "cost_to_serve": [0.0, 0.0],
+                           "survival": [[0.25, -1e-12], [1.0, 1.0]]}, index=["a", "b"])
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    hr = pd.DataFrame({"a": [0.5], "b": [1.0]})
+    assert bc.npv_distribution(groups, ones, ones, hr, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2)[0] == pytest.approx(1000.0)
