@@ -1222,3 +1222,11 @@ def test_the_simulation_reads_a_survival_a_rounding_error_below_zero_as_zero():
     ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
     hr = pd.DataFrame({"a": [0.5], "b": [1.0]})
     assert bc.npv_distribution(groups, ones, ones, hr, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2)[0] == pytest.approx(1000.0)
+
+
+def test_the_simulation_skips_a_move_of_no_share_and_prices_the_moves_after_it():
+    """As the cash flows: a move of share 0 (to a row the frame does not have) or below 0 moves no one and does
+    not stop the moves after it; the spend of the 50 movers, 50 a year for two years at 0%."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    moves = {("a", "nobody"): 0.0, ("b", "a"): -0.5, ("a", "b"): 0.5}
+    assert bc.npv_distribution(_two_groups(), ones, ones, ones, moves, [1.0], 0.5, 0.0, 2)[0] == pytest.approx(100.0)
