@@ -1230,3 +1230,26 @@ def test_the_simulation_skips_a_move_of_no_share_and_prices_the_moves_after_it()
     ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
     moves = {("a", "nobody"): 0.0, ("b", "a"): -0.5, ("a", "b"): 0.5}
     assert bc.npv_distribution(_two_groups(), ones, ones, ones, moves, [1.0], 0.5, 0.0, 2)[0] == pytest.approx(100.0)
+
+
+def test_the_simulation_prices_a_cohort_of_one_and_a_ramp_starting_at_nothing():
+    """As the cash flows: one customer moved (2 x 0.5) gains 1 x 0.5 x (12 - 10) = 1 a year; a ramp [0, 1] moves
+    all 50 at the start of year 2, so only year 2's 50 counts."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    one = _two_groups().assign(customers=[2.0, 0.0])
+    assert bc.npv_distribution(one, ones, ones, ones, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)[0] == pytest.approx(2.0)
+    assert bc.npv_distribution(_two_groups(), ones, ones, ones, {("a", "b"): 0.5}, [0.0, 1.0], 0.5, 0.0,
+                               2)[0] == pytest.approx(50.0)
+
+
+def test_the_simulation_says_nothing_about_a_destination_nobody_is_left_in():
+    """Moving into a group nobody is left in (0 / 0 customer-years) is skipped quietly: no RuntimeWarning."""
+    import warnings
+
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 20.0], "cost_to_serve": [0.0, 0.0],
+                           "survival": [[0.5, 0.4], [0.0, 0.0]]}, index=["a", "b"])
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = bc.npv_distribution(groups, ones, ones, ones, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2, lag_years=1)
+    assert sim[0] == 0.0
