@@ -1253,3 +1253,12 @@ def test_the_simulation_says_nothing_about_a_destination_nobody_is_left_in():
         warnings.simplefilter("error")
         sim = bc.npv_distribution(groups, ones, ones, ones, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2, lag_years=1)
     assert sim[0] == 0.0
+
+
+def test_the_assumptions_carry_the_failure_demand_lever_s_inputs():
+    """A case with the failure-demand lever states its inputs among the assumptions (results.json), as added by
+    add_yearly_lever; a case without it says None."""
+    detail = {"share_removed": 0.25, "value_per_year": 1200.0, "achieved_by_year": [0.5, 1.0]}
+    assert bc._assumptions({"failure_demand": detail})["failure_demand"] == detail
+    assert bc._assumptions({})["failure_demand"] is None
+    assert _bare_case(failure_demand=detail).assumptions()["failure_demand"] == detail
