@@ -1262,3 +1262,17 @@ def test_the_assumptions_carry_the_failure_demand_lever_s_inputs():
     assert bc._assumptions({"failure_demand": detail})["failure_demand"] == detail
     assert bc._assumptions({})["failure_demand"] is None
     assert _bare_case(failure_demand=detail).assumptions()["failure_demand"] == detail
+
+
+def test_referral_values_keep_everyone_when_churn_was_not_measured():
+    """With the churn model skipped, everyone stays (survival 1) in the referred customer's CLV too, though the
+    reference group's curve is there (it would lose 18% a year): a referral joining in year t is worth the
+    customer-weighted mean margin over the H - t + 1 years left, every year a full customer-year."""
+    revenue, cost, churn, curves, base, history = _world(churn_fitted=False)
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    pricing = bc._pricing(revenue, cost, churn, curves, base, H, refs, history)
+    got = bc._referral_values(pricing, GM, RATE, H)
+    mean_margin = sum(BASE[g] * (GM * REV[g] - COST[g]) for g in LABELS) / sum(BASE.values())  # 440
+    for t in (1, 2, 3):
+        annuity = sum(1 / (1 + RATE) ** y for y in range(1, H - t + 2))
+        assert got[t - 1] == pytest.approx(mean_margin * annuity, rel=1e-12)
