@@ -1111,3 +1111,168 @@ def test_a_small_step_per_unit_of_k_is_not_no_step():
     assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
     sc = {"detractor_to_passive": 0.01, "passive_to_promoter": 0.005, "target_score": 5.0}  # 0.5 a unit: k = 10
     assert bc.scenario_shares(sc, customers, ["detractor", "passive", "promoter"], "passive") == pytest.approx((0.1, 0.05))
+
+
+# --------------------------------------------------------------------------- third pass (2026-12-03, branch mbc)
+
+
+def test_roi_with_costs_worth_less_than_one_unit_of_currency():
+    """ROI is undefined only when the costs' present value is not positive: 0.5 of costs is still a cost."""
+    assert bc.roi([2.0], [0.5], 0.0) == pytest.approx(3.0)  # (2 - 0.5) / 0.5
+    assert bc.roi([3.0], [0.0], 0.0, initial=0.75) == pytest.approx(3.0)  # (3 - 0.75) / 0.75
+    assert bc.roi([1.1], [0.0], 0.1, initial=1.0) == pytest.approx(0.0)  # PV 1 of benefits against 1 up front
+
+
+def test_the_tornado_s_rows_are_numbered_from_the_largest_swing(case):
+    """The tornado's rows are numbered 0, 1, ... in the order of their swing: row 0 is the largest."""
+    s = case.sensitivity
+    assert list(s.index) == list(range(11))
+    assert s.loc[0, "swing"] == s["swing"].max() and s.loc[10, "swing"] == s["swing"].min()
+
+
+def test_payback_and_irr_are_the_same_at_any_scale_and_irr_has_no_cost_up_front_by_default():
+    """Flows under one unit of currency pay back as large ones do; irr's initial cost defaults to none."""
+    assert bc.payback_months([1.0], initial=0.5) == pytest.approx(6.0)  # half of year 1's 1.0
+    assert bc.payback_months([0.25, 0.5], initial=0.5) == pytest.approx(18.0)  # -0.25 after year 1, half of year 2
+    # -100 in year 1 and 110 in year 2: 100 / (1 + r) = 110 / (1 + r)^2 at r = 10%
+    assert bc.irr([-100.0, 110.0]) == pytest.approx(0.10, abs=1e-9)
+
+
+def test_irr_at_and_beyond_the_ends_of_its_bracket():
+    """irr looks for the rate on [-99%, 1000%]: a rate of exactly 1000% is found, one above it or below -99% is
+    None, at any scale of flows."""
+    assert bc.irr([11.0], initial=1.0) == pytest.approx(10.0, abs=1e-9)  # 1 now, 11 in a year: r = 1000% exactly
+    assert bc.irr([1150.0], initial=100.0) is None  # r = 1050%
+    assert bc.irr([0.001], initial=1.0) is None  # r = -99.9%; NPV -0.9 at -99% and -0.9999 at 1000%
+    assert bc.irr([0.55], initial=0.5) == pytest.approx(0.10, abs=1e-9)  # flows under 1 still have a rate
+
+
+def _two_groups():
+    """a and b keep every customer; b spends 12 a year against a's 10, both cost 2; b refers 1.5 a year, a 0.5."""
+    return pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 12.0], "cost_to_serve": [2.0, 2.0],
+                         "survival": [[1.0, 1.0], [1.0, 1.0]], "referrals": [0.5, 1.5]}, index=["a", "b"])
+
+
+def test_referrals_are_worth_nothing_unless_given_a_value():
+    """With a referrals column but no referral_value, the referrals lever is 0: only the spend of the 50 movers
+    counts, 50 x 0.5 x (12 - 10) = 50 a year."""
+    cf = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, ramp=[1.0], gross_margin=0.5, horizon_years=2)
+    assert list(cf["referrals"]) == [0.0, 0.0]
+    assert list(cf["spend"]) == pytest.approx([50.0, 50.0]) and list(cf["benefit"]) == pytest.approx([50.0, 50.0])
+    # valued at 4 each: 50 movers x 4 x (1.5 - 0.5) = 200 a year more
+    valued = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, ramp=[1.0], gross_margin=0.5, horizon_years=2,
+                                    referral_value=4.0)
+    assert list(valued["referrals"]) == pytest.approx([200.0, 200.0])
+
+
+def test_cash_flows_skip_a_move_of_no_share_and_price_the_moves_after_it():
+    """A move of share 0 (here to a row the frame does not even have) moves no one and does not stop the moves
+    after it; neither does a negative share."""
+    moves = {("a", "nobody"): 0.0, ("b", "a"): -0.5, ("a", "b"): 0.5}
+    cf = bc.scenario_cash_flows(_two_groups(), moves, ramp=[1.0], gross_margin=0.5, horizon_years=2)
+    assert list(cf["spend"]) == pytest.approx([50.0, 50.0]) and list(cf["benefit"]) == pytest.approx([50.0, 50.0])
+    assert list(cf["revenue_change"]) == pytest.approx([100.0, 100.0])  # 50 x (12 - 10)
+
+
+def test_a_cohort_moved_into_an_empty_group_or_after_the_horizon_adds_zeros_not_gaps():
+    """Every lever and context column is 0, not NaN, where a cohort is skipped: b has nobody left when the move
+    would start (lag 1), or the lag runs past the horizon (lag 3 of 2 years). NaN levers would hide in the
+    benefit, which pandas sums skipping NaN."""
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 20.0], "cost_to_serve": [1.0, 1.0],
+                           "survival": [[0.5, 0.4], [0.0, 0.0]]}, index=["a", "b"])
+    columns = ["retention", "spend", "cost_to_serve", "referrals", "benefit", "revenue_change", "cost_to_serve_change"]
+    empty = bc.scenario_cash_flows(groups, {("a", "b"): 1.0}, [1.0], 1.0, 2, lag_years=1)
+    assert empty[columns].to_numpy().tolist() == [[0.0] * 7, [0.0] * 7]
+    late = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.5, 1.0], 0.5, 2, yearly_cost=3.0,
+                                  lag_years=3)
+    assert late[columns].to_numpy().tolist() == [[0.0] * 7, [0.0] * 7]
+    assert list(late["net"]) == [-3.0, -3.0]
+    # lag 1 of 2 years: only the first half of the moves pays, in year 2: 25 x 0.5 x (12 - 10) = 25
+    lag_1 = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.5, 1.0], 0.5, 2, lag_years=1)
+    assert list(lag_1["spend"]) == pytest.approx([0.0, 25.0])
+
+
+def test_one_customer_moved_counts_and_a_ramp_may_start_at_nothing():
+    """A cohort of exactly one customer is priced; a ramp that makes no move in year 1 ([0, 1]) still makes
+    them all in year 2. The rows are numbered by year."""
+    one = bc.scenario_cash_flows(_two_groups().assign(customers=[2.0, 0.0]), {("a", "b"): 0.5}, [1.0], 0.5, 2)
+    assert list(one["spend"]) == pytest.approx([1.0, 1.0])  # 1 x 0.5 x (12 - 10)
+    late = bc.scenario_cash_flows(_two_groups(), {("a", "b"): 0.5}, [0.0, 1.0], 0.5, 2)
+    assert list(late["spend"]) == pytest.approx([0.0, 50.0])
+    assert list(late.index) == [1, 2] and late.index.name == "year"
+    assert list(late.reset_index()["year"]) == [1, 2]
+
+
+def test_the_simulation_values_referrals_only_when_given_a_value():
+    """npv_distribution with a referrals column and no referral_value: only the spend counts, 50 a year for two
+    years at a 0% discount rate; at 4 a referral, 200 a year more (as the cash flows)."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    args = (_two_groups(), ones, ones, ones, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)
+    assert bc.npv_distribution(*args)[0] == pytest.approx(100.0)
+    assert bc.npv_distribution(*args, referral_value=4.0)[0] == pytest.approx(500.0)
+
+
+def test_the_simulation_reads_a_survival_a_rounding_error_below_zero_as_zero():
+    """A survival of -1e-12 (rounding) is 0 before it is raised to a draw's hazard ratio (0.5 here, a square
+    root, which would make it NaN). a (survival 0.25, then 0) moves entirely to b (keeps everyone), same value
+    10 a customer-year: a's customer-years with HR 0.5 are (1 + 0.5) / 2 = 0.75 and (0.5 + 0) / 2 = 0.25, so 100
+    movers gain 100 x 10 x (1 - 0.75) = 250 and 100 x 10 x (1 - 0.25) = 750: NPV 1000 at 0%."""
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 10.0], "cost_to_serve": [0.0, 0.0],
+                           "survival": [[0.25, -1e-12], [1.0, 1.0]]}, index=["a", "b"])
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    hr = pd.DataFrame({"a": [0.5], "b": [1.0]})
+    assert bc.npv_distribution(groups, ones, ones, hr, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2)[0] == pytest.approx(1000.0)
+
+
+def test_the_simulation_skips_a_move_of_no_share_and_prices_the_moves_after_it():
+    """As the cash flows: a move of share 0 (to a row the frame does not have) or below 0 moves no one and does
+    not stop the moves after it; the spend of the 50 movers, 50 a year for two years at 0%."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    moves = {("a", "nobody"): 0.0, ("b", "a"): -0.5, ("a", "b"): 0.5}
+    assert bc.npv_distribution(_two_groups(), ones, ones, ones, moves, [1.0], 0.5, 0.0, 2)[0] == pytest.approx(100.0)
+
+
+def test_the_simulation_prices_a_cohort_of_one_and_a_ramp_starting_at_nothing():
+    """As the cash flows: one customer moved (2 x 0.5) gains 1 x 0.5 x (12 - 10) = 1 a year; a ramp [0, 1] moves
+    all 50 at the start of year 2, so only year 2's 50 counts."""
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    one = _two_groups().assign(customers=[2.0, 0.0])
+    assert bc.npv_distribution(one, ones, ones, ones, {("a", "b"): 0.5}, [1.0], 0.5, 0.0, 2)[0] == pytest.approx(2.0)
+    assert bc.npv_distribution(_two_groups(), ones, ones, ones, {("a", "b"): 0.5}, [0.0, 1.0], 0.5, 0.0,
+                               2)[0] == pytest.approx(50.0)
+
+
+def test_the_simulation_says_nothing_about_a_destination_nobody_is_left_in():
+    """Moving into a group nobody is left in (0 / 0 customer-years) is skipped quietly: no RuntimeWarning."""
+    import warnings
+
+    groups = pd.DataFrame({"customers": [100.0, 0.0], "revenue": [10.0, 20.0], "cost_to_serve": [0.0, 0.0],
+                           "survival": [[0.5, 0.4], [0.0, 0.0]]}, index=["a", "b"])
+    ones = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = bc.npv_distribution(groups, ones, ones, ones, {("a", "b"): 1.0}, [1.0], 1.0, 0.0, 2, lag_years=1)
+    assert sim[0] == 0.0
+
+
+def test_the_assumptions_carry_the_failure_demand_lever_s_inputs():
+    """A case with the failure-demand lever states its inputs among the assumptions (results.json), as added by
+    add_yearly_lever; a case without it says None."""
+    detail = {"share_removed": 0.25, "value_per_year": 1200.0, "achieved_by_year": [0.5, 1.0]}
+    assert bc._assumptions({"failure_demand": detail})["failure_demand"] == detail
+    assert bc._assumptions({})["failure_demand"] is None
+    assert _bare_case(failure_demand=detail).assumptions()["failure_demand"] == detail
+
+
+def test_referral_values_keep_everyone_when_churn_was_not_measured():
+    """With the churn model skipped, everyone stays (survival 1) in the referred customer's CLV too, though the
+    reference group's curve is there (it would lose 18% a year): a referral joining in year t is worth the
+    customer-weighted mean margin over the H - t + 1 years left, every year a full customer-year."""
+    revenue, cost, churn, curves, base, history = _world(churn_fitted=False)
+    refs = _Rate({"detractor": 0.01, "passive": 0.02, "promoter": 0.05}, {}, history.index)
+    pricing = bc._pricing(revenue, cost, churn, curves, base, H, refs, history)
+    got = bc._referral_values(pricing, GM, RATE, H)
+    mean_margin = sum(BASE[g] * (GM * REV[g] - COST[g]) for g in LABELS) / sum(BASE.values())  # 440
+    for t in (1, 2, 3):
+        annuity = sum(1 / (1 + RATE) ** y for y in range(1, H - t + 2))
+        assert got[t - 1] == pytest.approx(mean_margin * annuity, rel=1e-12)
