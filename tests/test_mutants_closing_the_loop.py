@@ -971,3 +971,55 @@ def test_complaint_history_skips():
                                      "is_complaint.")
     late = ctl.complaint_history(checked, {**p, "study_start": "2024-12-26", "study_end": None}, h)
     assert list(late["customer_id"]) == ["g"]  # the study's start and end both count
+
+
+def _bounds_data(resolved_column: bool = True):
+    from cxvalue import data
+    from cxvalue.config import load_params
+
+    customers = pd.DataFrame({"customer_id": ["h", "i", "j", "k", "l"], "start_date": ["2023-01-01"] * 5,
+                              "end_date": [None] * 5})
+    rows = [  # customer, date, channel, is_complaint, resolved, resolved_date
+        ("h", "2023-06-01", "phone", True, True, "2023-06-05"),   # on study_start: counts
+        ("h", "2023-05-31", "phone", True, True, "2023-06-10"),   # the day before: does not
+        ("i", "2024-12-25", "phone", True, False, None),          # on study_end: counts
+        ("i", "2024-12-26", "phone", True, True, "2024-12-27"),   # the day after: does not
+        ("j", "2024-05-01", "phone", True, True, "2024-05-20"),   # the same day: resolved ...
+        ("j", "2024-05-01", "email", True, None, "2024-05-10"),   # ... and not known to be: this one counts, open
+        ("k", "2024-06-01", "phone", True, False, "2024-06-10"),  # resolved false with a date: open
+        ("l", "2024-07-01", "phone", True, None, "2024-07-04"),   # resolved unknown with a date: open
+    ]
+    contacts = pd.DataFrame(rows, columns=["customer_id", "date", "channel", "is_complaint", "resolved",
+                                           "resolved_date"])
+    if not resolved_column:
+        contacts = contacts.drop(columns="resolved")
+    transactions = pd.DataFrame([("h", "2023-02-01", 10.0)], columns=["customer_id", "date", "amount"])
+    responses = pd.DataFrame({"customer_id": ["h"], "response_date": ["2023-02-01"], "nps": [9]})
+    p = load_params(overrides={"as_of": "2024-12-31", "study_start": "2023-06-01", "study_end": "2024-12-25",
+                               "window_months": 6})
+    return data.check({"customers": customers, "contacts": contacts, "responses": responses,
+                       "transactions": transactions}, p), p
+
+
+def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
+    checked, p = _bounds_data()
+    ch = ctl.complaint_history(checked, p).set_index("customer_id")
+    assert list(ch.index) == ["h", "i", "j", "k", "l"]
+    ts = pd.Timestamp
+    assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
+    assert ch.loc["i", "complaint_date"] == ts("2024-12-25") and not ch.loc["i", "resolved"]
+    assert ch.loc["i", "duration_days"] == 6
+    # resolved is what the resolved column says; a NULL there is not resolved, whatever the date
+    assert ch.loc["j", "resolved_date"] == ts("2024-05-10") and not ch.loc["j", "resolved"]
+    assert pd.isna(ch.loc["j", "resolution_days"])
+    for who in ("k", "l"):
+        assert not ch.loc[who, "resolved"] and pd.isna(ch.loc[who, "resolution_days"])
+    assert ch.attrs["excluded"] == {}
+    # without the resolved column a resolved_date means resolved: j's same-day complaints are both
+    # resolved, and the one resolved last counts
+    checked, p = _bounds_data(resolved_column=False)
+    ch = ctl.complaint_history(checked, p).set_index("customer_id")
+    assert list(ch.index) == ["h", "i", "j", "k", "l"]
+    assert ch.loc["j", "resolved_date"] == ts("2024-05-20") and ch.loc["j", "resolution_days"] == 19
+    assert ch.loc["k", "resolution_days"] == 9 and ch.loc["l", "resolution_days"] == 3
+    assert ch.loc["i", "duration_days"] == 6 and ch.loc["h", "resolution_days"] == 4
