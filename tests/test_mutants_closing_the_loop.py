@@ -1023,3 +1023,26 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     assert ch.loc["j", "resolved_date"] == ts("2024-05-20") and ch.loc["j", "resolution_days"] == 19
     assert ch.loc["k", "resolution_days"] == 9 and ch.loc["l", "resolution_days"] == 3
     assert ch.loc["i", "duration_days"] == 6 and ch.loc["h", "resolution_days"] == 4
+
+
+def test_complaint_history_does_not_rely_on_least_and_greatest_skipping_nulls(monkeypatch):
+    """LEAST and GREATEST as BigQuery and Snowflake have them (NULL when any argument is NULL; DuckDB skips
+    NULLs): the same table, so an open customer's follow-up still ends on as_of."""
+    import ibis
+
+    checked, p, h = _complaint_data()
+    duck = ctl.complaint_history(checked, p, h)
+    assert duck.set_index("customer_id").loc["a", "duration_days"] == 305  # 1 March to as_of
+
+    def strict(fn):
+        def call(*args):
+            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
+            if any(e is None for e in exprs):
+                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
+            out = fn(*exprs)
+            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
+        return call
+
+    monkeypatch.setattr(ibis, "least", strict(ibis.least))
+    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+    pd.testing.assert_frame_equal(ctl.complaint_history(checked, p, h), duck)
