@@ -1007,6 +1007,9 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     assert list(ch.index) == ["h", "i", "j", "k", "l"]
     ts = pd.Timestamp
     assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
+    # h's six-month pre window would start on 1 December 2022, before h was a customer: it starts on 1 January
+    assert ch.loc["h", "pre_exposure_years"] == pytest.approx(151 / YEAR)
+    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR) and ch.loc["h", "prior_sales"] == 10
     assert ch.loc["i", "complaint_date"] == ts("2024-12-25") and not ch.loc["i", "resolved"]
     assert ch.loc["i", "duration_days"] == 6
     # resolved is what the resolved column says; a NULL there is not resolved, whatever the date
