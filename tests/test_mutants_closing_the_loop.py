@@ -993,7 +993,11 @@ def _bounds_data(resolved_column: bool = True):
                                            "resolved_date"])
     if not resolved_column:
         contacts = contacts.drop(columns="resolved")
-    transactions = pd.DataFrame([("h", "2023-02-01", 10.0)], columns=["customer_id", "date", "amount"])
+    transactions = pd.DataFrame([("h", "2023-01-01", 5.0),   # on h's first day: a prior sale
+                                 ("h", "2023-02-01", 10.0),
+                                 ("h", "2023-03-01", 0.0),   # nothing paid: not a sale
+                                 ("h", "2023-04-01", 0.5)],  # a sale, however small
+                                columns=["customer_id", "date", "amount"])
     responses = pd.DataFrame({"customer_id": ["h"], "response_date": ["2023-02-01"], "nps": [9]})
     p = load_params(overrides={"as_of": "2024-12-31", "study_start": "2023-06-01", "study_end": "2024-12-25",
                                "window_months": 6})
@@ -1009,7 +1013,8 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
     # h's six-month pre window would start on 1 December 2022, before h was a customer: it starts on 1 January
     assert ch.loc["h", "pre_exposure_years"] == pytest.approx(151 / YEAR)
-    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR) and ch.loc["h", "prior_sales"] == 10
+    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR)
+    assert (ch.loc["h", "prior_sales"], ch.loc["h", "prior_sales_transactions"], ch.loc["h", "pre_revenue"]) == (15.5, 3, 15.5)
     assert ch.loc["i", "complaint_date"] == ts("2024-12-25") and not ch.loc["i", "resolved"]
     assert ch.loc["i", "duration_days"] == 6
     # resolved is what the resolved column says; a NULL there is not resolved, whatever the date
