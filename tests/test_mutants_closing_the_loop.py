@@ -982,6 +982,7 @@ def _bounds_data(resolved_column: bool = True):
     rows = [  # customer, date, channel, is_complaint, resolved, resolved_date
         ("h", "2023-06-01", "phone", True, True, "2023-06-05"),   # on study_start: counts
         ("h", "2023-05-31", "phone", True, True, "2023-06-10"),   # the day before: does not
+        ("h", "2023-01-01", "phone", False, None, None),          # the pre window's first day (h's first)
         ("i", "2024-12-25", "phone", True, False, None),          # on study_end: counts
         ("i", "2024-12-26", "phone", True, True, "2024-12-27"),   # the day after: does not
         ("j", "2024-05-01", "phone", True, True, "2024-05-20"),   # the same day: resolved ...
@@ -991,6 +992,8 @@ def _bounds_data(resolved_column: bool = True):
     ]
     contacts = pd.DataFrame(rows, columns=["customer_id", "date", "channel", "is_complaint", "resolved",
                                            "resolved_date"])
+    # each contact's own cost where known (else the channel's): h's two contacts before its complaint cost 42 + 8
+    contacts["cost"] = [None, 8.0, 42.0] + [None] * (len(rows) - 3)
     if not resolved_column:
         contacts = contacts.drop(columns="resolved")
     transactions = pd.DataFrame([("h", "2023-01-01", 5.0),   # on h's first day: a prior sale
@@ -1013,7 +1016,7 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
     # h's six-month pre window would start on 1 December 2022, before h was a customer: it starts on 1 January
     assert ch.loc["h", "pre_exposure_years"] == pytest.approx(151 / YEAR)
-    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR)
+    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR) and ch.loc["h", "pre_contact_cost"] == 50.0
     assert (ch.loc["h", "prior_sales"], ch.loc["h", "prior_sales_transactions"], ch.loc["h", "pre_revenue"]) == (15.5, 3, 15.5)
     assert ch.loc["i", "complaint_date"] == ts("2024-12-25") and not ch.loc["i", "resolved"]
     assert ch.loc["i", "duration_days"] == 6
