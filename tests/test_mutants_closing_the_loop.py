@@ -977,8 +977,8 @@ def _bounds_data(resolved_column: bool = True):
     from cxvalue import data
     from cxvalue.config import load_params
 
-    customers = pd.DataFrame({"customer_id": ["h", "i", "j", "k", "l", "m"], "start_date": ["2023-01-01"] * 6,
-                              "end_date": [None] * 5 + ["2024-12-31"]})  # m left on as_of
+    customers = pd.DataFrame({"customer_id": ["h", "i", "j", "k", "l", "m", "n"], "start_date": ["2023-01-01"] * 7,
+                              "end_date": [None] * 5 + ["2024-12-31", None]})  # m left on as_of
     rows = [  # customer, date, channel, is_complaint, resolved, resolved_date
         ("h", "2023-06-01", "phone", True, True, "2023-06-05"),   # on study_start: counts
         ("h", "2023-05-31", "phone", True, True, "2023-06-10"),   # the day before: does not
@@ -990,6 +990,7 @@ def _bounds_data(resolved_column: bool = True):
         ("k", "2024-06-01", "phone", True, False, "2024-06-10"),  # resolved false with a date: open
         ("l", "2024-07-01", "phone", True, None, "2024-07-04"),   # resolved unknown with a date: open
         ("m", "2024-11-01", "phone", True, False, None),
+        ("n", "2024-10-01", "phone", True, True, "2024-10-01"),   # resolved the same day: kept, 0 days
     ]
     contacts = pd.DataFrame(rows, columns=["customer_id", "date", "channel", "is_complaint", "resolved",
                                            "resolved_date"])
@@ -1012,7 +1013,8 @@ def _bounds_data(resolved_column: bool = True):
 def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     checked, p = _bounds_data()
     ch = ctl.complaint_history(checked, p).set_index("customer_id")
-    assert list(ch.index) == ["h", "i", "j", "k", "l", "m"]
+    assert list(ch.index) == ["h", "i", "j", "k", "l", "m", "n"]
+    assert ch.loc["n", "resolved"] and ch.loc["n", "resolution_days"] == 0
     assert ch.loc["m", "churned"] and ch.loc["m", "duration_days"] == 60 and not ch.loc["i", "churned"]
     ts = pd.Timestamp
     assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
@@ -1032,7 +1034,7 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
     # resolved, and the one resolved last counts
     checked, p = _bounds_data(resolved_column=False)
     ch = ctl.complaint_history(checked, p).set_index("customer_id")
-    assert list(ch.index) == ["h", "i", "j", "k", "l", "m"]
+    assert list(ch.index) == ["h", "i", "j", "k", "l", "m", "n"]
     assert ch.loc["j", "resolved_date"] == ts("2024-05-20") and ch.loc["j", "resolution_days"] == 19
     assert ch.loc["k", "resolution_days"] == 9 and ch.loc["l", "resolution_days"] == 3
     assert ch.loc["i", "duration_days"] == 6 and ch.loc["h", "resolution_days"] == 4
