@@ -81,6 +81,12 @@ def complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFr
     its ``is_complaint`` or ``resolved_date`` column, or any complaint in the study period: an
     empty table whose ``attrs["skipped"]`` says what to add (:mod:`cxvalue.skipping`).
     """
+    return _complaint_history(data, params, hist, landmark_days)
+
+
+def _complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataFrame | None,
+                       landmark_days: int) -> pd.DataFrame:
+    """The body of :func:`complaint_history` (undecorated, so that mutmut mutates it)."""
     require("contacts" in data.tables,
             "Closing the loop needs a contacts table with the complaints: add contacts (customer_id, date, channel) "
             "with is_complaint (true for a complaint), resolved and resolved_date.")
@@ -393,6 +399,10 @@ class ClosingTheLoop:
         """Fit on a :func:`complaint_history` table; returns ``self`` (with ``skipped_`` set when
         the data cannot support it: no complaints, no complainer who left, every complaint open
         or every one resolved, too few churn events in one state)."""
+        return self._fit(complaints)
+
+    def _fit(self, complaints: pd.DataFrame) -> "ClosingTheLoop":
+        """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         if complaints.attrs.get("landmark_days", self.landmark_days) != self.landmark_days:
             raise ModelError(f"{self.label}: the complaint history was built with a {complaints.attrs['landmark_days']}"
                              f"-day landmark but the model uses {self.landmark_days} days; pass the same "

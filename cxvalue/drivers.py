@@ -325,6 +325,10 @@ class KeyDrivers:
     def fit(self, data: Any) -> "KeyDrivers":
         """Fit on checked data (:func:`cxvalue.data.check`) or a responses DataFrame; returns ``self``
         (with ``skipped_`` set when the data cannot support it)."""
+        return self._fit(data)
+
+    def _fit(self, data: Any) -> "KeyDrivers":
+        """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         responses = responses_frame(data)
         m = self.metric.upper()
         self.n_responses_ = 0
@@ -617,6 +621,10 @@ class JourneysVsTouchpoints:
     def fit(self, data: Any, history: pd.DataFrame) -> "JourneysVsTouchpoints":
         """Fit on checked data (or a responses DataFrame) and its :func:`cxvalue.history.history`;
         returns ``self`` (with ``skipped_`` set when the data cannot support it)."""
+        return self._fit(data, history)
+
+    def _fit(self, data: Any, history: pd.DataFrame) -> "JourneysVsTouchpoints":
+        """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         responses = responses_frame(data)
         h = history.reset_index(drop=True)
         self.metric_ = journey_metric(responses, self.metric)

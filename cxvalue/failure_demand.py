@@ -75,6 +75,11 @@ def reason_costs(data, params: dict[str, Any]) -> pd.DataFrame:
     ``attrs["hidden"]``: True when a small pool was left out (shares are then of the rows shown).
     Skipped without contacts or without a ``reason`` column, or with no contact in the period.
     """
+    return _reason_costs(data, params)
+
+
+def _reason_costs(data, params: dict[str, Any]) -> pd.DataFrame:
+    """The body of :func:`reason_costs` (undecorated, so that mutmut mutates it)."""
     _need_reasons(data)
     end = data.as_of + dt.timedelta(days=1)
     start = (pd.Timestamp(end) - pd.DateOffset(months=12)).date()
@@ -199,6 +204,11 @@ class FailureDemand:
         """``costs``: :func:`reason_costs`; ``exposure``: :func:`reason_exposure` of ``history``;
         ``margin_per_year`` and ``customers`` per group (the business case's margin per
         customer-year and today's base): their weighted mean values a customer kept a year."""
+        return self._fit(costs, exposure, history, margin_per_year, customers)
+
+    def _fit(self, costs: pd.DataFrame, exposure: pd.DataFrame, history: pd.DataFrame,
+             margin_per_year: pd.Series | None, customers: pd.Series | None) -> "FailureDemand":
+        """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         require(len(costs), "The cost of failure demand: no contact reason to report.")
         self.costs_ = costs
         mean_margin = None

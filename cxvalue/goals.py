@@ -96,6 +96,10 @@ class GoalPaths:
 
         ``data``: the checked data (:func:`cxvalue.data.check`); ``card``: the run's fitted
         :class:`~cxvalue.scorecard.Scorecard` (today's values and margins of error)."""
+        return self._fit(data, card)
+
+    def _fit(self, data, card: Scorecard) -> "GoalPaths":
+        """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         targets = self.params.get("targets") or {}
         dated = {n: g for n, g in targets.items() if isinstance(g, dict) and n in _KPI}
         require(dated, NO_DATED_GOAL)

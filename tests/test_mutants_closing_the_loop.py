@@ -971,3 +971,93 @@ def test_complaint_history_skips():
                                      "is_complaint.")
     late = ctl.complaint_history(checked, {**p, "study_start": "2024-12-26", "study_end": None}, h)
     assert list(late["customer_id"]) == ["g"]  # the study's start and end both count
+
+
+def _bounds_data(resolved_column: bool = True):
+    from cxvalue import data
+    from cxvalue.config import load_params
+
+    customers = pd.DataFrame({"customer_id": ["h", "i", "j", "k", "l", "m", "n"], "start_date": ["2023-01-01"] * 7,
+                              "end_date": [None] * 5 + ["2024-12-31", None]})  # m left on as_of
+    rows = [  # customer, date, channel, is_complaint, resolved, resolved_date
+        ("h", "2023-06-01", "phone", True, True, "2023-06-05"),   # on study_start: counts
+        ("h", "2023-05-31", "phone", True, True, "2023-06-10"),   # the day before: does not
+        ("h", "2023-01-01", "phone", False, None, None),          # the pre window's first day (h's first)
+        ("i", "2024-12-25", "phone", True, False, None),          # on study_end: counts
+        ("i", "2024-12-26", "phone", True, True, "2024-12-27"),   # the day after: does not
+        ("j", "2024-05-01", "phone", True, True, "2024-05-20"),   # the same day: resolved ...
+        ("j", "2024-05-01", "email", True, None, "2024-05-10"),   # ... and not known to be: this one counts, open
+        ("k", "2024-06-01", "phone", True, False, "2024-06-10"),  # resolved false with a date: open
+        ("l", "2024-07-01", "phone", True, None, "2024-07-04"),   # resolved unknown with a date: open
+        ("m", "2024-11-01", "phone", True, False, None),
+        ("n", "2024-10-01", "phone", True, True, "2024-10-01"),   # resolved the same day: kept, 0 days
+    ]
+    contacts = pd.DataFrame(rows, columns=["customer_id", "date", "channel", "is_complaint", "resolved",
+                                           "resolved_date"])
+    # each contact's own cost where known (else the channel's): h's two contacts before its complaint cost 42 + 8
+    contacts["cost"] = [None, 8.0, 42.0] + [None] * (len(rows) - 3)
+    if not resolved_column:
+        contacts = contacts.drop(columns="resolved")
+    transactions = pd.DataFrame([("h", "2023-01-01", 5.0),   # on h's first day: a prior sale
+                                 ("h", "2023-02-01", 10.0),
+                                 ("h", "2023-03-01", 0.0),   # nothing paid: not a sale
+                                 ("h", "2023-04-01", 0.5)],  # a sale, however small
+                                columns=["customer_id", "date", "amount"])
+    responses = pd.DataFrame({"customer_id": ["h"], "response_date": ["2023-02-01"], "nps": [9]})
+    p = load_params(overrides={"as_of": "2024-12-31", "study_start": "2023-06-01", "study_end": "2024-12-25",
+                               "window_months": 6})
+    return data.check({"customers": customers, "contacts": contacts, "responses": responses,
+                       "transactions": transactions}, p), p
+
+
+def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
+    checked, p = _bounds_data()
+    ch = ctl.complaint_history(checked, p).set_index("customer_id")
+    assert list(ch.index) == ["h", "i", "j", "k", "l", "m", "n"]
+    assert ch.loc["n", "resolved"] and ch.loc["n", "resolution_days"] == 0
+    assert ch.loc["m", "churned"] and ch.loc["m", "duration_days"] == 60 and not ch.loc["i", "churned"]
+    ts = pd.Timestamp
+    assert ch.loc["h", "complaint_date"] == ts("2023-06-01") and ch.loc["h", "resolution_days"] == 4
+    # h's six-month pre window would start on 1 December 2022, before h was a customer: it starts on 1 January
+    assert ch.loc["h", "pre_exposure_years"] == pytest.approx(151 / YEAR)
+    assert ch.loc["h", "tenure_years"] == pytest.approx(151 / YEAR) and ch.loc["h", "pre_contact_cost"] == 50.0
+    assert (ch.loc["h", "prior_sales"], ch.loc["h", "prior_sales_transactions"], ch.loc["h", "pre_revenue"]) == (15.5, 3, 15.5)
+    assert ch.loc["i", "complaint_date"] == ts("2024-12-25") and not ch.loc["i", "resolved"]
+    assert ch.loc["i", "duration_days"] == 6
+    # resolved is what the resolved column says; a NULL there is not resolved, whatever the date
+    assert ch.loc["j", "resolved_date"] == ts("2024-05-10") and not ch.loc["j", "resolved"]
+    assert pd.isna(ch.loc["j", "resolution_days"])
+    for who in ("k", "l"):
+        assert not ch.loc[who, "resolved"] and pd.isna(ch.loc[who, "resolution_days"])
+    assert ch.attrs["excluded"] == {}
+    # without the resolved column a resolved_date means resolved: j's same-day complaints are both
+    # resolved, and the one resolved last counts
+    checked, p = _bounds_data(resolved_column=False)
+    ch = ctl.complaint_history(checked, p).set_index("customer_id")
+    assert list(ch.index) == ["h", "i", "j", "k", "l", "m", "n"]
+    assert ch.loc["j", "resolved_date"] == ts("2024-05-20") and ch.loc["j", "resolution_days"] == 19
+    assert ch.loc["k", "resolution_days"] == 9 and ch.loc["l", "resolution_days"] == 3
+    assert ch.loc["i", "duration_days"] == 6 and ch.loc["h", "resolution_days"] == 4
+
+
+def test_complaint_history_does_not_rely_on_least_and_greatest_skipping_nulls(monkeypatch):
+    """LEAST and GREATEST as BigQuery and Snowflake have them (NULL when any argument is NULL; DuckDB skips
+    NULLs): the same table, so an open customer's follow-up still ends on as_of."""
+    import ibis
+
+    checked, p, h = _complaint_data()
+    duck = ctl.complaint_history(checked, p, h)
+    assert duck.set_index("customer_id").loc["a", "duration_days"] == 305  # 1 March to as_of
+
+    def strict(fn):
+        def call(*args):
+            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
+            if any(e is None for e in exprs):
+                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
+            out = fn(*exprs)
+            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
+        return call
+
+    monkeypatch.setattr(ibis, "least", strict(ibis.least))
+    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+    pd.testing.assert_frame_equal(ctl.complaint_history(checked, p, h), duck)

@@ -1018,3 +1018,66 @@ def test_key_drivers_rank_fourteen_drivers_at_most():
     kd = drivers.KeyDrivers(n_boot=0).fit(r.drop(columns=["attr_14"]))  # 14: 5 x 15 = 75 answers needed, 80 given
     assert kd.skipped_ is None and len(kd.drivers_) == 14
     assert kd.summary["importance"].sum() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- key drivers: _fit's last part
+
+def _negative_world():
+    """40 answers, three drivers rated 0-4: a clearly positive one (a), a clearly negative one (b: its
+    whole 95% interval below 0) and a slightly negative one whose interval reaches above 0 but not 1 (c)."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(40, 3)).astype(float)
+    y = np.round(np.clip(2 + 1.0 * X[:, 0] - 0.8 * X[:, 1] + rng.normal(0, 1.0, 40), 0, 10))
+    r = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "response_date": "2024-01-01", "nps": y,
+                      "attr_a": X[:, 0], "attr_b": X[:, 1], "attr_c": X[:, 2]})
+    return r, X, y
+
+
+def test_key_drivers_negative_coefficients_gains_and_band_shifts():
+    import warnings
+
+    r, X, y = _negative_world()
+    ols = sm.OLS(y, sm.add_constant(X)).fit()
+    coef, ci = ols.params[1:], ols.conf_int()[1:]
+    assert coef[0] > 0 and ci[1, 1] < 0 and coef[2] < 0 and 0 < ci[2, 1] < 1  # the world is as described
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no bootstrap: no percentile of an empty array (a numpy warning)
+        kd = drivers.KeyDrivers(n_boot=0).fit(r)
+    # only b's interval is wholly below 0; c's negative estimate is not warned about
+    assert kd.warnings_ == ["Key drivers: a better b rating goes with a lower NPS once the other drivers are held "
+                            "fixed; its money per point is negative and worth a closer look."]
+    assert kd.scales_ == {"attr_a": (0.0, 4.0), "attr_b": (0.0, 4.0), "attr_c": (0.0, 4.0)}
+    # a one-point gain, capped at the scale's top (4): every rating under 4 gains a whole point, none more
+    below_top = (X < 4).mean(axis=0)
+    s = kd.summary.loc[["attr_a", "attr_b", "attr_c"]]
+    assert s["score_gain_per_point"].to_numpy() == pytest.approx(coef * below_top, rel=1e-9)
+    assert s["coefficient"].to_numpy() == pytest.approx(coef, rel=1e-9)
+    assert s["importance_lo"].isna().all() and s["importance_hi"].isna().all()
+    shifts = kd.share_shifts_
+    assert shifts.index.name == "driver" and list(shifts.index) == ["attr_a", "attr_b", "attr_c"]
+    assert list(shifts.columns) == ["detractor", "passive", "promoter"]
+    for j, d in enumerate(["attr_a", "attr_b", "attr_c"]):
+        gain = coef[j] * np.minimum(1.0, 4.0 - X[:, j])
+        want = drivers.band_shares(y, gain, DEFAULT_BANDS["nps"]) - drivers.band_shares(y, 0.0, DEFAULT_BANDS["nps"])
+        assert shifts.loc[d].to_numpy() == pytest.approx(want.to_numpy(), abs=1e-12)
+    assert shifts.loc["attr_b", "detractor"] > 0.06  # b moves passives (scores of 7) down
+
+
+def test_key_drivers_warn_under_two_percent_only(monkeypatch):
+    """R² of exactly 2% is not 'only' (the warning is for under 2%)."""
+    r, X, y = _negative_world()
+    real = drivers.subset_r2
+
+    def at(value):
+        def fake(X, y):
+            out = real(X, y)
+            return out * (value / out[-1])  # every subset scaled: the same shares, R² = value
+        return fake
+
+    monkeypatch.setattr(drivers, "subset_r2", at(0.02))
+    kd = drivers.KeyDrivers(n_boot=0).fit(r)
+    assert kd.r2_ == 0.02 and not any("explain only" in w for w in kd.warnings_)
+    monkeypatch.setattr(drivers, "subset_r2", at(0.0199))
+    kd = drivers.KeyDrivers(n_boot=0).fit(r)
+    assert "Key drivers: the drivers explain only 2.0% of the variation in NPS; their ranking says little." \
+        in kd.warnings_
