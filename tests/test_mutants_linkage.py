@@ -1206,3 +1206,10 @@ def test_within_customer_check_does_not_report_an_unstable_ratio(monkeypatch, se
         assert s.loc["detractor", "within_lo"] < 40 / 340 < s.loc["detractor", "within_hi"]
     else:
         assert s.loc["detractor", ["within_ratio", "within_lo", "within_hi"]].isna().all()
+
+
+def test_group_dummies_of_the_reference_group_alone_keep_every_row():
+    """Only the reference group: no indicator, but still one row per customer, on the customers' labels (the
+    models put it side by side with the adjustment terms)."""
+    d = linkage._group_dummies(pd.Series(["b", "b", "b"], index=[5, 9, 2]), ["b"], "b")
+    assert d.shape == (3, 0) and list(d.index) == [5, 9, 2]
