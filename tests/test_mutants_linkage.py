@@ -1213,3 +1213,13 @@ def test_group_dummies_of_the_reference_group_alone_keep_every_row():
     models put it side by side with the adjustment terms)."""
     d = linkage._group_dummies(pd.Series(["b", "b", "b"], index=[5, 9, 2]), ["b"], "b")
     assert d.shape == (3, 0) and list(d.index) == [5, 9, 2]
+
+
+def test_missing_is_a_level_named_missing():
+    """A text level that sorts before "(missing)" ('#2' here) is the one dropped, so the missing values' own
+    column shows its name: ``<covariate>_(missing)``."""
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0, "tier": ["#2", "a", None, "a"]})
+    f = linkage.adjustment_frame(h, ["tier"])
+    assert [c for c in f.columns if c.startswith("tier_")] == ["tier_(missing)", "tier_a"]
+    assert f["tier_(missing)"].tolist() == [0.0, 0.0, 1.0, 0.0]
