@@ -1171,3 +1171,79 @@ def test_within_customer_check_of_a_group_of_one():
     rows[-1] = ("promoter", 100.0, 1.0, 0.5)
     m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
     assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(0.005 / (340 / 350), rel=1e-6)
+
+
+@pytest.mark.parametrize("lo, hi, disagrees", [
+    (0.5, 0.9, False),    # inside the main interval 0.8-1.2
+    (1.2, 1.5, False),    # touches its upper end: they share 1.2, they overlap
+    (0.6, 0.8, False),    # touches its lower end
+    (1.2000001, 1.5, True),  # wholly above
+    (0.5, 0.7999999, True),  # wholly below
+    (np.nan, np.nan, False),  # the check did not run
+])
+def test_within_disagrees_only_when_the_intervals_do_not_touch(lo, hi, disagrees):
+    """Two intervals that share an end point overlap; the warning and the report's sentence need a gap."""
+    row = pd.Series({"ratio": 1.0, "ratio_lo": 0.8, "ratio_hi": 1.2, "within_ratio": (lo + hi) / 2,
+                     "within_lo": lo, "within_hi": hi})
+    assert linkage.within_disagrees(row) is disagrees
+
+
+def test_churn_skip_called_directly_leaves_its_checks_not_run():
+    """skip on a model never fitted sets the checks itself: no reference-curve standard error and a
+    proportional-hazards test with every key there, no statistic, df 0, no p-value."""
+    h = _churn_history()
+    m = linkage.ChurnModel("passive", min_group_size=2).skip(h, "Churn: why.")
+    assert isinstance(m, linkage.ChurnModel) and m.skipped_ == "Churn: why." and m.warnings_ == ["Churn: why."]
+    assert isinstance(m.reference_curve_se_, float) and np.isnan(m.reference_curve_se_)
+    assert sorted(m.ph_test_) == ["df", "p_value", "statistic"] and m.ph_test_["df"] == 0
+    assert np.isnan(m.ph_test_["statistic"]) and np.isnan(m.ph_test_["p_value"])
+    assert m.summary["customers"].tolist() == [2, 4, 1] and m.summary["small_group"].tolist() == [False, False, True]
+
+
+def test_covariates_after_a_numeric_one_are_still_adjusted_for():
+    """A numeric covariate of many values (a curve) listed first does not end the list: the text and the
+    few-valued covariates after it get their columns too, in the order given; on rows labelled 100-118
+    (a history filtered to the customers with time after the survey) every value lands on its own row."""
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0,
+                      "n": [3.0, 1, 4, 1, 5, 9, 2, 6, 5, 3], "region": ["north", "south"] * 5,
+                      "m": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, np.nan, 10.5]}, index=range(100, 120, 2))
+    f = linkage.adjustment_frame(h, ["n", "m", "region"])
+    assert list(f.index) == list(h.index) and f.notna().all().all()  # the curve's columns keep the rows' labels
+    assert list(f.columns)[5:] == ["n_s1", "n_s2", "n_s3", "m_s1", "m_s2", "m_s3", "m_missing", "region_south"]
+    assert f["region_south"].tolist() == [0.0, 1.0] * 5 and f["m_missing"].tolist() == [0.0] * 8 + [1.0, 0.0]
+
+
+@pytest.mark.parametrize("se, reported", [(5.0, True), (5.5, False), (np.inf, False), (np.nan, False)])
+def test_within_customer_check_does_not_report_an_unstable_ratio(monkeypatch, se, reported):
+    """As the main ratio: a standard error of the log within-customer ratio over 5 (or not a number) leaves
+    the group's check empty; 5 itself is reported (the detractors' 30 / 340 of the two-group check)."""
+    _with_bse(monkeypatch, "group[detractor]", se)
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 10.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert s.loc["passive", ["within_ratio", "within_lo", "within_hi"]].tolist() == [1.0, 1.0, 1.0]
+    assert s["within_customers"].tolist() == [2.0, 3.0, 0.0]
+    if reported:
+        assert s.loc["detractor", "within_ratio"] == pytest.approx(40 / 340, rel=1e-6)
+        assert s.loc["detractor", "within_lo"] < 40 / 340 < s.loc["detractor", "within_hi"]
+    else:
+        assert s.loc["detractor", ["within_ratio", "within_lo", "within_hi"]].isna().all()
+
+
+def test_group_dummies_of_the_reference_group_alone_keep_every_row():
+    """Only the reference group: no indicator, but still one row per customer, on the customers' labels (the
+    models put it side by side with the adjustment terms)."""
+    d = linkage._group_dummies(pd.Series(["b", "b", "b"], index=[5, 9, 2]), ["b"], "b")
+    assert d.shape == (3, 0) and list(d.index) == [5, 9, 2]
+
+
+def test_missing_is_a_level_named_missing():
+    """A text level that sorts before "(missing)" ('#2' here) is the one dropped, so the missing values' own
+    column shows its name: ``<covariate>_(missing)``."""
+    h = pd.DataFrame({"pre_revenue": 0.0, "pre_exposure_years": 1.0, "pre_contact_cost": 0.0, "prior_sales": 0.0,
+                      "prior_sales_transactions": 0, "tenure_years": 1.0, "tier": ["#2", "a", None, "a"]})
+    f = linkage.adjustment_frame(h, ["tier"])
+    assert [c for c in f.columns if c.startswith("tier_")] == ["tier_(missing)", "tier_a"]
+    assert f["tier_(missing)"].tolist() == [0.0, 0.0, 1.0, 0.0]
