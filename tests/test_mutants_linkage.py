@@ -1171,3 +1171,40 @@ def test_within_customer_check_of_a_group_of_one():
     rows[-1] = ("promoter", 100.0, 1.0, 0.5)
     m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
     assert m.summary.loc["promoter", "within_ratio"] == pytest.approx(0.005 / (340 / 350), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- the within-customer headline
+
+
+def test_within_headline_with_two_groups_and_the_caveat_for_one_group_left_without_a_ratio():
+    """Two groups are enough for the within-customer headline: detractors 30 after 50 and 60 over two years
+    after 150 (90 over 350 expected at their own level), passives 340 over 350: 90 / 340; ``adjusted``
+    (each customer's level moved to the group) stands in that same ratio. With the promoters' only customer
+    with a level before the survey spending nothing after it, the promoters have a covariate-adjusted ratio and
+    no within-customer one: the covariate-adjusted comparison stays the headline, and the caveat names them."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 60.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert m.method_ == "within"
+    assert s.loc["detractor", "ratio"] == pytest.approx(90 / 340, rel=1e-6)
+    assert s.loc["detractor", "ratio"] != s.loc["detractor", "covariates_ratio"]
+    assert s.loc["detractor", "adjusted"] / s.loc["passive", "adjusted"] == pytest.approx(90 / 340, rel=1e-9)
+    assert s.loc["passive", "adjusted"] == pytest.approx(float(m.predict("passive").mean()), rel=1e-12)
+    assert np.isnan(s.loc["promoter", "adjusted"])
+    assert m.warnings_ == ["Revenue: no customer in the promoter group, so it has no estimate."]
+
+    rows += [("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert m.method_ == "covariates" and m.within_result_ is not None
+    assert s.loc["promoter", "within_ratio"] != s.loc["promoter", "within_ratio"]  # NaN
+    for col, cov in (("ratio", "covariates_ratio"), ("ratio_lo", "covariates_lo"), ("ratio_hi", "covariates_hi")):
+        pd.testing.assert_series_equal(s[col], s[cov], check_names=False)
+    assert m.warnings_ == [
+        "Revenue: too few customers had a level before the survey to compare the promoter group with themselves, "
+        "so the gap is measured against comparable customers only (controls for what the data records before the "
+        "survey)."]
+    # without the check, no caveat at all
+    off = linkage.RevenueModel("passive", min_group_size=1, within=False).fit(_within_history(rows))
+    assert off.method_ == "covariates" and off.warnings_ == []
