@@ -1208,3 +1208,47 @@ def test_within_headline_with_two_groups_and_the_caveat_for_one_group_left_witho
     # without the check, no caveat at all
     off = linkage.RevenueModel("passive", min_group_size=1, within=False).fit(_within_history(rows))
     assert off.method_ == "covariates" and off.warnings_ == []
+
+
+def test_within_disagrees_compares_with_the_covariate_adjusted_interval_and_touching_intervals_agree():
+    """The within-customer interval against the covariate-adjusted one where the row has it (the headline's
+    ``ratio_lo``/``ratio_hi`` otherwise); intervals that only touch overlap; a missing bound never disagrees."""
+    row = pd.Series({"within_lo": 2.0, "within_hi": 3.0, "ratio_lo": 2.5, "ratio_hi": 4.0,
+                     "covariates_lo": 1.0, "covariates_hi": 1.5})
+    assert linkage.within_disagrees(row) is True  # 2 > 1.5, though it overlaps the headline's 2.5 to 4
+    assert linkage.within_disagrees(row.drop(["covariates_lo", "covariates_hi"])) is False
+    assert linkage.within_disagrees(row.drop(["covariates_lo", "covariates_hi"]).replace({2.5: 3.5})) is True
+    assert linkage.within_disagrees(row.replace({1.5: 2.0})) is False  # within_lo = covariates_hi: touching
+    below = pd.Series({"within_lo": 0.2, "within_hi": 0.5, "ratio_lo": 0.1, "ratio_hi": 0.9,
+                       "covariates_lo": 0.6, "covariates_hi": 1.0})
+    assert linkage.within_disagrees(below) is True  # 0.5 < 0.6
+    assert linkage.within_disagrees(below.replace({0.6: 0.5})) is False  # within_hi = covariates_lo: touching
+    assert linkage.within_disagrees(below.replace({0.2: np.nan, 0.5: np.nan})) is False
+
+
+def test_disagreement_warnings_skip_the_reference_and_every_group_that_agrees_and_go_on():
+    """Straight from a summary: the reference group (listed first) and a group whose intervals overlap get no
+    caveat; the two that disagree after them each get one, in order, in the headline's wording."""
+    m = linkage.RevenueModel("passive")
+    cols = ["within_ratio", "within_lo", "within_hi", "covariates_ratio", "covariates_lo", "covariates_hi"]
+    m.summary_ = pd.DataFrame([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [1.1, 0.9, 1.3, 1.0, 0.8, 1.2],
+                               [0.5, 0.4, 0.6, 0.9, 0.8, 1.0], [2.0, 1.8, 2.2, 1.2, 1.1, 1.3]],
+                              index=["passive", "agrees", "below", "above"], columns=cols)
+    m.warnings_, m.method_ = [], "covariates"
+    m._disagreement_warnings()
+    assert m.warnings_ == [
+        "Revenue: compared with their own level before the survey, below customers read 0.500 (95% CI 0.400 to "
+        "0.600) against 0.900 (0.800 to 1.000) from the main comparison: the two do not agree, so part of the gap "
+        "may come from what the controls measure only roughly (or the groups already differed before the survey).",
+        "Revenue: compared with their own level before the survey, above customers read 2.000 (95% CI 1.800 to "
+        "2.200) against 1.200 (1.100 to 1.300) from the main comparison: the two do not agree, so part of the gap "
+        "may come from what the controls measure only roughly (or the groups already differed before the survey)."]
+    m.warnings_, m.method_ = [], "within"
+    m._disagreement_warnings()
+    assert m.warnings_ == [
+        f"Revenue: compared with their own level before the survey, {g} customers read {w}; against comparable "
+        f"customers (controls for what the data records before the survey) they read {c}. The two do not agree: "
+        "the controls measure account size only roughly, which the first does not rely on, or the groups were "
+        "already moving apart before the survey, which the first assumes away. The first is the headline."
+        for g, w, c in (("below", "0.500 (95% CI 0.400 to 0.600)", "0.900 (0.800 to 1.000)"),
+                        ("above", "2.000 (95% CI 1.800 to 2.200)", "1.200 (1.100 to 1.300)"))]
