@@ -1252,3 +1252,28 @@ def test_disagreement_warnings_skip_the_reference_and_every_group_that_agrees_an
         "already moving apart before the survey, which the first assumes away. The first is the headline."
         for g, w, c in (("below", "0.500 (95% CI 0.400 to 0.600)", "0.900 (0.800 to 1.000)"),
                         ("above", "2.000 (95% CI 1.800 to 2.200)", "1.200 (1.100 to 1.300)"))]
+
+
+def test_within_headline_predict_moves_a_group_without_a_within_ratio_by_its_fitted_coefficient(monkeypatch):
+    """Promoters exactly the passives with twice the revenue after the survey (main coefficient log 2), their
+    estimate unstable (standard error 5.5: no reported ratio in either fit); detractors four times the
+    passives' size before, within-customer ratio 1/2 (main about 1). The within headline stands on the other
+    two groups; each customer's fitted level (exposure 1 year) is divided by their own group's factor (passives
+    1, detractors 1/2, promoters e^log 2 = 2) and multiplied by the asked group's."""
+    _with_bse(monkeypatch, "group[promoter]", 5.5)
+    rows = [(g, p, e, y * 2 if g == "promoter" else y) for g, p, e, y in _within_rows(4.0)]
+    h = _within_history(rows)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert m.method_ == "within" and np.isnan(m.summary.loc["promoter", "within_ratio"])
+    assert m.result_.params["group[promoter]"] == pytest.approx(np.log(2), rel=1e-9)
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert abs(m.result_.params["group[detractor]"]) < 0.01
+    fitted, groups = m.result_.fittedvalues, h["group"].astype(str)
+    own = groups.map({"passive": 1.0, "promoter": 2.0, "detractor": 0.5}).astype(float)
+    for g, to in (("passive", 1.0), ("promoter", 2.0), ("detractor", 0.5)):
+        p = m.predict(g)
+        assert p.name == "post_revenue" and list(p.index) == list(h.index)
+        assert p.to_numpy() == pytest.approx((fitted * to / own).to_numpy(), rel=1e-6), g
+    q = m.predict("promoter", rows=pd.Index([599, 0]))  # a promoter at their own level, a detractor moved
+    assert list(q.index) == [599, 0]
+    assert q.to_numpy() == pytest.approx([fitted[599], fitted[0] * 2 / 0.5], rel=1e-6)
