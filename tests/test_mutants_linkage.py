@@ -1277,3 +1277,24 @@ def test_within_headline_predict_moves_a_group_without_a_within_ratio_by_its_fit
     q = m.predict("promoter", rows=pd.Index([599, 0]))  # a promoter at their own level, a detractor moved
     assert list(q.index) == [599, 0]
     assert q.to_numpy() == pytest.approx([fitted[599], fitted[0] * 2 / 0.5], rel=1e-6)
+
+
+def test_within_headline_caveat_names_every_group_left_without_a_ratio():
+    """A fourth group (neutral) with no level before the survey, beside the promoters whose one customer with a
+    level spent nothing after it: the check is fitted (passives and detractors) but leaves two groups that have a
+    covariate-adjusted ratio without one, so the covariate-adjusted comparison stays the headline and the caveat
+    names both, in the summary's order, "groups" in the plural."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 60.0),
+            ("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0),
+            ("neutral", 0.0, 1.0, 70.0), ("neutral", 0.0, 1.0, 20.0)]
+    h = _within_history(rows)
+    h["group"] = pd.Categorical([r[0] for r in rows], categories=[*GROUPS, "neutral"], ordered=True)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert m.method_ == "covariates" and m.within_result_ is not None
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx(90 / 340, rel=1e-6)
+    assert m.summary.loc["detractor", "ratio"] == m.summary.loc["detractor", "covariates_ratio"]
+    assert m.warnings_ == [
+        "Revenue: too few customers had a level before the survey to compare the promoter, neutral groups with "
+        "themselves, so the gap is measured against comparable customers only (controls for what the data records "
+        "before the survey)."]
