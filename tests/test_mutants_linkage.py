@@ -1247,3 +1247,128 @@ def test_missing_is_a_level_named_missing():
     f = linkage.adjustment_frame(h, ["tier"])
     assert [c for c in f.columns if c.startswith("tier_")] == ["tier_(missing)", "tier_a"]
     assert f["tier_(missing)"].tolist() == [0.0, 0.0, 1.0, 0.0]
+# --------------------------------------------------------------------------- the within-customer headline
+
+
+def test_within_headline_with_two_groups_and_the_caveat_for_one_group_left_without_a_ratio():
+    """Two groups are enough for the within-customer headline: detractors 30 after 50 and 60 over two years
+    after 150 (90 over 350 expected at their own level), passives 340 over 350: 90 / 340; ``adjusted``
+    (each customer's level moved to the group) stands in that same ratio. With the promoters' only customer
+    with a level before the survey spending nothing after it, the promoters have a covariate-adjusted ratio and
+    no within-customer one: the covariate-adjusted comparison stays the headline, and the caveat names them."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 60.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert m.method_ == "within"
+    assert s.loc["detractor", "ratio"] == pytest.approx(90 / 340, rel=1e-6)
+    assert s.loc["detractor", "ratio"] != s.loc["detractor", "covariates_ratio"]
+    assert s.loc["detractor", "adjusted"] / s.loc["passive", "adjusted"] == pytest.approx(90 / 340, rel=1e-9)
+    assert s.loc["passive", "adjusted"] == pytest.approx(float(m.predict("passive").mean()), rel=1e-12)
+    assert np.isnan(s.loc["promoter", "adjusted"])
+    assert m.warnings_ == ["Revenue: no customer in the promoter group, so it has no estimate."]
+
+    rows += [("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0)]
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(_within_history(rows))
+    s = m.summary
+    assert m.method_ == "covariates" and m.within_result_ is not None
+    assert s.loc["promoter", "within_ratio"] != s.loc["promoter", "within_ratio"]  # NaN
+    for col, cov in (("ratio", "covariates_ratio"), ("ratio_lo", "covariates_lo"), ("ratio_hi", "covariates_hi")):
+        pd.testing.assert_series_equal(s[col], s[cov], check_names=False)
+    assert m.warnings_ == [
+        "Revenue: too few customers had a level before the survey to compare the promoter group with themselves, "
+        "so the gap is measured against comparable customers only (controls for what the data records before the "
+        "survey)."]
+    # without the check, no caveat at all
+    off = linkage.RevenueModel("passive", min_group_size=1, within=False).fit(_within_history(rows))
+    assert off.method_ == "covariates" and off.warnings_ == []
+
+
+def test_within_disagrees_compares_with_the_covariate_adjusted_interval_and_touching_intervals_agree():
+    """The within-customer interval against the covariate-adjusted one where the row has it (the headline's
+    ``ratio_lo``/``ratio_hi`` otherwise); intervals that only touch overlap; a missing bound never disagrees."""
+    row = pd.Series({"within_lo": 2.0, "within_hi": 3.0, "ratio_lo": 2.5, "ratio_hi": 4.0,
+                     "covariates_lo": 1.0, "covariates_hi": 1.5})
+    assert linkage.within_disagrees(row) is True  # 2 > 1.5, though it overlaps the headline's 2.5 to 4
+    assert linkage.within_disagrees(row.drop(["covariates_lo", "covariates_hi"])) is False
+    assert linkage.within_disagrees(row.drop(["covariates_lo", "covariates_hi"]).replace({2.5: 3.5})) is True
+    assert linkage.within_disagrees(row.replace({1.5: 2.0})) is False  # within_lo = covariates_hi: touching
+    below = pd.Series({"within_lo": 0.2, "within_hi": 0.5, "ratio_lo": 0.1, "ratio_hi": 0.9,
+                       "covariates_lo": 0.6, "covariates_hi": 1.0})
+    assert linkage.within_disagrees(below) is True  # 0.5 < 0.6
+    assert linkage.within_disagrees(below.replace({0.6: 0.5})) is False  # within_hi = covariates_lo: touching
+    assert linkage.within_disagrees(below.replace({0.2: np.nan, 0.5: np.nan})) is False
+
+
+def test_disagreement_warnings_skip_the_reference_and_every_group_that_agrees_and_go_on():
+    """Straight from a summary: the reference group (listed first) and a group whose intervals overlap get no
+    caveat; the two that disagree after them each get one, in order, in the headline's wording."""
+    m = linkage.RevenueModel("passive")
+    cols = ["within_ratio", "within_lo", "within_hi", "covariates_ratio", "covariates_lo", "covariates_hi"]
+    m.summary_ = pd.DataFrame([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [1.1, 0.9, 1.3, 1.0, 0.8, 1.2],
+                               [0.5, 0.4, 0.6, 0.9, 0.8, 1.0], [2.0, 1.8, 2.2, 1.2, 1.1, 1.3]],
+                              index=["passive", "agrees", "below", "above"], columns=cols)
+    m.warnings_, m.method_ = [], "covariates"
+    m._disagreement_warnings()
+    assert m.warnings_ == [
+        "Revenue: compared with their own level before the survey, below customers read 0.500 (95% CI 0.400 to "
+        "0.600) against 0.900 (0.800 to 1.000) from the main comparison: the two do not agree, so part of the gap "
+        "may come from what the controls measure only roughly (or the groups already differed before the survey).",
+        "Revenue: compared with their own level before the survey, above customers read 2.000 (95% CI 1.800 to "
+        "2.200) against 1.200 (1.100 to 1.300) from the main comparison: the two do not agree, so part of the gap "
+        "may come from what the controls measure only roughly (or the groups already differed before the survey)."]
+    m.warnings_, m.method_ = [], "within"
+    m._disagreement_warnings()
+    assert m.warnings_ == [
+        f"Revenue: compared with their own level before the survey, {g} customers read {w}; against comparable "
+        f"customers (controls for what the data records before the survey) they read {c}. The two do not agree: "
+        "the controls measure account size only roughly, which the first does not rely on, or the groups were "
+        "already moving apart before the survey, which the first assumes away. The first is the headline."
+        for g, w, c in (("below", "0.500 (95% CI 0.400 to 0.600)", "0.900 (0.800 to 1.000)"),
+                        ("above", "2.000 (95% CI 1.800 to 2.200)", "1.200 (1.100 to 1.300)"))]
+
+
+def test_within_headline_predict_moves_a_group_without_a_within_ratio_by_its_fitted_coefficient(monkeypatch):
+    """Promoters exactly the passives with twice the revenue after the survey (main coefficient log 2), their
+    estimate unstable (standard error 5.5: no reported ratio in either fit); detractors four times the
+    passives' size before, within-customer ratio 1/2 (main about 1). The within headline stands on the other
+    two groups; each customer's fitted level (exposure 1 year) is divided by their own group's factor (passives
+    1, detractors 1/2, promoters e^log 2 = 2) and multiplied by the asked group's."""
+    _with_bse(monkeypatch, "group[promoter]", 5.5)
+    rows = [(g, p, e, y * 2 if g == "promoter" else y) for g, p, e, y in _within_rows(4.0)]
+    h = _within_history(rows)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert m.method_ == "within" and np.isnan(m.summary.loc["promoter", "within_ratio"])
+    assert m.result_.params["group[promoter]"] == pytest.approx(np.log(2), rel=1e-9)
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx(0.5, rel=1e-6)
+    assert abs(m.result_.params["group[detractor]"]) < 0.01
+    fitted, groups = m.result_.fittedvalues, h["group"].astype(str)
+    own = groups.map({"passive": 1.0, "promoter": 2.0, "detractor": 0.5}).astype(float)
+    for g, to in (("passive", 1.0), ("promoter", 2.0), ("detractor", 0.5)):
+        p = m.predict(g)
+        assert p.name == "post_revenue" and list(p.index) == list(h.index)
+        assert p.to_numpy() == pytest.approx((fitted * to / own).to_numpy(), rel=1e-6), g
+    q = m.predict("promoter", rows=pd.Index([599, 0]))  # a promoter at their own level, a detractor moved
+    assert list(q.index) == [599, 0]
+    assert q.to_numpy() == pytest.approx([fitted[599], fitted[0] * 2 / 0.5], rel=1e-6)
+
+
+def test_within_headline_caveat_names_every_group_left_without_a_ratio():
+    """A fourth group (neutral) with no level before the survey, beside the promoters whose one customer with a
+    level spent nothing after it: the check is fitted (passives and detractors) but leaves two groups that have a
+    covariate-adjusted ratio without one, so the covariate-adjusted comparison stays the headline and the caveat
+    names both, in the summary's order, "groups" in the plural."""
+    rows = [("passive", 100.0, 1.0, 90.0), ("passive", 200.0, 1.0, 210.0), ("passive", 100.0, 0.5, 40.0),
+            ("detractor", 50.0, 1.0, 30.0), ("detractor", 150.0, 2.0, 60.0),
+            ("promoter", 0.0, 1.0, 50.0), ("promoter", 100.0, 1.0, 0.0),
+            ("neutral", 0.0, 1.0, 70.0), ("neutral", 0.0, 1.0, 20.0)]
+    h = _within_history(rows)
+    h["group"] = pd.Categorical([r[0] for r in rows], categories=[*GROUPS, "neutral"], ordered=True)
+    m = linkage.RevenueModel("passive", min_group_size=1).fit(h)
+    assert m.method_ == "covariates" and m.within_result_ is not None
+    assert m.summary.loc["detractor", "within_ratio"] == pytest.approx(90 / 340, rel=1e-6)
+    assert m.summary.loc["detractor", "ratio"] == m.summary.loc["detractor", "covariates_ratio"]
+    assert m.warnings_ == [
+        "Revenue: too few customers had a level before the survey to compare the promoter, neutral groups with "
+        "themselves, so the gap is measured against comparable customers only (controls for what the data records "
+        "before the survey)."]

@@ -162,3 +162,17 @@ def test_group_clv_of_a_group_without_a_cost_row_costs_nothing():
 def test_a_curve_followed_for_one_day_stretches_its_hazard():
     # followed one day, 1% gone: S(t) = 0.99 ** (t / 1 day)
     assert value.yearly_survival([0.0, 1.0], [1.0, 0.99], 1) == pytest.approx([0.99 ** 365.25])
+
+
+def test_draws_from_a_covariance_that_is_not_positive_semi_definite_use_its_nearest_one():
+    """Variances 1 and covariance 2 (eigenvalues 3 along (1, 1) and -1 along (1, -1)): the -1 is set to 0, so
+    both log ratios are drawn as one, variance 3 x 1/2 = 1.5 each; every draw is a number."""
+    res = _Result({"group[low]": np.log(2.0), "group[high]": np.log(3.0)}, np.array([[1.0, 2.0], [2.0, 1.0]]))
+    m = SimpleNamespace(result_=res, reference_group="mid", reference_curve_se_=float("nan"),
+                        summary_=pd.DataFrame(index=["low", "mid", "high"]))
+    n = 20_000
+    d = value.effect_draws(m, n, seed=4)
+    assert np.isfinite(d.to_numpy()).all()
+    lo, hi = np.log(d["low"]) - np.log(2.0), np.log(d["high"]) - np.log(3.0)
+    assert lo.to_numpy() == pytest.approx(hi.to_numpy(), abs=1e-9)
+    assert lo.std() == pytest.approx(np.sqrt(1.5), rel=4 / np.sqrt(2 * (n - 1)))
