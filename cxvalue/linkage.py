@@ -427,12 +427,12 @@ class _RateModel(_Skippable):
         missing = [g for g in needed if pd.isna(s.loc[g, "within_ratio"])]
         if self.within_result_ is None or missing or len(needed) < 2:
             if self.within:
+                which = ("the groups" if self.within_result_ is None or not missing else
+                         f"the {', '.join(missing)} group" + ("s" if len(missing) > 1 else ""))
                 self.warnings_.append(
-                    f"{self.label}: too few customers had a level before the survey to compare "
-                    + (f"the {', '.join(missing)} group{'s' if len(missing) > 1 else ''} " if missing and
-                       self.within_result_ is not None else "the groups ")
-                    + "with themselves, so the gap is measured against comparable customers only (controls for "
-                      "what the data records before the survey).")
+                    f"{self.label}: too few customers had a level before the survey to compare {which} with "
+                    f"themselves, so the gap is measured against comparable customers only (controls for what the "
+                    f"data records before the survey).")
             return
         self.method_ = "within"
         s["ratio"], s["ratio_lo"], s["ratio_hi"] = s["within_ratio"], s["within_lo"], s["within_hi"]
@@ -513,17 +513,13 @@ class _RateModel(_Skippable):
         X = (self.design_ if rows is None else self.everyone_.loc[rows]).copy()
         dummies = [c for c in X.columns if c.startswith("group[")]
         if self.method_ == "within":
-            # each customer's own fitted level, moved from their group's within-customer ratio to ``group``'s
-            ratio = self.summary_["within_ratio"]
-            own = pd.Series(1.0, index=X.index)
+            # each customer's own fitted level, moved from their group's within-customer ratio to ``group``'s;
             # a group the headline leaves without a ratio (an unstable estimate) moves by its fitted coefficient
-            ratio = {col: float(ratio.get(col[len("group["):-1], np.nan)) for col in dummies}
-            ratio = {col: r if np.isfinite(r) else float(np.exp(self.result_.params[col])) for col, r in ratio.items()}
-            for col in dummies:
-                own[X[col].to_numpy() == 1.0] = ratio[col]
+            ratio = (self.summary_["within_ratio"].reindex([c[len("group["):-1] for c in dummies]).set_axis(dummies)
+                     .fillna(np.exp(self.result_.params[dummies])))
             fitted = np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy())
-            to = ratio.get(f"group[{group}]", 1.0)
-            return pd.Series(fitted * to / own.to_numpy(), index=X.index, name=self.outcome)
+            own = np.exp(X[dummies].to_numpy() @ np.log(ratio.to_numpy()))  # 1 for the reference group
+            return pd.Series(fitted * ratio.get(f"group[{group}]", 1.0) / own, index=X.index, name=self.outcome)
         for col in dummies:
             X[col] = 1.0 if col == f"group[{group}]" else 0.0
         return pd.Series(np.exp(X.to_numpy() @ self.result_.params[X.columns].to_numpy()), index=X.index,

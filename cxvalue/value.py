@@ -171,25 +171,26 @@ def effect_draws(model, n_draws: int, seed: int) -> pd.DataFrame:
     design = getattr(model, "design_", None)
     A = np.zeros((len(beta), len(pos) + (design is not None)))
     A[pos, range(len(pos))] = 1.0
+    within = getattr(model, "method_", None) == "within"
     if design is not None:
         x_ref = design[res.params.index].to_numpy(copy=True)
         x_ref[:, pos] = 0.0
-        w = np.exp(x_ref @ beta)
+        # each customer's level as the reference group (under the within-customer headline: their fitted
+        # level moved by the within-customer ratios, as the model predicts it)
+        w = model.predict(model.reference_group).to_numpy() if within else np.exp(x_ref @ beta)
         A[:, -1] = (w[:, None] * x_ref).sum(axis=0) / w.sum()
     joint = A.T @ np.nan_to_num(cov) @ A
     ratios = beta[pos]
-    if getattr(model, "method_", None) == "within":
-        # the headline ratios are the within-customer comparison's: drawn from its own fit, and the
-        # reference level (each customer's fitted level moved to the reference group) by the delta
-        # method on the main fit as above, weighted by those levels; the two fits drawn independently
+    if within:
+        # the headline ratios are the within-customer comparison's: drawn from its own fit, apart from the
+        # reference level (the delta method on the main fit, above)
         wres = model.within_result_
         names = [c for c in wres.params.index if c.startswith("group[")]
         ratios = wres.params[names].to_numpy()
-        w = model.predict(model.reference_group).to_numpy()
-        a = (w[:, None] * x_ref).sum(axis=0) / w.sum()
+        level = joint[-1, -1]
         joint = np.zeros((len(names) + 1, len(names) + 1))
         joint[:-1, :-1] = np.nan_to_num(wres.cov_params().loc[names, names].to_numpy())
-        joint[-1, -1] = a @ np.nan_to_num(cov) @ a
+        joint[-1, -1] = level
     # a covariance that is not positive semi-definite (a fit near separation) is drawn from its
     # nearest one (negative eigenvalues set to 0): only the small joint matrix is drawn from, so one
     # ill-determined nuisance coefficient cannot throw the level off by orders of magnitude

@@ -9,6 +9,30 @@ import pytest
 from cxvalue.synthetic import generate, write_world
 
 
+def strict_least_greatest(monkeypatch) -> None:
+    """Make Ibis' LEAST and GREATEST behave as BigQuery's and Snowflake's: NULL when any argument is NULL
+    (DuckDB, Postgres and Spark skip NULLs), for the rest of the test. Queries must not lean on the skipping."""
+    import ibis
+
+    def strict(fn):
+        def call(*args):
+            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
+            if any(e is None for e in exprs):
+                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
+            out = fn(*exprs)
+            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
+        return call
+
+    monkeypatch.setattr(ibis, "least", strict(ibis.least))
+    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+
+
+@pytest.fixture
+def null_strict_least_greatest(monkeypatch):
+    """:func:`strict_least_greatest` for the whole test."""
+    strict_least_greatest(monkeypatch)
+
+
 def world_with_prefixed_ids(n: int, seed: int, prefix: str = "ZQX", **kw):
     """A synthetic world whose identifiers start with ``prefix`` (easy to search for in output)."""
     w = generate(n_customers=n, seed=seed, **kw)

@@ -24,6 +24,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import integrate, stats
 
+from conftest import strict_least_greatest
+
 from cxvalue import closing_the_loop as ctl
 from cxvalue.exceptions import ModelError
 from cxvalue.linkage import adjustment_frame
@@ -1043,21 +1045,9 @@ def test_complaint_history_on_the_study_bounds_and_an_unknown_resolved_flag():
 def test_complaint_history_does_not_rely_on_least_and_greatest_skipping_nulls(monkeypatch):
     """LEAST and GREATEST as BigQuery and Snowflake have them (NULL when any argument is NULL; DuckDB skips
     NULLs): the same table, so an open customer's follow-up still ends on as_of."""
-    import ibis
-
     checked, p, h = _complaint_data()
     duck = ctl.complaint_history(checked, p, h)
     assert duck.set_index("customer_id").loc["a", "duration_days"] == 305  # 1 March to as_of
 
-    def strict(fn):
-        def call(*args):
-            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
-            if any(e is None for e in exprs):
-                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
-            out = fn(*exprs)
-            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
-        return call
-
-    monkeypatch.setattr(ibis, "least", strict(ibis.least))
-    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+    strict_least_greatest(monkeypatch)
     pd.testing.assert_frame_equal(ctl.complaint_history(checked, p, h), duck)

@@ -447,23 +447,8 @@ def test_money_per_customer_under_one_customer_year(tmp_path):
     assert "retention_12m" not in k  # nobody was a customer on 1 January
 
 
-@pytest.fixture
-def null_strict_least_greatest(monkeypatch):
-    """LEAST and GREATEST as BigQuery and Snowflake have them: NULL when any argument is NULL (DuckDB, Postgres
-    and Spark skip NULLs). The scorecard's day counts must not lean on the skipping."""
-    import ibis
-
-    def strict(fn):
-        def call(*args):
-            exprs = [ibis.literal(a) if isinstance(a, (int, float)) else a for a in args]
-            if any(e is None for e in exprs):
-                return ibis.null(fn(*[e for e in exprs if e is not None]).type())
-            out = fn(*exprs)
-            return ibis.cases((ibis.or_(*[e.isnull() for e in exprs]), ibis.null(out.type())), else_=out)
-        return call
-
-    monkeypatch.setattr(ibis, "least", strict(ibis.least))
-    monkeypatch.setattr(ibis, "greatest", strict(ibis.greatest))
+# null_strict_least_greatest (tests/conftest.py): LEAST and GREATEST NULL when any argument is NULL, as in
+# BigQuery and Snowflake; the scorecard's day counts must not lean on DuckDB's skipping of NULLs
 
 
 def test_day_counts_do_not_rely_on_least_and_greatest_skipping_nulls(edges, tmp_path, null_strict_least_greatest):
