@@ -156,11 +156,16 @@ def subset_r2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     X = np.asarray(X, float)
     y = np.asarray(y, float)
-    p = X.shape[1]
     Xc, yc = X - X.mean(axis=0), y - y.mean()
-    tss = float(yc @ yc)
-    r = np.linalg.qr(np.column_stack([Xc, yc]), mode="r")
+    return _subset_r2(np.linalg.qr(np.column_stack([Xc, yc]), mode="r"))
+
+
+def _subset_r2(r: np.ndarray) -> np.ndarray:
+    """:func:`subset_r2` from any square ``r`` whose cross-products ``r.T @ r`` are those of the
+    centred ``[X, y]`` (``y`` last): every subset's residual sum of squares is the same on ``r``."""
+    p = r.shape[1] - 1
     ry = r[:, -1]
+    tss = float(ry @ ry)
     out = np.zeros(2**p)
     if tss <= 0:
         return out
@@ -170,6 +175,34 @@ def subset_r2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
         resid = ry - r[:, cols] @ coef
         out[mask] = 1.0 - float(resid @ resid) / tss
     return out
+
+
+def _customer_cross_products(z: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per customer (``codes``: 0 .. ``n_groups`` - 1, each present): the number of rows, the column sums of ``z``
+    and the sums of every product ``z[:, i] * z[:, j]`` with ``i <= j``, one row per customer. A
+    resample's cross-products are then one product of its draw counts with this table
+    (:func:`_resample_root`)."""
+    from scipy import sparse
+
+    i, j = np.triu_indices(z.shape[1])
+    rows = np.column_stack([np.ones(len(z)), z, z[:, i] * z[:, j]])
+    by_customer = sparse.csr_matrix((np.ones(len(z)), (codes, np.arange(len(z)))), shape=(n_groups, len(z)))
+    # column-major: a resample's product with the draw counts then reads each column in one run
+    return np.asfortranarray(by_customer @ rows)
+
+
+def _resample_root(table: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
+    """A square ``r`` with ``r.T @ r`` = the centred cross-products of the ``k`` columns of a
+    resample that draws each customer ``counts`` times (:func:`_customer_cross_products`); from
+    the eigen-decomposition, so a resample with a constant column still has one."""
+    agg = counts @ table
+    total, sums = agg[0], agg[1:k + 1]
+    cross = np.empty((k, k))
+    i, j = np.triu_indices(k)
+    cross[i, j] = cross[j, i] = agg[k + 1:]
+    cross -= np.outer(sums, sums) / total
+    vals, vecs = np.linalg.eigh(cross)
+    return np.sqrt(np.clip(vals, 0.0, None))[:, None] * vecs.T
 
 
 def shapley_values(r2: np.ndarray) -> np.ndarray:
@@ -425,15 +458,27 @@ class KeyDrivers:
         return out
 
     def _bootstrap(self, X: np.ndarray, y: np.ndarray, customer: np.ndarray) -> np.ndarray:
-        """Shares on resampled customers (all of a customer's responses go together)."""
+        """Shares on resampled customers (all of a customer's responses go together). A resample
+        counts each customer's responses as often as the customer was drawn: its cross-products,
+        and so every subset's R², come from per-customer sums (:func:`_resample_root`) without
+        building the resampled rows."""
         rng = np.random.default_rng(self.seed)
         codes, n_cust = pd.factorize(customer)[0], int(customer.nunique())
-        rows = np.arange(len(y))
+        z = np.column_stack([X, y])
+        z = z - z.mean(axis=0)  # centred once: a resample's own centring then subtracts little
+        table = _customer_cross_products(z, codes, n_cust)
+        # a resample whose scores are all alike has no shares; its cross-products would show rounding, not 0
+        low, high = np.full(n_cust, np.inf), np.full(n_cust, -np.inf)
+        np.minimum.at(low, codes, y)
+        np.maximum.at(high, codes, y)
         out = np.empty((self.n_boot, X.shape[1]))
         for b in range(self.n_boot):
-            times = np.bincount(rng.integers(0, n_cust, n_cust), minlength=n_cust)[codes]
-            idx = np.repeat(rows, times)
-            r2 = subset_r2(X[idx], y[idx])
+            counts = np.bincount(rng.integers(0, n_cust, n_cust), minlength=n_cust).astype(float)
+            drawn = counts > 0
+            if low[drawn].min() == high[drawn].max():
+                out[b] = np.nan
+                continue
+            r2 = _subset_r2(_resample_root(table, counts, z.shape[1]))
             out[b] = shapley_values(r2) / r2[-1] if r2[-1] > 0 else np.nan
         return out
 

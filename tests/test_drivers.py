@@ -149,6 +149,37 @@ def test_bootstrap_spread_matches_the_spread_between_samples():
     assert 0.7 < np.mean(ses) / np.std(shares) < 1.4
 
 
+def test_bootstrap_resample_equals_the_resampled_rows():
+    """Each resample's shares, computed from per-customer sums, are those of the resampled rows
+    themselves (every response of a drawn customer, as often as the customer was drawn): the same
+    draws, rebuilt as rows and decomposed with :func:`subset_r2`. Customers answer 1 to 3 times."""
+    rng = np.random.default_rng(5)
+    customer = pd.Series(np.repeat(np.arange(60), rng.integers(1, 4, 60)).astype(str))
+    X = rng.integers(0, 6, (len(customer), 3)).astype(float)
+    y = X @ [0.7, 0.2, 0.1] + rng.normal(0, 1, len(customer))
+    kd = drivers.KeyDrivers(n_boot=4, seed=9)
+    boot = kd._bootstrap(X, y, customer)
+    draws = np.random.default_rng(9)
+    codes = pd.factorize(customer)[0]
+    for b in range(4):
+        times = np.bincount(draws.integers(0, 60, 60), minlength=60)[codes]
+        idx = np.repeat(np.arange(len(y)), times)
+        r2 = drivers.subset_r2(X[idx], y[idx])
+        assert boot[b] == pytest.approx(drivers.shapley_values(r2) / r2[-1], rel=1e-9)
+
+
+def test_a_resample_with_a_constant_rating_still_decomposes():
+    """Resample counts that keep only customers who gave driver a the same rating: a has no
+    variance, so its share is 0 and b's is 1 (no linear-algebra error from a singular matrix)."""
+    z = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 2.0, 2.5], [3.0, 5.0, 1.0]])
+    table = drivers._customer_cross_products(z, np.arange(4), 4)
+    r2 = drivers._subset_r2(drivers._resample_root(table, np.array([2.0, 1.0, 1.0, 0.0]), 3))
+    # rows drawn: (1, 0, 0) twice, (1, 1, 1), (1, 2, 2.5): b and y centred [-.75, -.75, .25, 1.25] and
+    # [-.875, -.875, .125, 1.625]; r2(b) = Sby^2 / (Sbb Syy) = 3.375^2 / (2.75 * 4.1875)
+    assert r2 == pytest.approx([0.0, 0.0, 3.375**2 / (2.75 * 4.1875), 3.375**2 / (2.75 * 4.1875)], abs=1e-12)
+    assert drivers.shapley_values(r2) / r2[-1] == pytest.approx([0.0, 1.0], abs=1e-12)
+
+
 def test_small_drivers_are_left_out_and_warned_about(world20k):
     w, p, _ = world20k
     r = w.responses.copy()
