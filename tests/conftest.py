@@ -51,8 +51,21 @@ def small_world_dir(tmp_path_factory) -> Path:
     return out
 
 
-#: Test modules whose tests share one costly module fixture (a Spark JVM) and run on one xdist worker.
-ONE_WORKER = {"tests/test_spark.py": "spark"}
+#: Test modules (or one test function's cases) that share one costly module fixture (a Spark JVM, a whole
+#: run, a fitted world) and run on one xdist worker each: spread over both, each worker built the fixture
+#: (test_run's run twice, test_shapes' earlier report twice).
+ONE_WORKER = {"tests/test_spark.py": "spark",
+              "tests/test_shapes.py::test_shape_that_cannot_be_analysed_exits_2_in_run_and_validate": "shapes-fatal",
+              **{f"tests/test_{name}.py": name for name in (
+                  "run", "movers", "business_case_truth", "loop", "failure_demand", "failure_demand_lever",
+                  "excel", "store", "within_customer", "placebo")}}
+
+
+def one_worker_group(nodeid: str) -> str | None:
+    """The :data:`ONE_WORKER` group of a test, by its module or its function (any parameters)."""
+    path, _, rest = nodeid.partition("::")
+    function = rest.split("[", 1)[0]
+    return ONE_WORKER.get(f"{path}::{function}") or ONE_WORKER.get(path)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: make mutation runs pytest with -p no:xdist
@@ -70,6 +83,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class Grouped(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return ONE_WORKER.get(nodeid.split("::", 1)[0]) or super()._split_scope(nodeid)
+            return one_worker_group(nodeid) or super()._split_scope(nodeid)
 
     return Grouped(config, log)
