@@ -1081,3 +1081,16 @@ def test_key_drivers_warn_under_two_percent_only(monkeypatch):
     kd = drivers.KeyDrivers(n_boot=0).fit(r)
     assert "Key drivers: the drivers explain only 2.0% of the variation in NPS; their ranking says little." \
         in kd.warnings_
+
+
+def test_key_drivers_flat_score_divides_by_no_zero_r2():
+    """A score everybody gave alike: R² is exactly 0 and every Shapley value 0, so the shares are NaN; they are
+    set so, not computed as 0 / 0, which would put numpy's 'invalid value encountered in divide' in front of the
+    user (branch mA: the shares' `r2_ > 0` tested as `>= 0`, or the branch always taken)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flat = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses().assign(nps=7))
+    assert flat.skipped_ is None and flat.r2_ == 0.0
+    assert flat.summary["importance"].isna().all() and (flat.summary["r2_contribution"] == 0.0).all()
