@@ -1094,3 +1094,16 @@ def test_key_drivers_flat_score_divides_by_no_zero_r2():
         flat = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses().assign(nps=7))
     assert flat.skipped_ is None and flat.r2_ == 0.0
     assert flat.summary["importance"].isna().all() and (flat.summary["r2_contribution"] == 0.0).all()
+
+
+def test_key_drivers_summary_is_indexed_by_driver_with_whole_number_ranks_ties_sharing_the_best():
+    """The summary's index is named ``driver`` (as the performance table it is joined with), and ``rank`` is a
+    whole number where tied drivers share the best rank of the tie (``method="min"``): with a score everybody
+    gave alike every share is NaN and all three drivers tie, ranked 1st, not 2nd (the average of 1, 2 and 3)
+    (branch mA)."""
+    kd = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses())
+    assert kd.summary.index.name == "driver" and kd.summary["rank"].tolist() == [1, 2]
+    three = _tiny_responses().assign(attr_c=[float(i % 3) for i in range(20)], nps=7)  # 5 x (3 + 1) = 20 answers
+    flat = drivers.KeyDrivers(n_boot=0).fit(three)
+    assert flat.skipped_ is None and flat.summary.index.name == "driver"
+    assert flat.summary["rank"].tolist() == [1, 1, 1] and flat.summary["rank"].dtype.kind == "i"
