@@ -1086,7 +1086,8 @@ def test_key_drivers_warn_under_two_percent_only(monkeypatch):
 def test_key_drivers_flat_score_divides_by_no_zero_r2():
     """A score everybody gave alike: R² is exactly 0 and every Shapley value 0, so the shares are NaN; they are
     set so, not computed as 0 / 0, which would put numpy's 'invalid value encountered in divide' in front of the
-    user (branch mA: the shares' `r2_ > 0` tested as `>= 0`, or the branch always taken)."""
+    user (branch mA: the shares' `r2_ > 0` tested as `>= 0`, or the branch always taken), and they are NaN, not
+    None (`np.full(len(kept), None)`)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -1094,6 +1095,8 @@ def test_key_drivers_flat_score_divides_by_no_zero_r2():
         flat = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses().assign(nps=7))
     assert flat.skipped_ is None and flat.r2_ == 0.0
     assert flat.summary["importance"].isna().all() and (flat.summary["r2_contribution"] == 0.0).all()
+    # NaN shares, not None: the importance column stays a float column (an object column of None would not be)
+    assert flat.summary["importance"].dtype == float
 
 
 def test_key_drivers_summary_is_indexed_by_driver_with_whole_number_ranks_ties_sharing_the_best():
