@@ -1051,3 +1051,17 @@ def test_complaint_history_does_not_rely_on_least_and_greatest_skipping_nulls(mo
 
     strict_least_greatest(monkeypatch)
     pd.testing.assert_frame_equal(ctl.complaint_history(checked, p, h), duck)
+
+
+def test_summary_time_by_state_is_counted_on_the_models_own_intervals():
+    """The summary's customer-years and churn events by arm are split on the model's intervals, not the default
+    ones (branch mA). The split matters where an event falls in a piece shorter than half a day, which counts
+    half a day (loop_person_periods): with an edge at day 59.8 the 2 complainers who left open on day 60 have
+    0.2 days in the last interval, counted 0.5 each, so the open arm has 2 x 0.3 days more than on the default
+    intervals (0, 30, 91, ...), where the piece of each is 30 days. The resolved arm has no such piece."""
+    m = _one(intervals=(0, 59.8, np.inf), draws=5)
+    s = m.summary
+    assert m.skipped_ is None
+    assert s.loc["open", "customer_years"] == pytest.approx((OPEN_DAYS + 2 * 0.3) / YEAR, rel=1e-12)
+    assert s.loc["resolved", "customer_years"] == pytest.approx(RES_DAYS / YEAR, rel=1e-12)
+    assert s["churn_events"].tolist() == [RES_EVENTS, OPEN_EVENTS]

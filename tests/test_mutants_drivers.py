@@ -1081,3 +1081,32 @@ def test_key_drivers_warn_under_two_percent_only(monkeypatch):
     kd = drivers.KeyDrivers(n_boot=0).fit(r)
     assert "Key drivers: the drivers explain only 2.0% of the variation in NPS; their ranking says little." \
         in kd.warnings_
+
+
+def test_key_drivers_flat_score_divides_by_no_zero_r2():
+    """A score everybody gave alike: R² is exactly 0 and every Shapley value 0, so the shares are NaN; they are
+    set so, not computed as 0 / 0, which would put numpy's 'invalid value encountered in divide' in front of the
+    user (branch mA: the shares' `r2_ > 0` tested as `>= 0`, or the branch always taken), and they are NaN, not
+    None (`np.full(len(kept), None)`)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flat = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses().assign(nps=7))
+    assert flat.skipped_ is None and flat.r2_ == 0.0
+    assert flat.summary["importance"].isna().all() and (flat.summary["r2_contribution"] == 0.0).all()
+    # NaN shares, not None: the importance column stays a float column (an object column of None would not be)
+    assert flat.summary["importance"].dtype == float
+
+
+def test_key_drivers_summary_is_indexed_by_driver_with_whole_number_ranks_ties_sharing_the_best():
+    """The summary's index is named ``driver`` (as the performance table it is joined with), and ``rank`` is a
+    whole number where tied drivers share the best rank of the tie (``method="min"``): with a score everybody
+    gave alike every share is NaN and all three drivers tie, ranked 1st, not 2nd (the average of 1, 2 and 3)
+    (branch mA)."""
+    kd = drivers.KeyDrivers(n_boot=0).fit(_tiny_responses())
+    assert kd.summary.index.name == "driver" and kd.summary["rank"].tolist() == [1, 2]
+    three = _tiny_responses().assign(attr_c=[float(i % 3) for i in range(20)], nps=7)  # 5 x (3 + 1) = 20 answers
+    flat = drivers.KeyDrivers(n_boot=0).fit(three)
+    assert flat.skipped_ is None and flat.summary.index.name == "driver"
+    assert flat.summary["rank"].tolist() == [1, 1, 1] and flat.summary["rank"].dtype.kind == "i"
