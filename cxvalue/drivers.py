@@ -191,18 +191,32 @@ def _customer_cross_products(z: np.ndarray, codes: np.ndarray, n_groups: int) ->
     return np.asfortranarray(by_customer @ rows)
 
 
-def _resample_root(table: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """A square ``r`` with ``r.T @ r`` = the centred cross-products of the ``k`` columns of a
-    resample that draws each customer ``counts`` times (:func:`_customer_cross_products`); from
-    the eigen-decomposition, so a resample with a constant column still has one."""
+def _resample_root(table: np.ndarray, counts: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """A square ``r`` with ``r.T @ r`` = the centred cross-products of the columns of a resample that
+    draws each customer ``counts`` times (:func:`_customer_cross_products`); from the
+    eigen-decomposition, so a resample with a constant column still has one. A column the resample
+    holds constant (its drawn customers' lowest and highest values, ``low`` and ``high``, all alike)
+    is exactly 0 in ``r``: its centred sums would hold rounding errors, not 0, from which a least
+    squares fit could pick up noise. Only a column whose centred sum of squares is tiny next to its
+    plain one is checked."""
+    k = low.shape[1]
     agg = counts @ table
     total, sums = agg[0], agg[1:k + 1]
     cross = np.empty((k, k))
     i, j = np.triu_indices(k)
     cross[i, j] = cross[j, i] = agg[k + 1:]
+    plain = np.diag(cross).copy()
     cross -= np.outer(sums, sums) / total
+    constant = np.diag(cross) <= 1e-9 * plain
+    if constant.any():
+        drawn = counts > 0
+        constant[constant] = (low[drawn][:, constant].min(axis=0) == high[drawn][:, constant].max(axis=0))
+    cross[constant, :] = 0.0
+    cross[:, constant] = 0.0
     vals, vecs = np.linalg.eigh(cross)
-    return np.sqrt(np.clip(vals, 0.0, None))[:, None] * vecs.T
+    r = np.sqrt(np.clip(vals, 0.0, None))[:, None] * vecs.T
+    r[:, constant] = 0.0
+    return r
 
 
 def shapley_values(r2: np.ndarray) -> np.ndarray:
@@ -467,18 +481,15 @@ class KeyDrivers:
         z = np.column_stack([X, y])
         z = z - z.mean(axis=0)  # centred once: a resample's own centring then subtracts little
         table = _customer_cross_products(z, codes, n_cust)
-        # a resample whose scores are all alike has no shares; its cross-products would show rounding, not 0
-        low, high = np.full(n_cust, np.inf), np.full(n_cust, -np.inf)
-        np.minimum.at(low, codes, y)
-        np.maximum.at(high, codes, y)
+        # each column's lowest and highest value per customer: which columns a resample holds constant
+        low, high = np.full((n_cust, z.shape[1]), np.inf), np.full((n_cust, z.shape[1]), -np.inf)
+        np.minimum.at(low, codes, z)
+        np.maximum.at(high, codes, z)
         out = np.empty((self.n_boot, X.shape[1]))
         for b in range(self.n_boot):
             counts = np.bincount(rng.integers(0, n_cust, n_cust), minlength=n_cust).astype(float)
-            drawn = counts > 0
-            if low[drawn].min() == high[drawn].max():
-                out[b] = np.nan
-                continue
-            r2 = _subset_r2(_resample_root(table, counts, z.shape[1]))
+            # a constant score: every R² is 0 and the resample has no shares (NaN)
+            r2 = _subset_r2(_resample_root(table, counts, low, high))
             out[b] = shapley_values(r2) / r2[-1] if r2[-1] > 0 else np.nan
         return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,11 +175,35 @@ def test_a_resample_with_a_constant_rating_still_decomposes():
     variance, so its share is 0 and b's is 1 (no linear-algebra error from a singular matrix)."""
     z = np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 2.0, 2.5], [3.0, 5.0, 1.0]])
     table = drivers._customer_cross_products(z, np.arange(4), 4)
-    r2 = drivers._subset_r2(drivers._resample_root(table, np.array([2.0, 1.0, 1.0, 0.0]), 3))
+    r2 = drivers._subset_r2(drivers._resample_root(table, np.array([2.0, 1.0, 1.0, 0.0]), z, z))
     # rows drawn: (1, 0, 0) twice, (1, 1, 1), (1, 2, 2.5): b and y centred [-.75, -.75, .25, 1.25] and
     # [-.875, -.875, .125, 1.625]; r2(b) = Sby^2 / (Sbb Syy) = 3.375^2 / (2.75 * 4.1875)
     assert r2 == pytest.approx([0.0, 0.0, 3.375**2 / (2.75 * 4.1875), 3.375**2 / (2.75 * 4.1875)], abs=1e-12)
     assert drivers.shapley_values(r2) / r2[-1] == pytest.approx([0.0, 1.0], abs=1e-12)
+
+
+def test_bootstrap_of_ratings_far_from_zero_centres_them_first():
+    """Ratings and scores shifted by 10^8 (a scale that starts far from 0) give the same shares: the
+    bootstrap centres the columns before it sums their cross-products. Without centring (or centred on
+    one mean for all columns) the sums of squares of numbers near 10^8 lose the ratings' spread to rounding."""
+    rng = np.random.default_rng(8)
+    customer = pd.Series(np.repeat(np.arange(80), 2).astype(str))
+    X = rng.integers(0, 11, (160, 3)).astype(float)
+    y = X @ [0.5, 0.3, 0.2] + rng.normal(0, 1, 160)
+    near = drivers.KeyDrivers(n_boot=5, seed=2)._bootstrap(X, y, customer)
+    far = drivers.KeyDrivers(n_boot=5, seed=2)._bootstrap(X + [1e8, 2e8, 3e8], y + 1e8, customer)
+    assert far == pytest.approx(near, abs=1e-6)
+
+
+def test_bootstrap_with_every_driver_constant_has_no_shares_and_no_warning():
+    """A resample in which no driver varies (one customer, who always gave the same ratings) explains
+    nothing: every R² is exactly 0 and the shares are NaN, not 0 / 0 with numpy's warning."""
+    X = np.array([[3.0, 7.0]] * 4)
+    y = np.array([1.0, 4.0, 2.0, 5.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = drivers.KeyDrivers(n_boot=3)._bootstrap(X, y, pd.Series(["a"] * 4))
+    assert np.isnan(out).all() and out.shape == (3, 2)
 
 
 def test_small_drivers_are_left_out_and_warned_about(world20k):
