@@ -704,3 +704,28 @@ def test_an_empty_lowest_or_reference_group(churn):
         assert r[key] is None and r["concentration"] is None and r["concentration_ci"] == [None, None]
         other = "exposed_share_reference" if key == "exposed_share_lowest" else "exposed_share_lowest"
         assert r[other] == pytest.approx(0.4 if other == "exposed_share_reference" else 0.75)
+
+
+def test_reason_costs_window_ends_the_day_after_as_of_and_blank_reasons_are_no_reason():
+    # straight from a contacts table (no data check in between, which drops contacts after as_of and empties
+    # blank text): the period is the half-open [1 January 2025, 1 January 2026) for as_of 31 December 2025, so a
+    # contact on 1 January 2026 is out; a reason of blanks only (stripped to empty), an empty one and a missing one
+    # are all "no reason given". Phone contacts cost 12 each.
+    rows = [("a", D(2026, 1, 1), "phone", "billing"),  # the day after as_of: out
+            ("a", D(2025, 12, 31), "phone", "billing"),  # as_of itself: in
+            ("b", D(2025, 6, 1), "phone", "   "),
+            ("c", D(2025, 6, 2), "phone", ""),
+            ("d", D(2025, 6, 3), "phone", None)]
+    data = SimpleNamespace(tables={"contacts": _contacts(rows)}, as_of=D(2025, 12, 31), has_contact_cost=False)
+    out = fdm.reason_costs(data, {"min_cell_size": 1, "contact_cost": {"phone": 12.0, "other": 1.0}})
+    # no reason: 3 contacts, 3 customers, 36; billing: 1 contact (a's on as_of), 12; shares 36 / 48 and 12 / 48
+    assert list(out.index) == [fdm.NO_REASON, "billing"]
+    assert out["contacts"].tolist() == [3, 1] and out["customers"].tolist() == [3, 1]
+    assert out["cost_per_year"].tolist() == [36.0, 12.0]
+    assert out["share_of_cost"].tolist() == [0.75, 0.25]
+    assert out.attrs == {"pooled": [], "hidden": False}
+    # one contact in the period is enough for the table (not "no contacts")
+    one = SimpleNamespace(tables={"contacts": _contacts(rows[:2])}, as_of=D(2025, 12, 31), has_contact_cost=False)
+    out = fdm.reason_costs(one, {"min_cell_size": 1, "contact_cost": {"phone": 12.0}})
+    assert "skipped" not in out.attrs and list(out.index) == ["billing"]
+    assert out.loc["billing"].tolist() == [1, 1, 12.0, 1.0]

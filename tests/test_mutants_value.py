@@ -176,3 +176,39 @@ def test_draws_from_a_covariance_that_is_not_positive_semi_definite_use_its_near
     lo, hi = np.log(d["low"]) - np.log(2.0), np.log(d["high"]) - np.log(3.0)
     assert lo.to_numpy() == pytest.approx(hi.to_numpy(), abs=1e-9)
     assert lo.std() == pytest.approx(np.sqrt(1.5), rel=4 / np.sqrt(2 * (n - 1)))
+
+
+def test_draws_under_the_within_headline_take_the_ratios_from_the_within_fit_and_the_level_from_the_main_one():
+    """method_ "within": the group ratios are drawn from the within-customer fit (log 0.8 and log 1.5, variances
+    0.01 and 0.04, covariance 0.01: correlation 0.5), not the main fit's (log 0.5 and log 2); the level from the
+    main fit by the delta method, with each customer's weight the model's own prediction for the reference group
+    (2, 1, 1), not exp(x b) (100 for all three): x's gradient is (2 x 0 + 1 + 1) / 4 = 1/2, so log _level has
+    variance 0.25 x 0.04 = 0.01 (sd 0.1; with equal weights it would be 2/3 x 0.2), drawn apart from the ratios.
+    The main fit's group coefficients are uncorrelated with x, so no part of the level's row but its variance
+    is non-zero."""
+    main = _Result({"const": np.log(100.0), "group[low]": np.log(0.5), "group[high]": np.log(2.0), "x": 0.0},
+                   np.diag([0.0, 0.09, 0.16, 0.04]))
+    within = _Result({"const": 0.3, "group[low]": np.log(0.8), "group[high]": np.log(1.5)},
+                     np.array([[1.0, 0.0, 0.0], [0.0, 0.01, 0.01], [0.0, 0.01, 0.04]]))
+    design = pd.DataFrame({"const": [1.0, 1.0, 1.0], "group[low]": [1.0, 0.0, 0.0], "group[high]": [0.0, 1.0, 0.0],
+                           "x": [0.0, 1.0, 1.0]})
+    asked = []
+
+    def predict(group):
+        asked.append(group)
+        return pd.Series([2.0, 1.0, 1.0])
+
+    model = SimpleNamespace(result_=main, within_result_=within, design_=design, method_="within", fitted=True,
+                            reference_group="mid", predict=predict, summary_=pd.DataFrame(index=["low", "mid", "high"]))
+    n = 20_000
+    d = value.effect_draws(model, n, seed=3)
+    assert asked == ["mid"]
+    assert list(d.columns) == ["low", "high", "mid", "_level"] and (d["mid"] == 1.0).all()
+    lo, hi, lev = np.log(d["low"]), np.log(d["high"]), np.log(d["_level"])
+    se = 4 / np.sqrt(2 * (n - 1))  # 4 standard errors of a standard deviation, relative
+    assert lo.mean() == pytest.approx(np.log(0.8), abs=4 * 0.1 / np.sqrt(n))
+    assert hi.mean() == pytest.approx(np.log(1.5), abs=4 * 0.2 / np.sqrt(n))
+    assert lo.std() == pytest.approx(0.1, rel=se) and hi.std() == pytest.approx(0.2, rel=se)
+    assert np.corrcoef(lo, hi)[0, 1] == pytest.approx(0.5, abs=4 * 0.75 / np.sqrt(n))
+    assert lev.std() == pytest.approx(0.1, rel=se) and lev.mean() == pytest.approx(0.0, abs=4 * 0.1 / np.sqrt(n))
+    assert abs(np.corrcoef(lo, lev)[0, 1]) < 4 / np.sqrt(n) and abs(np.corrcoef(hi, lev)[0, 1]) < 4 / np.sqrt(n)
