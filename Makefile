@@ -43,14 +43,14 @@ bench-run: setup  # the whole cxvalue run on 1,000,000 customers and make report
 
 coverage: setup  # interval coverage on 100 small worlds, then the grid (confounding x size x spend noise; hours, resumable)
 	-$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
-	nice -n 19 $(BIN)/python bench/coverage_grid.py
+	bench/low $(BIN)/python bench/coverage_grid.py
 
 # Mutation testing of the estimator modules (not part of `make test`; hours on 2 cores, one worker,
 # resumable: a second run only tests what is new or changed). MUTANTS narrows it to some modules, e.g.
 # make mutation MUTANTS='cxvalue.business_case.* cxvalue.value.*'. Results and survivors: tests/MUTATION.md
 MUTANTS ?=
 mutation: setup
-	nice -n 19 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	bench/low $(BIN)/mutmut run --max-children 1 $(MUTANTS)
 	$(BIN)/python bench/mutation_report.py
 
 lock:
