@@ -206,6 +206,32 @@ def test_bootstrap_with_every_driver_constant_has_no_shares_and_no_warning():
     assert np.isnan(out).all() and out.shape == (3, 2)
 
 
+def _shares_of_the_rows(X, y, customer, n_boot, seed):
+    """Each resample's shares from its rows themselves (NaN where the rows explain nothing)."""
+    draws = np.random.default_rng(seed)
+    codes, n = pd.factorize(customer)[0], customer.nunique()
+    out = []
+    for _ in range(n_boot):
+        idx = np.repeat(np.arange(len(y)), np.bincount(draws.integers(0, n, n), minlength=n)[codes])
+        r2 = drivers.subset_r2(X[idx], y[idx])
+        out.append(drivers.shapley_values(r2) / r2[-1] if r2[-1] > 0 else np.full(X.shape[1], np.nan))
+    return np.array(out)
+
+
+def test_bootstrap_resamples_that_hold_drivers_constant():
+    """Two customers. A always gave ratings (3, 7, 4) and scores 1 and 4; B's first two ratings vary. A
+    resample of A twice holds every driver constant (at values away from their means): no shares (NaN),
+    as from its rows. Any resample holds the third driver constant at 4: it gets no share and the other two
+    split the R² as on the rows (its rounding-level cross-products left in would shift them)."""
+    X = np.array([[3.0, 7.0, 4.0], [3.0, 7.0, 4.0], [1.0, 2.0, 4.0], [5.0, 0.0, 4.0], [2.0, 6.0, 4.0]])
+    y = np.array([1.0, 4.0, 2.0, 6.0, 5.0])
+    customer = pd.Series(["a", "a", "b", "b", "b"])
+    boot = drivers.KeyDrivers(n_boot=12, seed=1)._bootstrap(X, y, customer)
+    rows = _shares_of_the_rows(X, y, customer, 12, 1)
+    assert np.isnan(rows).all(axis=1).any() and not np.isnan(rows).all()  # some resamples drew only A
+    np.testing.assert_allclose(boot, rows, rtol=1e-9, atol=1e-12)
+
+
 def test_small_drivers_are_left_out_and_warned_about(world20k):
     w, p, _ = world20k
     r = w.responses.copy()
