@@ -132,7 +132,9 @@ def reason_exposure(data, history: pd.DataFrame, params: dict[str, Any]) -> pd.D
     j = c.inner_join(win, "customer_id")
     j = j.filter((j.date >= j.pre_start) & (j.date < j.response_date))
     pairs = j.select("customer_id", "_reason").distinct().to_pandas()
-    flags = pd.crosstab(pairs["customer_id"].astype(str), pairs["_reason"].astype(str)) > 0
+    # one row per (customer, reason) pair: a pivot of the pairs (a crosstab counts each group in Python)
+    flags = pd.DataFrame({"customer_id": pairs["customer_id"].astype(str), "reason": pairs["_reason"].astype(str),
+                          "hit": True}).pivot(index="customer_id", columns="reason", values="hit").notna()
     ids = history["customer_id"].astype(str)
     out = flags.reindex(ids.to_numpy(), fill_value=False)
     out.index = history.index
