@@ -22,6 +22,7 @@ import statsmodels.api as sm
 from cxvalue.data import CheckedData
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost, study_bounds
+from cxvalue import piecewise
 from cxvalue.linkage import adjustment_frame, km_churn_rate, period_label
 from cxvalue.skipping import Skip, require, skippable, skippable_frame
 
@@ -280,9 +281,12 @@ class ClosingTheLoop:
     since the complaint, follow-up cut at ``max_followup_days``), in which each customer's time is *open* until the complaint was
     resolved and *resolved* after (:func:`loop_person_periods`). Adjusted for the
     :func:`cxvalue.linkage.adjustment_frame` terms measured before the complaint (revenue and
-    contact cost in the window before it, typical bill, tenure, every covariate; as quintile
-    bins so customers aggregate into cells, as in :class:`cxvalue.linkage.ChurnModel`) and the
-    satisfaction group known at the complaint. ``hazard_ratio`` = hazard while open / hazard
+    contact cost in the window before it, typical bill, tenure, every covariate; continuous as
+    they are, logs and splines, not bins, whose insides stay confounded by a strong size) and the
+    satisfaction group known at the complaint. Fitted on one unit per complainer and state with
+    the intervals profiled out (:func:`cxvalue.piecewise.fit`: the same fit as a Poisson GLM on
+    the person-period rows, on a fraction of the memory). A state in which nobody left (all or
+    nothing) is not compared: its hazard ratio would be infinite. ``hazard_ratio`` = hazard while open / hazard
     once resolved, with a model-based 95% CI. Why a year of follow-up by default: customers
     differ in ways no data shows, and the ones who stay for years after a complaint are the
     loyal kind whichever way it went, so hazard ratios over long follow-up drift toward 1
@@ -306,7 +310,10 @@ class ClosingTheLoop:
     averaged over complainers), times the margin per customer-year (``gross_margin`` x the
     resolved arm's adjusted revenue minus ``cost_to_serve_per_customer_year``, unless
     ``margin_per_customer_year`` is given). Retention only: the revenue gap is reported but not
-    added. 95% interval from ``draws`` draws of the churn model's coefficients.
+    added. 95% interval from ``draws`` draws of the churn model's coefficients; with more than
+    ``value_sample`` complainers the draws are averaged over a random ``value_sample`` of them
+    and shifted by that sample's difference from the estimate over all (draws x complainers x
+    intervals would not fit in memory at a million customers).
 
     Resolution is not randomised: a company may resolve easy complaints first. The models
     adjust for what the data shows about the customer, not for how hard the complaint was.
@@ -318,7 +325,7 @@ class ClosingTheLoop:
                  gross_margin: float = 0.6, horizon_years: float = 5, discount_rate: float = 0.08,
                  margin_per_customer_year: float | None = None, cost_to_serve_per_customer_year: float = 0.0,
                  min_group_size: int = 100, intervals: tuple = LOOP_INTERVALS, max_followup_days: float = 365,
-                 draws: int = 500, seed: int = 42):
+                 draws: int = 500, seed: int = 42, value_sample: int = 20_000):
         self.covariates = list(covariates or [])
         self.landmark_days = landmark_days
         self.fast_days = fast_days
@@ -332,6 +339,7 @@ class ClosingTheLoop:
         self.max_followup_days = max_followup_days
         self.draws = draws
         self.seed = seed
+        self.value_sample = value_sample
 
     # ------------------------------------------------------------------ churn
     def _adjustment(self, complaints: pd.DataFrame, binned: bool) -> pd.DataFrame:
@@ -339,44 +347,51 @@ class ClosingTheLoop:
         return adjustment_frame(complaints, cov, binned=binned)
 
     def _fit_churn(self, complaints: pd.DataFrame, speed: bool):
-        adj = self._adjustment(complaints, binned=True).reset_index(drop=True)
+        """The piecewise-exponential churn model (:func:`cxvalue.piecewise.fit`: one unit per complainer
+        and state, the intervals profiled out) with the state, every adjustment term as it is
+        (continuous, not bins) and the intervals; returns the fit, its coefficient names, the
+        adjustment frame and the interval labels."""
+        adj = self._adjustment(complaints, binned=False).reset_index(drop=True)
         pp = loop_person_periods(complaints["duration_days"], complaints["resolution_days"], complaints["churned"],
                                  self.intervals)
         if speed:
             fast = (complaints["resolution_days"] <= self.fast_days).to_numpy()[pp["row"]]
             pp["state"] = np.where(pp["state"] == "open", "open", np.where(fast, "resolved_fast", "resolved_later"))
-        pp = pp.join(adj, on="row")
-        keys = ["state", "period"] + list(adj.columns)
-        cells = pp.groupby(keys, observed=True, sort=True)[["event", "exposure_years"]].sum().reset_index()
         # a state nobody spent time in is not estimable (its column would be the constant's twin)
         wording = {"open": "with the complaint open", "resolved": "after the complaint was resolved",
                    "resolved_fast": f"after a complaint resolved within {self.fast_days} days",
                    "resolved_later": f"after a complaint resolved later than {self.fast_days} days"}
-        needed = ("open", "resolved_fast", "resolved_later") if speed else ("open", "resolved")
-        reached = set(cells["state"])
-        lacking = [wording[st] for st in needed if st not in reached]
+        needed = ["open", "resolved_fast", "resolved_later"] if speed else ["open", "resolved"]
+        state = pd.Categorical(pp["state"], categories=needed).codes.astype(np.int64)
+        lacking = [wording[st] for i, st in enumerate(needed) if not (state == i).any()]
         require(not lacking, f"Closing the loop could not be measured: within the follow-up (max_followup_days after "
                              f"the complaint) no complainer spent any time {' or '.join(lacking)}, so there is nothing "
                              f"to compare it with.")
-        present = set(cells["period"].unique())  # not the millions of person-period rows
-        periods = [p for p in _period_labels(self.intervals) if p in present]
-        period_d = pd.DataFrame({f"period[{p}]": (cells["period"] == p).astype(float) for p in periods[1:]})
+        # all or nothing: a state in which nobody left has a hazard of 0, and no ratio can be measured against it
+        events = np.bincount(state, weights=pp["event"].to_numpy(float), minlength=len(needed))
+        require(events.all(), "Closing the loop needs customers leaving both while a complaint is open and after it "
+                              "is resolved: too few left in one of the two, so the difference cannot be measured."
+                if not speed else f"Closing the loop could not compare resolution speeds: nobody left "
+                                  f"{' or '.join(wording[st] for i, st in enumerate(needed) if not events[i])}.")
+        # a unit is a complainer's time in one state: its terms do not change between intervals
+        units, unit = np.unique(pp["row"].to_numpy(np.int64) * len(needed) + state, return_inverse=True)
+        who, in_state = units // len(needed), units % len(needed)
         states = ["open", "resolved_later"] if speed else ["open"]
-        state_d = pd.DataFrame({f"state[{s}]": (cells["state"] == s).astype(float) for s in states})
-        X = pd.concat([state_d, period_d, cells[list(adj.columns)].astype(float)], axis=1)
-        X = X.loc[:, X.nunique() > 1]  # every state varies (checked above); a constant adjustment term goes
+        X = pd.concat([pd.DataFrame({f"state[{s}]": (in_state == needed.index(s)).astype(float) for s in states}),
+                       adj.iloc[who].reset_index(drop=True).astype(float)], axis=1)
+        X = X.loc[:, X.max() > X.min()]  # every state varies (checked above); a constant adjustment term goes
         X.insert(0, "const", 1.0)
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            try:
-                res = sm.GLM(cells["event"], X, family=sm.families.Poisson(),
-                             offset=np.log(cells["exposure_years"])).fit(maxiter=100)
-            except (ValueError, np.linalg.LinAlgError):  # singular or degenerate cells: the data's shape
-                raise Skip(f"Closing the loop could not be measured: its churn model does not fit these "
-                           f"{len(complaints):,} complaints (too few of them, or too alike).") from None
-        if not res.converged or any("converge" in str(w.message).lower() for w in caught):
+        periods = _period_labels(self.intervals)
+        try:
+            res = piecewise.fit(X, unit, pd.Categorical(pp["period"], categories=periods).codes, periods,
+                                pp["event"].to_numpy(), pp["exposure_years"].to_numpy())
+        except (ValueError, np.linalg.LinAlgError):  # no churn at all, or a degenerate design: the data's shape
+            raise Skip(f"Closing the loop could not be measured: its churn model does not fit these "
+                       f"{len(complaints):,} complaints (too few of them, or too alike).") from None
+        if not res.converged:
             self.warnings_.append(f"{self.label}: the churn model did not converge; treat its figures with caution.")
-        return res, X, adj, _period_labels(self.intervals)
+        self.reference_period_ = res.reference
+        return res, list(res.params.index), adj, periods
 
     def _log_hazards(self, params: np.ndarray, columns: list[str], adj: pd.DataFrame, periods: list[str],
                      open_: float) -> np.ndarray:
@@ -387,8 +402,10 @@ class ClosingTheLoop:
         base = params[:, [col[c] for c in adj_cols]] @ adj[adj_cols].to_numpy(float).T  # draws x customers
         base = base + params[:, [col["const"]]] + open_ * params[:, [col["state[open]"]]]
         per, last = [], np.zeros(len(params))
-        for p in periods:  # an interval nobody reached (or the reference) carries the one before
-            last = params[:, col[f"period[{p}]"]] if f"period[{p}]" in col else last
+        reference = getattr(self, "reference_period_", periods[0])  # the fit's (the first with a churn event)
+        for p in periods:  # an interval nobody reached carries the one before
+            last = (params[:, col[f"period[{p}]"]] if f"period[{p}]" in col
+                    else np.zeros(len(params)) if p == reference else last)
             per.append(last)
         per = np.stack(per, axis=-1)  # draws x intervals
         return base[:, :, None] + per[:, None, :]
@@ -425,7 +442,7 @@ class ClosingTheLoop:
                 self.warnings_.append(f"{self.label}: only {n} complaints are {arm}; the comparison is unreliable.")
 
         cap = _censor(c, self.max_followup_days)
-        res, X, adj, periods = self._fit_churn(cap, speed=False)
+        res, columns, adj, periods = self._fit_churn(cap, speed=False)
         self.churn_result_ = res
         self.periods_ = periods
         b, se = res.params["state[open]"], res.bse["state[open]"]
@@ -458,7 +475,6 @@ class ClosingTheLoop:
                                   f"later than {self.fast_days} days; the speed comparison is not reported.")
 
         # g-computation: 12-month churn if every complaint were resolved at once vs never
-        columns = list(X.columns)
         h_res = self._log_hazards(res.params.to_numpy(), columns, adj, periods, 0.0)[0]
         h_open = self._log_hazards(res.params.to_numpy(), columns, adj, periods, 1.0)[0]
         edges = np.minimum(np.asarray(self.intervals, float), DAYS_PER_YEAR) / DAYS_PER_YEAR
@@ -547,17 +563,15 @@ class ClosingTheLoop:
         else:
             revenue = self.revenue_["resolved"]["revenue_adjusted"]
             margin = self.gross_margin * revenue - self.cost_to_serve_per_customer_year
-        # customers sharing a covariate pattern share their hazards: compute each pattern once
-        if len(adj.columns):
-            patterns = adj.groupby(list(adj.columns), sort=False).size()
-            adj_u = patterns.index.to_frame(index=False)
-            weight = patterns.to_numpy(float) / patterns.sum()
+        if len(adj.columns):  # continuous terms: every complainer is a pattern of their own
+            adj_u, weight = adj, np.full(len(adj), 1.0 / len(adj))
         else:  # nothing to adjust for (groupby needs a key): one pattern, everyone
             adj_u, weight = pd.DataFrame(index=[0]), np.ones(1)
 
-        def kept(params):
-            years = [(_discounted_years(self._log_hazards(params, columns, adj_u, periods, o), self.intervals,
-                                        self.horizon_years, self.discount_rate) * weight).sum(axis=-1)
+        def kept(params, rows=None):
+            a, w = (adj_u, weight) if rows is None else (adj_u.iloc[rows], np.full(len(rows), 1.0 / len(rows)))
+            years = [(_discounted_years(self._log_hazards(params, columns, a, periods, o), self.intervals,
+                                        self.horizon_years, self.discount_rate) * w).sum(axis=-1)
                      for o in (0.0, 1.0)]
             return years[0] - years[1], years[0], years[1]
 
@@ -565,7 +579,14 @@ class ClosingTheLoop:
         rng = np.random.default_rng(self.seed)
         draws = rng.multivariate_normal(res.params.to_numpy(), res.cov_params().to_numpy(), size=self.draws,
                                         method="eigh")
-        kept_draws = kept(draws)[0] * margin
+        # the draws' spread, on at most value_sample complainers (draws x complainers x intervals would
+        # not fit in memory at a million customers), shifted to the estimate over all of them
+        rows = None
+        if len(adj_u) > self.value_sample:
+            rows = np.sort(rng.choice(len(adj_u), self.value_sample, replace=False))
+        shift = years_kept - (kept(res.params.to_numpy(), rows)[0][0] if rows is not None else years_kept)
+        kept_draws = np.concatenate([kept(draws[i:i + 50], rows)[0] for i in range(0, len(draws), 50)])
+        kept_draws = (kept_draws + shift) * margin
         lo, hi = np.percentile(kept_draws, [2.5, 97.5])
         self.value_ = {
             "value_per_resolved_complaint": years_kept * margin,

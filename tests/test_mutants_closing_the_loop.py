@@ -389,7 +389,7 @@ def test_churn_model_against_a_direct_glm_on_the_person_periods():
     assert m.skipped_ is None and m.warnings_ == []
     direct, X = _direct_churn()
     res = m.churn_result_
-    assert list(res.params.index) == COLUMNS
+    assert sorted(res.params.index) == sorted(COLUMNS)
     assert res.params[COLUMNS].to_numpy() == pytest.approx(direct.params[COLUMNS].to_numpy(), rel=1e-6, abs=1e-9)
     assert res.bse[COLUMNS].to_numpy() == pytest.approx(direct.bse[COLUMNS].to_numpy(), rel=1e-6)
     b, se = direct.params["state[open]"], direct.bse["state[open]"]
@@ -467,19 +467,19 @@ def test_log_hazards_by_hand():
     np.testing.assert_allclose(plain, [[[0.2, 1.2, 1.2]]], rtol=1e-14)
 
 
-def test_churn_model_cells_adjust_for_the_covariates_in_the_fit():
-    """The model's own cells: one per state, period and covariate pattern; the events and years add up."""
+def test_churn_model_terms_and_units():
+    """The model's terms; one unit per complainer and state, so the fit is the GLM on the person-periods."""
     m = ctl.ClosingTheLoop(["plan", "region"], intervals=INTERVALS)
-    res, X, adj, periods = m._fit_churn(ctl._censor(_many(), 300), speed=False)
-    assert list(X.columns) == COLUMNS and periods == ["0-100d", "100-200d", "200-400d", "400d+"]
-    assert list(adj.columns) == ["plan_b", f"{SAT}_detractor"] and list(adj.index) == list(range(len(_many())))
-    rows = _many_rows()
-    assert res.model.endog.sum() == rows["event"].sum() == 41
-    assert np.exp(res.model.offset).sum() == pytest.approx(rows["exposure_years"].sum(), rel=1e-12)
-    keys = ["state", "period", "plan_b", f"{SAT}_detractor"]
-    assert len(X) == len(rows.groupby(keys))
-    _, Xs, _, _ = m._fit_churn(ctl._censor(_many(), 300), speed=True)
-    assert list(Xs.columns) == ["const", "state[open]", "state[resolved_later]"] + COLUMNS[2:]
+    res, columns, adj, periods = m._fit_churn(ctl._censor(_many(), 300), speed=False)
+    assert columns == list(res.params.index) and sorted(columns) == sorted(COLUMNS)
+    assert periods == ["0-100d", "100-200d", "200-400d", "400d+"] and m.reference_period_ == "0-100d"
+    assert list(adj.columns) == ["log_pre_revenue_rate", "log_pre_revenue_per_transaction", "log_pre_contact_cost_rate",
+                                 "log_tenure_years", "no_pre_history", "plan_b", f"{SAT}_detractor"]
+    assert list(adj.index) == list(range(len(_many())))
+    direct, _ = _direct_churn()
+    assert res.params[COLUMNS].to_numpy() == pytest.approx(direct.params[COLUMNS].to_numpy(), rel=1e-6, abs=1e-9)
+    _, columns, _, _ = m._fit_churn(ctl._censor(_many(), 300), speed=True)
+    assert sorted(columns) == sorted(["const", "state[open]", "state[resolved_later]"] + COLUMNS[2:])
 
 
 # --------------------------------------------------------------------------- person-periods, censoring
@@ -560,9 +560,18 @@ def test_a_state_nobody_spent_time_in():
                                        "later than 4 days, so"):
         m._fit_churn(_complaints([(5, np.nan, 50, True, 0.0, 1.0), (5, 3, 3, True, 0.0, 1.0)]), speed=True)
     # the speed model with every state reached fits
-    res, X, _, _ = ctl.ClosingTheLoop(fast_days=5, intervals=(0, np.inf))._fit_churn(_complaints(ONE), speed=True)
-    assert list(X.columns) == ["const", "state[open]", "state[resolved_later]"]
-    assert res.model.endog.tolist() == [OPEN_EVENTS, FAST_EVENTS, LATER_EVENTS]  # cells sorted by state
+    c = _complaints(ONE)
+    res, columns, _, _ = ctl.ClosingTheLoop(fast_days=5, intervals=(0, np.inf))._fit_churn(c, speed=True)
+    assert columns == ["const", "state[open]", "state[resolved_later]"]
+    # one interval, nothing to adjust for: each state's hazard is its events over its years
+    pp = ctl.loop_person_periods(c["duration_days"], c["resolution_days"], c["churned"], (0, np.inf))
+    fast = (c["resolution_days"] <= 5).to_numpy()[pp["row"]]
+    by = pp.groupby(np.where(pp["state"] == "open", "open", np.where(fast, "fast", "later")))[["event", "exposure_years"]].sum()
+    assert by["event"].tolist() == [FAST_EVENTS, LATER_EVENTS, OPEN_EVENTS]
+    rate = by["event"] / by["exposure_years"]
+    b = res.params
+    assert np.exp([b["const"], b["const"] + b["state[open]"], b["const"] + b["state[resolved_later]"]]) == \
+        pytest.approx([rate["fast"], rate["open"], rate["later"]], rel=1e-8)
 
 
 # --------------------------------------------------------------------------- discounting
@@ -674,47 +683,52 @@ def test_a_skipped_fit_and_its_results():
 # --------------------------------------------------------------------------- the churn fit's caveats
 
 _REAL_GLM = sm.GLM
+_REAL_PIECEWISE = ctl.piecewise.fit
 
 
-class _GLM:
-    """statsmodels' GLM, except for the churn model (outcome "event"): its fit does what ``how`` says."""
+class _Fits:
+    """The churn model's fits (:func:`cxvalue.piecewise.fit`) do what ``how`` says; the revenue model's
+    GLM fits (outcome "post_revenue") are recorded."""
 
     how = None
-    fits: list = []
+    fits: list = []  # one per churn fit: whether it was the speed model
     revenue_fits: list = []
 
-    def __init__(self, endog, exog, **kw):
-        self.glm = _REAL_GLM(endog, exog, **kw)
-        self.churn = getattr(endog, "name", None) == "event"
-        self.speed = "state[resolved_later]" in exog.columns
-
-    def fit(self, **kw):
-        if not self.churn:
-            _GLM.revenue_fits.append(kw)
-            return self.glm.fit(**kw)
-        _GLM.fits.append(kw)
-        how = _GLM.how
-        if how == "raise" or (how == "raise speed" and self.speed):
+    @staticmethod
+    def churn(X, *args, **kw):
+        speed = "state[resolved_later]" in X.columns
+        _Fits.fits.append(speed)
+        how = _Fits.how
+        if how == "raise" or (how == "raise speed" and speed):
             raise ValueError("singular")
         if how == "linalg":
             raise np.linalg.LinAlgError("singular")
-        res = self.glm.fit(**kw)
-        if isinstance(how, tuple) and how[0] == "bse" and not self.speed:
-            bse = res.bse.copy()
-            bse["state[open]"] = how[1]
-            res._cache["bse"] = bse
+        res = _REAL_PIECEWISE(X, *args, **kw)
+        if isinstance(how, tuple) and how[0] == "bse" and not speed:
+            res.cov = res.cov.copy()
+            res.cov.loc["state[open]", "state[open]"] = how[1] ** 2
         if how == "flag":
             res.converged = False
-        if how == "warn":
-            warnings.warn("IRLS did not CONVERGE", RuntimeWarning)
         return res
+
+
+class _GLM:
+    def __init__(self, endog, exog, **kw):
+        self.glm = _REAL_GLM(endog, exog, **kw)
+        self.revenue = getattr(endog, "name", None) == "post_revenue"
+
+    def fit(self, **kw):
+        if self.revenue:
+            _Fits.revenue_fits.append(kw)
+        return self.glm.fit(**kw)
 
 
 @pytest.fixture
 def glm(monkeypatch):
-    _GLM.how, _GLM.fits, _GLM.revenue_fits = None, [], []
+    _Fits.how, _Fits.fits, _Fits.revenue_fits = None, [], []
     monkeypatch.setattr(ctl.sm, "GLM", _GLM)
-    return _GLM
+    monkeypatch.setattr(ctl.piecewise, "fit", _Fits.churn)
+    return _Fits
 
 
 @pytest.mark.parametrize("how", ["raise", "linalg"])
@@ -726,15 +740,14 @@ def test_a_churn_model_that_cannot_be_fitted_is_skipped(glm, how):
     assert m.warnings_ == [m.skipped_]
 
 
-@pytest.mark.parametrize("how", ["flag", "warn"])
-def test_a_churn_model_that_did_not_converge_says_so(glm, how):
-    glm.how = how
+def test_a_churn_model_that_did_not_converge_says_so(glm):
+    glm.how = "flag"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the fit's own warnings are caught inside, not passed on
         m = _one()
     assert m.skipped_ is None
     assert m.warnings_ == ["Closing the loop: the churn model did not converge; treat its figures with caution."] * 2
-    assert glm.fits == [{"maxiter": 100}] * 2
+    assert glm.fits == [False, True]
 
 
 def test_the_speed_model_that_cannot_be_fitted_is_left_out(glm):
@@ -748,7 +761,7 @@ def test_the_speed_model_that_cannot_be_fitted_is_left_out(glm):
 
 def test_a_churn_model_that_converged_says_nothing(glm):
     m = _one()
-    assert m.warnings_ == [] and glm.fits == [{"maxiter": 100}] * 2
+    assert m.warnings_ == [] and glm.fits == [False, True]
     assert glm.revenue_fits == [{"cov_type": "HC1", "maxiter": 100}]
 
 
@@ -1065,3 +1078,18 @@ def test_summary_time_by_state_is_counted_on_the_models_own_intervals():
     assert s.loc["open", "customer_years"] == pytest.approx((OPEN_DAYS + 2 * 0.3) / YEAR, rel=1e-12)
     assert s.loc["resolved", "customer_years"] == pytest.approx(RES_DAYS / YEAR, rel=1e-12)
     assert s["churn_events"].tolist() == [RES_EVENTS, OPEN_EVENTS]
+
+
+def test_a_speed_nobody_left_after_is_not_compared():
+    """All or nothing (issue 11): nobody left after a fast resolution; 12 did after a later one. The speed
+    model is not fitted (its ratio would be infinite) and says why; the main comparison stands."""
+    types = [t if t[1] != 5 else (t[0], 5, 400, False, *t[4:]) for t in ONE]
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=10, min_group_size=1)
+    with pytest.raises(ctl.Skip, match="^Closing the loop could not compare resolution speeds: nobody left after a "
+                                       "complaint resolved within 7 days.$"):
+        m._fit_churn(_complaints(types), speed=True)
+    m.fit(_complaints(types))
+    assert m.skipped_ is None and m.hazard_ratio_["estimate"] > 1
+    assert m.speed_["hazard_ratio_later_vs_fast"] is None
+    assert m.warnings_ == ["Closing the loop could not compare resolution speeds: nobody left after a complaint "
+                           "resolved within 7 days. The speed comparison is not reported."]

@@ -1,0 +1,152 @@
+"""Piecewise-exponential (Poisson) survival models fitted on one row per unit, not per interval.
+
+A piecewise-exponential model's person-period rows (one per customer and follow-up interval)
+are many: a million customers over five intervals make five million rows, and a Poisson GLM
+on them holds gigabytes. When the covariates do not change between a unit's intervals (a
+customer, or a customer's time in one state), the interval effects can be profiled out: for
+given interval effects ``alpha`` the likelihood of the other coefficients is that of a Poisson
+GLM with one row per unit, its events and ``log(sum_k exposure_k * exp(alpha_k))`` as offset;
+for given coefficients each ``alpha_k`` has a closed form (events in interval k over the
+expected events at ``alpha_k = 0``). :func:`fit` alternates the two (statsmodels fits the
+first) until neither moves. At the optimum it is the same maximum-likelihood fit as the GLM on
+person-period rows, with the covariance from the whole information matrix (coefficients and
+interval effects together), so its intervals are that GLM's too (tested against it).
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+__all__ = ["PiecewiseFit", "fit"]
+
+
+@dataclass
+class PiecewiseFit:
+    """The fitted coefficients (``params``: the unit design's columns, then ``period[<label>]``
+    for every interval but the first) and their covariance; read like a statsmodels result."""
+
+    params: pd.Series
+    cov: pd.DataFrame
+    converged: bool
+    iterations: int
+    reference: str
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov.to_numpy())), index=self.params.index)
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return pd.Series(2 * stats.norm.sf(np.abs(self.params / self.bse)), index=self.params.index)
+
+    def cov_params(self) -> pd.DataFrame:
+        return self.cov
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+
+
+#: The alternating fits stop once no estimate moves by more than this; Newton steps take it from there.
+NEAR = 1e-3
+NEWTON_STEPS = 20
+
+
+def _information(Xa: np.ndarray, E: np.ndarray, y: np.ndarray, d: np.ndarray, b: np.ndarray, alpha: np.ndarray,
+                 free: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The information matrix and the score of the coefficients ``b`` and the interval effects
+    ``alpha[free]``: with ``mu`` the expected events per unit and interval, ``X' diag(sum mu) X``,
+    ``X' mu``, ``diag(sum over units of mu)``; the score ``X' (y - sum mu)``, ``d - sum mu``."""
+    mu = E * np.exp(alpha)[None, :] * np.exp(Xa @ b)[:, None]  # expected events, unit x interval
+    per_unit = mu.sum(axis=1)
+    info_bb = Xa.T @ (Xa * per_unit[:, None])
+    info_ba = Xa.T @ mu[:, free]
+    info = np.block([[info_bb, info_ba], [info_ba.T, np.diag(mu[:, free].sum(axis=0))]])
+    score = np.concatenate([Xa.T @ (y - per_unit), d[free] - mu[:, free].sum(axis=0)])
+    return info, score
+
+
+def fit(X: pd.DataFrame, unit: np.ndarray, period: np.ndarray, labels: list[str], event: np.ndarray,
+        exposure: np.ndarray, tol: float = 1e-10, maxiter: int = 25) -> PiecewiseFit:
+    """Fit ``log hazard = X b + alpha[period]`` on person-period rows grouped by unit.
+
+    The alternating fits (at most ``maxiter``) bring the estimates near the optimum, Newton steps on
+    all of them together finish it (``converged`` once a step moves none by ``tol``).
+
+    Parameters
+    ----------
+    X : one row per unit (with the constant), constant over the unit's intervals.
+    unit, period : per person-period row, the unit's row in ``X`` and the interval's position
+        in ``labels``.
+    event, exposure : per person-period row, the events and the time at risk (> 0).
+
+    The reference interval (``reference``; its effect is 0) is the first with an event; every
+    other interval anybody reached has its effect as ``period[<label>]``. One with time at risk
+    but no event has no finite effect (the GLM's would run off to minus infinity): its hazard
+    is 0, reported as ``-inf`` with a variance of 0. An interval nobody reached is left out of
+    ``params``. Raises ``ValueError`` when there is no event at all.
+    """
+    n, k = len(X), len(labels)
+    unit = np.asarray(unit, np.int64)
+    period = np.asarray(period, np.int64)
+    event = np.asarray(event, float)
+    exposure = np.asarray(exposure, float)
+    E = np.bincount(unit * k + period, weights=exposure, minlength=n * k).reshape(n, k)  # time at risk
+    y = np.bincount(unit, weights=event, minlength=n)
+    d = np.bincount(period, weights=event, minlength=k)
+    reached = E.sum(axis=0) > 0
+    if not (d > 0).any():
+        raise ValueError("no event")
+    ref = int(np.flatnonzero(d > 0)[0])
+    # start from the crude rates: each interval's events over its time at risk
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crude = np.log(d / E.sum(axis=0))
+    alpha = np.where(d > 0, crude - crude[ref], -np.inf)
+    Xa = X.to_numpy(float)
+    b, res = None, None
+    ones = np.flatnonzero((Xa == 1).all(axis=0))
+    if len(ones):
+        b = np.zeros(Xa.shape[1])
+        b[ones[0]] = crude[ref]
+    free = [j for j in range(k) if j != ref and d[j] > 0]  # the interval effects with a finite estimate
+    it = 0
+    for it in range(1, maxiter + 1):  # alternate until near the optimum ...
+        at_risk = E @ np.exp(alpha)  # 0 for a unit whose only time is in intervals without events
+        live = at_risk > 0
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            res = sm.GLM(y[live], Xa[live], family=sm.families.Poisson(), offset=np.log(at_risk[live])).fit(
+                start_params=b, method="newton", maxiter=100, disp=False)
+        base = np.exp(Xa @ res.params)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha_new = np.log(d / (base @ E))
+        alpha_new = np.where(d > 0, alpha_new - alpha_new[ref], -np.inf)  # the constant carries the level
+        step = float(np.max(np.abs(alpha_new[d > 0] - alpha[d > 0])))
+        step = max(step, 0.0 if b is None else float(np.max(np.abs(res.params - b))))
+        b, alpha = res.params, alpha_new
+        if step < NEAR:
+            break
+    converged = False
+    for _ in range(NEWTON_STEPS):  # ... then Newton steps on everything at once (alternating crawls when the
+        info, score = _information(Xa, E, y, d, b, alpha, free)  # intervals and the terms are correlated)
+        delta = np.linalg.lstsq(info, score, rcond=None)[0]
+        b, alpha = b + delta[:len(b)], alpha.copy()
+        alpha[free] += delta[len(b):]
+        if np.max(np.abs(delta)) < tol:
+            converged = True
+            break
+    info, _ = _information(Xa, E, y, d, b, alpha, free)
+    cov = np.linalg.pinv(info)  # as statsmodels' own covariance
+    names = list(X.columns) + [f"period[{labels[j]}]" for j in free]
+    zero = [f"period[{labels[j]}]" for j in range(k) if reached[j] and not np.isfinite(alpha[j])]
+    params = pd.Series(np.concatenate([b, alpha[free], np.full(len(zero), -np.inf)]), index=names + zero)
+    full = np.zeros((len(params), len(params)))
+    full[:len(names), :len(names)] = cov
+    cov = pd.DataFrame(full, index=params.index, columns=params.index)
+    return PiecewiseFit(params=params, cov=cov, converged=converged, iterations=it, reference=labels[ref])

@@ -1,0 +1,123 @@
+"""The piecewise-exponential fit on one row per unit (cxvalue.piecewise) against statsmodels' Poisson GLM
+on the person-period rows it stands for: the same estimates and the same covariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from cxvalue import piecewise
+
+EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, np.inf)
+LABELS = ["a", "b", "c", "d", "e"]
+
+
+def _world(n: int = 6000, seed: int = 1, mult=(1.0, 0.7, 1.3, 0.9, 0.5), max_follow: float = 3.0):
+    """Units (customers, or a customer's time in one of two states) with a continuous and a binary term;
+    person-period rows over EDGES, follow-up censored at random up to ``max_follow`` years."""
+    rng = np.random.default_rng(seed)
+    x1, g = rng.normal(size=n), (rng.random(n) < 0.3).astype(float)
+    haz = 0.3 * np.exp(0.5 * x1 + 0.4 * g)
+    e, cum, t = rng.exponential(size=n), np.zeros(n), np.full(n, np.inf)
+    for (lo, hi), m in zip(zip(EDGES[:-1], EDGES[1:]), mult):
+        seg = haz * m * (hi - lo) if np.isfinite(hi) else np.full(n, np.inf)
+        hit = np.isinf(t) & (e <= cum + seg)
+        t[hit] = lo + (e[hit] - cum[hit]) / (haz[hit] * m)
+        cum = cum + seg
+    censor = rng.uniform(0.2, max_follow, n)
+    dur, ev = np.minimum(t, censor), t <= censor
+    rows = []
+    for k, (lo, hi) in enumerate(zip(EDGES[:-1], EDGES[1:])):
+        r = np.flatnonzero(dur > lo)
+        rows.append(pd.DataFrame({"unit": r, "period": k, "exposure": np.minimum(dur[r], hi) - lo,
+                                  "event": (ev[r] & (dur[r] <= hi)).astype(float)}))
+    return pd.DataFrame({"const": 1.0, "x1": x1, "g": g}), pd.concat(rows, ignore_index=True)
+
+
+def _glm(X: pd.DataFrame, pp: pd.DataFrame, ref: int = 0):
+    """statsmodels on the person-period rows, the interval ``ref`` as reference."""
+    rows = X.iloc[pp["unit"]].reset_index(drop=True)
+    for k in sorted(set(pp["period"]) - {ref}):
+        rows[f"period[{LABELS[k]}]"] = (pp["period"] == k).to_numpy(float)
+    return sm.GLM(pp["event"].to_numpy(), rows, family=sm.families.Poisson(),
+                  offset=np.log(pp["exposure"].to_numpy())).fit()
+
+
+def _fit(X, pp, **kw):
+    return piecewise.fit(X, pp["unit"], pp["period"], LABELS, pp["event"], pp["exposure"], **kw)
+
+
+def _same(fit: piecewise.PiecewiseFit, glm) -> None:
+    names = list(glm.params.index)
+    assert sorted(fit.params.index) == sorted(names)
+    np.testing.assert_allclose(fit.params[names], glm.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.cov.loc[names, names], glm.cov_params(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(fit.bse[names], glm.bse, rtol=1e-6)
+    np.testing.assert_allclose(fit.pvalues[names], glm.pvalues, rtol=1e-5, atol=1e-300)
+    np.testing.assert_allclose(fit.conf_int().loc[names], glm.conf_int(), rtol=1e-6, atol=1e-9)
+
+
+def test_the_same_fit_as_the_glm_on_person_periods():
+    X, pp = _world()
+    fit = _fit(X, pp)
+    _same(fit, _glm(X, pp))
+    assert fit.converged and fit.reference == "a" and 1 < fit.iterations < 30
+    # and near the world's own coefficients
+    assert fit.params["x1"] == pytest.approx(0.5, abs=0.05) and fit.params["g"] == pytest.approx(0.4, abs=0.08)
+    assert fit.params["period[e]"] == pytest.approx(np.log(0.5), abs=0.15)
+
+
+def test_units_with_time_in_two_states():
+    """A customer's time before and after a change of state is two units with different terms."""
+    X, pp = _world(n=4000, seed=3)
+    cut = 0.4  # every customer switches state at 0.4 years: split each row that spans it
+    rows = []
+    for k, (lo, hi) in enumerate(zip(EDGES[:-1], EDGES[1:])):
+        part = pp[pp["period"] == k]
+        end = lo + part["exposure"]
+        before = part.assign(exposure=np.minimum(end, cut) - lo, event=np.where(end <= cut, part["event"], 0.0))
+        after = part.assign(unit=part["unit"] + len(X), exposure=end - np.maximum(lo, cut),
+                            event=np.where(end > cut, part["event"], 0.0))
+        rows += [before[before["exposure"] > 0], after[after["exposure"] > 0]]
+    split = pd.concat(rows, ignore_index=True)
+    units = pd.concat([X.assign(later=0.0), X.assign(later=1.0)], ignore_index=True)
+    fit = _fit(units, split)
+    _same(fit, _glm(units, split))
+    assert abs(fit.params["later"]) < 3 * fit.bse["later"]  # the world has no such effect
+
+
+def test_an_interval_without_events_has_no_hazard():
+    """Time at risk in an interval but nobody leaving in it: hazard 0 there (-inf, variance 0); the rest is
+    the GLM without those rows (which add nothing to the likelihood at a zero hazard)."""
+    X, pp = _world(n=3000, seed=4)
+    pp = pp.assign(event=np.where(pp["period"] == 2, 0.0, pp["event"]))
+    fit = _fit(X, pp)
+    assert fit.params["period[c]"] == -np.inf and fit.bse["period[c]"] == 0
+    _same_rest = _glm(X, pp[pp["period"] != 2])
+    names = list(_same_rest.params.index)
+    np.testing.assert_allclose(fit.params[names], _same_rest.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.cov.loc[names, names], _same_rest.cov_params(), rtol=1e-6, atol=1e-12)
+
+
+def test_the_reference_is_the_first_interval_with_an_event_and_unreached_ones_are_left_out():
+    X, pp = _world(n=3000, seed=5, max_follow=0.9)  # nobody followed past 0.9 years: d and e unreached
+    assert set(pp["period"]) == {0, 1, 2}
+    pp = pp.assign(event=np.where(pp["period"] == 0, 0.0, pp["event"]))  # nobody leaves in the first
+    fit = _fit(X, pp)
+    assert fit.reference == "b" and fit.params["period[a]"] == -np.inf
+    assert "period[d]" not in fit.params and "period[e]" not in fit.params
+    ref = _glm(X, pp[pp["period"] != 0], ref=1)
+    np.testing.assert_allclose(fit.params[list(ref.params.index)], ref.params, rtol=1e-7, atol=1e-9)
+
+
+def test_no_event_at_all_and_a_fit_that_did_not_finish(monkeypatch):
+    X, pp = _world(n=500, seed=6)
+    with pytest.raises(ValueError, match="no event"):
+        _fit(X, pp.assign(event=0.0))
+    one = _fit(X, pp, maxiter=1)  # one alternating fit: the Newton steps finish it
+    assert one.converged and one.iterations == 1
+    _same(one, _glm(X, pp))
+    monkeypatch.setattr(piecewise, "NEWTON_STEPS", 0)
+    assert not _fit(X, pp).converged
