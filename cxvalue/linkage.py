@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from cxvalue import evalue
+from cxvalue import evalue, piecewise
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
@@ -651,20 +651,25 @@ class ChurnModel(_Skippable):
     confounder confounded inside each bin). It is fitted on one row per customer and interval
     reached (at most five per customer) and estimates the same proportional-hazards ratios as
     a Cox model. Proportional hazards is checked with a score test of group x interval
-    interactions. ``binned=True`` puts the terms in quintile bins and fits on cells instead (fast
-    and small at a million customers, for secondary uses: failure demand's links by reason).
+    interactions. ``by_unit=True`` fits the same model on one row per customer with the intervals
+    profiled out (:func:`cxvalue.piecewise.fit`: the same estimates, a fifth of the rows) and runs
+    no proportional-hazards check (which needs the rows): for secondary uses at a million
+    customers, failure demand's links by contact reason. ``binned=True`` puts the terms in
+    quintile bins and fits on cells (small, but a strong confounder stays confounded inside each
+    bin; no analysis uses it any more).
     """
 
     label = "Churn"
     estimates = ("events", "observed_rate_12m", "hazard_ratio", "hr_lo", "hr_hi", "e_value", "e_value_ci")
 
     def __init__(self, reference_group: str, covariates: list[str] | None = None, min_group_size: int = 100,
-                 intervals: tuple = CHURN_INTERVALS, binned: bool = False):
+                 intervals: tuple = CHURN_INTERVALS, binned: bool = False, by_unit: bool = False):
         self.reference_group = reference_group
         self.covariates = list(covariates or [])
         self.min_group_size = min_group_size
         self.intervals = intervals
         self.binned = binned
+        self.by_unit = by_unit
 
     def _rows(self, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One row per customer and follow-up interval reached (:func:`person_periods`) with the
@@ -722,46 +727,11 @@ class ChurnModel(_Skippable):
                 self.warnings_.append(f"Churn of the {g} group cannot be estimated: none of its {int(counts[g])} "
                                       f"customers left in the follow-up, so no hazard ratio is reported.")
         h = history[history["group"].astype(str).isin(present)]
-        rows, adj = self._rows(h)
-        period_d = pd.get_dummies(rows["period"], prefix="period", drop_first=True, dtype=float)
-        adj_cols = [c for c in rows.columns if c not in ("group", "period", "event", "exposure_years")]
-        group_d = _group_dummies(rows["group"], present, self.reference_group)
-        X = pd.concat([group_d, period_d, rows[adj_cols].astype(float)], axis=1)
-        X = X.loc[:, X.max() > X.min()]  # no constant column (a float's std can be 1e-16)
-        X.insert(0, "const", 1.0)
-        offset = np.log(rows["exposure_years"])
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            res = sm.GLM(rows["event"], X, family=sm.families.Poisson(), offset=offset).fit(maxiter=100)
-        if not res.converged or any("converge" in str(w.message).lower() for w in caught):
-            self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
-        self.result_ = res
-        # proportional hazards: does the group gap change across follow-up intervals? A score test of
-        # the group x interval terms at this fit (Rao's; the likelihood-ratio test's large-sample twin),
-        # which needs no second, larger fit: at a million customers that fit alone held 4.5 GB
-        inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
-                             index=rows.index)  # not pd.concat, which fails on no terms (one group or one interval)
-        inter = inter.loc[:, inter.std() > 0]
-        try:
-            test = res.score_test(exog_extra=inter.to_numpy(float), return_object=True) if inter.shape[1] else None
-        except (np.linalg.LinAlgError, ValueError):  # a singular information matrix: the data's shape
-            test = None
-        if test is not None and np.isfinite(np.ravel(test.statistic)[0]):
-            stat = max(float(np.ravel(test.statistic)[0]), 0.0)
-            self.ph_test_ = {"statistic": stat, "df": int(inter.shape[1]),
-                             "p_value": float(stats.chi2.sf(stat, inter.shape[1]))}
-            if self.ph_test_["p_value"] < 0.01:
-                self.warnings_.append(
-                    "Churn: the gap between groups is not constant over time since the survey (proportional-"
-                    f"hazards test p = {self.ph_test_['p_value']:.3g}); the hazard ratio is an average over "
-                    "the follow-up.")
+        if self.by_unit:
+            res, adj = self._fit_by_unit(h, present)
         else:
-            self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
-        # what the fit keeps is its estimates and their covariance, not its rows (statsmodels' working
-        # copies are many times the design: gigabytes at a million customers)
-        _ = res.params, res.bse  # named (wrapped) before the data goes
-        res.remove_data()
-        del rows, X, inter
+            res, adj = self._fit_rows(h, present)
+        self.result_ = res
         self.reference_curve_se_ = _km_log_cumhaz_se(history[history["group"].astype(str) == self.reference_group])
         self._keep_hazards(res, adj)
         ci = res.conf_int()
@@ -791,6 +761,68 @@ class ChurnModel(_Skippable):
         self.e_value_conversion_ = e.conversion
         return self
 
+    def _fit_rows(self, h: pd.DataFrame, present: list[str]):
+        """The model on the person-period rows (or cells) with its proportional-hazards check."""
+        rows, adj = self._rows(h)
+        period_d = pd.get_dummies(rows["period"], prefix="period", drop_first=True, dtype=float)
+        adj_cols = [c for c in rows.columns if c not in ("group", "period", "event", "exposure_years")]
+        group_d = _group_dummies(rows["group"], present, self.reference_group)
+        X = pd.concat([group_d, period_d, rows[adj_cols].astype(float)], axis=1)
+        X = X.loc[:, X.max() > X.min()]  # no constant column (a float's std can be 1e-16)
+        X.insert(0, "const", 1.0)
+        offset = np.log(rows["exposure_years"])
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            res = sm.GLM(rows["event"], X, family=sm.families.Poisson(), offset=offset).fit(maxiter=100)
+        if not res.converged or any("converge" in str(w.message).lower() for w in caught):
+            self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
+        # proportional hazards: does the group gap change across follow-up intervals? A score test of
+        # the group x interval terms at this fit (Rao's; the likelihood-ratio test's large-sample twin),
+        # which needs no second, larger fit: at a million customers that fit alone held 4.5 GB
+        inter = pd.DataFrame({f"{g}:{p}": group_d[g] * period_d[p] for g in group_d for p in period_d},
+                             index=rows.index)  # not pd.concat, which fails on no terms (one group or one interval)
+        inter = inter.loc[:, inter.std() > 0]
+        try:
+            test = res.score_test(exog_extra=inter.to_numpy(float), return_object=True) if inter.shape[1] else None
+        except (np.linalg.LinAlgError, ValueError):  # a singular information matrix: the data's shape
+            test = None
+        if test is not None and np.isfinite(np.ravel(test.statistic)[0]):
+            stat = max(float(np.ravel(test.statistic)[0]), 0.0)
+            self.ph_test_ = {"statistic": stat, "df": int(inter.shape[1]),
+                             "p_value": float(stats.chi2.sf(stat, inter.shape[1]))}
+            if self.ph_test_["p_value"] < 0.01:
+                self.warnings_.append(
+                    "Churn: the gap between groups is not constant over time since the survey (proportional-"
+                    f"hazards test p = {self.ph_test_['p_value']:.3g}); the hazard ratio is an average over "
+                    "the follow-up.")
+        else:
+            self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        # what the fit keeps is its estimates and their covariance, not its rows (statsmodels' working
+        # copies are many times the design: gigabytes at a million customers)
+        _ = res.params, res.bse  # named (wrapped) before the data goes
+        res.remove_data()
+        del rows, X, inter
+        return res, adj
+
+    def _fit_by_unit(self, h: pd.DataFrame, present: list[str]):
+        """The model on one unit per customer (:func:`cxvalue.piecewise.fit`), no proportional-hazards check."""
+        adj = adjustment_frame(h, self.covariates)
+        pp = person_periods(h, self.intervals)
+        labels = [period_label(lo, hi) for lo, hi in zip(self.intervals[:-1], self.intervals[1:])]
+        X = pd.concat([_group_dummies(h["group"].astype(str), present, self.reference_group).reset_index(drop=True),
+                       adj.reset_index(drop=True).astype(float)], axis=1)
+        X = X.loc[:, X.max() > X.min()]  # no constant column (a float's std can be 1e-16)
+        X.insert(0, "const", 1.0)
+        res = piecewise.fit(X, pp["row"].to_numpy(), pd.Categorical(pp["period"], categories=labels).codes, labels,
+                            pp["event"].to_numpy(), pp["exposure_years"].to_numpy())
+        names = {f"period[{lbl}]": f"period_{lbl}" for lbl in labels}  # as the rows' model names them
+        res.params = res.params.rename(index=names)
+        res.cov = res.cov.rename(index=names, columns=names)
+        res.reference = f"period_{res.reference}"
+        if not res.converged:
+            self.warnings_.append(f"{self.label}: the model did not converge; treat its figures with caution.")
+        return res, adj
+
     @property
     def summary(self) -> pd.DataFrame:
         """Per group: customers, events, Kaplan-Meier 12-month churn, hazard ratio and 95% CI, and the
@@ -805,9 +837,11 @@ class ChurnModel(_Skippable):
         params = res.params
         rates = []
         last = np.nan
+        first = f"period_{period_label(self.intervals[0], self.intervals[1])}"
+        reference = getattr(res, "reference", first)  # the unit fit's: the first interval with a loss
         for lo, hi in zip(self.intervals[:-1], self.intervals[1:]):
             name = f"period_{period_label(lo, hi)}"
-            if lo == self.intervals[0]:
+            if name == reference:
                 rate = float(np.exp(params["const"]))
             elif name in params.index:
                 rate = float(np.exp(params["const"] + params[name]))

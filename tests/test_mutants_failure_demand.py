@@ -248,8 +248,8 @@ class StandInChurn:
     ANSWERS: dict = {}
     made: list = []
 
-    def __init__(self, reference_group, covariates=None, min_group_size="unset", binned="unset"):
-        self.args = (reference_group, covariates, min_group_size, binned)
+    def __init__(self, reference_group, covariates=None, min_group_size="unset", by_unit="unset"):
+        self.args = (reference_group, covariates, min_group_size, by_unit)
         StandInChurn.made.append(self)
 
     def fit(self, frame):

@@ -1372,3 +1372,29 @@ def test_within_headline_caveat_names_every_group_left_without_a_ratio():
         "Revenue: too few customers had a level before the survey to compare the promoter, neutral groups with "
         "themselves, so the gap is measured against comparable customers only (controls for what the data records "
         "before the survey)."]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_churn_model_by_unit_is_the_same_fit_without_the_proportional_hazards_check():
+    """by_unit=True (failure demand's links): one unit per customer, the intervals profiled out
+    (cxvalue.piecewise): the same hazard ratios, intervals, baseline and relative risks as on the rows,
+    continuous terms included; no proportional-hazards check."""
+    rows = [r for r in CHURN_ROWS if r[0] == "passive"] * 4 + [("detractor", 10, True)] * 20 + \
+        [("detractor", 800, False)] * 19 + [("detractor", 800, True)] + [("promoter", 300, True)] * 3 + \
+        [("promoter", 900, False)] * 5
+    h = _churn_history(rows)
+    h["tenure_years"] = np.arange(1.0, len(h) + 1) % 7
+    on_rows = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS).fit(h)
+    by_unit = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS, by_unit=True).fit(h)
+    cols = ["hazard_ratio", "hr_lo", "hr_hi", "e_value", "e_value_ci"]
+    np.testing.assert_allclose(by_unit.summary[cols].to_numpy(float), on_rows.summary[cols].to_numpy(float), rtol=1e-6)
+    assert "log_tenure_years" in by_unit.result_.params.index
+    np.testing.assert_allclose(by_unit.baseline_["hazard_per_year"], on_rows.baseline_["hazard_per_year"], rtol=1e-6)
+    np.testing.assert_allclose(by_unit.relative_risk_, on_rows.relative_risk_, rtol=1e-6)
+    assert on_rows.ph_test_["df"] == 2 and by_unit.ph_test_["df"] == 0 and np.isnan(by_unit.ph_test_["statistic"])
+    assert by_unit.warnings_ == [w for w in on_rows.warnings_ if "proportional-hazards" not in w]
+    # nobody lost in the first interval: the baseline there is 0, the reference is the next interval
+    late = _churn_history([("passive", 150, True), ("passive", 300, False), ("passive", 400, True),
+                           ("detractor", 200, True), ("detractor", 120, True), ("detractor", 500, False)])
+    m = linkage.ChurnModel("passive", min_group_size=1, intervals=INTERVALS, by_unit=True).fit(late)
+    assert m.baseline_["hazard_per_year"].tolist() == pytest.approx([0.0, YEAR * 2 / (50 + 200 + 300)], rel=1e-6)
