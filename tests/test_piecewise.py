@@ -3,6 +3,8 @@ on the person-period rows it stands for: the same estimates and the same covaria
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,7 +95,9 @@ def test_an_interval_without_events_has_no_hazard():
     the GLM without those rows (which add nothing to the likelihood at a zero hazard)."""
     X, pp = _world(n=3000, seed=4)
     pp = pp.assign(event=np.where(pp["period"] == 2, 0.0, pp["event"]))
-    fit = _fit(X, pp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # log(0) of the empty interval is expected, not warned about
+        fit = _fit(X, pp)
     assert fit.params["period[c]"] == -np.inf and fit.bse["period[c]"] == 0
     _same_rest = _glm(X, pp[pp["period"] != 2])
     names = list(_same_rest.params.index)
@@ -105,7 +109,9 @@ def test_the_reference_is_the_first_interval_with_an_event_and_unreached_ones_ar
     X, pp = _world(n=3000, seed=5, max_follow=0.9)  # nobody followed past 0.9 years: d and e unreached
     assert set(pp["period"]) == {0, 1, 2}
     pp = pp.assign(event=np.where(pp["period"] == 0, 0.0, pp["event"]))  # nobody leaves in the first
-    fit = _fit(X, pp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor the 0 / 0 of the intervals nobody reached
+        fit = _fit(X, pp)
     assert fit.reference == "b" and fit.params["period[a]"] == -np.inf
     assert "period[d]" not in fit.params and "period[e]" not in fit.params
     ref = _glm(X, pp[pp["period"] != 0], ref=1)
@@ -114,10 +120,58 @@ def test_the_reference_is_the_first_interval_with_an_event_and_unreached_ones_ar
 
 def test_no_event_at_all_and_a_fit_that_did_not_finish(monkeypatch):
     X, pp = _world(n=500, seed=6)
-    with pytest.raises(ValueError, match="no event"):
+    with pytest.raises(ValueError, match="^no event$"):
         _fit(X, pp.assign(event=0.0))
     one = _fit(X, pp, maxiter=1)  # one alternating fit: the Newton steps finish it
     assert one.converged and one.iterations == 1
     _same(one, _glm(X, pp))
+    none = _fit(X, pp, maxiter=0)  # no alternating fit at all: Newton from the crude rates
+    assert none.converged is True and none.iterations == 0
+    _same(none, _glm(X, pp))
+    monkeypatch.setattr(piecewise, "NEAR", np.inf)  # near enough after the first
+    assert _fit(X, pp).iterations == 1
     monkeypatch.setattr(piecewise, "NEWTON_STEPS", 0)
-    assert not _fit(X, pp).converged
+    assert _fit(X, pp).converged is False
+
+
+def test_intervals_with_a_single_event_and_little_time():
+    """An interval with one loss is estimated (and may be the reference); one reached for under a year of
+    time at risk in all, without a loss, has a hazard of 0 (not "nobody reached it")."""
+    X, pp = _world(n=3000, seed=7)
+    first = np.flatnonzero((pp["period"] == 0) & (pp["event"] == 1))
+    third = np.flatnonzero((pp["period"] == 2) & (pp["event"] == 1))
+    pp.loc[pp.index[first[1:]], "event"] = 0.0  # one loss in the first interval, one in the third
+    pp.loc[pp.index[third[1:]], "event"] = 0.0
+    fit = _fit(X, pp)
+    assert fit.reference == "a" and np.isfinite(fit.params["period[c]"])
+    _same(fit, _glm(X, pp))
+    few = pp[(pp["period"] != 4) | (pp.groupby("period").cumcount() < 3)].copy()  # 3 customers reach e ...
+    few.loc[few["period"] == 4, ["event", "exposure"]] = [0.0, 0.1]  # ... for 0.3 years, nobody leaving
+    fit = _fit(X, few)
+    assert fit.params["period[e]"] == -np.inf
+
+
+def test_inputs_as_the_callers_have_them():
+    """Units and interval codes as floats (a pandas column with a gap), losses as booleans, a boolean term."""
+    X, pp = _world(n=2000, seed=8)
+    X["g"] = X["g"].astype(bool)
+    fit = piecewise.fit(X, pp["unit"].astype(float), pp["period"].astype(float), LABELS, pp["event"].astype(bool),
+                        pp["exposure"].to_list())
+    _same(fit, _glm(X.astype(float), pp))
+
+
+def test_a_single_loss_in_all():
+    """One loss among everyone: the only interval with a hazard is the one it fell in, its rate the loss over
+    that interval's time at risk."""
+    X, pp = _world(n=500, seed=9)
+    pp = pp.assign(event=0.0)
+    pp.loc[pp.index[(pp["period"] == 1).to_numpy().nonzero()[0][0]], "event"] = 1.0
+    fit = _fit(X[["const"]], pp)
+    assert fit.reference == "b" and fit.params["period[a]"] == -np.inf
+    assert np.exp(fit.params["const"]) == pytest.approx(1 / pp.loc[pp["period"] == 1, "exposure"].sum(), rel=1e-9)
+
+
+def test_a_design_without_a_constant():
+    """No constant column: the reference interval's log hazard is 0, as in the GLM on the rows without one."""
+    X, pp = _world(n=2000, seed=10)
+    _same(_fit(X[["x1", "g"]], pp), _glm(X[["x1", "g"]], pp))
