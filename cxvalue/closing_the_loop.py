@@ -563,10 +563,7 @@ class ClosingTheLoop:
         else:
             revenue = self.revenue_["resolved"]["revenue_adjusted"]
             margin = self.gross_margin * revenue - self.cost_to_serve_per_customer_year
-        if len(adj.columns):  # continuous terms: every complainer is a pattern of their own
-            adj_u, weight = adj, np.full(len(adj), 1.0 / len(adj))
-        else:  # nothing to adjust for (groupby needs a key): one pattern, everyone
-            adj_u, weight = pd.DataFrame(index=[0]), np.ones(1)
+        adj_u, weight = adj, np.full(len(adj), 1.0 / len(adj))  # continuous terms: each complainer their own
 
         def kept(params, rows=None):
             a, w = (adj_u, weight) if rows is None else (adj_u.iloc[rows], np.full(len(rows), 1.0 / len(rows)))

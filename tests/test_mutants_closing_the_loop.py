@@ -1093,3 +1093,56 @@ def test_a_speed_nobody_left_after_is_not_compared():
     assert m.speed_["hazard_ratio_later_vs_fast"] is None
     assert m.warnings_ == ["Closing the loop could not compare resolution speeds: nobody left after a complaint "
                            "resolved within 7 days. The speed comparison is not reported."]
+
+
+def test_log_hazards_when_the_reference_is_not_the_first_interval():
+    """Nobody left in the first interval: the fit's reference is the next one (log hazard 0 there), the first has
+    its own (-inf) term, and an interval nobody reached carries the one before."""
+    m = ctl.ClosingTheLoop()
+    m.reference_period_ = "30-91d"
+    columns = ["const", "state[open]", "period[0-30d]", "period[91-182d]"]
+    periods = ["0-30d", "30-91d", "91-182d", "182-365d"]
+    got = m._log_hazards(np.array([-1.0, 0.5, -np.inf, 0.3]), columns, pd.DataFrame(index=[0, 1]), periods, 1.0)
+    assert got.shape == (1, 2, 4)
+    assert got[0, 0].tolist() == [-np.inf, -0.5, -0.2, -0.2] and got[0, 1].tolist() == got[0, 0].tolist()
+
+
+def test_churn_fit_with_intervals_whose_names_do_not_sort_by_time():
+    """"0-55d", "150d+", "55-150d" sort as text in another order than in time: the fit is the GLM on the
+    person-periods with the intervals in time order."""
+    c = _complaints(ONE)
+    intervals = (0, 55, 150, np.inf)
+    m = ctl.ClosingTheLoop(intervals=intervals, max_followup_days=None, draws=5, min_group_size=1)
+    res, columns, _, periods = m._fit_churn(c, speed=False)
+    assert periods == ["0-55d", "55-150d", "150d+"] and m.reference_period_ == "0-55d"
+    pp = ctl.loop_person_periods(c["duration_days"], c["resolution_days"], c["churned"], intervals)
+    X = pd.DataFrame({"const": 1.0, "state[open]": (pp["state"] == "open").astype(float),
+                      "period[55-150d]": (pp["period"] == "55-150d").astype(float),
+                      "period[150d+]": (pp["period"] == "150d+").astype(float)})
+    direct = sm.GLM(pp["event"], X, family=sm.families.Poisson(), offset=np.log(pp["exposure_years"])).fit()
+    assert res.params[list(X.columns)].to_numpy() == pytest.approx(direct.params.to_numpy(), rel=1e-6, abs=1e-9)
+
+
+def test_a_speed_model_where_nobody_left_after_any_resolution():
+    types = [t if t[1] != t[1] or t[1] == 60 else (t[0], t[1], 400, False, *t[4:]) for t in ONE]
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=5, min_group_size=1)
+    with pytest.raises(ctl.Skip, match="^Closing the loop could not compare resolution speeds: nobody left after a "
+                                       "complaint resolved within 7 days or after a complaint resolved later than 7 "
+                                       "days.$"):
+        m._fit_churn(_complaints(types), speed=True)
+
+
+def test_value_interval_from_a_sample_of_complainers_is_the_whole_ones():
+    """Above ``value_sample`` complainers the value's draws are averaged over a random sample of them and
+    shifted by the sample's own difference from the estimate over all: the same interval to 0.4% (0.12%
+    measured with 100 of 8,000; unshifted, 0.8% off), the estimate itself over everyone."""
+    from tests.test_loop import _size_confounded_complaints
+
+    c = _size_confounded_complaints(1.6, n=8000)
+    fits = {vs: ctl.ClosingTheLoop(draws=200, min_group_size=1, value_sample=vs).fit(c).value_
+            for vs in (10 ** 9, 100)}
+    whole, sample = fits[10 ** 9], fits[100]
+    assert sample["value_per_resolved_complaint"] == whole["value_per_resolved_complaint"]
+    assert sample["value_ci"] == pytest.approx(whole["value_ci"], rel=0.004)
+    assert sample["value_ci"] != whole["value_ci"]  # the draws did run on the sample
+    assert whole["value_ci"][0] < whole["value_per_resolved_complaint"] < whole["value_ci"][1]
