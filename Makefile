@@ -43,7 +43,7 @@ bench-run: setup  # the whole cxvalue run on 1,000,000 customers and make report
 
 coverage: setup  # interval coverage on 100 small worlds, then the grid (confounding x size x spend noise; hours, resumable)
 	-$(BIN)/python bench/coverage.py --worlds 100 --customers 2500
-	bench/low $(BIN)/python bench/coverage_grid.py
+	bench/low $(BIN)/python bench/coverage_grid.py --spend-noise 0,0.5 --worlds 60,30,20
 
 # Mutation testing of the estimator modules (not part of `make test`; hours on 2 cores, one worker,
 # resumable: a second run only tests what is new or changed). MUTANTS narrows it to some modules, e.g.
