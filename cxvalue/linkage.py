@@ -652,9 +652,9 @@ class ChurnModel(_Skippable):
     reached (at most five per customer) and estimates the same proportional-hazards ratios as
     a Cox model. Proportional hazards is checked with a score test of group x interval
     interactions. ``by_unit=True`` fits the same model on one row per customer with the intervals
-    profiled out (:func:`cxvalue.piecewise.fit`: the same estimates, a fifth of the rows) and runs
-    no proportional-hazards check (which needs the rows): for secondary uses at a million
-    customers, failure demand's links by contact reason. ``binned=True`` puts the terms in
+    profiled out (:func:`cxvalue.piecewise.fit`: the same estimates, and the same score test from
+    each customer's losses and expected losses by interval, on a fifth of the rows): what the
+    analysis uses (the linkage and failure demand's links by contact reason). ``binned=True`` puts the terms in
     quintile bins and fits on cells (small, but a strong confounder stays confounded inside each
     bin; no analysis uses it any more).
     """
@@ -786,17 +786,8 @@ class ChurnModel(_Skippable):
             test = res.score_test(exog_extra=inter.to_numpy(float), return_object=True) if inter.shape[1] else None
         except (np.linalg.LinAlgError, ValueError):  # a singular information matrix: the data's shape
             test = None
-        if test is not None and np.isfinite(np.ravel(test.statistic)[0]):
-            stat = max(float(np.ravel(test.statistic)[0]), 0.0)
-            self.ph_test_ = {"statistic": stat, "df": int(inter.shape[1]),
-                             "p_value": float(stats.chi2.sf(stat, inter.shape[1]))}
-            if self.ph_test_["p_value"] < 0.01:
-                self.warnings_.append(
-                    "Churn: the gap between groups is not constant over time since the survey (proportional-"
-                    f"hazards test p = {self.ph_test_['p_value']:.3g}); the hazard ratio is an average over "
-                    "the follow-up.")
-        else:
-            self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+        self._proportional_hazards(float(np.ravel(test.statistic)[0]) if test is not None else float("nan"),
+                                   int(inter.shape[1]))
         # what the fit keeps is its estimates and their covariance, not its rows (statsmodels' working
         # copies are many times the design: gigabytes at a million customers)
         _ = res.params, res.bse  # named (wrapped) before the data goes
@@ -804,8 +795,22 @@ class ChurnModel(_Skippable):
         del rows, X, inter
         return res, adj
 
+    def _proportional_hazards(self, statistic: float, df: int) -> None:
+        """Keep the proportional-hazards score test (``statistic`` on ``df`` degrees of freedom; not run
+        when it is not finite) and warn when it rejects at 1%."""
+        if not np.isfinite(statistic) or df == 0:
+            self.ph_test_ = {"statistic": float("nan"), "df": 0, "p_value": float("nan")}
+            return
+        stat = max(statistic, 0.0)
+        self.ph_test_ = {"statistic": stat, "df": df, "p_value": float(stats.chi2.sf(stat, df))}
+        if self.ph_test_["p_value"] < 0.01:
+            self.warnings_.append(
+                "Churn: the gap between groups is not constant over time since the survey (proportional-"
+                f"hazards test p = {self.ph_test_['p_value']:.3g}); the hazard ratio is an average over "
+                "the follow-up.")
+
     def _fit_by_unit(self, h: pd.DataFrame, present: list[str]):
-        """The model on one unit per customer (:func:`cxvalue.piecewise.fit`), no proportional-hazards check."""
+        """The model on one unit per customer (:func:`cxvalue.piecewise.fit`) and its proportional-hazards check."""
         adj = adjustment_frame(h, self.covariates)
         pp = person_periods(h, self.intervals)
         labels = [period_label(lo, hi) for lo, hi in zip(self.intervals[:-1], self.intervals[1:])]
@@ -815,6 +820,12 @@ class ChurnModel(_Skippable):
         X.insert(0, "const", 1.0)
         res = piecewise.fit(X, pp["row"].to_numpy(), pd.Categorical(pp["period"], categories=labels).codes, labels,
                             pp["event"].to_numpy(), pp["exposure_years"].to_numpy())
+        groups = [c for c in X.columns if c.startswith("group[")]
+        try:  # the rows' check: does the group gap change between intervals?
+            stat, df = res.score_test(X[groups].to_numpy(float)) if groups else (float("nan"), 0)
+        except (np.linalg.LinAlgError, ValueError):  # a singular information matrix: the data's shape
+            stat, df = float("nan"), 0
+        self._proportional_hazards(stat, df)
         names = {f"period[{lbl}]": f"period_{lbl}" for lbl in labels}  # as the rows' model names them
         res.params = res.params.rename(index=names)
         res.cov = res.cov.rename(index=names, columns=names)

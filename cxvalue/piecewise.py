@@ -16,7 +16,7 @@ interval effects together), so its intervals are that GLM's too (tested against 
 from __future__ import annotations
 
 import warnings as _warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,49 @@ class PiecewiseFit:
     converged: bool
     iterations: int
     reference: str
+    #: what :meth:`score_test` needs: the unit design, time at risk and losses per unit and interval
+    design: np.ndarray = field(default=None, repr=False)
+    at_risk: np.ndarray = field(default=None, repr=False)
+    losses: np.ndarray = field(default=None, repr=False)
+    labels: list = field(default=None, repr=False)
+
+    def score_test(self, Z: np.ndarray) -> tuple[float, int]:
+        """Rao's score test, at this fit, of the terms ``Z[:, j] x [interval k]`` for every column j of
+        ``Z`` (one row per unit) and every interval k with a finite effect other than the reference:
+        does a term's effect change between intervals? Terms nobody has time at risk in are left out.
+        The score of each term is its observed minus expected losses, its variance the efficient
+        information (the terms' information less what the fitted coefficients and interval effects
+        explain). Returns the statistic and its degrees of freedom (chi-square)."""
+        Xa, E, D = self.design, self.at_risk, self.losses
+        k = E.shape[1]
+        names = [str(n) for n in self.params.index]
+        finite = np.isfinite(self.params.to_numpy())
+        b = self.params.to_numpy()[:Xa.shape[1]]
+        labels = [n[len("period["):-1] for n in names[Xa.shape[1]:]]
+        alpha = np.full(k, -np.inf)
+        alpha[self.labels.index(self.reference)] = 0.0
+        for lbl, v in zip(labels, self.params.to_numpy()[Xa.shape[1]:]):
+            alpha[self.labels.index(lbl)] = v
+        free = [self.labels.index(lbl) for lbl, ok in zip(labels, finite[Xa.shape[1]:]) if ok]
+        mu = E * np.exp(alpha)[None, :] * np.exp(Xa @ b)[:, None]
+        info, _ = _information(Xa, E, D.sum(axis=1), D.sum(axis=0), b, alpha, free)
+        Z = np.asarray(Z, float)
+        terms = [(j, q) for j in range(Z.shape[1]) for q in free if (Z[:, j] * E[:, q]).any()]
+        if not terms:
+            return float("nan"), 0
+        u = np.array([Z[:, j] @ (D[:, q] - mu[:, q]) for j, q in terms])
+        i_zz = np.zeros((len(terms), len(terms)))
+        for a, (j, q) in enumerate(terms):
+            for c, (j2, q2) in enumerate(terms):
+                if q == q2:
+                    i_zz[a, c] = (Z[:, j] * Z[:, j2]) @ mu[:, q]
+        i_zb = np.array([(Z[:, j] * mu[:, q]) @ Xa for j, q in terms])
+        i_za = np.array([[(Z[:, j] @ mu[:, q]) if q == q2 else 0.0 for q2 in free] for j, q in terms]).reshape(
+            len(terms), len(free))
+        i_zeta = np.hstack([i_zb, i_za])
+        v = i_zz - i_zeta @ np.linalg.pinv(info) @ i_zeta.T
+        stat = float(u @ np.linalg.pinv(v) @ u)
+        return stat, len(terms)
 
     @property
     def bse(self) -> pd.Series:
@@ -149,4 +192,7 @@ def fit(X: pd.DataFrame, unit: np.ndarray, period: np.ndarray, labels: list[str]
     full = np.zeros((len(params), len(params)))
     full[:len(names), :len(names)] = cov
     cov = pd.DataFrame(full, index=params.index, columns=params.index)
-    return PiecewiseFit(params=params, cov=cov, converged=converged, iterations=it, reference=labels[ref])
+    D = np.bincount(unit * k + period, weights=event, minlength=n * k).reshape(n, k)  # losses
+    out = PiecewiseFit(params=params, cov=cov, converged=converged, iterations=it, reference=labels[ref],
+                       design=Xa, at_risk=E, losses=D, labels=list(labels))
+    return out

@@ -412,7 +412,7 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
             cost.fit(hist)
         else:
             cost.skip(hist, NO_CONTACTS)
-        churn = linkage.ChurnModel(reference, cov, size)
+        churn = linkage.ChurnModel(reference, cov, size, by_unit=True)
         if non_contractual:
             churn.skip(hist, purchases_mod.NON_CONTRACTUAL_CHURN)
         else:

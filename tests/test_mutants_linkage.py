@@ -1375,10 +1375,10 @@ def test_within_headline_caveat_names_every_group_left_without_a_ratio():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_churn_model_by_unit_is_the_same_fit_without_the_proportional_hazards_check():
-    """by_unit=True (failure demand's links): one unit per customer, the intervals profiled out
+def test_churn_model_by_unit_is_the_same_fit_and_the_same_proportional_hazards_check():
+    """by_unit=True (what the analysis uses): one unit per customer, the intervals profiled out
     (cxvalue.piecewise): the same hazard ratios, intervals, baseline and relative risks as on the rows,
-    continuous terms included; no proportional-hazards check."""
+    continuous terms included, and the same proportional-hazards score test (here rejecting)."""
     rows = [r for r in CHURN_ROWS if r[0] == "passive"] * 4 + [("detractor", 10, True)] * 20 + \
         [("detractor", 800, False)] * 19 + [("detractor", 800, True)] + [("promoter", 300, True)] * 3 + \
         [("promoter", 900, False)] * 5
@@ -1391,8 +1391,10 @@ def test_churn_model_by_unit_is_the_same_fit_without_the_proportional_hazards_ch
     assert "log_tenure_years" in by_unit.result_.params.index
     np.testing.assert_allclose(by_unit.baseline_["hazard_per_year"], on_rows.baseline_["hazard_per_year"], rtol=1e-6)
     np.testing.assert_allclose(by_unit.relative_risk_, on_rows.relative_risk_, rtol=1e-6)
-    assert on_rows.ph_test_["df"] == 2 and by_unit.ph_test_["df"] == 0 and np.isnan(by_unit.ph_test_["statistic"])
-    assert by_unit.warnings_ == [w for w in on_rows.warnings_ if "proportional-hazards" not in w]
+    assert on_rows.ph_test_["df"] == by_unit.ph_test_["df"] == 2
+    assert by_unit.ph_test_["statistic"] == pytest.approx(on_rows.ph_test_["statistic"], rel=1e-6)
+    assert by_unit.ph_test_["p_value"] == pytest.approx(on_rows.ph_test_["p_value"], rel=1e-5)
+    assert by_unit.warnings_ == on_rows.warnings_ and any("proportional-hazards" in w for w in on_rows.warnings_)
     # nobody lost in the first interval: the baseline there is 0, the reference is the next interval
     late = _churn_history([("passive", 150, True), ("passive", 300, False), ("passive", 400, True),
                            ("detractor", 200, True), ("detractor", 120, True), ("detractor", 500, False)])
