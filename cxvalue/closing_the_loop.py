@@ -391,6 +391,7 @@ class ClosingTheLoop:
         if not res.converged:
             self.warnings_.append(f"{self.label}: the churn model did not converge; treat its figures with caution.")
         self.reference_period_ = res.reference
+        res.remove_data()  # the complainers' design and losses: not kept in the fitted model
         return res, list(res.params.index), adj, periods
 
     def _log_hazards(self, params: np.ndarray, columns: list[str], adj: pd.DataFrame, periods: list[str],

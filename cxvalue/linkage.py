@@ -826,6 +826,7 @@ class ChurnModel(_Skippable):
         except (np.linalg.LinAlgError, ValueError):  # a singular information matrix: the data's shape
             stat, df = float("nan"), 0
         self._proportional_hazards(stat, df)
+        res.remove_data()  # a million rows of design and losses: not kept in the fitted model
         names = {f"period[{lbl}]": f"period_{lbl}" for lbl in labels}  # as the rows' model names them
         res.params = res.params.rename(index=names)
         res.cov = res.cov.rename(index=names, columns=names)

@@ -42,6 +42,11 @@ class PiecewiseFit:
     losses: np.ndarray = field(default=None, repr=False)
     labels: list = field(default=None, repr=False)
 
+    def remove_data(self) -> None:
+        """Drop the unit design, time at risk and losses (as statsmodels' ``remove_data``): what a
+        fitted model keeps is its estimates and their covariance; :meth:`score_test` needs them."""
+        self.design = self.at_risk = self.losses = None
+
     def score_test(self, Z: np.ndarray) -> tuple[float, int]:
         """Rao's score test, at this fit, of the terms ``Z[:, j] x [interval k]`` for every column j of
         ``Z`` (one row per unit) and every interval k with a finite effect other than the reference:

@@ -175,3 +175,32 @@ def test_a_design_without_a_constant():
     """No constant column: the reference interval's log hazard is 0, as in the GLM on the rows without one."""
     X, pp = _world(n=2000, seed=10)
     _same(_fit(X[["x1", "g"]], pp), _glm(X[["x1", "g"]], pp))
+
+
+def test_remove_data_keeps_the_estimates_and_drops_the_rows():
+    X, pp = _world(n=500, seed=11)
+    fit = _fit(X, pp)
+    params, cov = fit.params.copy(), fit.cov.copy()
+    stat, df = fit.score_test(X[["g"]].to_numpy())
+    assert df == 4 and np.isfinite(stat)
+    fit.remove_data()
+    assert fit.design is None and fit.at_risk is None and fit.losses is None
+    pd.testing.assert_series_equal(fit.params, params)
+    pd.testing.assert_frame_equal(fit.cov, cov)
+
+
+def test_score_test_is_statsmodels_on_the_person_periods():
+    """The terms g x [interval k] (k not the reference): Rao's score test at the main-effects fit, as
+    statsmodels computes it on the person-period rows; a term nobody has time in is left out."""
+    X, pp = _world(n=3000, seed=12, mult=(1.0, 0.5, 1.6, 0.9, 0.5))
+    Xs = X.assign(g2=(X["x1"] > 1).astype(float))
+    fit = _fit(Xs, pp)
+    rows = _glm(Xs, pp)
+    Z = Xs[["g", "g2"]].to_numpy()
+    extra = np.column_stack([Z[pp["unit"], j] * (pp["period"] == k).to_numpy() for j in range(2) for k in range(1, 5)])
+    want = rows.score_test(exog_extra=extra)
+    stat, df = fit.score_test(Z)
+    assert df == 8 and stat == pytest.approx(float(np.ravel(want[0])[0]), rel=1e-6)
+    # nobody with g2 = 1 followed past 1 year: those two terms go
+    late = pp[~((pp["period"] >= 3) & (Xs["g2"].to_numpy()[pp["unit"]] == 1))]
+    assert _fit(Xs, late).score_test(Z)[1] == 6
