@@ -8,9 +8,11 @@ given interval effects ``alpha`` the likelihood of the other coefficients is tha
 GLM with one row per unit, its events and ``log(sum_k exposure_k * exp(alpha_k))`` as offset;
 for given coefficients each ``alpha_k`` has a closed form (events in interval k over the
 expected events at ``alpha_k = 0``). :func:`fit` alternates the two (statsmodels fits the
-first) until neither moves. At the optimum it is the same maximum-likelihood fit as the GLM on
-person-period rows, with the covariance from the whole information matrix (coefficients and
-interval effects together), so its intervals are that GLM's too (tested against it).
+first) to near the optimum, then takes Newton steps on all of them together. At the optimum it
+is the same maximum-likelihood fit as the GLM on person-period rows, with the covariance from
+the whole information matrix (coefficients and interval effects together), so its intervals are
+that GLM's too; :meth:`PiecewiseFit.score_test` is that GLM's score test of extra terms (both
+tested against statsmodels on the rows).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ __all__ = ["PiecewiseFit", "fit"]
 @dataclass
 class PiecewiseFit:
     """The fitted coefficients (``params``: the unit design's columns, then ``period[<label>]``
-    for every interval but the first) and their covariance; read like a statsmodels result."""
+    for every interval reached but the ``reference``) and their covariance; read like a
+    statsmodels result."""
 
     params: pd.Series
     cov: pd.DataFrame
