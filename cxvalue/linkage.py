@@ -131,8 +131,8 @@ def adjustment_frame(history: pd.DataFrame, covariates: list[str] | None = None,
 
     With ``binned=True`` the continuous terms and the numeric covariates are quintile bins
     (:func:`_bins`; an all-categorical design whose customers aggregate into cells without
-    changing the fit). Only failure demand's churn links by contact reason still use it (four
-    fits at a million customers).
+    changing the fit). No analysis uses it any more (closing the loop and failure demand's churn
+    links did until 2026-12-03; they now fit continuous terms on one unit per customer).
     """
     pre_rev = _rate(history["pre_revenue"], history["pre_exposure_years"])
     pre_cost = _rate(history["pre_contact_cost"], history["pre_exposure_years"])
