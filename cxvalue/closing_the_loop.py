@@ -346,12 +346,14 @@ class ClosingTheLoop:
         cov = [c for c in self.covariates if c in complaints.columns] + [SATISFACTION]
         return adjustment_frame(complaints, cov, binned=binned)
 
-    def _fit_churn(self, complaints: pd.DataFrame, speed: bool):
+    def _fit_churn(self, complaints: pd.DataFrame, speed: bool, adj: pd.DataFrame | None = None):
         """The piecewise-exponential churn model (:func:`cxvalue.piecewise.fit`: one unit per complainer
         and state, the intervals profiled out) with the state, every adjustment term as it is
         (continuous, not bins) and the intervals; returns the fit, its coefficient names, the
-        adjustment frame and the interval labels."""
-        adj = self._adjustment(complaints, binned=False).reset_index(drop=True)
+        adjustment frame (``adj``, when given: the same complaints' one, not built again) and the
+        interval labels."""
+        if adj is None:
+            adj = self._adjustment(complaints, binned=False).reset_index(drop=True)
         pp = loop_person_periods(complaints["duration_days"], complaints["resolution_days"], complaints["churned"],
                                  self.intervals)
         if speed:
@@ -461,7 +463,7 @@ class ClosingTheLoop:
         later_events = int((later & cap["churned"] & (cap["duration_days"] > cap["resolution_days"])).sum())
         res_s, why = None, None
         try:
-            res_s = self._fit_churn(cap, speed=True)[0] if later_events >= 10 else None
+            res_s = self._fit_churn(cap, speed=True, adj=adj)[0] if later_events >= 10 else None
         except Skip as skip:
             why = str(skip)
         if res_s is not None:

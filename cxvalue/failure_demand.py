@@ -273,7 +273,7 @@ class FailureDemand:
             frame[f"also_{r}"] = np.where(exposure[r], "yes", "no")
         frame["group"] = pd.Categorical(np.where(ex, "with", "without"), categories=["without", "with"])
         # one unit per customer (the person-period rows of four fits held 8.5 GB at 1M customers, quintile bins
-        # left a strong size confounded inside each bin); no proportional-hazards check
+        # left a strong size confounded inside each bin)
         model = ChurnModel("without", [*self.covariates, "satisfaction", *[f"also_{r}" for r in others]],
                            self.min_group_size, by_unit=True).fit(frame)
         p1 = km_churn_rate(frame.loc[ex, "duration_days"], frame.loc[ex, "churned"])

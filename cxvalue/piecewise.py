@@ -39,11 +39,13 @@ class PiecewiseFit:
     converged: bool
     iterations: int
     reference: str
-    #: what :meth:`score_test` needs: the unit design, time at risk and losses per unit and interval
+    #: what :meth:`score_test` needs: the unit design, time at risk and losses per unit and interval, the
+    #: interval effects in interval order (the reference 0, -inf where none) and which of them were estimated
     design: np.ndarray = field(default=None, repr=False)
     at_risk: np.ndarray = field(default=None, repr=False)
     losses: np.ndarray = field(default=None, repr=False)
-    labels: list = field(default=None, repr=False)
+    alpha: np.ndarray = field(default=None, repr=False)
+    free: list = field(default=None, repr=False)
 
     def remove_data(self) -> None:
         """Drop the unit design, time at risk and losses (as statsmodels' ``remove_data``): what a
@@ -57,17 +59,8 @@ class PiecewiseFit:
         The score of each term is its observed minus expected losses, its variance the efficient
         information (the terms' information less what the fitted coefficients and interval effects
         explain). Returns the statistic and its degrees of freedom (chi-square)."""
-        Xa, E, D = self.design, self.at_risk, self.losses
-        k = E.shape[1]
-        names = [str(n) for n in self.params.index]
-        finite = np.isfinite(self.params.to_numpy())
+        Xa, E, D, alpha, free = self.design, self.at_risk, self.losses, self.alpha, self.free
         b = self.params.to_numpy()[:Xa.shape[1]]
-        labels = [n[len("period["):-1] for n in names[Xa.shape[1]:]]
-        alpha = np.full(k, -np.inf)
-        alpha[self.labels.index(self.reference)] = 0.0
-        for lbl, v in zip(labels, self.params.to_numpy()[Xa.shape[1]:]):
-            alpha[self.labels.index(lbl)] = v
-        free = [self.labels.index(lbl) for lbl, ok in zip(labels, finite[Xa.shape[1]:]) if ok]
         mu = E * np.exp(alpha)[None, :] * np.exp(Xa @ b)[:, None]
         info, _ = _information(Xa, E, D.sum(axis=1), D.sum(axis=0), b, alpha, free)
         Z = np.asarray(Z, float)
@@ -202,5 +195,5 @@ def fit(X: pd.DataFrame, unit: np.ndarray, period: np.ndarray, labels: list[str]
     cov = pd.DataFrame(full, index=params.index, columns=params.index)
     D = np.bincount(unit * k + period, weights=event, minlength=n * k).reshape(n, k)  # losses
     out = PiecewiseFit(params=params, cov=cov, converged=converged, iterations=it, reference=labels[ref],
-                       design=Xa, at_risk=E, losses=D, labels=list(labels))
+                       design=Xa, at_risk=E, losses=D, alpha=alpha, free=free)
     return out
