@@ -7,8 +7,9 @@ customer, or a customer's time in one state), the interval effects can be profil
 given interval effects ``alpha`` the likelihood of the other coefficients is that of a Poisson
 GLM with one row per unit, its events and ``log(sum_k exposure_k * exp(alpha_k))`` as offset;
 for given coefficients each ``alpha_k`` has a closed form (events in interval k over the
-expected events at ``alpha_k = 0``). :func:`fit` alternates the two (statsmodels fits the
-first) to near the optimum, then takes Newton steps on all of them together. At the optimum it
+expected events at ``alpha_k = 0``). :func:`fit` takes Newton steps on all of them together
+from the crude rates, with the information matrix built from the unit rows (p x p for the
+coefficients, one column per interval, a diagonal for the intervals). At the optimum it
 is the same maximum-likelihood fit as the GLM on person-period rows, with the covariance from
 the whole information matrix (coefficients and interval effects together), so its intervals are
 that GLM's too; :meth:`PiecewiseFit.score_test` is that GLM's score test of extra terms (both
@@ -17,12 +18,10 @@ tested against statsmodels on the rows).
 
 from __future__ import annotations
 
-import warnings as _warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 __all__ = ["PiecewiseFit", "fit"]
@@ -97,9 +96,8 @@ class PiecewiseFit:
         return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
 
 
-#: The alternating fits stop once no estimate moves by more than this; Newton steps take it from there.
-NEAR = 1e-3
-NEWTON_STEPS = 20
+#: Newton steps at most (``fit``'s ``maxiter``); each halves its step until the likelihood does not fall.
+MAXITER = 50
 
 
 def _information(Xa: np.ndarray, E: np.ndarray, y: np.ndarray, d: np.ndarray, b: np.ndarray, alpha: np.ndarray,
@@ -116,12 +114,21 @@ def _information(Xa: np.ndarray, E: np.ndarray, y: np.ndarray, d: np.ndarray, b:
     return info, score
 
 
+def _loglik(Xa: np.ndarray, E: np.ndarray, y: np.ndarray, d: np.ndarray, b: np.ndarray, alpha: np.ndarray,
+            free: list[int]) -> float:
+    """The Poisson log-likelihood of the person-period rows, less the terms that do not depend on
+    ``b`` and ``alpha``: ``sum events * log hazard - sum expected events``."""
+    eta = Xa @ b
+    return float(y @ eta + d[free] @ alpha[free] - np.exp(eta) @ (E @ np.exp(alpha)))
+
+
 def fit(X: pd.DataFrame, unit: np.ndarray, period: np.ndarray, labels: list[str], event: np.ndarray,
-        exposure: np.ndarray, tol: float = 1e-10, maxiter: int = 25) -> PiecewiseFit:
+        exposure: np.ndarray, tol: float = 1e-10, maxiter: int = MAXITER) -> PiecewiseFit:
     """Fit ``log hazard = X b + alpha[period]`` on person-period rows grouped by unit.
 
-    The alternating fits (at most ``maxiter``) bring the estimates near the optimum, Newton steps on
-    all of them together finish it (``converged`` once a step moves none by ``tol``).
+    Newton's method on the coefficients and interval effects together, from the crude rates (each
+    interval's losses over its time at risk), at most ``maxiter`` steps, each halved until the
+    log-likelihood does not fall; ``converged`` once a step moves no estimate by ``tol``.
 
     Parameters
     ----------
@@ -148,43 +155,31 @@ def fit(X: pd.DataFrame, unit: np.ndarray, period: np.ndarray, labels: list[str]
     if not (d > 0).any():
         raise ValueError("no event")
     ref = int(np.flatnonzero(d > 0)[0])
-    # start from the crude rates: each interval's events over its time at risk
+    # start from the crude rates: each interval's events over its time at risk, the reference's on the constant
     with np.errstate(divide="ignore", invalid="ignore"):
         crude = np.log(d / E.sum(axis=0))
     alpha = np.where(d > 0, crude - crude[ref], -np.inf)
     Xa = X.to_numpy(float)
-    b, res = None, None
+    b = np.zeros(Xa.shape[1])
     ones = np.flatnonzero((Xa == 1).all(axis=0))
     if len(ones):
-        b = np.zeros(Xa.shape[1])
         b[ones[0]] = crude[ref]
     free = [j for j in range(k) if j != ref and d[j] > 0]  # the interval effects with a finite estimate
-    it = 0
-    for it in range(1, maxiter + 1):  # alternate until near the optimum ...
-        at_risk = E @ np.exp(alpha)  # 0 for a unit whose only time is in intervals without events
-        live = at_risk > 0
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore")
-            res = sm.GLM(y[live], Xa[live], family=sm.families.Poisson(), offset=np.log(at_risk[live])).fit(
-                start_params=b, method="newton", maxiter=100, disp=False)
-        base = np.exp(Xa @ res.params)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha_new = np.log(d / (base @ E))
-        alpha_new = np.where(d > 0, alpha_new - alpha_new[ref], -np.inf)  # the constant carries the level
-        step = float(np.max(np.abs(alpha_new[d > 0] - alpha[d > 0])))
-        step = max(step, 0.0 if b is None else float(np.max(np.abs(res.params - b))))
-        b, alpha = res.params, alpha_new
-        if step < NEAR:
-            break
-    converged = False
-    for _ in range(NEWTON_STEPS):  # ... then Newton steps on everything at once (alternating crawls when the
-        info, score = _information(Xa, E, y, d, b, alpha, free)  # intervals and the terms are correlated)
+    ll = _loglik(Xa, E, y, d, b, alpha, free)
+    converged, it = False, 0
+    while it < maxiter and not converged:
+        it += 1
+        info, score = _information(Xa, E, y, d, b, alpha, free)
         delta = np.linalg.lstsq(info, score, rcond=None)[0]
-        b, alpha = b + delta[:len(b)], alpha.copy()
-        alpha[free] += delta[len(b):]
-        if np.max(np.abs(delta)) < tol:
-            converged = True
-            break
+        converged = bool(np.max(np.abs(delta)) < tol)  # judged on the full step, not a halved one
+        for _ in range(30):  # halved while the likelihood falls: a full step can overshoot far from the optimum
+            b_new, alpha_new = b + delta[:len(b)], alpha.copy()
+            alpha_new[free] += delta[len(b):]
+            ll_new = _loglik(Xa, E, y, d, b_new, alpha_new, free)
+            if ll_new >= ll - 1e-12 * abs(ll):  # (less would be rounding)
+                break
+            delta = delta / 2
+        b, alpha, ll = b_new, alpha_new, ll_new
     info, _ = _information(Xa, E, y, d, b, alpha, free)
     cov = np.linalg.pinv(info)  # as statsmodels' own covariance
     names = list(X.columns) + [f"period[{labels[j]}]" for j in free]

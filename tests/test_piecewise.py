@@ -122,16 +122,48 @@ def test_no_event_at_all_and_a_fit_that_did_not_finish(monkeypatch):
     X, pp = _world(n=500, seed=6)
     with pytest.raises(ValueError, match="^no event$"):
         _fit(X, pp.assign(event=0.0))
-    one = _fit(X, pp, maxiter=1)  # one alternating fit: the Newton steps finish it
-    assert one.converged and one.iterations == 1
-    _same(one, _glm(X, pp))
-    none = _fit(X, pp, maxiter=0)  # no alternating fit at all: Newton from the crude rates
-    assert none.converged is True and none.iterations == 0
-    _same(none, _glm(X, pp))
-    monkeypatch.setattr(piecewise, "NEAR", np.inf)  # near enough after the first
-    assert _fit(X, pp).iterations == 1
-    monkeypatch.setattr(piecewise, "NEWTON_STEPS", 0)
-    assert _fit(X, pp).converged is False
+    one = _fit(X, pp, maxiter=1)  # one Newton step from the crude rates: not there yet
+    assert one.converged is False and one.iterations == 1
+    assert not np.allclose(one.params[["x1", "g"]], _glm(X, pp).params[["x1", "g"]], rtol=1e-4)
+    done = _fit(X, pp)
+    assert done.converged is True and 1 < done.iterations < 15
+    _same(done, _glm(X, pp))
+    assert _fit(X, pp, maxiter=done.iterations).converged is True
+    assert _fit(X, pp, maxiter=done.iterations - 1).converged is False
+
+
+def test_strong_effects_far_from_the_crude_start():
+    """Strong effects put the optimum far from the crude start (a hazard ratio of 12 per unit of x1)."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    X = pd.DataFrame({"const": 1.0, "x1": rng.normal(scale=1.5, size=n)})
+    rate = 0.05 * np.exp(2.5 * X["x1"].to_numpy())
+    dur = np.minimum(rng.exponential(1 / rate), 1.5)
+    ev = (dur < 1.5).astype(float)
+    rows = []
+    for k, (lo, hi) in enumerate(zip(EDGES[:-1], EDGES[1:])):
+        r = np.flatnonzero(dur > lo)
+        rows.append(pd.DataFrame({"unit": r, "period": k, "exposure": np.minimum(dur[r], hi) - lo,
+                                  "event": ev[r] * (dur[r] <= hi)}))
+    pp = pd.concat(rows, ignore_index=True)
+    fit = _fit(X, pp)
+    glm = _glm(X, pp)
+    assert fit.converged
+    np.testing.assert_allclose(fit.params[glm.params.index], glm.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fit.bse[glm.params.index], glm.bse, rtol=1e-6)
+    assert fit.params["x1"] == pytest.approx(2.5, abs=0.1)
+
+
+def test_steps_that_overshoot_are_halved(monkeypatch):
+    """Newton steps five times too long (the information shrunk) overshoot and would run off; halved
+    until the likelihood does not fall, they still reach the optimum (to the rounding of the likelihood,
+    which wrong steps cannot get below, so not converged to 1e-10)."""
+    X, pp = _world(n=3000, seed=9)
+    glm = _glm(X, pp)
+    information = piecewise._information
+    monkeypatch.setattr(piecewise, "_information", lambda *a: (lambda i, s: (i / 5, s))(*information(*a)))
+    fit = _fit(X, pp, maxiter=200)
+    np.testing.assert_allclose(fit.params[glm.params.index], glm.params, rtol=1e-5)
 
 
 def test_intervals_with_a_single_event_and_little_time():
