@@ -535,17 +535,18 @@ def _response_weights(checked, hist: pd.DataFrame, params: dict[str, Any], cov: 
 
 
 
-def load_or_analyse(data: Any, params: dict[str, Any], analysis_dir: str = "", runs_dir: str = "",
+def load_or_analyse(data: Any, params: dict[str, Any], analysis_dir: str = "", runs_dir: str | None = "",
                     declared: list[str] | None = None):
     """The run's stored analysis when ``analysis_dir`` holds one computed from these parameters
     (``declared``: only these dotted names are compared; default all), this data and these
     earlier runs (:func:`cxvalue.store.load`); else :func:`analyse` here and now, each part
-    computed on first use."""
+    computed on first use. ``runs_dir`` None: the caller does not know the earlier runs (a
+    notebook that shows no trend does not declare them), so they are not compared."""
     from cxvalue import runs, store
 
     earlier = runs.earlier_runs(runs_dir)
     if analysis_dir:
-        stored = store.load(analysis_dir, params, str(data), earlier, declared)
+        stored = store.load(analysis_dir, params, str(data), None if runs_dir is None else earlier, declared)
         if stored is not None:
             return stored
     return analyse(data, params, earlier=earlier)
@@ -554,8 +555,10 @@ def load_or_analyse(data: Any, params: dict[str, Any], analysis_dir: str = "", r
 def for_notebook(namespace: dict[str, Any]):
     """What a report notebook calls with its ``globals()``: its parameters
     (:func:`cxvalue.config.from_notebook`), then :func:`load_or_analyse` with its ``data``,
-    ``analysis_dir`` and ``runs_dir``, comparing only the parameters the notebook declares."""
+    ``analysis_dir`` and ``runs_dir``, comparing only the parameters the notebook declares (and
+    the earlier runs only when it declares ``runs_dir``: papermill hands a notebook only what it
+    declares)."""
     params = config.from_notebook(namespace)
     declared = [p.name for p in config.PARAMETERS if config.notebook_name(p.name) in namespace]
     return load_or_analyse(namespace.get("data", "demo"), params, namespace.get("analysis_dir", ""),
-                           namespace.get("runs_dir", ""), declared)
+                           namespace.get("runs_dir"), declared)

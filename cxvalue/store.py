@@ -412,11 +412,12 @@ def _at(params: dict[str, Any], dotted: str) -> Any:
     return params
 
 
-def load(folder: str | Path, params: dict[str, Any], data: str, earlier: list[dict],
+def load(folder: str | Path, params: dict[str, Any], data: str, earlier: list[dict] | None,
          declared: list[str] | None = None) -> StoredAnalysis | None:
     """The stored analysis in ``folder`` if it was computed from these parameters (``declared``:
     only these dotted names are compared, as a notebook knows only the ones it declares), this
-    data (files unchanged since) and these earlier runs; None otherwise."""
+    data (files unchanged since) and these earlier runs (``None``: not compared, for a caller
+    that does not know them); None otherwise."""
     folder = Path(folder)
     try:
         key = json.loads((folder / KEY_FILE).read_text())
@@ -432,7 +433,7 @@ def load(folder: str | Path, params: dict[str, Any], data: str, earlier: list[di
         same = all(_at(key["params"], name) == _at(mine, name) for name in declared)
     if not same or key["data"] != data:
         return None
-    if key["earlier"] != [(r.get("run") or {}).get("label", "") for r in earlier]:
+    if earlier is not None and key["earlier"] != [(r.get("run") or {}).get("label", "") for r in earlier]:
         return None
     try:
         if _file_stamps({k: v[0] for k, v in key["files"].items()}) != key["files"]:

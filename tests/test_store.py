@@ -131,6 +131,25 @@ def test_notebook_entry_point_loads_the_run_analysis(saved, small_world_dir):
     assert isinstance(pipeline.for_notebook(namespace), store.StoredAnalysis)
 
 
+def test_a_notebook_without_runs_dir_takes_the_analysis_of_a_run_with_earlier_runs(live, small_world_dir, tmp_path):
+    """Papermill hands a notebook only the parameters it declares, and only the summary declares
+    ``runs_dir``: the others cannot know the earlier runs, and must not compute the analysis again
+    because the run had some (they did, whenever the runs folder held a run)."""
+    params = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500})
+    earlier = [{"run": {"label": "2026-01-05 07:00 (data to 2025-12-31)"}}]
+    key = store.run_key(params, str(small_world_dir), live.checked.source.files, live.checked.source.file_hashes(),
+                        earlier)
+    store.save(live, tmp_path, key)
+    data = str(small_world_dir)
+    assert store.load(tmp_path, params, data, earlier) is not None
+    assert store.load(tmp_path, params, data, []) is None  # a caller who knows of no earlier run
+    assert store.load(tmp_path, params, data, None) is not None  # a caller who does not know
+    namespace = {**config.to_notebook(params), "data": data, "analysis_dir": str(tmp_path)}
+    assert "runs_dir" not in namespace
+    assert isinstance(pipeline.for_notebook(namespace), store.StoredAnalysis)
+    assert isinstance(pipeline.load_or_analyse(data, params, str(tmp_path), None), store.StoredAnalysis)
+
+
 def test_typed_json_round_trip():
     import datetime as dt
 
