@@ -265,6 +265,17 @@ def within_disagrees(row) -> bool:
     return bool(row["within_lo"] > row[hi] or row["within_hi"] < row[lo])
 
 
+def _keep_estimates(*results: Any) -> None:
+    """What a fitted model keeps of a statsmodels result is its estimates and their covariance (what
+    predictions and draws use), not its rows: statsmodels' working copies of the design are several
+    times its size (a gigabyte per model at a million customers). ``remove_data`` drops them; the
+    estimates, standard errors and covariance are named (wrapped) first, as it keeps what is cached."""
+    for res in results:
+        if res is not None:
+            _ = res.params, res.bse, res.cov_params()
+            res.remove_data()
+
+
 class _RateModel(_Skippable):
     """Shared machinery of the revenue and cost-to-serve models (log-link GLM with exposure)."""
 
@@ -394,6 +405,7 @@ class _RateModel(_Skippable):
         self.e_value_conversion_ = e.conversion
         both = [c for c in self.summary_.columns if c.startswith(("covariates_", "within_"))]  # after the headline's
         self.summary_ = self.summary_[[c for c in self.summary_.columns if c not in both] + both]
+        _keep_estimates(self.result_, self.within_result_)
         return self
 
     def _disagreement_warnings(self) -> None:

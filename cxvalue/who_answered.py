@@ -174,8 +174,10 @@ class WhoAnswered:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             res = sm.GLM(r.astype(float), X, family=sm.families.Binomial()).fit(maxiter=100)
-        self.propensity_result_ = res
         p = pd.Series(np.clip(res.fittedvalues.to_numpy(), 1e-6, 1 - 1e-6), index=b.index)
+        _ = res.params, res.bse  # named before its rows go (statsmodels keeps what is cached)
+        res.remove_data()  # hundreds of MB of working copies at a million customers: the estimates stay
+        self.propensity_result_ = res
         raw = r.mean() / p[r]
         cap = float(raw.quantile(self.trim_quantile))
         w = raw.clip(upper=cap)

@@ -1342,7 +1342,8 @@ def test_within_headline_predict_moves_a_group_without_a_within_ratio_by_its_fit
     assert m.result_.params["group[promoter]"] == pytest.approx(np.log(2), rel=1e-9)
     assert m.summary.loc["detractor", "within_ratio"] == pytest.approx(0.5, rel=1e-6)
     assert abs(m.result_.params["group[detractor]"]) < 0.01
-    fitted, groups = m.result_.fittedvalues, h["group"].astype(str)
+    fitted, groups = np.exp(m.design_ @ m.result_.params[m.design_.columns]), h["group"].astype(str)  # per year
+    assert (h["post_exposure_years"] == 1).all()  # (so the fitted rates are the fitted values)
     own = groups.map({"passive": 1.0, "promoter": 2.0, "detractor": 0.5}).astype(float)
     for g, to in (("passive", 1.0), ("promoter", 2.0), ("detractor", 0.5)):
         p = m.predict(g)

@@ -199,7 +199,8 @@ def test_within_headline_prices_each_customer_from_their_own_level():
     their own group's) moved by the ratio of the two groups' within-customer ratios; ``adjusted`` is its mean
     over everyone, so adjusted / the reference's adjusted is the headline ratio."""
     m = linkage.RevenueModel("passive", min_group_size=1).fit(_history(ROWS))
-    s, fitted = m.summary, m.result_.fittedvalues / _history(ROWS)["post_exposure_years"]
+    # each customer's fitted rate per customer-year (the model keeps its design and estimates, not statsmodels' rows)
+    s, fitted = m.summary, np.exp(m.design_ @ m.result_.params[m.design_.columns])
     groups = _history(ROWS)["group"].astype(str)
     w = s["within_ratio"]
     for g in GROUPS:
