@@ -722,11 +722,13 @@ class JourneysVsTouchpoints:
         for name, (y, exposure) in outcomes.items():
             ok = exposure > 0
             dev = {key: np.full(len(y), np.nan) for key in ("null", "journey", "touchpoint")}
-            designs = {"null": base, "journey": base.join(Xj), "touchpoint": base.join(Xt)}
+            designs = {key: X.to_numpy(float) for key, X in
+                       (("null", base), ("journey", base.join(Xj)), ("touchpoint", base.join(Xt)))}
+            start = dict.fromkeys(designs)  # each fold's fit starts from the previous fold's estimates
             for k in range(self.folds):
                 train, test = ok & (fold != k), ok & (fold == k)
                 for key, X in designs.items():
-                    mu = self._fit_predict(X.to_numpy(float), y, exposure, train, test)
+                    mu, start[key] = self._fit_predict(X, y, exposure, train, test, start[key])
                     dev[key][test] = _poisson_unit_deviance(y[test], mu)
                 fr = {key: dev[key][test].sum() for key in dev}
                 fold_rows.append({"outcome": name, "fold": k, "journey_explained": 1 - fr["journey"] / fr["null"],
@@ -765,12 +767,21 @@ class JourneysVsTouchpoints:
         return outcomes
 
     def _fit_predict(self, X: np.ndarray, y: np.ndarray, exposure: np.ndarray, train: np.ndarray,
-                     test: np.ndarray) -> np.ndarray:
-        """Poisson GLM with log-exposure offset on ``train``; expected values on ``test``."""
+                     test: np.ndarray, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Poisson GLM with log-exposure offset on ``train`` (from ``start``, e.g. the same model's
+        estimates on another fold); expected values on ``test``, and the estimates."""
+        model = sm.GLM(y[train], X[train], family=sm.families.Poisson(), offset=np.log(exposure[train]))
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
-            res = sm.GLM(y[train], X[train], family=sm.families.Poisson(),
-                         offset=np.log(exposure[train])).fit(maxiter=100)
+            try:
+                res = model.fit(start_params=start, maxiter=100)
+                if start is not None and not res.converged:
+                    raise ValueError("no convergence from the start given")
+            except ValueError:  # another fold's estimates can be too far off for this one (near separation)
+                if start is None:
+                    raise
+                res = model.fit(maxiter=100)  # statsmodels' own start
+        del model
         if not res.converged:
             msg = "Journeys vs touchpoints: a cross-validation model did not converge; treat the comparison with caution."
             if msg not in self.warnings_:
@@ -779,7 +790,7 @@ class JourneysVsTouchpoints:
         del res  # statsmodels results hold reference cycles: free each fit's copies of the data now
         if X.nbytes > GC_BYTES:  # a full collection takes ~0.1 s: worth it only for big copies
             gc.collect()
-        return np.exp(X[test] @ beta + np.log(exposure[test]))
+        return np.exp(X[test] @ beta + np.log(exposure[test])), beta
 
     def _compare(self, name: str, dev: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> dict[str, Any]:
         """Deviance explained by each set, their difference and its paired bootstrap interval."""

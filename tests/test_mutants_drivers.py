@@ -678,12 +678,69 @@ def test_fit_predict_is_the_poisson_rate_of_each_group():
     X = np.column_stack([np.ones(8), g])
     jt = drivers.JourneysVsTouchpoints()
     jt.warnings_ = []
-    mu = jt._fit_predict(X, y, exposure, train, test)
+    mu, beta = jt._fit_predict(X, y, exposure, train, test)
     # group 0: 4 events over 3.5 years; group 1: 8 over 4.5
     assert mu == pytest.approx([2.0 * 4 / 3.5, 4.0 * 8 / 4.5], rel=1e-8)
-    mu = jt._fit_predict(X[:, :1], y, exposure, train, test)  # constant only: 12 over 8
-    assert mu == pytest.approx([2.0 * 12 / 8, 4.0 * 12 / 8], rel=1e-8)
+    assert beta == pytest.approx([np.log(4 / 3.5), np.log(8 / 4.5) - np.log(4 / 3.5)], rel=1e-8)
+    # from a start (another fold's estimates): the same fit; from one so far off that statsmodels' weights
+    # overflow (exp(800)), the fit from statsmodels' own start
+    for start in (beta, np.array([2.0, -3.0]), np.array([800.0, 0.0])):
+        again, from_start = jt._fit_predict(X, y, exposure, train, test, start)
+        assert again == pytest.approx(mu, rel=1e-8) and from_start == pytest.approx(beta, rel=1e-8)
+    mu, beta = jt._fit_predict(X[:, :1], y, exposure, train, test)  # constant only: 12 over 8
+    assert mu == pytest.approx([2.0 * 12 / 8, 4.0 * 12 / 8], rel=1e-8) and beta == pytest.approx([np.log(1.5)])
     assert jt.warnings_ == []
+
+
+def test_a_fit_that_does_not_converge_from_the_start_given_is_fitted_from_statsmodels_own(monkeypatch):
+    fit = sm.GLM.fit
+    starts = []
+
+    def stuck_from_a_start(self, *args, **kwargs):
+        starts.append(kwargs.get("start_params"))
+        res = fit(self, *args, **kwargs)
+        if kwargs.get("start_params") is not None:
+            res.converged = False
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", stuck_from_a_start)
+    X = np.column_stack([np.ones(8), np.array([0, 0, 0, 1, 1, 1, 0, 1], float)])
+    y = np.array([1, 3, 0, 2, 5, 1, 9, 9], float)
+    exposure = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 0.5, 2.0, 4.0])
+    train = np.array([True] * 6 + [False] * 2)
+    jt = drivers.JourneysVsTouchpoints()
+    jt.warnings_ = []
+    mu, beta = jt._fit_predict(X, y, exposure, train, ~train, np.array([0.1, 0.4]))
+    assert len(starts) == 2 and starts[1] is None
+    assert beta == pytest.approx([np.log(4 / 3.5), np.log(8 / 4.5) - np.log(4 / 3.5)], rel=1e-8)
+    assert jt.warnings_ == []  # the second fit converged
+
+
+def test_each_fold_starts_from_the_previous_folds_estimates(monkeypatch):
+    """The cross-validation's fits of one design start where its previous fold's ended (the same optimum in
+    fewer steps); the first fold of each design starts from statsmodels' own start."""
+    starts = []
+    fit_predict = drivers.JourneysVsTouchpoints._fit_predict
+
+    def spy(self, X, y, exposure, train, test, start=None):
+        starts.append((X.shape[1], None if start is None else start.copy()))
+        mu, beta = fit_predict(self, X, y, exposure, train, test, start)
+        starts.append(("end", beta))
+        return mu, beta
+
+    monkeypatch.setattr(drivers.JourneysVsTouchpoints, "_fit_predict", spy)
+    responses, history = _jvt_world()
+    jt = drivers.JourneysVsTouchpoints(n_boot=0, folds=2, seed=3).fit(responses, history)
+    calls = [(s, e) for s, e in zip(starts[::2], starts[1::2])]
+    assert jt.skipped_ is None and len(jt.summary_) == 2 and len(calls) == 2 * 2 * 3
+    per_outcome = 2 * 3
+    for o in range(len(jt.summary_)):
+        block = calls[o * per_outcome:(o + 1) * per_outcome]
+        for d in range(3):  # the designs null, journey, touchpoint in turn, fold by fold
+            mine = block[d::3]
+            assert mine[0][0][1] is None
+            for before, now in zip(mine, mine[1:]):
+                np.testing.assert_array_equal(now[0][1], before[1][1])
 
 
 def test_fit_predict_warns_once_when_a_fit_does_not_converge(monkeypatch):
@@ -703,7 +760,7 @@ def test_fit_predict_warns_once_when_a_fit_does_not_converge(monkeypatch):
     jt.warnings_ = ["earlier"]
     X = np.array([[1.0, 0.0], [1.0, 1.0]])
     for _ in range(2):
-        mu = jt._fit_predict(X, np.ones(2), np.array([1.0, 3.0]), np.array([True, True]), np.array([True, True]))
+        mu, _ = jt._fit_predict(X, np.ones(2), np.array([1.0, 3.0]), np.array([True, True]), np.array([True, True]))
     assert mu == pytest.approx([1.0, 6.0])
     assert jt.warnings_ == ["earlier", "Journeys vs touchpoints: a cross-validation model did not converge; treat the "
                                       "comparison with caution."]
