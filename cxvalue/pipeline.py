@@ -48,9 +48,10 @@ PARTS = {
     "transitions": "movement between groups",
     "referred": "referrals",
 }
-#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`): the largest.
+#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`): the largest,
+#: in this order (journeys vs touchpoints' data is quick to read, so the second process starts early).
 #: (Who answered is fitted with the core: the business case's response weights come from it.)
-ELSEWHERE = ("closing_the_loop", "journeys")
+ELSEWHERE = ("journeys", "closing_the_loop")
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -256,12 +257,13 @@ class Analysis:
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
-        the two largest fits (:data:`ELSEWHERE`: closing the loop and
-        journeys vs touchpoints) run one after another in a second Python
-        process, each in a fresh one, while this process computes the other parts: the fits are
-        single-threaded, so two processes use two cores, and no process holds two fits' peaks.
-        Their inputs are read here (a second process has no database connection); each fitted
-        model comes back whole and is the same as fitted here.
+        the two largest fits (:data:`ELSEWHERE`: journeys vs touchpoints, then closing the loop)
+        run one after another in a second Python process while this process computes the other
+        parts: the fits are single-threaded, so two processes use two cores. The second process
+        gives back what a fit left behind before the next (its start-up and imports are paid
+        once), so it does not hold two fits' peaks. Their inputs are read here (a second process
+        has no database connection), each submitted as soon as it is read; each fitted model
+        comes back whole and is the same as fitted here.
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
@@ -274,8 +276,7 @@ class Analysis:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                       max_tasks_per_child=1)
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             for name in ELSEWHERE:
                 if name not in self.__dict__:
                     args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
@@ -337,7 +338,9 @@ def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
         from cxvalue import drivers
 
         fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
-    return fitted, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    _release_memory()  # before the next fit in this process
+    return fitted, seconds
 
 
 def _fit_closing_the_loop(settings: dict[str, Any], complaints: pd.DataFrame):

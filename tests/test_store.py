@@ -225,3 +225,18 @@ def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, 
     assert not row["resolved"]  # the complaint left open counts
     pd.testing.assert_frame_equal(answers[0][1], answers[1][1])
     assert dumps(answers[0][2]) == dumps(answers[1][2])
+
+
+def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monkeypatch):
+    """``cxvalue run`` on a large history fits journeys vs touchpoints and closing the loop in a second
+    process (one after the other, in one process): the same fitted models as fitted here."""
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)  # the small world counts as large
+    lines = []
+    there = cxvalue.analyse(small_world_dir, as_of=AS_OF, scenario__draws=500)
+    there.progress = lambda step, seconds: lines.append((step, seconds))
+    there.compute_all(second_process=True)
+    assert [s for s, t in lines if "second process" in s and t is not None] == [
+        "journeys vs touchpoints (second process)", "closing the loop (second process)"]
+    for part in pipeline.ELSEWHERE:
+        assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
+    assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
