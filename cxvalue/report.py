@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +44,23 @@ def notebooks() -> list[Path]:
     if not found:
         raise NotebookError(f"no notebooks found in {folder}")
     return found
+
+
+def _waits(nb: Path) -> bool:
+    """Whether notebook ``nb`` reads a part of the analysis that the run stores only once the whole
+    analysis is done (:func:`cxvalue.store.waits_for_the_rest`): read from its code, for the run
+    order only (a notebook that reads the rest waits for it whatever the order)."""
+    from cxvalue.store import waits_for_the_rest
+
+    cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
+    code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    return any(waits_for_the_rest(name) for name in re.findall(r"\banalysis\.(\w+)", code))
+
+
+def run_order(notebook_files: list[Path]) -> list[Path]:
+    """The notebooks that show only the core analysis first (they run while the run computes the
+    rest), then those that wait for it; each in name order. The report keeps the name order."""
+    return sorted(notebook_files, key=_waits)
 
 
 def ensure_kernel() -> str:
@@ -278,8 +296,9 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
                 store.mark_failed(folder, f"{type(exc).__name__}: {exc}")
                 raise
 
-        executed = _execute_all(notebooks(), staging, nb_params, out.with_name(out.name + ".failed"), progress,
-                                _workers(workers), meanwhile=rest_of_the_analysis)
+        executed = _execute_all(run_order(notebooks()), staging, nb_params, out.with_name(out.name + ".failed"),
+                                progress, _workers(workers), meanwhile=rest_of_the_analysis)
+        executed.sort(key=lambda p: p.name)  # the report's order
         del analysis
 
         results = merge_parts(parts)

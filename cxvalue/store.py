@@ -70,6 +70,14 @@ VALUES = ["params", "reference", "margin_source", "earlier", "value_at_stake", "
 #: weights) and the business case give.
 CORE = {"checked", "revenue", "cost_to_serve", "churn", "referrals", "who_answered", "case", "purchases",
         "history", "curves", "base", "response_weights", "observed", "value_per_year", "headline_trend"}
+
+
+def waits_for_the_rest(name: str) -> bool:
+    """Whether reading ``name`` of a stored analysis that holds only the core waits for the whole:
+    a part or frame outside :data:`CORE`, or ``skipped()`` and ``warnings()`` (which list every part's)."""
+    return name in ("skipped", "warnings") or (name in FRAMES or name in PARTS) and name not in CORE
+
+
 #: What the business case's ``inputs`` the report reads (the Excel workbook, which needs them
 #: all, is written by the run from the live case).
 CASE_INPUTS = ("target_score", "referral_value", "margin_source", "response_weights", "failure_demand")
@@ -345,7 +353,7 @@ class StoredAnalysis:
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
-        if not d.get("_complete", True) and name in FRAMES + list(PARTS) and name not in CORE:
+        if not d.get("_complete", True) and waits_for_the_rest(name):
             self._wait()
         if name in d.get("_values", {}) and name not in ("skipped", "warnings", "cost_to_serve_per_customer_year"):
             return d["_values"][name]
@@ -359,9 +367,13 @@ class StoredAnalysis:
         raise AttributeError(f"the stored analysis has no {name!r}")
 
     def skipped(self) -> dict[str, str]:
+        if not self._complete:  # every part's: the rest of the analysis too
+            self._wait()
         return self._values["skipped"]
 
     def warnings(self) -> list[str]:
+        if not self._complete:
+            self._wait()
         return self._values["warnings"]
 
     def cost_to_serve_per_customer_year(self) -> float:

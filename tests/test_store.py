@@ -240,3 +240,38 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     for part in pipeline.ELSEWHERE:
         assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
     assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
+
+
+def test_reading_the_rest_of_a_core_only_store_waits_for_it(live, small_world_dir, tmp_path, monkeypatch):
+    """The run stores the core first and the notebooks start on it: a part outside the core, and the
+    lists of every part's skips and caveats, wait until the whole analysis is stored (or the run says it
+    failed); the core answers at once."""
+    params = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500})
+    data = str(small_world_dir)
+    key = store.run_key(params, data, live.checked.source.files, live.checked.source.file_hashes(), [])
+    store.save(live, tmp_path, key, complete=False)
+    monkeypatch.setattr(store, "WAIT_S", 0.5)
+    core = store.load(tmp_path, params, data, [])
+    assert core.revenue.results() == live.revenue.results() and core.observed is not None  # no wait
+    for read in (lambda a: a.placebo, lambda a: a.key_drivers, lambda a: a.skipped(), lambda a: a.warnings()):
+        with pytest.raises(TimeoutError):
+            read(store.load(tmp_path, params, data, []))
+    assert store.waits_for_the_rest("placebo") and store.waits_for_the_rest("skipped")
+    assert not store.waits_for_the_rest("history") and not store.waits_for_the_rest("case")
+    store.save(live, tmp_path, key)  # the whole: the same reader now answers
+    assert dumps(core.skipped()) == dumps(live.skipped()) and core.warnings() == live.warnings()
+    assert dumps(core.placebo.results()) == dumps(live.placebo.results())
+    store.save(live, tmp_path, key, complete=False)
+    store.mark_failed(tmp_path, "ValueError: no")
+    with pytest.raises(RuntimeError, match="no"):
+        store.load(tmp_path, params, data, []).warnings()
+
+
+def test_notebooks_that_show_only_the_core_run_first():
+    """While the run computes the rest of the analysis, the notebooks that need only the core run (the
+    customer histories; the assumptions read no analysis); the others wait for it after them."""
+    from cxvalue import report
+
+    order = [p.name for p in report.run_order(report.notebooks())]
+    assert order == ["04-customer-histories.ipynb", "06-assumptions-and-method.ipynb", "01-summary.ipynb",
+                     "02-value-linkage.ipynb", "03-business-case.ipynb", "05-drivers.ipynb"]
