@@ -48,10 +48,12 @@ PARTS = {
     "transitions": "movement between groups",
     "referred": "referrals",
 }
-#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`): the largest,
-#: in this order (journeys vs touchpoints' data is quick to read, so the second process starts early).
+#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`), in this order.
 #: (Who answered is fitted with the core: the business case's response weights come from it.)
-ELSEWHERE = ("journeys", "closing_the_loop")
+ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop")
+#: Those of them whose inputs need only the checked data and the history (not the linkage models):
+#: ``cxvalue run`` hands them to the second process before it fits the core (:func:`start_second_process`).
+EARLY = ("journeys", "key_drivers")
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -92,6 +94,8 @@ class Analysis:
     #: Non-contractual mode: how often and how long each group buys (:class:`cxvalue.purchases.PurchaseModel`).
     purchases: Any = None
     progress: Progress = field(default=quiet, repr=False, compare=False)
+    #: A second process already fitting some parts (:func:`start_second_process`), or None.
+    second: Any = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------------ the core's summaries
 
@@ -257,60 +261,51 @@ class Analysis:
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
-        the two largest fits (:data:`ELSEWHERE`: journeys vs touchpoints, then closing the loop)
-        run one after another in a second Python process while this process computes the other
-        parts: the fits are single-threaded, so two processes use two cores. The second process
-        gives back what a fit left behind before the next (its start-up and imports are paid
-        once), so it does not hold two fits' peaks. Their inputs are read here (a second process
-        has no database connection), each submitted as soon as it is read; each fitted model
-        comes back whole and is the same as fitted here.
+        the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop)
+        are fitted in a :class:`SecondProcess` while this process computes the others; one
+        handed to :func:`analyse` (``second``, from :func:`start_second_process`) may be fitting
+        some of them already, and is used whatever ``second_process`` says. Their inputs are
+        read here, each submitted as soon as it is read; each fitted model comes back whole and
+        is the same as fitted here.
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
         frees), so one part's peak does not sit on top of the last one's garbage.
         """
-        pending = {}
-        pool = None
+        second, self.second = self.second, None
         big = len(self.history) >= SECOND_PROCESS_FROM  # below, starting a process costs more than it saves
-        if second_process and big and _can_spawn() and any(n not in self.__dict__ for n in ELSEWHERE):
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-            for name in ELSEWHERE:
-                if name not in self.__dict__:
-                    args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
-                    pending[name] = pool.submit(_fit_part, name, *args)
-                    _release_memory()
+        if (second is None and second_process and big and _can_spawn()
+                and any(n not in self.__dict__ for n in ELSEWHERE)):
+            second = SecondProcess()
         try:
+            if second is not None:
+                for name in ELSEWHERE:
+                    if name not in self.__dict__ and name not in second.pending:
+                        args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
+                        second.submit(name, args)
+                        _release_memory()
             for name in PARTS:
-                if name not in self.__dict__ and name not in pending:
+                if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
                     _release_memory()
-            for name, future in pending.items():
-                fitted, seconds = future.result()
-                self.__dict__[name] = fitted
-                self.progress(f"{PARTS[name]} (second process)", seconds)
+            if second is not None:
+                for name, (fitted, seconds) in second.results():
+                    self.__dict__.setdefault(name, fitted)
+                    self.progress(f"{PARTS[name]} (second process)", seconds)
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            if second is not None:
+                second.shutdown()
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
 
     def _inputs_of(self, name: str) -> tuple:
         """What :func:`_fit_part` needs to fit ``name`` without a database: settings and frames."""
-        p = self.params
         if name == "closing_the_loop":
             from cxvalue import closing_the_loop as ctl
 
-            return self._closing_the_loop_settings(), ctl.complaint_history(self.checked, p, self.history)
-        if name == "journeys":
-            from cxvalue import drivers
-
-            return {"seed": p["seed"], "min_cell_size": p["min_cell_size"]}, drivers.responses_frame(self.checked), \
-                self.history
-        raise ValueError(name)
+            return self._closing_the_loop_settings(), ctl.complaint_history(self.checked, self.params, self.history)
+        return _early_inputs(name, self.checked, self.history, self.params)
 
     def _repr_html_(self) -> str:
         from cxvalue.display import analysis_html
@@ -328,15 +323,79 @@ def _can_spawn() -> bool:
     return path is None or os.path.isfile(path)
 
 
+def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any], responses=None) -> tuple:
+    """The inputs of the parts in :data:`EARLY` (settings and frames): the data and the history only."""
+    from cxvalue import drivers
+
+    responses = drivers.responses_frame(checked) if responses is None else responses
+    if name == "journeys":
+        return {"seed": params["seed"], "min_cell_size": params["min_cell_size"]}, responses, hist
+    if name == "key_drivers":
+        return params, responses
+    raise ValueError(name)
+
+
+class SecondProcess:
+    """One more Python process that fits parts of :data:`ELSEWHERE` one after another, on inputs
+    read here (it has no database connection), while this process fits the others: the fits are
+    single-threaded, so two processes use two cores. Its start-up and imports are paid once; it
+    gives back what a fit left behind before the next, so it does not hold two fits' peaks."""
+
+    def __init__(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self.pending: dict[str, Any] = {}
+
+    def submit(self, name: str, args: tuple) -> None:
+        self.pending[name] = self.pool.submit(_fit_part, name, *args)
+
+    def results(self):
+        """(name, (fitted model, seconds)) of each part handed over, in that order, as each ends."""
+        for name, future in self.pending.items():
+            yield name, future.result()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], progress: Progress | None = None):
+    """For ``cxvalue run``: a :class:`SecondProcess` already fitting the parts of :data:`EARLY` (their
+    inputs read here, the responses once), to hand to :func:`analyse` (``second``), so that it works
+    while this process fits the core; None on a history under :data:`SECOND_PROCESS_FROM` customers
+    or where no process can be started."""
+    if len(hist) < SECOND_PROCESS_FROM or not _can_spawn():
+        return None
+    from cxvalue import drivers
+
+    progress = progress or quiet
+    second = SecondProcess()
+    try:
+        responses = None
+        for name in EARLY:
+            def read(n=name):
+                nonlocal responses
+                responses = drivers.responses_frame(checked) if responses is None else responses
+                return _early_inputs(n, checked, hist, params, responses)
+            second.submit(name, timed(progress, f"{PARTS[name]}: its data", read))
+    except BaseException:
+        second.shutdown()
+        raise
+    return second
+
+
 def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
     """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:meth:`Analysis._inputs_of`), in a
     second process; returns the fitted model and the seconds the fit took."""
+    from cxvalue import drivers
+
     t0 = time.perf_counter()
     if name == "closing_the_loop":
         fitted = _fit_closing_the_loop(settings, *frames)
+    elif name == "key_drivers":
+        fitted = drivers.KeyDrivers.from_params(settings).fit(*frames)
     else:
-        from cxvalue import drivers
-
         fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
     seconds = time.perf_counter() - t0
     _release_memory()  # before the next fit in this process
@@ -371,7 +430,7 @@ def _release_memory(above_bytes: float = 1e9) -> None:
 
 def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData | None = None,
             hist: pd.DataFrame | None = None, earlier: list[dict] | None = None,
-            progress: Progress | None = None) -> Analysis:
+            progress: Progress | None = None, second: "SecondProcess | None" = None) -> Analysis:
     """Check ``source``, build the history, fit the linkage models and price the scenario.
 
     The referrals model is fitted only when some customer was referred inside a post window
@@ -386,7 +445,8 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
     ``checked`` and ``hist``, when given, are this source's checked data and history (so a run
     that checked the data first does not check it again). ``earlier``: earlier runs'
     ``results.json`` for the scorecard's trend. ``progress(step, seconds)`` hears of each step's
-    start (seconds None) and end.
+    start (seconds None) and end. ``second``: a :class:`SecondProcess` already fitting parts on this
+    data (:func:`start_second_process`), which :meth:`Analysis.compute_all` collects from.
     """
     from cxvalue import business_case, history, linkage, value
     from cxvalue import data as cxdata
@@ -452,7 +512,8 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
         case, failure = timed(progress, "failure demand lever",
                               lambda: failure_demand_lever(checked, hist, params, cov, case, base))
     analysis = Analysis(params, checked, hist, reference, revenue, cost, churn, referrals, curves, base, case,
-                        source_of_margin, who, weights, list(earlier or []), model, model_reason, bought, progress)
+                        source_of_margin, who, weights, list(earlier or []), model, model_reason, bought, progress,
+                        second)
     if failure is not None:  # the part the lever was priced from: the same fit the report shows
         analysis.__dict__["failure_demand"] = failure
     return analysis

@@ -262,6 +262,7 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)
+    second = None
     try:
         (staging / "notebooks").mkdir()
         parts = staging / ".parts"
@@ -279,7 +280,10 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         # computes the other analyses (single-threaded model fits leave a core free for them), and
         # a notebook that shows one of those waits until the whole analysis is stored
         earlier = runs.earlier_runs(nb_params["runs_dir"])
-        analysis = pipeline.analyse(source, params, checked=checked, hist=hist, earlier=earlier, progress=progress)
+        # the parts that need only the data and the history start in a second process now, beside the core
+        second = pipeline.start_second_process(checked, hist, params, progress) if _workers(workers) > 1 else None
+        analysis = pipeline.analyse(source, params, checked=checked, hist=hist, earlier=earlier, progress=progress,
+                                    second=second)
         hashes = timed(progress, "hashing the input files", checked.source.file_hashes)
         key = store.run_key(params, nb_params["data"], checked.source.files, hashes, earlier)
         folder = nb_params["analysis_dir"]
@@ -328,6 +332,8 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     except BaseException:
+        if second is not None:  # the fits not yet started are cancelled (a running one ends first)
+            second.shutdown()
         failed = out.with_name(out.name + ".failed")
         shutil.rmtree(failed, ignore_errors=True)
         staging.rename(failed)

@@ -228,18 +228,37 @@ def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, 
 
 
 def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monkeypatch):
-    """``cxvalue run`` on a large history fits journeys vs touchpoints and closing the loop in a second
-    process (one after the other, in one process): the same fitted models as fitted here."""
+    """``cxvalue run`` on a large history fits journeys vs touchpoints and key drivers in a second process
+    started before the core (their inputs need only the data and the history), then closing the loop
+    there too, one after the other: the same fitted models as fitted here."""
     monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)  # the small world counts as large
+    from cxvalue import data as cxdata
+    from cxvalue import history
+
+    params = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500})
     lines = []
-    there = cxvalue.analyse(small_world_dir, as_of=AS_OF, scenario__draws=500)
-    there.progress = lambda step, seconds: lines.append((step, seconds))
+    say = lambda step, seconds: lines.append((step, seconds))  # noqa: E731
+    checked = cxdata.check(small_world_dir, params)
+    hist = history.history(checked, params)
+    second = pipeline.start_second_process(checked, hist, params, say)
+    assert list(second.pending) == list(pipeline.EARLY) == ["journeys", "key_drivers"]
+    there = pipeline.analyse(small_world_dir, params, checked=checked, hist=hist, progress=say, second=second)
     there.compute_all(second_process=True)
-    assert [s for s, t in lines if "second process" in s and t is not None] == [
-        "journeys vs touchpoints (second process)", "closing the loop (second process)"]
-    for part in pipeline.ELSEWHERE:
+    assert there.second is None  # handed back
+    done = [s for s, t in lines if t is not None]
+    assert [s for s in done if "second process" in s] == [
+        "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)"]
+    assert done.index("key drivers: its data") < done.index("linkage models")  # read before the core
+    assert done.index("closing the loop: its data") > done.index("business case")  # its settings need the core
+    for part in ("journeys", "closing_the_loop"):
         assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
     assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
+    assert dumps(there.key_drivers.results(there.value_per_year, there.customers)) == dumps(
+        live.key_drivers.results(live.value_per_year, live.customers))
+    pd.testing.assert_frame_equal(there.key_drivers.summary, live.key_drivers.summary)
+    # small data, or no second process asked for: none started, everything fitted here
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", len(hist) + 1)
+    assert pipeline.start_second_process(checked, hist, params) is None
 
 
 def test_reading_the_rest_of_a_core_only_store_waits_for_it(live, small_world_dir, tmp_path, monkeypatch):
