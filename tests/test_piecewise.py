@@ -122,8 +122,11 @@ def test_no_event_at_all_and_a_fit_that_did_not_finish(monkeypatch):
     X, pp = _world(n=500, seed=6)
     with pytest.raises(ValueError, match="^no event$"):
         _fit(X, pp.assign(event=0.0))
+    zero = _fit(X, pp, maxiter=0)  # no step: the crude rates
+    assert zero.converged is False and zero.iterations == 0
     one = _fit(X, pp, maxiter=1)  # one Newton step from the crude rates: not there yet
     assert one.converged is False and one.iterations == 1
+    assert not np.allclose(one.params[["const", "period[b]"]], zero.params[["const", "period[b]"]], rtol=1e-3)
     assert not np.allclose(one.params[["x1", "g"]], _glm(X, pp).params[["x1", "g"]], rtol=1e-4)
     done = _fit(X, pp)
     assert done.converged is True and 1 < done.iterations < 15
