@@ -18,6 +18,7 @@ import base64
 import functools
 import json
 import re
+import sys
 import uuid
 from html import unescape
 from pathlib import Path
@@ -99,12 +100,35 @@ def enable_offline_charts() -> None:
     pd.set_option("display.max_colwidth", None)  # report tables show their text in full
 
 
+def _bundle_dir() -> Path:
+    """Where the JavaScript bundle is kept between runs: the Python environment's own ``share``
+    folder (it holds the vl-convert that built it, and goes with it)."""
+    return Path(sys.prefix) / "share" / "cxvalue"
+
+
 @functools.lru_cache(maxsize=1)
 def _vega_js() -> str:
-    """Vega + Vega-Lite + vega-embed as one offline bundle defining ``window.vegaEmbed``."""
+    """Vega + Vega-Lite + vega-embed as one offline bundle defining ``window.vegaEmbed``.
+
+    Building it takes vl-convert about 1.5 s, and it depends only on vl-convert's version and the
+    Vega-Lite version asked for: it is kept in :func:`_bundle_dir` after the first run (where that
+    folder cannot be written, it is built each time)."""
+    path = _bundle_dir() / f"vega-bundle-{vlc.__version__}-vl{_vl_version()}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
     js = vlc.javascript_bundle(vl_version=_vl_version())
     # Own scope for the bundle's top-level names; never close the <script> early.
-    return "(function () {\n" + re.sub(r"</(script)", r"<\\/\1", js, flags=re.I) + "\n})();"
+    js = "(function () {\n" + re.sub(r"</(script)", r"<\\/\1", js, flags=re.I) + "\n})();"
+    try:  # written whole under another name, then renamed: a reader never sees half a bundle
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(js, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
+    return js
 
 
 def _clean(nb: nbformat.NotebookNode) -> None:

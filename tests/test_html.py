@@ -88,3 +88,35 @@ def test_pdf_is_printed_offline_when_chromium_is_installed(tmp_path):
     report.print_pdf(page, tmp_path / "report.pdf", browser)
     pdf = (tmp_path / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(pdf) > 1_000
+
+
+def test_the_javascript_bundle_is_built_once_and_kept(tmp_path, monkeypatch):
+    """vl-convert takes about 1.5 s to bundle Vega: the first page builds and keeps it (by vl-convert and
+    Vega-Lite version), later ones read it; where the folder cannot be written, each builds its own."""
+    import vl_convert
+
+    built = []
+    bundle = vl_convert.javascript_bundle
+
+    def counting(**kwargs):
+        built.append(kwargs)
+        return bundle(**kwargs)
+
+    monkeypatch.setattr(cxvalue.html.vlc, "javascript_bundle", counting)
+    monkeypatch.setattr(cxvalue.html, "_bundle_dir", lambda: tmp_path / "share")
+    cxvalue.html._vega_js.cache_clear()
+    try:
+        first = cxvalue.html._vega_js()
+        assert len(built) == 1 and "window.vegaEmbed" in first and "</script" not in first.lower()
+        kept = list((tmp_path / "share").iterdir())
+        assert [p.name for p in kept] == [f"vega-bundle-{vl_convert.__version__}-vl{cxvalue.html._vl_version()}.js"]
+        assert kept[0].read_text(encoding="utf-8") == first
+        cxvalue.html._vega_js.cache_clear()  # a new run
+        assert cxvalue.html._vega_js() == first and len(built) == 1
+        blocked = tmp_path / "file"
+        blocked.write_text("")  # a file where the folder should be: nothing can be kept
+        monkeypatch.setattr(cxvalue.html, "_bundle_dir", lambda: blocked / "share")
+        cxvalue.html._vega_js.cache_clear()
+        assert cxvalue.html._vega_js() == first and len(built) == 2
+    finally:
+        cxvalue.html._vega_js.cache_clear()
