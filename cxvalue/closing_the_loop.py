@@ -23,7 +23,7 @@ from cxvalue.data import CheckedData
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR, contact_unit_cost, study_bounds
 from cxvalue import piecewise
-from cxvalue.linkage import adjustment_frame, km_churn_rate, period_label
+from cxvalue.linkage import adjustment_frame, keep_estimates, km_churn_rate, period_label
 from cxvalue.skipping import Skip, require, skippable, skippable_frame
 
 __all__ = ["complaint_history", "loop_person_periods", "ClosingTheLoop", "LOOP_INTERVALS", "SATISFACTION", "COMPLAINT_COLUMNS"]
@@ -559,6 +559,7 @@ class ClosingTheLoop:
                 "revenue_ratio_lo": 1.0 if not flag else float(np.exp(ci[0])),
                 "revenue_ratio_hi": 1.0 if not flag else float(np.exp(ci[1])),
             }
+        keep_estimates(res)  # not its rows: the fitted model comes back from a second process whole
 
     def _value(self, res, columns: list[str], adj: pd.DataFrame, periods: list[str]) -> None:
         if self.margin_per_customer_year is not None:

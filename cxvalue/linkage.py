@@ -265,7 +265,7 @@ def within_disagrees(row) -> bool:
     return bool(row["within_lo"] > row[hi] or row["within_hi"] < row[lo])
 
 
-def _keep_estimates(*results: Any) -> None:
+def keep_estimates(*results: Any) -> None:
     """What a fitted model keeps of a statsmodels result is its estimates and their covariance (what
     predictions and draws use), not its rows: statsmodels' working copies of the design are several
     times its size (a gigabyte per model at a million customers). ``remove_data`` drops them; the
@@ -405,7 +405,7 @@ class _RateModel(_Skippable):
         self.e_value_conversion_ = e.conversion
         both = [c for c in self.summary_.columns if c.startswith(("covariates_", "within_"))]  # after the headline's
         self.summary_ = self.summary_[[c for c in self.summary_.columns if c not in both] + both]
-        _keep_estimates(self.result_, self.within_result_)
+        keep_estimates(self.result_, self.within_result_)
         return self
 
     def _disagreement_warnings(self) -> None:
@@ -800,10 +800,7 @@ class ChurnModel(_Skippable):
             test = None
         self._proportional_hazards(float(np.ravel(test.statistic)[0]) if test is not None else float("nan"),
                                    int(inter.shape[1]))
-        # what the fit keeps is its estimates and their covariance, not its rows (statsmodels' working
-        # copies are many times the design: gigabytes at a million customers)
-        _ = res.params, res.bse  # named (wrapped) before the data goes
-        res.remove_data()
+        keep_estimates(res)  # statsmodels' working copies of the rows: gigabytes at a million customers
         del rows, X, inter
         return res, adj
 

@@ -3,13 +3,10 @@
 A piecewise-exponential model's person-period rows (one per customer and follow-up interval)
 are many: a million customers over five intervals make five million rows, and a Poisson GLM
 on them holds gigabytes. When the covariates do not change between a unit's intervals (a
-customer, or a customer's time in one state), the interval effects can be profiled out: for
-given interval effects ``alpha`` the likelihood of the other coefficients is that of a Poisson
-GLM with one row per unit, its events and ``log(sum_k exposure_k * exp(alpha_k))`` as offset;
-for given coefficients each ``alpha_k`` has a closed form (events in interval k over the
-expected events at ``alpha_k = 0``). :func:`fit` takes Newton steps on all of them together
-from the crude rates, with the information matrix built from the unit rows (p x p for the
-coefficients, one column per interval, a diagonal for the intervals). At the optimum it
+customer, or a customer's time in one state), all the likelihood needs is each unit's time at
+risk and losses per interval: :func:`fit` takes Newton steps on the coefficients and the
+interval effects together from the crude rates, with the information matrix built from the unit
+rows (p x p for the coefficients, one column per interval, a diagonal for the intervals). At the optimum it
 is the same maximum-likelihood fit as the GLM on person-period rows, with the covariance from
 the whole information matrix (coefficients and interval effects together), so its intervals are
 that GLM's too; :meth:`PiecewiseFit.score_test` is that GLM's score test of extra terms (both

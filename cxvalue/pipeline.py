@@ -324,7 +324,8 @@ def _can_spawn() -> bool:
 
 
 def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any], responses=None) -> tuple:
-    """The inputs of the parts in :data:`EARLY` (settings and frames): the data and the history only."""
+    """The inputs of the parts in :data:`EARLY` (settings, then the responses, then any other frame): the
+    data and the history only; ``responses``, when given, is :func:`cxvalue.drivers.responses_frame` already read."""
     from cxvalue import drivers
 
     responses = drivers.responses_frame(checked) if responses is None else responses
@@ -367,18 +368,15 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     or where no process can be started."""
     if len(hist) < SECOND_PROCESS_FROM or not _can_spawn():
         return None
-    from cxvalue import drivers
-
     progress = progress or quiet
     second = SecondProcess()
     try:
-        responses = None
+        responses = None  # read by the first, handed on to the next
         for name in EARLY:
-            def read(n=name):
-                nonlocal responses
-                responses = drivers.responses_frame(checked) if responses is None else responses
-                return _early_inputs(n, checked, hist, params, responses)
-            second.submit(name, timed(progress, f"{PARTS[name]}: its data", read))
+            args = timed(progress, f"{PARTS[name]}: its data",
+                         lambda n=name: _early_inputs(n, checked, hist, params, responses))
+            responses = args[1]
+            second.submit(name, args)
     except BaseException:
         second.shutdown()
         raise

@@ -50,10 +50,11 @@ def _waits(nb: Path) -> bool:
     """Whether notebook ``nb`` reads a part of the analysis that the run stores only once the whole
     analysis is done (:func:`cxvalue.store.waits_for_the_rest`): read from its code, for the run
     order only (a notebook that reads the rest waits for it whatever the order)."""
+    import nbformat
+
     from cxvalue.store import waits_for_the_rest
 
-    cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
-    code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    code = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code")
     return any(waits_for_the_rest(name) for name in re.findall(r"\banalysis\.(\w+)", code))
 
 

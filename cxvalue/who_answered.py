@@ -17,7 +17,7 @@ import statsmodels.api as sm
 
 from cxvalue.data import CheckedData
 from cxvalue.history import DAYS_PER_YEAR, study_bounds
-from cxvalue.linkage import MIN_PRE_DAYS
+from cxvalue.linkage import MIN_PRE_DAYS, keep_estimates
 from cxvalue.skipping import require, skippable
 
 __all__ = ["response_base", "WhoAnswered"]
@@ -175,8 +175,7 @@ class WhoAnswered:
             _warnings.simplefilter("ignore")
             res = sm.GLM(r.astype(float), X, family=sm.families.Binomial()).fit(maxiter=100)
         p = pd.Series(np.clip(res.fittedvalues.to_numpy(), 1e-6, 1 - 1e-6), index=b.index)
-        _ = res.params, res.bse  # named before its rows go (statsmodels keeps what is cached)
-        res.remove_data()  # hundreds of MB of working copies at a million customers: the estimates stay
+        keep_estimates(res)  # hundreds of MB of working copies at a million customers: the estimates stay
         self.propensity_result_ = res
         raw = r.mean() / p[r]
         cap = float(raw.quantile(self.trim_quantile))
