@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -267,3 +268,34 @@ def test_notebooks_are_committed_clean_and_thin():
             if c.cell_type == "code":
                 assert not c.outputs and c.execution_count is None, f"{nb_path.name} has outputs"
                 assert not re.search(r"^\s*(def|class) |lambda\b", c.source, re.M), f"{nb_path.name} defines functions"
+
+
+FAULTS_OF_A_SECOND_ARRAY = """
+import resource, sys
+if sys.argv[1] == "cli":
+    import cxvalue.cli
+import os
+import numpy as np
+a = np.ones(100_000_000 // 8)
+del a
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+b = np.ones(100_000_000 // 8)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, os.environ["NUMPY_MADVISE_HUGEPAGE"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and Linux's page counts")
+def test_the_cli_keeps_freed_memory_for_the_next_array_and_hands_its_settings_to_the_processes_it_starts():
+    """A freed 100 MB array is used again by the next one (no page asked of the kernel again);
+    without the CLI's settings each of its 24,000 pages is asked for and zeroed again."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "NUMPY_MADVISE"))}
+
+    def second_array_faults(mode, **extra):
+        out = subprocess.run([sys.executable, "-c", FAULTS_OF_A_SECOND_ARRAY, mode], env={**env, **extra},
+                             capture_output=True, text=True, check=True).stdout.split()
+        return int(out[0]), out[1]
+
+    assert second_array_faults("cli")[0] < 100
+    assert second_array_faults("cli")[1] == "0"  # numpy's huge pages off in what the run starts
+    assert second_array_faults("cli", NUMPY_MADVISE_HUGEPAGE="1")[1] == "1"  # the user's choice kept
+    assert second_array_faults("plain", NUMPY_MADVISE_HUGEPAGE="0")[0] > 20_000
