@@ -562,11 +562,6 @@ class ClosingTheLoop:
         keep_estimates(res)  # not its rows: the fitted model comes back from a second process whole
 
     def _value(self, res, columns: list[str], adj: pd.DataFrame, periods: list[str]) -> None:
-        if self.margin_per_customer_year is not None:
-            margin = float(self.margin_per_customer_year)
-        else:
-            revenue = self.revenue_["resolved"]["revenue_adjusted"]
-            margin = self.gross_margin * revenue - self.cost_to_serve_per_customer_year
         adj_u, weight = adj, np.full(len(adj), 1.0 / len(adj))  # continuous terms: each complainer their own
 
         def kept(params, rows=None):
@@ -576,7 +571,7 @@ class ClosingTheLoop:
                      for o in (0.0, 1.0)]
             return years[0] - years[1], years[0], years[1]
 
-        years_kept, years_resolved, years_open = (float(x[0]) for x in kept(res.params.to_numpy()))
+        self.years_ = dict(zip(("kept", "if_resolved", "if_open"), (float(x[0]) for x in kept(res.params.to_numpy()))))
         rng = np.random.default_rng(self.seed)
         draws = rng.multivariate_normal(res.params.to_numpy(), res.cov_params().to_numpy(), size=self.draws,
                                         method="eigh")
@@ -585,23 +580,49 @@ class ClosingTheLoop:
         rows = None
         if len(adj_u) > self.value_sample:
             rows = np.sort(rng.choice(len(adj_u), self.value_sample, replace=False))
+        years_kept = self.years_["kept"]
         shift = years_kept - (kept(res.params.to_numpy(), rows)[0][0] if rows is not None else years_kept)
         kept_draws = np.concatenate([kept(draws[i:i + 50], rows)[0] for i in range(0, len(draws), 50)])
-        kept_draws = (kept_draws + shift) * margin
-        lo, hi = np.percentile(kept_draws, [2.5, 97.5])
+        self.years_kept_draws_ = kept_draws + shift
+        self._price()
+
+    def price(self, gross_margin: float | None = None,
+              cost_to_serve_per_customer_year: float | None = None) -> "ClosingTheLoop":
+        """Value the fitted model at this margin (``gross_margin`` on revenue, less
+        ``cost_to_serve_per_customer_year``; either left as it is when None): the fit does not
+        depend on them, so a model fitted before the margin was known (``cxvalue run`` fits it
+        beside the linkage models that give the cost to serve) is priced afterwards. Returns ``self``."""
+        if gross_margin is not None:
+            self.gross_margin = gross_margin
+        if cost_to_serve_per_customer_year is not None:
+            self.cost_to_serve_per_customer_year = cost_to_serve_per_customer_year
+        if hasattr(self, "years_kept_draws_") and not self.skipped_:
+            self._price()
+        return self
+
+    def _price(self) -> None:
+        """``value_``: the discounted customer-years kept (``years_``, ``years_kept_draws_``) at the margin."""
+        if self.margin_per_customer_year is not None:
+            margin = float(self.margin_per_customer_year)
+        else:
+            revenue = self.revenue_["resolved"]["revenue_adjusted"]
+            margin = self.gross_margin * revenue - self.cost_to_serve_per_customer_year
+        lo, hi = np.percentile(self.years_kept_draws_ * margin, [2.5, 97.5])
         self.value_ = {
-            "value_per_resolved_complaint": years_kept * margin,
+            "value_per_resolved_complaint": self.years_["kept"] * margin,
             "value_ci": [float(lo), float(hi)],
-            "customer_years_kept": years_kept,
-            "customer_years_if_resolved": years_resolved,
-            "customer_years_if_open": years_open,
+            "customer_years_kept": self.years_["kept"],
+            "customer_years_if_resolved": self.years_["if_resolved"],
+            "customer_years_if_open": self.years_["if_open"],
             "margin_per_customer_year": margin,
             "horizon_years": self.horizon_years,
             "discount_rate": self.discount_rate,
         }
+        note = f"{self.label}: no margin per customer-year, so the value of closing a loop is not reported."
+        if note in self.warnings_:  # priced again
+            self.warnings_.remove(note)
         if not np.isfinite(margin):
-            self.warnings_.append(f"{self.label}: no margin per customer-year, so the value of closing a loop "
-                                  f"is not reported.")
+            self.warnings_.append(note)
 
     @property
     def summary(self) -> pd.DataFrame:

@@ -48,12 +48,12 @@ PARTS = {
     "transitions": "movement between groups",
     "referred": "referrals",
 }
-#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`), in this order.
-#: (Who answered is fitted with the core: the business case's response weights come from it.)
+#: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`), in this order. Their
+#: inputs need only the checked data and the history (closing the loop is priced once the linkage models
+#: give the cost to serve: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`), so ``cxvalue run``
+#: hands them over before it fits the core (:func:`start_second_process`). (Who answered is fitted with
+#: the core: the business case's response weights come from it.)
 ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop")
-#: Those of them whose inputs need only the checked data and the history (not the linkage models):
-#: ``cxvalue run`` hands them to the second process before it fits the core (:func:`start_second_process`).
-EARLY = ("journeys", "key_drivers")
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -214,15 +214,9 @@ class Analysis:
         """Closing the loop on complaints (:class:`cxvalue.closing_the_loop.ClosingTheLoop`)."""
         from cxvalue import closing_the_loop as ctl
 
+        settings = _closing_the_loop_settings(self.checked, self.params, self.cost_to_serve_per_customer_year())
         return self._timed(PARTS["closing_the_loop"], lambda: _fit_closing_the_loop(
-            self._closing_the_loop_settings(), ctl.complaint_history(self.checked, self.params, self.history)))
-
-    def _closing_the_loop_settings(self) -> dict[str, Any]:
-        p = self.params
-        return {"covariates": list(self.checked.covariates), "gross_margin": p["gross_margin"],
-                "horizon_years": p["horizon_years"], "discount_rate": p["discount_rate"],
-                "min_group_size": p["min_group_size"], "seed": p["seed"],
-                "cost_to_serve_per_customer_year": self.cost_to_serve_per_customer_year()}
+            settings, ctl.complaint_history(self.checked, self.params, self.history)))
 
     @cached_property
     def failure_demand(self):
@@ -266,7 +260,7 @@ class Analysis:
         handed to :func:`analyse` (``second``, from :func:`start_second_process`) may be fitting
         some of them already, and is used whatever ``second_process`` says. Their inputs are
         read here, each submitted as soon as it is read; each fitted model comes back whole and
-        is the same as fitted here.
+        is the same as fitted here (closing the loop priced here, at this analysis's margin).
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
@@ -281,7 +275,8 @@ class Analysis:
             if second is not None:
                 for name in ELSEWHERE:
                     if name not in self.__dict__ and name not in second.pending:
-                        args = timed(self.progress, f"{PARTS[name]}: its data", lambda n=name: self._inputs_of(n))
+                        args = timed(self.progress, f"{PARTS[name]}: its data",
+                                     lambda n=name: _early_inputs(n, self.checked, self.history, self.params))
                         second.submit(name, args)
                         _release_memory()
             for name in PARTS:
@@ -290,6 +285,8 @@ class Analysis:
                     _release_memory()
             if second is not None:
                 for name, (fitted, seconds) in second.results():
+                    if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve
+                        fitted.price(self.params["gross_margin"], self.cost_to_serve_per_customer_year())
                     self.__dict__.setdefault(name, fitted)
                     self.progress(f"{PARTS[name]} (second process)", seconds)
         finally:
@@ -298,14 +295,6 @@ class Analysis:
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
-
-    def _inputs_of(self, name: str) -> tuple:
-        """What :func:`_fit_part` needs to fit ``name`` without a database: settings and frames."""
-        if name == "closing_the_loop":
-            from cxvalue import closing_the_loop as ctl
-
-            return self._closing_the_loop_settings(), ctl.complaint_history(self.checked, self.params, self.history)
-        return _early_inputs(name, self.checked, self.history, self.params)
 
     def _repr_html_(self) -> str:
         from cxvalue.display import analysis_html
@@ -324,16 +313,29 @@ def _can_spawn() -> bool:
 
 
 def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any], responses=None) -> tuple:
-    """The inputs of the parts in :data:`EARLY` (settings, then the responses, then any other frame): the
-    data and the history only; ``responses``, when given, is :func:`cxvalue.drivers.responses_frame` already read."""
+    """What :func:`_fit_part` needs to fit ``name`` of :data:`ELSEWHERE` without a database (settings, then
+    frames: for the drivers, the responses first), from the data and the history only (closing the loop's
+    settings without the cost to serve); ``responses``, when given, is :func:`cxvalue.drivers.responses_frame`
+    already read."""
     from cxvalue import drivers
 
+    if name == "closing_the_loop":
+        from cxvalue import closing_the_loop as ctl
+
+        return _closing_the_loop_settings(checked, params), ctl.complaint_history(checked, params, hist)
     responses = drivers.responses_frame(checked) if responses is None else responses
     if name == "journeys":
         return {"seed": params["seed"], "min_cell_size": params["min_cell_size"]}, responses, hist
     if name == "key_drivers":
         return params, responses
     raise ValueError(name)
+
+
+def _closing_the_loop_settings(checked, params: dict[str, Any], cost_to_serve: float = 0.0) -> dict[str, Any]:
+    return {"covariates": list(checked.covariates), "gross_margin": params["gross_margin"],
+            "horizon_years": params["horizon_years"], "discount_rate": params["discount_rate"],
+            "min_group_size": params["min_group_size"], "seed": params["seed"],
+            "cost_to_serve_per_customer_year": cost_to_serve}
 
 
 class SecondProcess:
@@ -362,7 +364,7 @@ class SecondProcess:
 
 
 def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], progress: Progress | None = None):
-    """For ``cxvalue run``: a :class:`SecondProcess` already fitting the parts of :data:`EARLY` (their
+    """For ``cxvalue run``: a :class:`SecondProcess` already fitting the parts of :data:`ELSEWHERE` (their
     inputs read here, the responses once), to hand to :func:`analyse` (``second``), so that it works
     while this process fits the core; None on a history under :data:`SECOND_PROCESS_FROM` customers
     or where no process can be started."""
@@ -371,11 +373,12 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     progress = progress or quiet
     second = SecondProcess()
     try:
-        responses = None  # read by the first, handed on to the next
-        for name in EARLY:
+        responses = None  # read by the first of the drivers, handed on to the next
+        for name in ELSEWHERE:
             args = timed(progress, f"{PARTS[name]}: its data",
                          lambda n=name: _early_inputs(n, checked, hist, params, responses))
-            responses = args[1]
+            if name != "closing_the_loop":
+                responses = args[1]
             second.submit(name, args)
     except BaseException:
         second.shutdown()
@@ -384,7 +387,7 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
 
 
 def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
-    """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:meth:`Analysis._inputs_of`), in a
+    """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:func:`_early_inputs`), in a
     second process; returns the fitted model and the seconds the fit took."""
     from cxvalue import drivers
 

@@ -189,6 +189,34 @@ def test_one_interval_value_of_closing_a_loop():
     assert zero.value_["margin_per_customer_year"] == 0.0 and zero.value_["value_ci"] == [0.0, 0.0]
 
 
+def test_a_fit_priced_afterwards_equals_one_fitted_at_that_margin():
+    """``cxvalue run`` fits closing the loop before the cost to serve is known and prices it after:
+    the same value, interval and caveats as a fit at that margin; a negative margin keeps the interval
+    in order; a margin given stays; a skipped fit has nothing to price."""
+    at_once = _one(gross_margin=0.5, cost_to_serve_per_customer_year=12.0, horizon_years=3, draws=30, seed=7)
+    later = _one(horizon_years=3, draws=30, seed=7)
+    assert later.value_ != at_once.value_
+    assert later.price(0.5, 12.0) is later
+    assert later.value_ == at_once.value_ and later.results() == at_once.results()
+    assert later.warnings_ == at_once.warnings_
+    assert (later.gross_margin, later.cost_to_serve_per_customer_year) == (0.5, 12.0)
+    assert later.price(cost_to_serve_per_customer_year=12.0).value_ == at_once.value_  # None: as it is
+    revenue = later.summary.loc["resolved", "revenue_adjusted"]
+    loss = later.price(0.5, 0.5 * revenue + 30.0).value_  # costs more to serve than it brings
+    assert loss["margin_per_customer_year"] == pytest.approx(-30.0)
+    assert loss["value_ci"][0] < loss["value_per_resolved_complaint"] < loss["value_ci"][1]
+    given = _one(margin_per_customer_year=100.0).price(0.1, 50.0)
+    assert given.value_["margin_per_customer_year"] == 100.0
+    # no revenue to price at (a 3-day landmark): the caveat once, however often it is priced
+    c = _complaints(ONE)
+    m = ctl.ClosingTheLoop(intervals=(0, np.inf), max_followup_days=None, draws=10, min_group_size=1, landmark_days=3)
+    m.fit(c).price(0.6, 10.0).price(0.6, 20.0)
+    assert m.warnings_[1:] == ["Closing the loop: no margin per customer-year, so the value of closing a loop is not "
+                               "reported."]
+    skipped = ctl.ClosingTheLoop(min_group_size=1).fit(_complaints(ONE).assign(churned=False))
+    assert skipped.skipped_ and skipped.price(0.6, 10.0).value_ == {}
+
+
 def test_one_interval_results():
     m = _one()
     s, v = m.summary, m.value_

@@ -228,9 +228,9 @@ def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, 
 
 
 def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monkeypatch):
-    """``cxvalue run`` on a large history fits journeys vs touchpoints and key drivers in a second process
-    started before the core (their inputs need only the data and the history), then closing the loop
-    there too, one after the other: the same fitted models as fitted here."""
+    """``cxvalue run`` on a large history fits journeys vs touchpoints, key drivers and closing the loop in
+    a second process started before the core (their inputs need only the data and the history), one after
+    the other: the same fitted models as fitted here, closing the loop priced at the core's cost to serve."""
     monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)  # the small world counts as large
     from cxvalue import data as cxdata
     from cxvalue import history
@@ -241,7 +241,7 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     checked = cxdata.check(small_world_dir, params)
     hist = history.history(checked, params)
     second = pipeline.start_second_process(checked, hist, params, say)
-    assert list(second.pending) == list(pipeline.EARLY) == ["journeys", "key_drivers"]
+    assert list(second.pending) == list(pipeline.ELSEWHERE) == ["journeys", "key_drivers", "closing_the_loop"]
     there = pipeline.analyse(small_world_dir, params, checked=checked, hist=hist, progress=say, second=second)
     there.compute_all(second_process=True)
     assert there.second is None  # handed back
@@ -249,7 +249,8 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     assert [s for s in done if "second process" in s] == [
         "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)"]
     assert done.index("key drivers: its data") < done.index("linkage models")  # read before the core
-    assert done.index("closing the loop: its data") > done.index("business case")  # its settings need the core
+    assert done.index("closing the loop: its data") < done.index("linkage models")
+    assert there.closing_the_loop.cost_to_serve_per_customer_year == there.cost_to_serve_per_customer_year() > 0
     for part in ("journeys", "closing_the_loop"):
         assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
     assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
