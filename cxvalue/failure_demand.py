@@ -205,19 +205,23 @@ class FailureDemand:
             margin_per_year: pd.Series | None = None, customers: pd.Series | None = None) -> "FailureDemand":
         """``costs``: :func:`reason_costs`; ``exposure``: :func:`reason_exposure` of ``history``;
         ``margin_per_year`` and ``customers`` per group (the business case's margin per
-        customer-year and today's base): their weighted mean values a customer kept a year."""
+        customer-year and today's base): their weighted mean values a customer kept a year
+        (without them, no customer kept is valued until :meth:`price` is called)."""
         return self._fit(costs, exposure, history, margin_per_year, customers)
+
+    def price(self, margin_per_year: pd.Series | None, customers: pd.Series | None) -> "FailureDemand":
+        """Value the fitted reasons at these margins and base (as :meth:`fit`'s): the costs and the churn
+        links do not depend on them, so a model fitted before the business case (``cxvalue run`` fits it
+        beside the linkage models) is valued afterwards, with the same draws. Returns ``self``."""
+        if hasattr(self, "rows_") and not self.skipped_:
+            self._price(margin_per_year, customers)
+        return self
 
     def _fit(self, costs: pd.DataFrame, exposure: pd.DataFrame, history: pd.DataFrame,
              margin_per_year: pd.Series | None, customers: pd.Series | None) -> "FailureDemand":
         """The body of :meth:`fit` (undecorated, so that mutmut mutates it)."""
         require(len(costs), "The cost of failure demand: no contact reason to report.")
         self.costs_ = costs
-        mean_margin = None
-        if margin_per_year is not None and customers is not None and float(customers.sum()) > 0:
-            m = margin_per_year.reindex(customers.index)
-            mean_margin = float((m * customers).sum() / customers.sum()) if m.notna().all() else None
-        self.mean_margin_ = mean_margin
         lowest = self.groups[0]
         group = history["group"].astype(str)
         ranked = [r for r in costs.index if r not in (OTHER, NO_REASON) and r in exposure.columns]
@@ -227,8 +231,6 @@ class FailureDemand:
             self.churn_skipped_ = ("Nobody in the data left after their survey (no end_date), so no reason can be "
                                    "linked to churn; only the cost of each reason is valued.")
         rows = []
-        self.value_draws_: dict[str, np.ndarray] = {}
-        rng = np.random.default_rng(self.seed)
         for reason in costs.index:
             row: dict[str, Any] = {"reason": reason, **costs.loc[reason, COST_COLUMNS].to_dict()}
             if reason in exposure.columns:
@@ -242,8 +244,24 @@ class FailureDemand:
                            exposed_share_reference=np.nan if small else c / n0 if n0 else np.nan,
                            concentration=rr[0], concentration_lo=rr[1], concentration_hi=rr[2])
             row.update(self._churn_link(reason, top, exposure, history) if reason in top else {})
-            row.update(self._value(row, rng))
             rows.append(row)
+        self.rows_ = rows  # each reason's cost and churn link, to be valued
+        self.top_ = top
+        self._price(margin_per_year, customers)
+        if self.churn_skipped_:
+            self.warnings_.append(self.churn_skipped_)
+        return self
+
+    def _price(self, margin_per_year: pd.Series | None, customers: pd.Series | None) -> None:
+        """``mean_margin_``, each reason's value and its draws (``value_draws_``), ``summary_``."""
+        mean_margin = None
+        if margin_per_year is not None and customers is not None and float(customers.sum()) > 0:
+            m = margin_per_year.reindex(customers.index)
+            mean_margin = float((m * customers).sum() / customers.sum()) if m.notna().all() else None
+        self.mean_margin_ = mean_margin
+        self.value_draws_: dict[str, np.ndarray] = {}
+        rng = np.random.default_rng(self.seed)
+        rows = [{**row, **self._value(row, rng)} for row in self.rows_]
         cols = ["reason", *COST_COLUMNS, "exposed_respondents", "exposed_share_lowest", "exposed_share_reference",
                 "concentration", "concentration_lo", "concentration_hi", "churn_12m_exposed", "hazard_ratio", "hr_lo",
                 "hr_hi", "churn_note", "cost_saved_per_year", "customers_kept_per_year", "retention_value_per_year",
@@ -251,10 +269,6 @@ class FailureDemand:
         summary = pd.DataFrame(rows).reindex(columns=cols).set_index("reason")
         summary["rank"] = summary["value_per_year"].rank(ascending=False, method="first")
         self.summary_ = summary
-        self.top_ = top
-        if self.churn_skipped_:
-            self.warnings_.append(self.churn_skipped_)
-        return self
 
     def _churn_link(self, reason: str, top: list[str], exposure: pd.DataFrame, history: pd.DataFrame) -> dict:
         """The adjusted churn hazard ratio of customers who contacted about ``reason`` before their

@@ -49,11 +49,12 @@ PARTS = {
     "referred": "referrals",
 }
 #: The parts ``cxvalue run`` fits in a second process (:meth:`Analysis.compute_all`), in this order. Their
-#: inputs need only the checked data and the history (closing the loop is priced once the linkage models
-#: give the cost to serve: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`), so ``cxvalue run``
-#: hands them over before it fits the core (:func:`start_second_process`). (Who answered is fitted with
-#: the core: the business case's response weights come from it.)
-ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop")
+#: inputs need only the checked data and the history (closing the loop and failure demand are priced once
+#: the core gives the cost to serve and the margins: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`,
+#: :meth:`cxvalue.failure_demand.FailureDemand.price`), so ``cxvalue run`` hands them over before it fits
+#: the core (:func:`start_second_process`). (Who answered is fitted with the core: the business case's
+#: response weights come from it; so is failure demand when the scenario has its lever.)
+ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop", "failure_demand")
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -255,7 +256,7 @@ class Analysis:
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
-        the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop)
+        the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop, failure demand)
         are fitted in a :class:`SecondProcess` while this process computes the others; one
         handed to :func:`analyse` (``second``, from :func:`start_second_process`) may be fitting
         some of them already, and is used whatever ``second_process`` says. Their inputs are
@@ -287,6 +288,8 @@ class Analysis:
                 for name, (fitted, seconds) in second.results():
                     if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve
                         fitted.price(self.params["gross_margin"], self.cost_to_serve_per_customer_year())
+                    elif name == "failure_demand":  # and before the business case gave the margins
+                        fitted.price(self.case.clv["margin_per_year"], self.base)
                     self.__dict__.setdefault(name, fitted)
                     self.progress(f"{PARTS[name]} (second process)", seconds)
         finally:
@@ -315,7 +318,7 @@ def _can_spawn() -> bool:
 def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any], responses=None) -> tuple:
     """What :func:`_fit_part` needs to fit ``name`` of :data:`ELSEWHERE` without a database (settings, then
     frames: for the drivers, the responses first), from the data and the history only (closing the loop's
-    settings without the cost to serve); ``responses``, when given, is :func:`cxvalue.drivers.responses_frame`
+    settings without the cost to serve, failure demand's without the margins); ``responses``, when given, is :func:`cxvalue.drivers.responses_frame`
     already read."""
     from cxvalue import drivers
 
@@ -323,6 +326,11 @@ def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any]
         from cxvalue import closing_the_loop as ctl
 
         return _closing_the_loop_settings(checked, params), ctl.complaint_history(checked, params, hist)
+    if name == "failure_demand":
+        from cxvalue import failure_demand as fdm
+
+        return ({"params": params, "covariates": list(checked.covariates)}, fdm.reason_costs(checked, params),
+                fdm.reason_exposure(checked, hist, params), hist)
     responses = drivers.responses_frame(checked) if responses is None else responses
     if name == "journeys":
         return {"seed": params["seed"], "min_cell_size": params["min_cell_size"]}, responses, hist
@@ -374,10 +382,11 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     second = SecondProcess()
     try:
         responses = None  # read by the first of the drivers, handed on to the next
-        for name in ELSEWHERE:
+        lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
+        for name in [n for n in ELSEWHERE if not (lever and n == "failure_demand")]:
             args = timed(progress, f"{PARTS[name]}: its data",
                          lambda n=name: _early_inputs(n, checked, hist, params, responses))
-            if name != "closing_the_loop":
+            if name in ("journeys", "key_drivers"):
                 responses = args[1]
             second.submit(name, args)
     except BaseException:
@@ -389,15 +398,26 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
 def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
     """Fit part ``name`` of :data:`ELSEWHERE` on its inputs (:func:`_early_inputs`), in a
     second process; returns the fitted model and the seconds the fit took."""
+    import gc
+
     from cxvalue import drivers
+    from cxvalue import failure_demand as fdm
 
     t0 = time.perf_counter()
-    if name == "closing_the_loop":
-        fitted = _fit_closing_the_loop(settings, *frames)
-    elif name == "key_drivers":
-        fitted = drivers.KeyDrivers.from_params(settings).fit(*frames)
-    else:
-        fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
+    # what this process holds now (its modules, the inputs) is left out of the fit's own full collections
+    # (journeys vs touchpoints runs one after each of its 30 fits): 1.8 of its 13.6 s of CPU at 1M
+    gc.freeze()
+    try:
+        if name == "closing_the_loop":
+            fitted = _fit_closing_the_loop(settings, *frames)
+        elif name == "failure_demand":
+            fitted = fdm.FailureDemand.from_params(settings["params"], settings["covariates"]).fit(*frames)
+        elif name == "key_drivers":
+            fitted = drivers.KeyDrivers.from_params(settings).fit(*frames)
+        else:
+            fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
+    finally:
+        gc.unfreeze()
     seconds = time.perf_counter() - t0
     _release_memory()  # before the next fit in this process
     return fitted, seconds

@@ -77,6 +77,24 @@ def seeded(tmp_path_factory):
     return world, checked, h, fd
 
 
+def test_a_fit_valued_afterwards_equals_one_fitted_with_the_margins(seeded):
+    """``cxvalue run`` fits failure demand before the business case gives the margins and values it
+    after: the same summary, draws and results as a fit with them; without margins only costs are valued."""
+    _, checked, h, fd = seeded
+    p = config.load_params({"as_of": AS_OF})
+    later = fdm.FailureDemand.from_params(p, list(checked.covariates)).fit(fd.costs_, fdm.reason_exposure(checked, h, p), h)
+    assert later.mean_margin_ is None and later.summary["retention_value_per_year"].isna().all()
+    assert (later.summary["value_per_year"] == later.summary["cost_saved_per_year"]).all()
+    margin = pd.Series({"detractor": 1000.0, "passive": 1200.0, "promoter": 1300.0})
+    base = pd.Series({"detractor": 3000.0, "passive": 4000.0, "promoter": 2000.0})
+    assert later.price(margin, base) is later
+    pd.testing.assert_frame_equal(later.summary, fd.summary)
+    assert later.yearly_value_draws().tolist() == fd.yearly_value_draws().tolist()
+    assert later.results() == fd.results() and later.warnings_ == fd.warnings_
+    assert later.price(margin * 2, base).summary["retention_value_per_year"].sum() == pytest.approx(
+        2 * fd.summary["retention_value_per_year"].sum())
+
+
 def test_reason_costs_match_the_contacts(seeded):
     world, checked, _, fd = seeded
     c = world.contacts

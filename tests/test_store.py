@@ -228,9 +228,11 @@ def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, 
 
 
 def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monkeypatch):
-    """``cxvalue run`` on a large history fits journeys vs touchpoints, key drivers and closing the loop in
-    a second process started before the core (their inputs need only the data and the history), one after
-    the other: the same fitted models as fitted here, closing the loop priced at the core's cost to serve."""
+    """``cxvalue run`` on a large history fits journeys vs touchpoints, key drivers, closing the loop and
+    failure demand in a second process started before the core (their inputs need only the data and the
+    history), one after the other: the same fitted models as fitted here, closing the loop priced at the
+    core's cost to serve and failure demand at the business case's margins. With the scenario's
+    failure-demand lever the core fits failure demand itself."""
     monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)  # the small world counts as large
     from cxvalue import data as cxdata
     from cxvalue import history
@@ -241,22 +243,39 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     checked = cxdata.check(small_world_dir, params)
     hist = history.history(checked, params)
     second = pipeline.start_second_process(checked, hist, params, say)
-    assert list(second.pending) == list(pipeline.ELSEWHERE) == ["journeys", "key_drivers", "closing_the_loop"]
+    assert list(second.pending) == list(pipeline.ELSEWHERE) == ["journeys", "key_drivers", "closing_the_loop",
+                                                                 "failure_demand"]
     there = pipeline.analyse(small_world_dir, params, checked=checked, hist=hist, progress=say, second=second)
     there.compute_all(second_process=True)
     assert there.second is None  # handed back
     done = [s for s, t in lines if t is not None]
     assert [s for s in done if "second process" in s] == [
-        "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)"]
+        "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)",
+        "failure demand (second process)"]
     assert done.index("key drivers: its data") < done.index("linkage models")  # read before the core
     assert done.index("closing the loop: its data") < done.index("linkage models")
     assert there.closing_the_loop.cost_to_serve_per_customer_year == there.cost_to_serve_per_customer_year() > 0
-    for part in ("journeys", "closing_the_loop"):
+    for part in ("journeys", "closing_the_loop", "failure_demand"):
         assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
     assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
+    pd.testing.assert_frame_equal(there.failure_demand.summary, live.failure_demand.summary)
+    assert there.failure_demand.yearly_value_draws().tolist() == live.failure_demand.yearly_value_draws().tolist()
+    assert there.failure_demand.mean_margin_ == live.failure_demand.mean_margin_ > 0
     assert dumps(there.key_drivers.results(there.value_per_year, there.customers)) == dumps(
         live.key_drivers.results(live.value_per_year, live.customers))
     pd.testing.assert_frame_equal(there.key_drivers.summary, live.key_drivers.summary)
+    lever = config.load_params(overrides={"as_of": AS_OF, "scenario.failure_demand_reasons": "top"})
+
+    class Handed:  # what would be handed over, without a process
+        def __init__(self):
+            self.pending = {}
+
+        def submit(self, name, args):
+            self.pending[name] = args
+
+    monkeypatch.setattr(pipeline, "SecondProcess", Handed)
+    assert list(pipeline.start_second_process(checked, hist, lever).pending) == [
+        "journeys", "key_drivers", "closing_the_loop"]
     # small data, or no second process asked for: none started, everything fitted here
     monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", len(hist) + 1)
     assert pipeline.start_second_process(checked, hist, params) is None
