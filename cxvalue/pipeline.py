@@ -256,12 +256,13 @@ class Analysis:
         """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
-        the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop, failure demand)
-        are fitted in a :class:`SecondProcess` while this process computes the others; one
+        the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop,
+        failure demand) are fitted in a :class:`SecondProcess` while this process computes the others; one
         handed to :func:`analyse` (``second``, from :func:`start_second_process`) may be fitting
         some of them already, and is used whatever ``second_process`` says. Their inputs are
         read here, each submitted as soon as it is read; each fitted model comes back whole and
-        is the same as fitted here (closing the loop priced here, at this analysis's margin).
+        is the same as fitted here (closing the loop and failure demand priced here, at this
+        analysis's cost to serve and margins).
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
@@ -318,8 +319,8 @@ def _can_spawn() -> bool:
 def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any], responses=None) -> tuple:
     """What :func:`_fit_part` needs to fit ``name`` of :data:`ELSEWHERE` without a database (settings, then
     frames: for the drivers, the responses first), from the data and the history only (closing the loop's
-    settings without the cost to serve, failure demand's without the margins); ``responses``, when given, is :func:`cxvalue.drivers.responses_frame`
-    already read."""
+    settings without the cost to serve, failure demand's without the margins); ``responses``, when given,
+    is :func:`cxvalue.drivers.responses_frame` already read."""
     from cxvalue import drivers
 
     if name == "closing_the_loop":

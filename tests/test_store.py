@@ -281,6 +281,26 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     assert pipeline.start_second_process(checked, hist, params) is None
 
 
+@pytest.mark.parametrize("shape", ["no contacts table", "nobody left", "nps only, no contacts, no end_date"])
+def test_the_second_process_on_data_shaped_otherwise(shape, monkeypatch):
+    """What the second process fits, and what it skips for want of data (no contacts: no complaints and no
+    reasons; nobody who left: no churn to link), is what this process would fit and skip."""
+    from shapes import checked_history
+
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)
+    params, checked, hist = checked_history(shape)
+    params = {**params, "scenario": {**params["scenario"], "draws": 200}}
+    here = pipeline.analyse(checked, params, checked=checked, hist=hist).compute_all()
+    second = pipeline.start_second_process(checked, hist, params)
+    there = pipeline.analyse(checked, params, checked=checked, hist=hist, second=second).compute_all()
+    for part in ("journeys", "closing_the_loop", "failure_demand"):
+        assert dumps(getattr(there, part).results()) == dumps(getattr(here, part).results()), part
+        assert getattr(there, part).warnings_ == getattr(here, part).warnings_, part
+    assert dumps(there.key_drivers.results(there.value_per_year, there.customers)) == dumps(
+        here.key_drivers.results(here.value_per_year, here.customers))
+    assert there.skipped() == here.skipped()
+
+
 def test_reading_the_rest_of_a_core_only_store_waits_for_it(live, small_world_dir, tmp_path, monkeypatch):
     """The run stores the core first and the notebooks start on it: a part outside the core, and the
     lists of every part's skips and caveats, wait until the whole analysis is stored (or the run says it
