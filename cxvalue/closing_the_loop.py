@@ -596,7 +596,7 @@ class ClosingTheLoop:
             self.gross_margin = gross_margin
         if cost_to_serve_per_customer_year is not None:
             self.cost_to_serve_per_customer_year = cost_to_serve_per_customer_year
-        if hasattr(self, "years_kept_draws_") and not self.skipped_:
+        if hasattr(self, "years_kept_draws_"):  # fitted, not skipped (a refit or skip deletes it)
             self._price()
         return self
 

@@ -213,7 +213,7 @@ class FailureDemand:
         """Value the fitted reasons at these margins and base (as :meth:`fit`'s): the costs and the churn
         links do not depend on them, so a model fitted before the business case (``cxvalue run`` fits it
         beside the linkage models) is valued afterwards, with the same draws. Returns ``self``."""
-        if hasattr(self, "rows_") and not self.skipped_:
+        if hasattr(self, "rows_"):  # fitted, not skipped (a refit or skip deletes it)
             self._price(margin_per_year, customers)
         return self
 

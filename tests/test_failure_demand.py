@@ -93,6 +93,7 @@ def test_a_fit_valued_afterwards_equals_one_fitted_with_the_margins(seeded):
     assert later.results() == fd.results() and later.warnings_ == fd.warnings_
     assert later.price(margin * 2, base).summary["retention_value_per_year"].sum() == pytest.approx(
         2 * fd.summary["retention_value_per_year"].sum())
+    assert not hasattr(fdm.FailureDemand(["detractor", "passive"], "passive").price(margin, base), "summary_")
 
 
 def test_reason_costs_match_the_contacts(seeded):

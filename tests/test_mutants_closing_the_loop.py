@@ -215,6 +215,21 @@ def test_a_fit_priced_afterwards_equals_one_fitted_at_that_margin():
                                "reported."]
     skipped = ctl.ClosingTheLoop(min_group_size=1).fit(_complaints(ONE).assign(churned=False))
     assert skipped.skipped_ and skipped.price(0.6, 10.0).value_ == {}
+    assert not hasattr(ctl.ClosingTheLoop().price(0.6, 10.0), "value_")  # nothing fitted: nothing to price
+
+
+def test_every_draw_of_the_value_counts_once():
+    """The value's draws are worked through 50 at a time: 130 draws give 130 values, each draw's own, in order."""
+    m = _one(horizon_years=3, discount_rate=0.1, draws=130, seed=7)
+    res = m.churn_result_
+    draws = np.random.default_rng(7).multivariate_normal(res.params.to_numpy(), res.cov_params().to_numpy(),
+                                                         size=130, method="eigh")
+    delta = np.log(1.1)
+    by_hand = []
+    for const, b in draws:
+        y = [(1 - np.exp(-(np.exp(const + o * b) + delta) * 3)) / (np.exp(const + o * b) + delta) for o in (0, 1)]
+        by_hand.append(y[0] - y[1])
+    assert m.years_kept_draws_ == pytest.approx(by_hand, rel=1e-9)
 
 
 def test_one_interval_results():
@@ -1168,8 +1183,10 @@ def test_value_interval_from_a_sample_of_complainers_is_the_whole_ones():
 
     c = _size_confounded_complaints(1.6, n=8000)
     fits = {vs: ctl.ClosingTheLoop(draws=200, min_group_size=1, value_sample=vs).fit(c).value_
-            for vs in (10 ** 9, 100)}
+            for vs in (10 ** 9, 100, 7999)}
     whole, sample = fits[10 ** 9], fits[100]
+    # all complainers but one, drawn without replacement: the whole interval to 4e-6 (with replacement 2e-4 off)
+    assert fits[7999]["value_ci"] == pytest.approx(whole["value_ci"], rel=5e-5)
     assert sample["value_per_resolved_complaint"] == whole["value_per_resolved_complaint"]
     assert sample["value_ci"] == pytest.approx(whole["value_ci"], rel=0.004)
     assert sample["value_ci"] != whole["value_ci"]  # the draws did run on the sample
