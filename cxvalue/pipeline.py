@@ -390,6 +390,7 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
             if name in ("journeys", "key_drivers"):
                 responses = args[1]
             second.submit(name, args)
+            _release_memory()  # what the reading left behind, before the next and the core
     except BaseException:
         second.shutdown()
         raise
@@ -506,6 +507,7 @@ def analyse(source: Any, params: dict[str, Any], *, checked: cxdata.CheckedData 
         return revenue, cost, churn, referrals
 
     revenue, cost, churn, referrals = timed(progress, "linkage models", fit_linkage)
+    _release_memory()  # the fits' working copies, before who answered's own (the run's peak sat on both)
     bought = None
     if non_contractual:
         bought = timed(progress, "purchase model (BG/NBD)",
