@@ -275,12 +275,8 @@ class Analysis:
             second = SecondProcess()
         try:
             if second is not None:
-                for name in ELSEWHERE:
-                    if name not in self.__dict__ and name not in second.pending:
-                        args = timed(self.progress, f"{PARTS[name]}: its data",
-                                     lambda n=name: _early_inputs(n, self.checked, self.history, self.params))
-                        second.submit(name, args)
-                        _release_memory()
+                second.hand_over([n for n in ELSEWHERE if n not in self.__dict__ and n not in second.pending],
+                                 self.checked, self.history, self.params, self.progress)
             for name in PARTS:
                 if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
@@ -363,6 +359,19 @@ class SecondProcess:
     def submit(self, name: str, args: tuple) -> None:
         self.pending[name] = self.pool.submit(_fit_part, name, *args)
 
+    def hand_over(self, names: list[str], checked, hist: pd.DataFrame, params: dict[str, Any],
+                  progress: Progress = quiet) -> None:
+        """Read the inputs of the parts ``names`` (:func:`_early_inputs`; the responses once for both
+        drivers) and submit each as soon as it is read, giving back what the reading left behind."""
+        responses = None
+        for name in names:
+            args = timed(progress, f"{PARTS[name]}: its data",
+                         lambda n=name: _early_inputs(n, checked, hist, params, responses))
+            if name in ("journeys", "key_drivers"):
+                responses = args[1]
+            self.submit(name, args)
+            _release_memory()  # before the next and the core
+
     def results(self):
         """(name, (fitted model, seconds)) of each part handed over, in that order, as each ends."""
         for name, future in self.pending.items():
@@ -379,18 +388,11 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     or where no process can be started."""
     if len(hist) < SECOND_PROCESS_FROM or not _can_spawn():
         return None
-    progress = progress or quiet
     second = SecondProcess()
     try:
-        responses = None  # read by the first of the drivers, handed on to the next
         lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
-        for name in [n for n in ELSEWHERE if not (lever and n == "failure_demand")]:
-            args = timed(progress, f"{PARTS[name]}: its data",
-                         lambda n=name: _early_inputs(n, checked, hist, params, responses))
-            if name in ("journeys", "key_drivers"):
-                responses = args[1]
-            second.submit(name, args)
-            _release_memory()  # what the reading left behind, before the next and the core
+        second.hand_over([n for n in ELSEWHERE if not (lever and n == "failure_demand")], checked, hist, params,
+                         progress or quiet)
     except BaseException:
         second.shutdown()
         raise
