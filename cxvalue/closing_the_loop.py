@@ -218,11 +218,12 @@ def loop_person_periods(duration_days, resolution_days, churned, intervals: tupl
     ev = np.asarray(churned, bool)
     event_open = ev & (d <= s)
     frames = []
-    for lo, hi in zip(intervals[:-1], intervals[1:]):
-        label = period_label(lo, hi)
+    # period and state as categories (codes, not millions of strings: the churn fit reads their codes)
+    periods, states = _period_labels(intervals), ["open", "resolved"]
+    for k, (lo, hi) in enumerate(zip(intervals[:-1], intervals[1:])):
         in_interval = ev & ((d > lo) | (lo == 0)) & (d <= hi)
-        for state, a, b, event in (("open", np.full_like(d, lo), np.minimum(np.minimum(hi, s), d), event_open),
-                                   ("resolved", np.maximum(lo, s), np.minimum(hi, d), ev & ~event_open)):
+        for j, a, b, event in ((0, np.full_like(d, lo), np.minimum(np.minimum(hi, s), d), event_open),
+                               (1, np.maximum(lo, s), np.minimum(hi, d), ev & ~event_open)):
             length = b - a
             hit = in_interval & event
             keep = (length > 0) | hit
@@ -230,7 +231,9 @@ def loop_person_periods(duration_days, resolution_days, churned, intervals: tupl
                 continue
             idx = np.flatnonzero(keep)
             exposure = np.where(hit[idx], np.maximum(length[idx], 0.5), length[idx])
-            frames.append(pd.DataFrame({"row": idx, "period": label, "state": state,
+            frames.append(pd.DataFrame({"row": idx,
+                                        "period": pd.Categorical.from_codes(np.full(len(idx), k), categories=periods),
+                                        "state": pd.Categorical.from_codes(np.full(len(idx), j), categories=states),
                                         "exposure_years": exposure / DAYS_PER_YEAR,
                                         "event": hit[idx].astype(float)}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
@@ -356,15 +359,17 @@ class ClosingTheLoop:
             adj = self._adjustment(complaints, binned=False).reset_index(drop=True)
         pp = loop_person_periods(complaints["duration_days"], complaints["resolution_days"], complaints["churned"],
                                  self.intervals)
-        if speed:
-            fast = (complaints["resolution_days"] <= self.fast_days).to_numpy()[pp["row"]]
-            pp["state"] = np.where(pp["state"] == "open", "open", np.where(fast, "resolved_fast", "resolved_later"))
+        open_ = (pp["state"] == "open").to_numpy()
         # a state nobody spent time in is not estimable (its column would be the constant's twin)
         wording = {"open": "with the complaint open", "resolved": "after the complaint was resolved",
                    "resolved_fast": f"after a complaint resolved within {self.fast_days} days",
                    "resolved_later": f"after a complaint resolved later than {self.fast_days} days"}
         needed = ["open", "resolved_fast", "resolved_later"] if speed else ["open", "resolved"]
-        state = pd.Categorical(pp["state"], categories=needed).codes.astype(np.int64)
+        if speed:  # codes of needed
+            fast = (complaints["resolution_days"] <= self.fast_days).to_numpy()[pp["row"]]
+            state = np.where(open_, 0, np.where(fast, 1, 2)).astype(np.int64)
+        else:
+            state = np.where(open_, 0, 1).astype(np.int64)
         lacking = [wording[st] for i, st in enumerate(needed) if not (state == i).any()]
         require(not lacking, f"Closing the loop could not be measured: within the follow-up (max_followup_days after "
                              f"the complaint) no complainer spent any time {' or '.join(lacking)}, so there is nothing "

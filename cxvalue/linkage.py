@@ -19,6 +19,7 @@ from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from cxvalue import evalue, piecewise
+from cxvalue.comparisons import observed_results, within_disagrees
 from cxvalue.exceptions import ModelError
 from cxvalue.history import DAYS_PER_YEAR
 
@@ -80,18 +81,6 @@ def observed_summary(history: pd.DataFrame, reference_group: str, min_group_size
     out["small_group"] = out["customers"] < min_group_size
     out.index.name = "group"
     return out
-
-
-def observed_results(summary: pd.DataFrame) -> dict[str, Any]:
-    """The observed part of ``results.json``'s ``linkage`` block."""
-    def num(x):
-        return None if pd.isna(x) else float(x)
-
-    return {
-        "revenue": {g: {"observed": num(r.revenue_per_customer_year)} for g, r in summary.iterrows()},
-        "churn": {g: {"observed_rate_12m": num(r.churn_rate_12m)} for g, r in summary.iterrows()},
-        "cost_to_serve": {g: {"observed": num(r.cost_to_serve_per_customer_year)} for g, r in summary.iterrows()},
-    }
 
 
 # --------------------------------------------------------------------------- adjusted models
@@ -256,13 +245,6 @@ class _Skippable:
         from cxvalue.display import fitted_html
 
         return fitted_html(self, type(self).__name__)
-
-
-def within_disagrees(row) -> bool:
-    """A rate model's summary row whose within-customer 95% interval and the covariate-adjusted
-    comparison's 95% interval do not overlap (False where either is missing)."""
-    lo, hi = ("covariates_lo", "covariates_hi") if "covariates_lo" in row else ("ratio_lo", "ratio_hi")
-    return bool(row["within_lo"] > row[hi] or row["within_hi"] < row[lo])
 
 
 def keep_estimates(*results: Any) -> None:

@@ -1120,7 +1120,7 @@ def within_customer_sentences(models: dict[str, Any], reference: str) -> list[st
     whether the two agree (their 95% intervals overlap). The one that is not a model's headline
     (``method_``) is shown as its check. ``models``: ``{"revenue": RevenueModel, "cost to serve":
     CostToServeModel}``, fitted (a skipped model, or one without the check, says nothing)."""
-    from cxvalue.linkage import within_disagrees
+    from cxvalue.comparisons import within_disagrees
 
     checks = {"within": [], "covariates": []}  # the check shown, by the headline it checks
     disagree = []

@@ -252,8 +252,8 @@ class Analysis:
         return self._timed(PARTS["referred"], lambda: referrals.referred_customers(
             self.checked, self.history, self.params["min_cell_size"]))
 
-    def compute_all(self, second_process: bool = False) -> "Analysis":
-        """Compute every part now (``cxvalue run`` does, before the notebooks); returns ``self``.
+    def compute_all(self, second_process: bool = False, on_part: Callable[[str], Any] | None = None) -> "Analysis":
+        """Compute every part now (``cxvalue run`` does, beside the notebooks); returns ``self``.
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
         the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop,
@@ -266,7 +266,9 @@ class Analysis:
 
         After each part computed here, on a process above 1 GB, the memory its fit left behind
         is given back (statsmodels results hold reference cycles that only the cycle collector
-        frees), so one part's peak does not sit on top of the last one's garbage.
+        frees), so one part's peak does not sit on top of the last one's garbage; then
+        ``on_part(name)`` is called (``cxvalue run`` stores what is done, for the notebooks waiting
+        for it).
         """
         second, self.second = self.second, None
         big = len(self.history) >= SECOND_PROCESS_FROM  # below, starting a process costs more than it saves
@@ -281,6 +283,8 @@ class Analysis:
                 if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
                     _release_memory()
+                    if on_part is not None:
+                        on_part(name)
             if second is not None:
                 for name, (fitted, seconds) in second.results():
                     if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve

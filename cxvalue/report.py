@@ -46,22 +46,26 @@ def notebooks() -> list[Path]:
     return found
 
 
-def _waits(nb: Path) -> bool:
-    """Whether notebook ``nb`` reads a part of the analysis that the run stores only once the whole
-    analysis is done (:func:`cxvalue.store.waits_for_the_rest`): read from its code, for the run
-    order only (a notebook that reads the rest waits for it whatever the order)."""
+def _waits_for(nb: Path) -> int:
+    """When notebook ``nb`` can run to its end: -1 at once (it shows only the core analysis), else
+    the place, in :func:`cxvalue.store.stored_order`, of the last part of the rest of the
+    analysis it reads (read from its code, for the run order only: a notebook waits for what it
+    reads whatever the order)."""
     import nbformat
 
-    from cxvalue.store import waits_for_the_rest
+    from cxvalue.store import stored_order, waits_for_the_rest
 
     code = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code")
-    return any(waits_for_the_rest(name) for name in re.findall(r"\banalysis\.(\w+)", code))
+    order = stored_order()
+    read = [name for name in re.findall(r"\banalysis\.(\w+)", code) if waits_for_the_rest(name)]
+    return max((order.index(n) if n in order else len(order) for n in read), default=-1)
 
 
 def run_order(notebook_files: list[Path]) -> list[Path]:
     """The notebooks that show only the core analysis first (they run while the run computes the
-    rest), then those that wait for it; each in name order. The report keeps the name order."""
-    return sorted(notebook_files, key=_waits)
+    rest), then the others in the order the run stores the parts they wait for; ties in name
+    order. The report keeps the name order."""
+    return sorted(notebook_files, key=_waits_for)
 
 
 def ensure_kernel() -> str:
@@ -294,8 +298,9 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         del hist
 
         def rest_of_the_analysis() -> None:
-            try:
-                analysis.compute_all(second_process=_workers(workers) > 1)
+            try:  # each part stored as it is done: a notebook waits only for the parts it shows
+                analysis.compute_all(second_process=_workers(workers) > 1,
+                                     on_part=lambda name: store.save(analysis, folder, key, complete=False))
                 timed(progress, "storing the analysis", lambda: store.save(analysis, folder, key))
             except BaseException as exc:
                 store.mark_failed(folder, f"{type(exc).__name__}: {exc}")

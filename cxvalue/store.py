@@ -73,9 +73,21 @@ CORE = {"checked", "revenue", "cost_to_serve", "churn", "referrals", "who_answer
 
 
 def waits_for_the_rest(name: str) -> bool:
-    """Whether reading ``name`` of a stored analysis that holds only the core waits for the whole:
-    a part or frame outside :data:`CORE`, or ``skipped()`` and ``warnings()`` (which list every part's)."""
-    return name in ("skipped", "warnings") or (name in FRAMES or name in PARTS) and name not in CORE
+    """Whether reading ``name`` of a stored analysis that holds only the core may wait: a part or
+    frame outside :data:`CORE` (until a later save stores it). ``skipped()`` and ``warnings()`` are
+    the core's (the linkage models' and the business case's) and never wait."""
+    return (name in FRAMES or name in PARTS) and name not in CORE
+
+
+def stored_order() -> list[str]:
+    """The parts and frames outside :data:`CORE` in the order ``cxvalue run`` stores them: the parts
+    it computes itself (:data:`cxvalue.pipeline.PARTS` order), then those fitted in its second
+    process (:data:`cxvalue.pipeline.ELSEWHERE`), then the frames computed from them."""
+    from cxvalue.pipeline import ELSEWHERE
+    from cxvalue.pipeline import PARTS as ANALYSIS_PARTS
+
+    here = [p for p in ANALYSIS_PARTS if p not in ELSEWHERE]
+    return [*here, *ELSEWHERE, *[f for f in FRAMES if f not in CORE and f not in ANALYSIS_PARTS]]
 
 
 #: What the business case's ``inputs`` the report reads (the Excel workbook, which needs them
@@ -246,20 +258,26 @@ def _state_of(kind: str, obj: Any) -> dict[str, Any]:
 
 def save(analysis: Any, folder: str | Path, key: dict[str, Any], complete: bool = True) -> Path:
     """Write ``analysis`` and ``key`` to ``folder``: every part (computing what is not yet
-    computed), or with ``complete=False`` only the core (:data:`CORE`: the history, the
-    linkage models and the business case), so that notebooks can start while the rest is
-    computed; a later ``save`` of the whole analysis completes it. The state file is replaced
-    in one rename, so a reader sees the core or the whole, never half."""
+    computed), or with ``complete=False`` the core (:data:`CORE`: the history, the linkage
+    models and the business case) and whichever other parts are computed already, so that
+    notebooks can start while the rest is computed (one that reads a part not stored yet waits
+    for it). A later ``save`` with the same key adds to it, re-using what was written; the state
+    file is replaced in one rename, so a reader sees one save or the next, never half of one."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if complete:
         analysis.compute_all()
+    computed = analysis.__dict__  # the cached parts computed so far (and the dataclass's fields)
+
+    def ready(name: str) -> bool:
+        return complete or name in CORE or name in computed
+
     doc: dict[str, Any] = {"format": FORMAT, "complete": complete, "values": {}, "frames": {}, "parts": {}}
-    core: dict[str, Any] = {"frames": {}, "parts": {}}  # what the core save wrote already
-    if complete and (folder / STATE_FILE).is_file():
+    written: dict[str, Any] = {"frames": {}, "parts": {}}  # what an earlier save of this analysis wrote already
+    if (folder / STATE_FILE).is_file():
         earlier = json.loads((folder / STATE_FILE).read_text())
         if not earlier.get("complete") and json.loads((folder / KEY_FILE).read_text()).get("key") == key.get("key"):
-            core = earlier
+            written = earlier
 
     def put(name: str, value: Any) -> Any:
         if _is_frame(value):
@@ -269,22 +287,23 @@ def save(analysis: Any, folder: str | Path, key: dict[str, Any], complete: bool 
     for name in VALUES:
         doc["values"][name] = encode(getattr(analysis, name))
     for name in FRAMES:
-        if name in core["frames"]:
-            doc["frames"][name] = core["frames"][name]
-        elif not (complete or name in CORE):
+        if name in written["frames"]:
+            doc["frames"][name] = written["frames"][name]
+        elif not ready(name):
             continue
         elif getattr(analysis, name) is None:  # response_weights without weighting
             doc["values"][name] = None
         else:
             doc["frames"][name] = _write_frame(getattr(analysis, name), folder / f"{name}.parquet")
+    # the core's: the linkage models' and the business case's (Analysis.skipped, Analysis.warnings)
     doc["values"]["skipped"] = encode(analysis.skipped())
     doc["values"]["warnings"] = encode(analysis.warnings())
     doc["values"]["cost_to_serve_per_customer_year"] = analysis.cost_to_serve_per_customer_year()
     for kind, (_, calls) in PARTS.items():
-        if not complete and kind not in CORE:
+        if kind in written["parts"]:
+            doc["parts"][kind] = written["parts"][kind]
             continue
-        if kind in core["parts"]:
-            doc["parts"][kind] = core["parts"][kind]
+        if not ready(kind):
             continue
         obj = analysis.checked if kind == "checked" else getattr(analysis, kind)
         if obj is None:
@@ -292,10 +311,9 @@ def save(analysis: Any, folder: str | Path, key: dict[str, Any], complete: bool 
             continue
         state = {a: put(f"{kind}.{a}", v) for a, v in _state_of(kind, obj).items()}
         answers = {c: put(f"{kind}.{c}()", getattr(obj, c)()) for c in calls}
+        if kind == "key_drivers":  # its results price a rating point at the business case's values
+            answers["results"] = encode(obj.results(analysis.value_per_year, analysis.customers))
         doc["parts"][kind] = {"state": state, "calls": answers}
-    if complete:
-        kd = analysis.key_drivers
-        doc["parts"]["key_drivers"]["calls"]["results"] = encode(kd.results(analysis.value_per_year, analysis.customers))
     (folder / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
     tmp = folder / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(doc, allow_nan=False))
@@ -335,8 +353,13 @@ class StoredAnalysis:
                 kind, {a: _unpack(folder, v) for a, v in part["state"].items()},
                 {c: _unpack(folder, v) for c, v in part["calls"].items()})
 
-    def _wait(self) -> None:
-        """Wait for the run to store the rest of the analysis (it computes it while notebooks start)."""
+    def _stored(self, name: str) -> bool:
+        d = self.__dict__
+        return name in d.get("_frames", {}) or name in d.get("_parts", {}) or name in d.get("_values", {})
+
+    def _wait(self, name: str) -> None:
+        """Wait until the run has stored ``name`` (it computes the rest of the analysis while
+        notebooks start, and stores each part as it is done)."""
         import time
 
         deadline = time.monotonic() + WAIT_S
@@ -345,16 +368,16 @@ class StoredAnalysis:
             if failed.is_file():
                 raise RuntimeError(f"the run's analysis failed: {failed.read_text()}")
             doc = json.loads((self._folder / STATE_FILE).read_text())
-            if doc.get("complete"):
+            if doc.get("complete") or any(name in doc[k] for k in ("frames", "parts", "values")):
                 self._read(doc)
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"the run did not finish its analysis in {self._folder} within {WAIT_S} s")
+        raise TimeoutError(f"the run did not store {name!r} of its analysis in {self._folder} within {WAIT_S} s")
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
-        if not d.get("_complete", True) and waits_for_the_rest(name):
-            self._wait()
+        if not d.get("_complete", True) and waits_for_the_rest(name) and not self._stored(name):
+            self._wait(name)
         if name in d.get("_values", {}) and name not in ("skipped", "warnings", "cost_to_serve_per_customer_year"):
             return d["_values"][name]
         if name in d.get("_frames", {}):
@@ -367,13 +390,9 @@ class StoredAnalysis:
         raise AttributeError(f"the stored analysis has no {name!r}")
 
     def skipped(self) -> dict[str, str]:
-        if not self._complete:  # every part's: the rest of the analysis too
-            self._wait()
         return self._values["skipped"]
 
     def warnings(self) -> list[str]:
-        if not self._complete:
-            self._wait()
         return self._values["warnings"]
 
     def cost_to_serve_per_customer_year(self) -> float:

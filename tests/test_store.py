@@ -304,36 +304,55 @@ def test_the_second_process_on_data_shaped_otherwise(shape, monkeypatch):
     assert there.skipped() == here.skipped()
 
 
-def test_reading_the_rest_of_a_core_only_store_waits_for_it(live, small_world_dir, tmp_path, monkeypatch):
-    """The run stores the core first and the notebooks start on it: a part outside the core, and the
-    lists of every part's skips and caveats, wait until the whole analysis is stored (or the run says it
-    failed); the core answers at once."""
+def test_a_store_of_the_core_grows_part_by_part_and_each_reader_waits_for_its_own(live, small_world_dir, tmp_path,
+                                                                                   monkeypatch):
+    """The run stores the core first, then each part as it is done, and the notebooks start on the core: a
+    part not stored yet waits until a later save stores it (or the run says it failed); the core, with its
+    lists of skips and caveats (the linkage models' and the business case's), answers at once; each save
+    keeps what the ones before it wrote."""
+    import dataclasses
+
     params = config.load_params(overrides={"as_of": AS_OF, "scenario.draws": 500})
     data = str(small_world_dir)
     key = store.run_key(params, data, live.checked.source.files, live.checked.source.file_hashes(), [])
-    store.save(live, tmp_path, key, complete=False)
+    core_only = dataclasses.replace(live)  # the same core, no other part computed yet
+    assert not {"placebo", "key_drivers", "value_per_point"} & set(core_only.__dict__)
+    store.save(core_only, tmp_path, key, complete=False)
     monkeypatch.setattr(store, "WAIT_S", 0.5)
-    core = store.load(tmp_path, params, data, [])
-    assert core.revenue.results() == live.revenue.results() and core.observed is not None  # no wait
-    for read in (lambda a: a.placebo, lambda a: a.key_drivers, lambda a: a.skipped(), lambda a: a.warnings()):
+    reader = store.load(tmp_path, params, data, [])
+    assert reader.revenue.results() == live.revenue.results() and reader.observed is not None  # no wait
+    assert dumps(reader.skipped()) == dumps(live.skipped()) and reader.warnings() == live.warnings()
+    for read in (lambda a: a.placebo, lambda a: a.key_drivers, lambda a: a.value_per_point):
         with pytest.raises(TimeoutError):
             read(store.load(tmp_path, params, data, []))
-    assert store.waits_for_the_rest("placebo") and store.waits_for_the_rest("skipped")
+    assert store.waits_for_the_rest("placebo") and store.waits_for_the_rest("value_per_point")
     assert not store.waits_for_the_rest("history") and not store.waits_for_the_rest("case")
-    store.save(live, tmp_path, key)  # the whole: the same reader now answers
-    assert dumps(core.skipped()) == dumps(live.skipped()) and core.warnings() == live.warnings()
-    assert dumps(core.placebo.results()) == dumps(live.placebo.results())
-    store.save(live, tmp_path, key, complete=False)
+    assert not store.waits_for_the_rest("skipped") and not store.waits_for_the_rest("warnings")
+    written = (tmp_path / "history.parquet").stat().st_mtime_ns
+
+    core_only.__dict__["placebo"] = live.placebo  # as compute_all leaves it once the placebo check is done
+    store.save(core_only, tmp_path, key, complete=False)
+    assert dumps(reader.placebo.results()) == dumps(live.placebo.results())  # the same reader, now at once
+    with pytest.raises(TimeoutError):
+        reader.key_drivers
+    store.save(live, tmp_path, key)  # the whole
+    assert dumps(reader.key_drivers.results()) == dumps(live.key_drivers.results(live.value_per_year, live.customers))
+    _equal(reader.value_per_point, live.value_per_point)
+    assert (tmp_path / "history.parquet").stat().st_mtime_ns == written  # the core's frames written once
+
+    store.save(core_only, tmp_path, key, complete=False)
     store.mark_failed(tmp_path, "ValueError: no")
     with pytest.raises(RuntimeError, match="no"):
-        store.load(tmp_path, params, data, []).warnings()
+        store.load(tmp_path, params, data, []).key_drivers
 
 
 def test_notebooks_that_show_only_the_core_run_first():
     """While the run computes the rest of the analysis, the notebooks that need only the core run (the
-    customer histories; the assumptions read no analysis); the others wait for it after them."""
+    business case, the customer histories; the assumptions read no analysis); the others after them, in
+    the order the run stores the parts they wait for: the summary's scorecard, goals and maturity come
+    first, then the linkage's placebo check, then the drivers' parts from the second process."""
     from cxvalue import report
 
     order = [p.name for p in report.run_order(report.notebooks())]
-    assert order == ["04-customer-histories.ipynb", "06-assumptions-and-method.ipynb", "01-summary.ipynb",
-                     "02-value-linkage.ipynb", "03-business-case.ipynb", "05-drivers.ipynb"]
+    assert order == ["03-business-case.ipynb", "04-customer-histories.ipynb", "06-assumptions-and-method.ipynb",
+                     "01-summary.ipynb", "02-value-linkage.ipynb", "05-drivers.ipynb"]
