@@ -52,9 +52,13 @@ PARTS = {
 #: inputs need only the checked data and the history (closing the loop and failure demand are priced once
 #: the core gives the cost to serve and the margins: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`,
 #: :meth:`cxvalue.failure_demand.FailureDemand.price`), so ``cxvalue run`` hands them over before it fits
-#: the core (:func:`start_second_process`). (Who answered is fitted with the core: the business case's
-#: response weights come from it; so is failure demand when the scenario has its lever.)
-ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop", "failure_demand")
+#: the core (:func:`start_second_process`), all but those of :data:`AFTER_THE_CORE`. (Who answered is
+#: fitted with the core: the business case's response weights come from it; so is failure demand when
+#: the scenario has its lever.)
+ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop", "failure_demand", "placebo")
+#: Of :data:`ELSEWHERE`, the parts whose inputs are read once the core is stored (the notebooks start
+#: on the core; by then the second process has fitted the others): the placebo check's second history.
+AFTER_THE_CORE = ("placebo",)
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -257,7 +261,8 @@ class Analysis:
 
         With ``second_process`` and a history of :data:`SECOND_PROCESS_FROM` customers or more,
         the parts of :data:`ELSEWHERE` (journeys vs touchpoints, key drivers, closing the loop,
-        failure demand) are fitted in a :class:`SecondProcess` while this process computes the others; one
+        failure demand, the placebo check) are fitted in a :class:`SecondProcess` while this process
+        computes the others, and taken as each is done; one
         handed to :func:`analyse` (``second``, from :func:`start_second_process`) may be fitting
         some of them already, and is used whatever ``second_process`` says. Their inputs are
         read here, each submitted as soon as it is read; each fitted model comes back whole and
@@ -280,25 +285,33 @@ class Analysis:
                 second.hand_over([n for n in ELSEWHERE if n not in self.__dict__ and n not in second.pending],
                                  self.checked, self.history, self.params, self.progress)
             for name in PARTS:
+                if second is not None:
+                    self._collect(second, on_part, wait=False)
                 if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
                     _release_memory()
                     if on_part is not None:
                         on_part(name)
             if second is not None:
-                for name, (fitted, seconds) in second.results():
-                    if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve
-                        fitted.price(self.params["gross_margin"], self.cost_to_serve_per_customer_year())
-                    elif name == "failure_demand":  # and before the business case gave the margins
-                        fitted.price(self.case.clv["margin_per_year"], self.base)
-                    self.__dict__.setdefault(name, fitted)
-                    self.progress(f"{PARTS[name]} (second process)", seconds)
+                self._collect(second, on_part, wait=True)
         finally:
             if second is not None:
                 second.shutdown()
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self
+
+    def _collect(self, second: "SecondProcess", on_part: Callable[[str], Any] | None, wait: bool) -> None:
+        """Take the parts ``second`` has fitted (``wait``: all, waiting for each), priced here."""
+        for name, (fitted, seconds) in second.results(wait):
+            if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve
+                fitted.price(self.params["gross_margin"], self.cost_to_serve_per_customer_year())
+            elif name == "failure_demand":  # and before the business case gave the margins
+                fitted.price(self.case.clv["margin_per_year"], self.base)
+            self.__dict__.setdefault(name, fitted)
+            self.progress(f"{PARTS[name]} (second process)", seconds)
+            if on_part is not None:
+                on_part(name)
 
     def _repr_html_(self) -> str:
         from cxvalue.display import analysis_html
@@ -332,6 +345,12 @@ def _early_inputs(name: str, checked, hist: pd.DataFrame, params: dict[str, Any]
 
         return ({"params": params, "covariates": list(checked.covariates)}, fdm.reason_costs(checked, params),
                 fdm.reason_exposure(checked, hist, params), hist)
+    if name == "placebo":
+        from cxvalue.placebo import shifted_history
+
+        return ({"reference_group": config.reference_group(params), "covariates": list(checked.covariates),
+                 "min_group_size": params["min_group_size"], "params": params,
+                 "has_contacts": "contacts" in checked.tables}, shifted_history(checked, params))
     responses = drivers.responses_frame(checked) if responses is None else responses
     if name == "journeys":
         return {"seed": params["seed"], "min_cell_size": params["min_cell_size"]}, responses, hist
@@ -366,7 +385,14 @@ class SecondProcess:
     def hand_over(self, names: list[str], checked, hist: pd.DataFrame, params: dict[str, Any],
                   progress: Progress = quiet) -> None:
         """Read the inputs of the parts ``names`` (:func:`_early_inputs`; the responses once for both
-        drivers) and submit each as soon as it is read, giving back what the reading left behind."""
+        drivers) and submit each as soon as it is read, giving back what the reading left behind.
+
+        From here on the run's database engine works on one thread (:func:`cxvalue.data.one_thread`):
+        with this process's fits on the other core, a query on two threads took a third more CPU
+        time, and slowed the fits beside it by as much (bench/README.md)."""
+        from cxvalue.data import one_thread
+
+        one_thread(checked)
         responses = None
         for name in names:
             args = timed(progress, f"{PARTS[name]}: its data",
@@ -376,9 +402,13 @@ class SecondProcess:
             self.submit(name, args)
             _release_memory()  # before the next and the core
 
-    def results(self):
-        """(name, (fitted model, seconds)) of each part handed over, in that order, as each ends."""
-        for name, future in self.pending.items():
+    def results(self, wait: bool = True):
+        """(name, (fitted model, seconds)) of each part handed over and not yet taken, in that order, as
+        each ends; without ``wait``, only those already fitted."""
+        for name, future in list(self.pending.items()):
+            if not (wait or future.done()):
+                return  # fitted in turn: the later ones are not done either
+            del self.pending[name]
             yield name, future.result()
 
     def shutdown(self) -> None:
@@ -395,8 +425,8 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     second = SecondProcess()
     try:
         lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
-        second.hand_over([n for n in ELSEWHERE if not (lever and n == "failure_demand")], checked, hist, params,
-                         progress or quiet)
+        second.hand_over([n for n in ELSEWHERE if n not in AFTER_THE_CORE and not (lever and n == "failure_demand")],
+                         checked, hist, params, progress or quiet)
     except BaseException:
         second.shutdown()
         raise
@@ -422,6 +452,11 @@ def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):
             fitted = fdm.FailureDemand.from_params(settings["params"], settings["covariates"]).fit(*frames)
         elif name == "key_drivers":
             fitted = drivers.KeyDrivers.from_params(settings).fit(*frames)
+        elif name == "placebo":
+            from cxvalue.placebo import Placebo
+
+            fitted = Placebo(settings["reference_group"], settings["covariates"], settings["min_group_size"]
+                             ).fit_shifted(*frames, settings["params"], settings["has_contacts"])
         else:
             fitted = drivers.JourneysVsTouchpoints(**settings).fit(*frames)
     finally:

@@ -31,10 +31,16 @@ from cxvalue import history as cxhistory
 from cxvalue.linkage import CostToServeModel, RevenueModel
 from cxvalue.skipping import require, skippable
 
-__all__ = ["Placebo", "TOLERANCE"]
+__all__ = ["Placebo", "shifted_history", "TOLERANCE"]
 
 #: A placebo ratio this close to 1 passes even when its interval excludes 1 (a gap too small to matter).
 TOLERANCE = 0.02
+
+
+def shifted_history(data, params: dict[str, Any]) -> pd.DataFrame:
+    """The customer history as if every customer had answered ``window_months`` before they did
+    (:func:`cxvalue.history.history` with ``shift_months``): what :class:`Placebo` compares."""
+    return cxhistory.history(data, params, shift_months=int(params["window_months"]))
 
 
 class Placebo:
@@ -62,8 +68,17 @@ class Placebo:
         """``data``: checked data (:func:`cxvalue.data.check`); ``params``: the run's parameters
         (``window_months`` is the shift). Skipped when no customer was a customer a window before
         their survey, or the revenue comparison itself cannot be made on them."""
+        return self._fit(shifted_history(data, params), params, "contacts" in data.tables)
+
+    @skippable
+    def fit_shifted(self, hist: pd.DataFrame, params: dict[str, Any], has_contacts: bool) -> "Placebo":
+        """:meth:`fit` on :func:`shifted_history` already built (``cxvalue run`` builds it in its own process
+        and fits the check in a second one, which has no database); ``has_contacts``: whether the data
+        has a contacts table (else there is no cost-to-serve placebo)."""
+        return self._fit(hist, params, has_contacts)
+
+    def _fit(self, hist: pd.DataFrame, params: dict[str, Any], has_contacts: bool) -> "Placebo":
         self.shift_months = int(params["window_months"])
-        hist = cxhistory.history(data, params, shift_months=self.shift_months)
         require(len(hist) > 0, f"{self.label}: no customer was already a customer {self.shift_months} months before "
                                "their survey, so the comparison cannot be repeated a window earlier.")
         self.customers_ = hist["group"].astype(str).value_counts()
@@ -71,7 +86,7 @@ class Placebo:
         # year before that, so it tests that the groups' spend was not already moving apart (its assumption)
         models = {"revenue": RevenueModel(self.reference_group, self.covariates, self.min_group_size).fit(hist)}
         require(models["revenue"].fitted, f"{self.label}: {models['revenue'].skipped_}")
-        if "contacts" in data.tables:
+        if has_contacts:
             models["cost_to_serve"] = CostToServeModel(self.reference_group, self.covariates,
                                                        self.min_group_size, within=False).fit(hist)
         self.models_ = models

@@ -230,9 +230,10 @@ def test_same_data_in_another_row_order_gives_the_same_answers(small_world_dir, 
 def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monkeypatch):
     """``cxvalue run`` on a large history fits journeys vs touchpoints, key drivers, closing the loop and
     failure demand in a second process started before the core (their inputs need only the data and the
-    history), one after the other: the same fitted models as fitted here, closing the loop priced at the
-    core's cost to serve and failure demand at the business case's margins. With the scenario's
-    failure-demand lever the core fits failure demand itself."""
+    history), then the placebo check's models (its second history read once the core is done), one after
+    the other: the same fitted models as fitted here, closing the loop priced at the core's cost to serve
+    and failure demand at the business case's margins. From the start of that process on, DuckDB runs
+    each query on one thread. With the scenario's failure-demand lever the core fits failure demand itself."""
     monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)  # the small world counts as large
     from cxvalue import data as cxdata
     from cxvalue import history
@@ -243,20 +244,23 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     checked = cxdata.check(small_world_dir, params)
     hist = history.history(checked, params)
     second = pipeline.start_second_process(checked, hist, params, say)
-    assert list(second.pending) == list(pipeline.ELSEWHERE) == ["journeys", "key_drivers", "closing_the_loop",
-                                                                 "failure_demand"]
+    assert list(second.pending) == ["journeys", "key_drivers", "closing_the_loop", "failure_demand"]
+    assert list(pipeline.ELSEWHERE) == [*second.pending, "placebo"] and pipeline.AFTER_THE_CORE == ("placebo",)
+    assert checked.source.con.raw_sql("SELECT current_setting('threads')").fetchone()[0] == 1
     there = pipeline.analyse(small_world_dir, params, checked=checked, hist=hist, progress=say, second=second)
     there.compute_all(second_process=True)
     assert there.second is None  # handed back
     done = [s for s, t in lines if t is not None]
     assert [s for s in done if "second process" in s] == [
         "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)",
-        "failure demand (second process)"]
+        "failure demand (second process)", "placebo check (second process)"]
     assert done.index("key drivers: its data") < done.index("linkage models")  # read before the core
     assert done.index("closing the loop: its data") < done.index("linkage models")
+    assert done.index("business case") < done.index("placebo check: its data")  # after it
     assert there.closing_the_loop.cost_to_serve_per_customer_year == there.cost_to_serve_per_customer_year() > 0
-    for part in ("journeys", "closing_the_loop", "failure_demand"):
+    for part in ("journeys", "closing_the_loop", "failure_demand", "placebo"):
         assert dumps(getattr(there, part).results()) == dumps(getattr(live, part).results()), part
+    assert there.placebo.warnings_ == live.placebo.warnings_
     assert dumps(there.closing_the_loop.summary_) == dumps(live.closing_the_loop.summary_)
     pd.testing.assert_frame_equal(there.failure_demand.summary, live.failure_demand.summary)
     assert there.failure_demand.yearly_value_draws().tolist() == live.failure_demand.yearly_value_draws().tolist()
@@ -296,7 +300,7 @@ def test_the_second_process_on_data_shaped_otherwise(shape, monkeypatch):
     else:
         second = pipeline.start_second_process(checked, hist, params)
         there = pipeline.analyse(checked, params, checked=checked, hist=hist, second=second).compute_all()
-    for part in ("journeys", "closing_the_loop", "failure_demand"):
+    for part in ("journeys", "closing_the_loop", "failure_demand", "placebo"):
         assert dumps(getattr(there, part).results()) == dumps(getattr(here, part).results()), part
         assert getattr(there, part).warnings_ == getattr(here, part).warnings_, part
     assert dumps(there.key_drivers.results(there.value_per_year, there.customers)) == dumps(
