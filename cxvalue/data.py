@@ -925,13 +925,14 @@ def _no_usable_rows(name: str, rows_read: int, excluded: dict[str, int]) -> Cont
         f"as_of are the usual causes).")
 
 
-def one_thread(data: CheckedData) -> None:
-    """Have the data's database engine run each query on one thread from now on, when it is this
-    machine's (DuckDB; a remote engine is left as it is): for a run that keeps the other cores busy
-    with its own work (DuckDB's threads then compete with it and cost more CPU time than they save)."""
+def one_thread(data: CheckedData, on: bool = True) -> None:
+    """Have the data's database engine run each query on one thread from now on (``on=False``: on
+    as many as it likes again), when it is this machine's (DuckDB; a remote engine is left as it
+    is): for a run that keeps the other cores busy with its own work meanwhile (DuckDB's threads
+    then compete with it and cost more CPU time than they save)."""
     con = data.source.con
     if getattr(con, "name", None) == "duckdb":
-        con.raw_sql("SET threads = 1")
+        con.raw_sql("SET threads = 1" if on else "RESET threads")
 
 
 def _materialize(con: Any, name: str, expr: ir.Table) -> ir.Table:

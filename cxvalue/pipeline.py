@@ -275,6 +275,8 @@ class Analysis:
         ``on_part(name)`` is called (``cxvalue run`` stores what is done, for the notebooks waiting
         for it).
         """
+        from cxvalue.data import one_thread
+
         second, self.second = self.second, None
         big = len(self.history) >= SECOND_PROCESS_FROM  # below, starting a process costs more than it saves
         if (second is None and second_process and big and _can_spawn()
@@ -287,6 +289,8 @@ class Analysis:
             for name in PARTS:
                 if second is not None:
                     self._collect(second, on_part, wait=False)
+                    if not second.pending:  # it has fitted everything: the database may take both cores again
+                        one_thread(self.checked, on=False)
                 if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
                     _release_memory()
@@ -297,6 +301,7 @@ class Analysis:
         finally:
             if second is not None:
                 second.shutdown()
+                one_thread(self.checked, on=False)
         for name in ("observed", "value_at_stake", "value_per_point", "headline_trend"):
             getattr(self, name)
         return self

@@ -250,6 +250,10 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     there = pipeline.analyse(small_world_dir, params, checked=checked, hist=hist, progress=say, second=second)
     there.compute_all(second_process=True)
     assert there.second is None  # handed back
+    import duckdb
+
+    threads = "SELECT current_setting('threads')"
+    assert checked.source.con.raw_sql(threads).fetchone() == duckdb.connect().sql(threads).fetchone()  # all again
     done = [s for s, t in lines if t is not None]
     assert [s for s in done if "second process" in s] == [
         "journeys vs touchpoints (second process)", "key drivers (second process)", "closing the loop (second process)",
