@@ -83,11 +83,11 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any],
     follow = (df["end_date"].fillna(as_of).clip(upper=as_of) - df["reference_date"]).dt.days
     left = df["end_date"].notna() & (df["end_date"] <= as_of)
     df["churned_12m"] = np.where(left & (follow <= DAYS_PER_YEAR), 1.0, np.where(follow >= DAYS_PER_YEAR, 0.0, np.nan))
-    h = hist.set_index(hist["customer_id"].astype(str))
-    ids = df["customer_id"].astype(str)
-    df["group"] = ids.map(h["group"].astype(str))
-    df["post_revenue"] = ids.map(h["post_revenue"])
-    df["post_exposure_years"] = ids.map(h["post_exposure_years"])
+    # each customer's row of the history (-1: none, a non-respondent), looked up once for the three columns
+    row = pd.Index(hist["customer_id"].astype(str)).get_indexer(df["customer_id"].astype(str))
+    for col, values in (("group", hist["group"].astype(str)), ("post_revenue", hist["post_revenue"]),
+                        ("post_exposure_years", hist["post_exposure_years"])):
+        df[col] = values.reset_index(drop=True).reindex(row).set_axis(df.index)
     return df.drop(columns=["start_date", "end_date"])
 
 
