@@ -52,11 +52,13 @@ PARTS = {
 #: inputs need only the checked data and the history (closing the loop and failure demand are priced once
 #: the core gives the cost to serve and the margins: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`,
 #: :meth:`cxvalue.failure_demand.FailureDemand.price`), so ``cxvalue run`` hands them over before it fits
-#: the core (:func:`start_second_process`). The placebo check's second history is read first, while the
-#: database still has both cores (its models are quick to fit: the second process starts on them while
-#: the next inputs are read). (Who answered is fitted with the core: the business case's response
-#: weights come from it; so is failure demand when the scenario has its lever.)
-ELSEWHERE = ("placebo", "journeys", "key_drivers", "closing_the_loop", "failure_demand")
+#: the core (:func:`start_second_process`), all but those of :data:`AFTER_THE_CORE`. (Who answered is
+#: fitted with the core: the business case's response weights come from it; so is failure demand when
+#: the scenario has its lever.)
+ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop", "failure_demand", "placebo")
+#: Of :data:`ELSEWHERE`, the parts whose inputs are read once the core is stored (the notebooks start
+#: on the core; by then the second process has fitted the others): the placebo check's second history.
+AFTER_THE_CORE = ("placebo",)
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -390,12 +392,12 @@ class SecondProcess:
         """Read the inputs of the parts ``names`` (:func:`_early_inputs`; the responses once for both
         drivers) and submit each as soon as it is read, giving back what the reading left behind.
 
-        Once the first is submitted (the process is then at work) the run's database engine works on
-        one thread (:func:`cxvalue.data.one_thread`): with this process's fits on the other core, a
-        query on two threads took a third more CPU time, and slowed the fits beside it by as much
-        (bench/README.md)."""
+        From here on the run's database engine works on one thread (:func:`cxvalue.data.one_thread`):
+        with this process's fits on the other core, a query on two threads took a third more CPU
+        time, and slowed the fits beside it by as much (bench/README.md)."""
         from cxvalue.data import one_thread
 
+        one_thread(checked)
         responses = None
         for name in names:
             args = timed(progress, f"{PARTS[name]}: its data",
@@ -403,7 +405,6 @@ class SecondProcess:
             if name in ("journeys", "key_drivers"):
                 responses = args[1]
             self.submit(name, args)
-            one_thread(checked)
             _release_memory()  # before the next and the core
 
     def results(self, wait: bool = True):
@@ -429,8 +430,8 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     second = SecondProcess()
     try:
         lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
-        second.hand_over([n for n in ELSEWHERE if not (lever and n == "failure_demand")], checked, hist, params,
-                         progress or quiet)
+        second.hand_over([n for n in ELSEWHERE if n not in AFTER_THE_CORE and not (lever and n == "failure_demand")],
+                         checked, hist, params, progress or quiet)
     except BaseException:
         second.shutdown()
         raise
