@@ -289,8 +289,6 @@ class Analysis:
             for name in PARTS:
                 if second is not None:
                     self._collect(second, on_part, wait=False)
-                    if not second.pending:  # it has fitted everything: the database may take both cores again
-                        one_thread(self.checked, on=False)
                 if name not in self.__dict__ and (second is None or name not in second.pending):
                     getattr(self, name)
                     _release_memory()
@@ -308,6 +306,8 @@ class Analysis:
 
     def _collect(self, second: "SecondProcess", on_part: Callable[[str], Any] | None, wait: bool) -> None:
         """Take the parts ``second`` has fitted (``wait``: all, waiting for each), priced here."""
+        from cxvalue.data import one_thread
+
         for name, (fitted, seconds) in second.results(wait):
             if name == "closing_the_loop":  # fitted before the linkage models gave the cost to serve
                 fitted.price(self.params["gross_margin"], self.cost_to_serve_per_customer_year())
@@ -315,6 +315,8 @@ class Analysis:
                 fitted.price(self.case.clv["margin_per_year"], self.base)
             self.__dict__.setdefault(name, fitted)
             self.progress(f"{PARTS[name]} (second process)", seconds)
+            if not second.pending:  # it has fitted everything: the database may take both cores again
+                one_thread(self.checked, on=False)
             if on_part is not None:
                 on_part(name)
 
@@ -397,7 +399,8 @@ class SecondProcess:
         time, and slowed the fits beside it by as much (bench/README.md)."""
         from cxvalue.data import one_thread
 
-        one_thread(checked)
+        if names:
+            one_thread(checked)
         responses = None
         for name in names:
             args = timed(progress, f"{PARTS[name]}: its data",

@@ -327,6 +327,11 @@ def mark_failed(folder: str | Path, why: str) -> None:
     (Path(folder) / FAILED_FILE).write_text(why)
 
 
+def _names(doc: dict[str, Any]) -> set[str]:
+    """What a saved state holds: its frames, parts and values (a frame that is None is a value)."""
+    return {*doc["frames"], *doc["parts"], *doc["values"]}
+
+
 def _unpack(folder: Path, value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"__frame__"}:
         return _Lazy(folder, value["__frame__"])
@@ -344,6 +349,7 @@ class StoredAnalysis:
     def _read(self, doc: dict[str, Any]) -> None:
         folder = self._folder
         self._complete = doc.get("complete", True)
+        self._names = _names(doc)
         self._values = {k: decode(v) for k, v in doc["values"].items()}
         loaded = {k: v for k, v in getattr(self, "_frames", {}).items() if not isinstance(v, _Lazy)}
         self._frames = {k: loaded.get(k, _Lazy(folder, m)) for k, m in doc["frames"].items()}
@@ -352,10 +358,6 @@ class StoredAnalysis:
             self._parts[kind] = None if part is None else Record(
                 kind, {a: _unpack(folder, v) for a, v in part["state"].items()},
                 {c: _unpack(folder, v) for c, v in part["calls"].items()})
-
-    def _stored(self, name: str) -> bool:
-        d = self.__dict__
-        return name in d.get("_frames", {}) or name in d.get("_parts", {}) or name in d.get("_values", {})
 
     def _wait(self, name: str) -> None:
         """Wait until the run has stored ``name`` (it computes the rest of the analysis while
@@ -368,7 +370,7 @@ class StoredAnalysis:
             if failed.is_file():
                 raise RuntimeError(f"the run's analysis failed: {failed.read_text()}")
             doc = json.loads((self._folder / STATE_FILE).read_text())
-            if doc.get("complete") or any(name in doc[k] for k in ("frames", "parts", "values")):
+            if doc.get("complete") or name in _names(doc):
                 self._read(doc)
                 return
             time.sleep(0.2)
@@ -376,7 +378,7 @@ class StoredAnalysis:
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
-        if not d.get("_complete", True) and waits_for_the_rest(name) and not self._stored(name):
+        if not d.get("_complete", True) and waits_for_the_rest(name) and name not in d.get("_names", ()):
             self._wait(name)
         if name in d.get("_values", {}) and name not in ("skipped", "warnings", "cost_to_serve_per_customer_year"):
             return d["_values"][name]
