@@ -172,6 +172,14 @@ class CheckedData:
     def con(self):
         return self.source.con
 
+    def in_windows(self, name: str) -> ir.Table:
+        """Table ``name`` (transactions or contacts) for sums over per-customer windows that lie
+        inside each customer's checked dates (``[start_date, min(end_date, as_of)]``), joined to
+        those windows by ``customer_id``: the rows the rules exclude fall outside every such
+        window, so the table need not be joined to the customers for the rules first (the checked
+        table otherwise). A sum that also reads rows with a null amount or date must filter them."""
+        return self.unjoined.get(name, self.tables[name])
+
 
 # --------------------------------------------------------------------------- opening
 

@@ -126,7 +126,7 @@ def reason_exposure(data, history: pd.DataFrame, params: dict[str, Any]) -> pd.D
     win = win.mutate(response_date=win.response_date.cast("date"), start_date=win.start_date.cast("date"))
     win = win.mutate(pre_start=ibis.greatest(win.start_date,
                                              (win.response_date - ibis.interval(months=months)).cast("date")))
-    c = data.tables["contacts"]
+    c = data.in_windows("contacts")  # the pre windows lie inside each customer's dates
     reason = c.reason.cast("string").strip()
     c = c.mutate(_reason=ibis.ifelse(reason.isnull() | (reason == ""), NO_REASON, reason))
     j = c.inner_join(win, "customer_id")

@@ -137,7 +137,8 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     # The windows lie inside [start_date, min(end_date + 1, as_of + 1)), so every row the
     # contract rules exclude (unknown customer, no date, before start, after end or as_of,
     # no amount) falls outside them: the rows need not be joined to customers twice.
-    events = {**data.tables, **data.unjoined} if use_unjoined else data.tables
+    events = {n: data.in_windows(n) if use_unjoined else data.tables[n] for n in ("transactions", "contacts")
+              if n in data.tables}
 
     # transactions ------------------------------------------------------------------
     t = events["transactions"]

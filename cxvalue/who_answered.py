@@ -63,8 +63,8 @@ def response_base(data: CheckedData, hist: pd.DataFrame, params: dict[str, Any],
     base = base.mutate(reference_date=base.index_date.fill_null(mid))
     base = base.mutate(pre_start=ibis.greatest(base.start_date,
                                                (base.reference_date - ibis.interval(months=months)).cast("date")))
-    win = base.select("customer_id", "pre_start", "reference_date")
-    t = data.tables["transactions"]
+    win = base.select("customer_id", "pre_start", "reference_date")  # inside each customer's dates
+    t = data.in_windows("transactions")
     tj = t.inner_join(win, "customer_id").filter(ibis._.amount.notnull())
     in_pre = (tj.date >= tj.pre_start) & (tj.date < tj.reference_date)
     tx = tj.group_by("customer_id").aggregate(pre_revenue=ibis.cases((in_pre, tj.amount), else_=ibis.literal(0.0)).sum())

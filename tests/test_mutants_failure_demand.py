@@ -61,6 +61,11 @@ def test_what_the_analysis_needs_word_for_word():
 # --------------------------------------------------------------------------- reason_exposure
 
 
+def _checked(tables: dict, **more) -> SimpleNamespace:
+    """Checked data of ``tables`` alone (no rows for the rules to exclude: windows read the tables as they are)."""
+    return SimpleNamespace(tables=tables, in_windows=tables.__getitem__, **more)
+
+
 CONTACT_ROWS = [
     # a: survey 15 June 2025, customer since 2020: pre window [15 June 2024, 15 June 2025)
     ("a", D(2024, 6, 15), "phone", "billing"),  # the window's first day: in
@@ -90,7 +95,7 @@ def _exposure_history():
 
 
 def test_reason_exposure_flags_the_pre_window_by_hand():
-    data = SimpleNamespace(tables={"contacts": _contacts(CONTACT_ROWS)})
+    data = _checked({"contacts": _contacts(CONTACT_ROWS)})
     h = _exposure_history()
     got = fdm.reason_exposure(data, h, {"window_months": 12})
     expected = pd.DataFrame({fdm.NO_REASON: [False, True, False, False],
@@ -108,14 +113,14 @@ def test_reason_exposure_flags_the_pre_window_by_hand():
 
 def test_reason_exposure_without_reasons_or_customers():
     h = _exposure_history()
-    for data in (SimpleNamespace(tables={}), SimpleNamespace(tables={"contacts": _contacts(CONTACT_ROWS, reason=False)})):
+    for data in (_checked({}), _checked({"contacts": _contacts(CONTACT_ROWS, reason=False)})):
         out = fdm.reason_exposure(data, h, {"window_months": 12})
         assert out.shape == (4, 0) and list(out.index) == [10, 11, 12, 13]
-    data = SimpleNamespace(tables={"contacts": _contacts(CONTACT_ROWS)})
+    data = _checked({"contacts": _contacts(CONTACT_ROWS)})
     out = fdm.reason_exposure(data, h.iloc[:0], {})  # nobody to flag: no window needed
     assert out.shape == (0, 0) and out.index.name == "row"
     # someone in the history but no contact in any window: no columns, everyone's row
-    late = SimpleNamespace(tables={"contacts": _contacts([("d", D(2025, 7, 1), "web", "billing")])})
+    late = _checked({"contacts": _contacts([("d", D(2025, 7, 1), "web", "billing")])})
     out = fdm.reason_exposure(late, h, {"window_months": 12})
     assert out.shape == (4, 0) and list(out.index) == [10, 11, 12, 13]
 
@@ -618,7 +623,7 @@ def test_reason_exposure_reads_survey_and_start_days_in_their_own_time_zone():
     h = pd.DataFrame({"customer_id": ["a", "b"],
                       "response_date": pd.to_datetime(["2025-06-15 00:30", "2025-06-15 00:30"]).tz_localize(tz),
                       "start_date": pd.to_datetime(["2020-01-01 00:30", "2025-03-01 00:30"]).tz_localize(tz)})
-    data = SimpleNamespace(tables={"contacts": _contacts([("a", D(2025, 6, 14), "phone", "billing"),
+    data = _checked({"contacts": _contacts([("a", D(2025, 6, 14), "phone", "billing"),
                                                           ("b", D(2025, 2, 28), "phone", "outage"),
                                                           ("b", D(2025, 3, 1), "phone", "how_to")])})
     got = fdm.reason_exposure(data, h, {"window_months": 12})
@@ -716,7 +721,7 @@ def test_reason_costs_window_ends_the_day_after_as_of_and_blank_reasons_are_no_r
             ("b", D(2025, 6, 1), "phone", "   "),
             ("c", D(2025, 6, 2), "phone", ""),
             ("d", D(2025, 6, 3), "phone", None)]
-    data = SimpleNamespace(tables={"contacts": _contacts(rows)}, as_of=D(2025, 12, 31), has_contact_cost=False)
+    data = _checked({"contacts": _contacts(rows)}, as_of=D(2025, 12, 31), has_contact_cost=False)
     out = fdm.reason_costs(data, {"min_cell_size": 1, "contact_cost": {"phone": 12.0, "other": 1.0}})
     # no reason: 3 contacts, 3 customers, 36; billing: 1 contact (a's on as_of), 12; shares 36 / 48 and 12 / 48
     assert list(out.index) == [fdm.NO_REASON, "billing"]
@@ -725,7 +730,7 @@ def test_reason_costs_window_ends_the_day_after_as_of_and_blank_reasons_are_no_r
     assert out["share_of_cost"].tolist() == [0.75, 0.25]
     assert out.attrs == {"pooled": [], "hidden": False}
     # one contact in the period is enough for the table (not "no contacts")
-    one = SimpleNamespace(tables={"contacts": _contacts(rows[:2])}, as_of=D(2025, 12, 31), has_contact_cost=False)
+    one = _checked({"contacts": _contacts(rows[:2])}, as_of=D(2025, 12, 31), has_contact_cost=False)
     out = fdm.reason_costs(one, {"min_cell_size": 1, "contact_cost": {"phone": 12.0}})
     assert "skipped" not in out.attrs and list(out.index) == ["billing"]
     assert out.loc["billing"].tolist() == [1, 1, 12.0, 1.0]
