@@ -36,8 +36,15 @@ def referred_customers(data: CheckedData, hist: pd.DataFrame, min_cell_size: int
             "Referrals need to know who referred whom: no customer names a referrer. Add a column referred_by to "
             "the customers table, holding the customer_id of whoever referred each customer.")
     require(not hist.empty, "Referrals need surveyed customers: no customer has a survey answer that sets a group.")
-    t = data.tables["transactions"]
-    revenue = t.filter(t.amount.notnull()).group_by("customer_id").aggregate(revenue=ibis._.amount.sum())
+    # every checked transaction of a referred customer is one dated inside their time as a customer,
+    # [start_date, min(end_date, as_of)]: read for them alone, not checked against every customer first
+    last_day = ibis.literal(data.as_of, type="date")
+    win = referred.select("customer_id", "start_date",
+                          _stop=ibis.least(referred.end_date.fill_null(last_day), last_day))
+    t = data.in_windows("transactions")
+    tj = t.inner_join(win, "customer_id")
+    tj = tj.filter(tj.amount.notnull(), tj.date >= tj.start_date, tj.date <= tj._stop)
+    revenue = tj.group_by("customer_id").aggregate(revenue=tj.amount.sum())
     r = (referred.left_join(revenue, "customer_id")
          .select("referred_by", "start_date", "end_date", "revenue").to_pyarrow().to_pandas(date_as_object=False))
     groups = hist.set_index(hist["customer_id"].astype(str))["group"]
