@@ -167,6 +167,9 @@ class CheckedData:
     #: transactions and contacts typed but not joined to customers for the rules: every row
     #: a rule excludes falls outside every history window, so the history can skip that join
     unjoined: dict[str, ir.Table] = field(default_factory=dict)
+    #: what was computed from these tables ahead of its use, kept for the one call that asks for it
+    #: (:func:`cxvalue.history.histories`: the placebo check's history, built with the history itself)
+    kept: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def con(self):

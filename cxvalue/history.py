@@ -43,7 +43,7 @@ import pandas as pd
 from cxvalue.config import bands_for, load_params
 from cxvalue.data import CheckedData
 
-__all__ = ["build_history", "history", "HISTORY_COLUMNS", "DAYS_PER_YEAR", "contact_unit_cost", "study_bounds"]
+__all__ = ["build_history", "history", "histories", "HISTORY_COLUMNS", "DAYS_PER_YEAR", "contact_unit_cost", "study_bounds"]
 
 DAYS_PER_YEAR = 365.25
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -97,6 +97,20 @@ def _index_responses(data: CheckedData, params: dict[str, Any]) -> ir.Table:
                       score=idx[metric].cast("int64"), group=group)
 
 
+#: The columns of a history that depend on the date of the index response (a placebo history moves it).
+DATED_COLUMNS = [
+    "response_date", "tenure_years", "pre_exposure_years", "post_exposure_years", "pre_revenue", "post_revenue",
+    "pre_transactions", "post_transactions", "pre_contacts", "post_contacts", "pre_contact_cost",
+    "post_contact_cost", "duration_days", "prior_sales", "prior_sales_transactions", "post_referred",
+    "pre_cogs", "post_cogs",
+]
+
+
+def _dated(column: str, shift: int) -> str:
+    """The name of a dated column of the history shifted ``shift`` months in a table of several."""
+    return f"{column}__shift{shift}"
+
+
 def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_unjoined: bool = True,
                   shift_months: int = 0) -> ir.Table:
     """The customer-history table as an Ibis expression (not yet executed).
@@ -117,6 +131,23 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     carry ``cost`` and every customer covariate.
     """
     params = params or load_params()
+    k = int(shift_months)
+    wide = _build_histories(data, params, (k,), use_unjoined)
+    columns = [c for c in _history_columns(data) if c in wide.columns or _dated(c, k) in wide.columns]
+    wide = wide.filter(wide[f"_in{k}"]) if k else wide
+    return wide.select(*[wide[_dated(c, k)].name(c) if c in DATED_COLUMNS else wide[c] for c in columns])
+
+
+def _history_columns(data: CheckedData) -> list[str]:
+    return [*HISTORY_COLUMNS, "pre_cogs", "post_cogs", *data.covariates]
+
+
+def _build_histories(data: CheckedData, params: dict[str, Any], shifts: tuple[int, ...],
+                     use_unjoined: bool = True) -> ir.Table:
+    """The histories of every shift in ``shifts`` (months; 0: the history itself) in one table, from
+    one pass over the transactions and one over the contacts: one row per customer with an index
+    response, the columns of :data:`DATED_COLUMNS` once per shift (named by :func:`_dated`) and the
+    others once; ``_in{shift}`` says whether the customer belongs to that shift's history."""
     months = int(params["window_months"])
     as_of = ibis.literal(data.as_of, type="date")
     day_after_as_of = ibis.literal(data.as_of + dt.timedelta(days=1), type="date")
@@ -124,41 +155,46 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     idx = _index_responses(data, params)
 
     base = idx.inner_join(customers, "customer_id")
-    if shift_months:
-        base = base.mutate(response_date=(base.response_date - ibis.interval(months=int(shift_months))).cast("date"))
-        base = base.filter(base.start_date <= base.response_date)
     end_or_far = base.end_date.fill_null(ibis.literal(FAR_FUTURE, type="date"))
-    base = base.mutate(  # dates, not timestamps: millions of event dates are compared with them
-        pre_start=ibis.greatest(base.start_date, (base.response_date - ibis.interval(months=months)).cast("date")),
-        post_end=ibis.least((base.response_date + ibis.interval(months=months)).cast("date"),
-                            (end_or_far + ibis.interval(days=1)).cast("date"), day_after_as_of),
-    )
-    win = base.select("customer_id", "start_date", "pre_start", "response_date", "post_end")
+    windows = {}
+    for k in shifts:
+        r = (base.response_date - ibis.interval(months=k)).cast("date") if k else base.response_date
+        windows.update({  # dates, not timestamps: millions of event dates are compared with them
+            f"_r{k}": r,
+            f"_in{k}": base.start_date <= r,
+            f"_pre_start{k}": ibis.greatest(base.start_date, (r - ibis.interval(months=months)).cast("date")),
+            f"_post_end{k}": ibis.least((r + ibis.interval(months=months)).cast("date"),
+                                        (end_or_far + ibis.interval(days=1)).cast("date"), day_after_as_of),
+        })
+    base = base.mutate(**windows)
+    win = base.select("customer_id", "start_date", *windows)
     # The windows lie inside [start_date, min(end_date + 1, as_of + 1)), so every row the
     # contract rules exclude (unknown customer, no date, before start, after end or as_of,
     # no amount) falls outside them: the rows need not be joined to customers twice.
     events = {n: data.in_windows(n) if use_unjoined else data.tables[n] for n in ("transactions", "contacts")
               if n in data.tables}
+    zero = ibis.literal(0.0)
 
     # transactions ------------------------------------------------------------------
     t = events["transactions"]
     tj = t.inner_join(win, "customer_id").filter(ibis._.amount.notnull())
-    in_pre = (tj.date >= tj.pre_start) & (tj.date < tj.response_date)
-    in_post = (tj.date >= tj.response_date) & (tj.date < tj.post_end)
-    zero = ibis.literal(0.0)
-    prior_sale = (tj.date >= tj.start_date) & (tj.date < tj.response_date) & (tj.amount > 0)
-    aggs = {
-        "prior_sales": ibis.cases((prior_sale, tj.amount), else_=zero).sum(),
-        "prior_sales_transactions": prior_sale.cast("int64").sum(),
-        "pre_revenue": ibis.cases((in_pre, tj.amount), else_=zero).sum(),
-        "post_revenue": ibis.cases((in_post, tj.amount), else_=zero).sum(),
-        "pre_transactions": in_pre.cast("int64").sum(),
-        "post_transactions": in_post.cast("int64").sum(),
-    }
-    if data.has_transaction_cost:
-        cost = tj.cost.fill_null(0.0)
-        aggs["pre_cogs"] = ibis.cases((in_pre, cost), else_=zero).sum()
-        aggs["post_cogs"] = ibis.cases((in_post, cost), else_=zero).sum()
+    aggs = {}
+    for k in shifts:
+        r, in_pre = tj[f"_r{k}"], (tj.date >= tj[f"_pre_start{k}"]) & (tj.date < tj[f"_r{k}"])
+        in_post = (tj.date >= r) & (tj.date < tj[f"_post_end{k}"])
+        prior_sale = (tj.date >= tj.start_date) & (tj.date < r) & (tj.amount > 0)
+        aggs.update({
+            _dated("prior_sales", k): ibis.cases((prior_sale, tj.amount), else_=zero).sum(),
+            _dated("prior_sales_transactions", k): prior_sale.cast("int64").sum(),
+            _dated("pre_revenue", k): ibis.cases((in_pre, tj.amount), else_=zero).sum(),
+            _dated("post_revenue", k): ibis.cases((in_post, tj.amount), else_=zero).sum(),
+            _dated("pre_transactions", k): in_pre.cast("int64").sum(),
+            _dated("post_transactions", k): in_post.cast("int64").sum(),
+        })
+        if data.has_transaction_cost:
+            cost = tj.cost.fill_null(0.0)
+            aggs[_dated("pre_cogs", k)] = ibis.cases((in_pre, cost), else_=zero).sum()
+            aggs[_dated("post_cogs", k)] = ibis.cases((in_post, cost), else_=zero).sum()
     tx = tj.group_by("customer_id").aggregate(**aggs)
 
     # contacts ----------------------------------------------------------------------
@@ -167,14 +203,17 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
         c = events["contacts"]
         cj = c.inner_join(win, "customer_id")  # price contacts after the join: fewer rows
         cj = cj.mutate(_unit_cost=contact_unit_cost(cj, params, data.has_contact_cost))
-        c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.response_date)
-        c_post = (cj.date >= cj.response_date) & (cj.date < cj.post_end)
-        ct = cj.group_by("customer_id").aggregate(
-            pre_contacts=c_pre.cast("int64").sum(),
-            post_contacts=c_post.cast("int64").sum(),
-            pre_contact_cost=ibis.cases((c_pre, cj._unit_cost), else_=zero).sum(),
-            post_contact_cost=ibis.cases((c_post, cj._unit_cost), else_=zero).sum(),
-        )
+        contact_aggs = {}
+        for k in shifts:
+            c_pre = (cj.date >= cj[f"_pre_start{k}"]) & (cj.date < cj[f"_r{k}"])
+            c_post = (cj.date >= cj[f"_r{k}"]) & (cj.date < cj[f"_post_end{k}"])
+            contact_aggs.update({
+                _dated("pre_contacts", k): c_pre.cast("int64").sum(),
+                _dated("post_contacts", k): c_post.cast("int64").sum(),
+                _dated("pre_contact_cost", k): ibis.cases((c_pre, cj._unit_cost), else_=zero).sum(),
+                _dated("post_contact_cost", k): ibis.cases((c_post, cj._unit_cost), else_=zero).sum(),
+            })
+        ct = cj.group_by("customer_id").aggregate(**contact_aggs)
     else:
         ct = None
 
@@ -183,9 +222,9 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     referred = customers.filter(customers.referred_by.notnull()).select(
         customer_id=customers.referred_by, referee_start=customers.start_date)
     rj = referred.inner_join(win, "customer_id")
-    referrals = rj.group_by("customer_id").aggregate(
-        n_referred=ibis._.count(),
-        post_referred=((rj.referee_start >= rj.response_date) & (rj.referee_start < rj.post_end)).cast("int64").sum())
+    referrals = rj.group_by("customer_id").aggregate(n_referred=ibis._.count(), **{
+        _dated("post_referred", k): ((rj.referee_start >= rj[f"_r{k}"]) & (rj.referee_start < rj[f"_post_end{k}"]))
+        .cast("int64").sum() for k in shifts})
 
     h = base.left_join(tx, "customer_id").drop("customer_id_right")
     if ct is not None:
@@ -193,43 +232,79 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     h = h.left_join(n_resp, "customer_id").drop("customer_id_right")
     h = h.left_join(referrals, "customer_id").drop("customer_id_right")
 
-    fills = {k: h[k].fill_null(0) for k in aggs}
-    if ct is not None:
-        fills.update({k: h[k].fill_null(0) for k in contact_cols})
-    else:
-        fills.update({k: ibis.literal(0, type="int64" if "cost" not in k else "float64") for k in contact_cols})
-    h = h.mutate(**fills, n_responses=h.n_responses.fill_null(0), n_referred=h.n_referred.fill_null(0),
-                 post_referred=h.post_referred.fill_null(0))
+    fills = {name: h[name].fill_null(0) for name in [*aggs, *(ct.columns[1:] if ct is not None else [])]}
+    for k in shifts:
+        fills[_dated("post_referred", k)] = h[_dated("post_referred", k)].fill_null(0)
+        if ct is None:
+            fills.update({_dated(col, k): ibis.literal(0, type="int64" if "cost" not in col else "float64")
+                          for col in contact_cols})
+    h = h.mutate(**fills, n_responses=h.n_responses.fill_null(0), n_referred=h.n_referred.fill_null(0))
 
-    churned = h.end_date.notnull()
     stop = h.end_date.fill_null(as_of)
     # days as float64 before dividing: Spark reads 365.25 as a decimal and would round the years
     # to 6 decimals; DuckDB promotes the integer to a double either way (same bytes)
     years = ibis.literal(DAYS_PER_YEAR, type="float64")
-    h = h.mutate(
-        tenure_years=h.response_date.delta(h.start_date, unit="day").cast("float64") / years,
-        pre_exposure_years=h.response_date.delta(h.pre_start, unit="day").cast("float64") / years,
-        post_exposure_years=h.post_end.delta(h.response_date, unit="day").cast("float64") / years,
-        churned=churned,
-        duration_days=stop.delta(h.response_date, unit="day"),
-    )
-    extra = [c for c in ("pre_cogs", "post_cogs") if c in h.columns]
-    covariates = [c for c in data.covariates if c in h.columns]
-    return h.select(*HISTORY_COLUMNS, *extra, *covariates)
+    dated = {}
+    for k in shifts:
+        r = h[f"_r{k}"]
+        dated.update({
+            _dated("response_date", k): r,
+            _dated("tenure_years", k): r.delta(h.start_date, unit="day").cast("float64") / years,
+            _dated("pre_exposure_years", k): r.delta(h[f"_pre_start{k}"], unit="day").cast("float64") / years,
+            _dated("post_exposure_years", k): h[f"_post_end{k}"].delta(r, unit="day").cast("float64") / years,
+            _dated("duration_days", k): stop.delta(r, unit="day"),
+        })
+    h = h.mutate(**dated, churned=h.end_date.notnull())
+    common = [c for c in _history_columns(data) if c not in DATED_COLUMNS and c in h.columns]
+    shifted = [_dated(c, k) for k in shifts for c in DATED_COLUMNS if _dated(c, k) in h.columns]
+    return h.select(*common, *shifted, *[f"_in{k}" for k in shifts if k])
 
 
 def history(data: CheckedData, params: dict[str, Any] | None = None, shift_months: int = 0) -> pd.DataFrame:
     """Execute :func:`build_history` and return it as a DataFrame sorted by ``customer_id``.
 
-    ``group`` is an ordered categorical in band order (lowest scores first).
+    ``group`` is an ordered categorical in band order (lowest scores first). A history that
+    :func:`histories` built ahead and kept on ``data`` for these parameters is returned (once)
+    instead of being built again.
     """
     params = params or load_params()
+    kept = data.kept.pop(_kept_as(params, shift_months), None)
+    return kept if kept is not None else histories(data, params, (shift_months,))[0]
+
+
+def histories(data: CheckedData, params: dict[str, Any] | None = None, shifts: tuple[int, ...] = (0,),
+              keep: tuple[int, ...] = ()) -> list[pd.DataFrame]:
+    """:func:`history` for each of ``shifts`` (its ``shift_months``), built in one query: one pass over
+    the transactions and one over the contacts for them all (a run needs the history and the
+    placebo check's, :func:`cxvalue.placebo.shifted_history`). The histories of the shifts in
+    ``keep`` are also kept on ``data`` for the next :func:`history` call that asks for them."""
+    params = params or load_params()
+    shifts = tuple(int(k) for k in shifts)
     # through Arrow directly: several times faster than Ibis' own pandas conversion
-    df = build_history(data, params, shift_months=shift_months).order_by("customer_id").to_pyarrow().to_pandas(date_as_object=False)
-    df["group"] = pd.Categorical(df["group"], categories=list(bands_for(params)), ordered=True)
-    for col in ("response_date", "start_date", "end_date"):
-        df[col] = pd.to_datetime(df[col])
-    return df
+    wide = (_build_histories(data, params, shifts).order_by("customer_id").to_pyarrow()
+            .to_pandas(date_as_object=False))
+    wide["group"] = pd.Categorical(wide["group"], categories=list(bands_for(params)), ordered=True)
+    columns = [c for c in _history_columns(data) if c in wide.columns or _dated(c, 0) in wide.columns
+               or any(_dated(c, k) in wide.columns for k in shifts)]
+    out = []
+    for k in shifts:
+        rows = wide[wide[f"_in{k}"]].reset_index(drop=True) if k else wide
+        df = pd.DataFrame({c: rows[_dated(c, k)] if c in DATED_COLUMNS else rows[c] for c in columns})
+        for col in ("response_date", "start_date", "end_date"):
+            df[col] = pd.to_datetime(df[col])
+        out.append(df)
+        if k in keep:
+            data.kept[_kept_as(params, k)] = df
+    return out
+
+
+def _kept_as(params: dict[str, Any], shift_months: int) -> str:
+    """What a kept history is filed under: its shift and every parameter that shapes it."""
+    import json
+
+    used = {name: params.get(name) for name in ("metric", "index_response", "survey_type", "study_start",
+                                                "study_end", "window_months", "contact_cost")}
+    return json.dumps([int(shift_months), used, bands_for(params)], sort_keys=True, default=str)
 
 
 def active_customers_by_group(data: CheckedData, hist: pd.DataFrame, weights: pd.Series | None = None) -> pd.Series:

@@ -52,13 +52,10 @@ PARTS = {
 #: inputs need only the checked data and the history (closing the loop and failure demand are priced once
 #: the core gives the cost to serve and the margins: :meth:`cxvalue.closing_the_loop.ClosingTheLoop.price`,
 #: :meth:`cxvalue.failure_demand.FailureDemand.price`), so ``cxvalue run`` hands them over before it fits
-#: the core (:func:`start_second_process`), all but those of :data:`AFTER_THE_CORE`. (Who answered is
-#: fitted with the core: the business case's response weights come from it; so is failure demand when
-#: the scenario has its lever.)
+#: the core (:func:`start_second_process`; the placebo check's history was built with the history,
+#: :func:`cxvalue.report.check_ready`). (Who answered is fitted with the core: the business case's
+#: response weights come from it; so is failure demand when the scenario has its lever.)
 ELSEWHERE = ("journeys", "key_drivers", "closing_the_loop", "failure_demand", "placebo")
-#: Of :data:`ELSEWHERE`, the parts whose inputs are read once the core is stored (the notebooks start
-#: on the core; by then the second process has fitted the others): the placebo check's second history.
-AFTER_THE_CORE = ("placebo",)
 #: Customers in the history from which they do (a fresh process's imports cost a few seconds).
 SECOND_PROCESS_FROM = 100_000
 
@@ -433,7 +430,7 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
     second = SecondProcess()
     try:
         lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
-        second.hand_over([n for n in ELSEWHERE if n not in AFTER_THE_CORE and not (lever and n == "failure_demand")],
+        second.hand_over([n for n in ELSEWHERE if not (lever and n == "failure_demand")],
                          checked, hist, params, progress or quiet)
     except BaseException:
         second.shutdown()

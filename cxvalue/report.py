@@ -185,14 +185,16 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
 def check_ready(source: Any, params: dict[str, Any], progress: Progress | None = None
                 ) -> tuple[data.CheckedData, Any]:
     """Check the data against the contract and that it can be analysed at all (exit 2 where not),
-    before any notebook runs; return the checked data and the customer history."""
-    from cxvalue.history import history
+    before any notebook runs; return the checked data and the customer history (the placebo check's
+    history is built in the same pass and kept on the checked data for it)."""
+    from cxvalue.history import histories
     from cxvalue.progress import timed
     from cxvalue.readiness import require
 
     progress = progress or quiet
     checked = timed(progress, "checking the data", lambda: data.check(source, params))
-    hist = timed(progress, "customer history", lambda: history(checked, params))
+    shift = int(params["window_months"])  # the placebo check's (cxvalue.placebo.shifted_history)
+    hist = timed(progress, "customer history", lambda: histories(checked, params, (0, shift), keep=(shift,))[0])
     require(checked, params, hist)
     return checked, hist
 

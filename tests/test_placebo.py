@@ -112,3 +112,32 @@ def test_placebo_on_every_shape(name):
     else:
         assert r["revenue"] and all(0 < v["ratio"] < 10 for v in r["revenue"].values() if "ratio" in v)
     assert len(narrative.placebo_sentences(placebo)) >= 1
+
+
+@pytest.mark.parametrize("shape", ["as-is csv", "no contacts table", "nobody left", "nps only, no contacts, no end_date",
+                                   "csat only", "dates with time and zone"])
+def test_the_history_and_the_placebo_history_built_in_one_pass_are_each_built_alone(shape):
+    """``cxvalue run`` builds the history and the placebo check's in one query (one pass over the
+    transactions and the contacts) and keeps the second for the check: on every shape of data, each
+    is what it would be built alone; the kept one is handed out once, then built again."""
+    from shapes import SHAPES, world_tables
+
+    from cxvalue.placebo import shifted_history
+
+    s = next(s for s in SHAPES if s.name == shape)
+    p = config.load_params(overrides={"as_of": "2025-12-31", **config.parse_set(s.sets)})
+    tables = s.reshape(world_tables(n=400))
+    both = data.check(tables, p)
+    real, shifted = history.histories(both, p, (0, 12), keep=(12,))
+    alone = data.check(tables, p)
+    pd.testing.assert_frame_equal(real, history.history(alone, p))
+    pd.testing.assert_frame_equal(shifted, history.history(alone, p, shift_months=12))
+    assert 50 < len(shifted) < len(real) and shifted["post_revenue"].sum() > 0
+    assert shifted_history(both, p) is shifted  # the kept one, once
+    assert not both.kept
+    pd.testing.assert_frame_equal(shifted_history(both, p), shifted)
+    # kept for these parameters only: another window is built for itself
+    history.histories(both, p, (0, 12), keep=(12,))
+    six = {**p, "window_months": 6}
+    pd.testing.assert_frame_equal(history.history(both, six, shift_months=12), history.history(alone, six, shift_months=12))
+    assert len(both.kept) == 1
