@@ -420,14 +420,18 @@ class SecondProcess:
         self.pool.shutdown(cancel_futures=True)
 
 
-def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], progress: Progress | None = None):
+def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], progress: Progress | None = None,
+                         second: "SecondProcess | None" = None):
     """For ``cxvalue run``: a :class:`SecondProcess` already fitting the parts of :data:`ELSEWHERE` (their
     inputs read here, the responses once), to hand to :func:`analyse` (``second``), so that it works
     while this process fits the core; None on a history under :data:`SECOND_PROCESS_FROM` customers
-    or where no process can be started."""
+    or where no process can be started. ``second``: one started earlier (:func:`warm_second_process`),
+    used, or shut down when the history turns out too small."""
     if len(hist) < SECOND_PROCESS_FROM or not _can_spawn():
+        if second is not None:
+            second.shutdown()
         return None
-    second = SecondProcess()
+    second = second or SecondProcess()
     try:
         lever = bool(params["scenario"]["failure_demand_reasons"])  # then the core fits failure demand
         second.hand_over([n for n in ELSEWHERE if not (lever and n == "failure_demand")],
@@ -436,6 +440,25 @@ def start_second_process(checked, hist: pd.DataFrame, params: dict[str, Any], pr
         second.shutdown()
         raise
     return second
+
+
+def warm_second_process(checked) -> "SecondProcess | None":
+    """For ``cxvalue run``, once the data is checked: a :class:`SecondProcess` started now, importing what
+    its fits need (a few seconds) while this process builds the history, for :func:`start_second_process`;
+    None where the data has fewer customers than :data:`SECOND_PROCESS_FROM` (the history, one row per
+    customer at most, cannot reach it) or no process can be started."""
+    if checked.data_quality["customers"]["rows_used"] < SECOND_PROCESS_FROM or not _can_spawn():
+        return None
+    second = SecondProcess()
+    second.pool.submit(_warm_up)
+    return second
+
+
+def _warm_up() -> None:
+    """Import what the fits of :data:`ELSEWHERE` need (in the second process, before its first fit)."""
+    import statsmodels.api  # noqa: F401
+
+    from cxvalue import closing_the_loop, drivers, failure_demand, placebo  # noqa: F401
 
 
 def _fit_part(name: str, settings: dict[str, Any], *frames: pd.DataFrame):

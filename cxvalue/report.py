@@ -182,21 +182,31 @@ def run(source: Any, params: dict[str, Any], out_dir: str | Path | None = None,
     return done
 
 
-def check_ready(source: Any, params: dict[str, Any], progress: Progress | None = None
-                ) -> tuple[data.CheckedData, Any]:
+def check_ready(source: Any, params: dict[str, Any], progress: Progress | None = None, second_process: bool = False
+                ) -> tuple[data.CheckedData, Any, Any]:
     """Check the data against the contract and that it can be analysed at all (exit 2 where not),
-    before any notebook runs; return the checked data and the customer history (the placebo check's
-    history is built in the same pass and kept on the checked data for it)."""
+    before any notebook runs; return the checked data, the customer history (the placebo check's
+    history is built in the same pass and kept on the checked data for it) and, with
+    ``second_process``, a second process started on large data once it is checked
+    (:func:`cxvalue.pipeline.warm_second_process`; None otherwise)."""
     from cxvalue.history import histories
+    from cxvalue.pipeline import warm_second_process
     from cxvalue.progress import timed
     from cxvalue.readiness import require
 
     progress = progress or quiet
     checked = timed(progress, "checking the data", lambda: data.check(source, params))
-    shift = int(params["window_months"])  # the placebo check's (cxvalue.placebo.shifted_history)
-    hist = timed(progress, "customer history", lambda: histories(checked, params, (0, shift), keep=(shift,))[0])
-    require(checked, params, hist)
-    return checked, hist
+    second = warm_second_process(checked) if second_process else None
+    try:
+        shift = int(params["window_months"])  # the placebo check's (cxvalue.placebo.shifted_history)
+        hist = timed(progress, "customer history",
+                     lambda: histories(checked, params, (0, shift), keep=(shift,))[0])
+        require(checked, params, hist)
+    except BaseException:
+        if second is not None:
+            second.shutdown()
+        raise
+    return checked, hist, second
 
 
 def _chromium() -> str | None:
@@ -263,13 +273,18 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
     from cxvalue.progress import timed
 
     _check_out_dir(out)
-    checked, hist = check_ready(source, params, progress)  # fail fast, before any notebook runs
+    # fail fast, before any notebook runs
+    checked, hist, second = check_ready(source, params, progress, second_process=_workers(workers) > 1)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except BaseException:
+        if second is not None:
+            second.shutdown()
+        raise
     staging.chmod(0o755)
-    second = None
     try:
         (staging / "notebooks").mkdir()
         parts = staging / ".parts"
@@ -288,7 +303,8 @@ def _run(source: Any, params: dict[str, Any], out: Path, title: str, started: dt
         # a notebook that shows one of those waits until the whole analysis is stored
         earlier = runs.earlier_runs(nb_params["runs_dir"])
         # the parts that need only the data and the history start in a second process now, beside the core
-        second = pipeline.start_second_process(checked, hist, params, progress) if _workers(workers) > 1 else None
+        if second is not None:  # started once the data was checked (large data, more than one core)
+            second = pipeline.start_second_process(checked, hist, params, progress, second)
         analysis = pipeline.analyse(source, params, checked=checked, hist=hist, earlier=earlier, progress=progress,
                                     second=second)
         hashes = timed(progress, "hashing the input files", checked.source.file_hashes)

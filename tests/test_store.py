@@ -289,6 +289,44 @@ def test_the_second_process_fits_what_this_one_would(live, small_world_dir, monk
     assert pipeline.start_second_process(checked, hist, params) is None
 
 
+def test_the_second_process_starts_once_the_data_is_checked(small_world_dir, monkeypatch):
+    """On large data ``cxvalue run`` starts the second process as soon as the data is checked, so that its
+    imports overlap the history; the process is the one the parts are handed to, and it is shut down
+    when the data cannot be analysed or the history turns out too small for it."""
+    from cxvalue import data as cxdata
+    from cxvalue import report
+    from cxvalue.exceptions import InputError
+
+    params = config.load_params(overrides={"as_of": AS_OF})
+    checked = cxdata.check(small_world_dir, params)
+    customers = checked.data_quality["customers"]["rows_used"]
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", customers + 1)  # more customers than the data has
+    assert pipeline.warm_second_process(checked) is None
+    assert report.check_ready(small_world_dir, params, second_process=True)[2] is None
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", customers)
+    ready, hist, warm = report.check_ready(small_world_dir, params, second_process=True)
+    assert isinstance(warm, pipeline.SecondProcess) and len(hist) < customers
+    assert report.check_ready(small_world_dir, params)[2] is None  # one core: none
+    shut = []
+    monkeypatch.setattr(warm, "shutdown", lambda: shut.append(True) or pipeline.SecondProcess.shutdown(warm))
+    assert pipeline.start_second_process(ready, hist, params, second=warm) is None and shut == [True]
+    monkeypatch.setattr(pipeline, "SECOND_PROCESS_FROM", 0)
+    warm = pipeline.warm_second_process(ready)
+    handed = pipeline.start_second_process(ready, hist, params, second=warm)
+    try:
+        assert handed is warm and list(handed.pending) == list(pipeline.ELSEWHERE)
+        assert [name for name, _ in handed.results()] == list(pipeline.ELSEWHERE)
+    finally:
+        handed.shutdown()
+        cxdata.one_thread(ready, on=False)
+    closed = []
+    monkeypatch.setattr(pipeline.SecondProcess, "shutdown", lambda self: closed.append(self))
+    too_early = config.load_params(overrides={"as_of": AS_OF, "study_end": "2001-01-01"})
+    with pytest.raises(InputError):  # exit 2 after the process started (no survey to start from): shut down
+        report.check_ready(small_world_dir, too_early, second_process=True)
+    assert len(closed) == 1
+
+
 @pytest.mark.parametrize("shape", ["no contacts table", "nobody left", "nps only, no contacts, no end_date"])
 def test_the_second_process_on_data_shaped_otherwise(shape, monkeypatch):
     """What the second process fits, and what it skips for want of data (no contacts: no complaints and no
