@@ -554,3 +554,58 @@ def test_a_loop_without_both_arms_or_with_too_few_answering_twice_is_skipped():
     assert "there is no one to compare the respondents with" in everyone.skipped_
     assert narrative.who_answered_sentences(everyone) == [everyone.skipped_] and everyone.results()["comparison"] == {}
     assert narrative.who_answered_table(everyone, "USD", 10).empty
+
+
+def test_windows_read_without_the_rules_join_equal_the_checked_tables():
+    """Closing the loop's complaint history, who answered's response base, failure demand's reason
+    flags and the referrals read the events without the rules' join too (``CheckedData.in_windows``).
+    On a world with complaints and referred customers' transactions that the rules exclude (before
+    the customer's start, after their end, of an unknown customer, undated), each is the same as
+    read from the checked tables; a first complaint or a revenue taken from the unchecked rows
+    would differ."""
+    import dataclasses
+
+    from cxvalue import closing_the_loop, failure_demand, referrals, who_answered
+
+    world = generate(n_customers=1_500, seed=9, messy=True)
+    c, cust = world.contacts, world.customers.set_index("customer_id")
+    complaints = c[c["is_complaint"]]
+    early = complaints.drop_duplicates("customer_id").head(40).copy()  # a day before each one's start
+    early["date"] = cust.loc[early["customer_id"], "start_date"].to_numpy() - pd.Timedelta(days=1)
+    churned = cust[cust["end_date"].notna()].head(40)
+    late = c[c["customer_id"].isin(churned.index)].drop_duplicates("customer_id").copy()  # after their end
+    late["date"] = churned.loc[late["customer_id"], "end_date"].to_numpy() + pd.Timedelta(days=3)
+    late["is_complaint"] = True
+    ghost = complaints.head(5).assign(customer_id="X-ghost")
+    undated = complaints.head(5).assign(date=pd.NaT)
+    t, referred = world.transactions, cust[cust["referred_by"].notna()]
+    assert len(referred) > 50
+    before = t.head(len(referred)).assign(customer_id=referred.index, date=referred["start_date"].to_numpy()
+                                          - pd.Timedelta(days=2), amount=1_000.0)  # before each one's start
+    gone = referred[referred["end_date"].notna()]
+    after = t.head(len(gone)).assign(customer_id=gone.index, date=gone["end_date"].to_numpy() + pd.Timedelta(days=2),
+                                     amount=1_000.0)  # after their end
+    tables = {**world.tables, "contacts": pd.concat([c, early, late, ghost, undated], ignore_index=True),
+              "transactions": pd.concat([t, before, after], ignore_index=True)}
+    p = load_params(overrides={"as_of": world.truth["as_of"]})
+    checked = data.check(tables, p)
+    excluded = checked.data_quality["contacts"]["excluded"]
+    assert excluded["date before the customer's start_date"] == len(early) == 40
+    assert excluded["date after the customer's end_date"] == len(late) > 30
+    assert excluded["customer_id not a known customer"] >= len(ghost)
+    t_excluded = checked.data_quality["transactions"]["excluded"]
+    assert t_excluded["date before the customer's start_date"] == len(before)
+    assert t_excluded["date after the customer's end_date"] == len(after) > 10
+    assert set(checked.unjoined) == {"transactions", "contacts"}  # the fast path is taken
+    strict = dataclasses.replace(checked, unjoined={})  # every read from the checked tables
+    h = history.history(checked, p)
+    reads = {
+        "complaint history": lambda d: closing_the_loop.complaint_history(d, p, h),
+        "response base": lambda d: who_answered.response_base(d, h, p),
+        "reason flags": lambda d: failure_demand.reason_exposure(d, h, p),
+        "referrals": lambda d: referrals.referred_customers(d, h),
+    }
+    for what, read in reads.items():
+        fast, slow = read(checked), read(strict)
+        assert len(fast) >= 3 and fast.notna().any().all(), what
+        pd.testing.assert_frame_equal(fast, slow, obj=what)
