@@ -576,6 +576,12 @@ def test_windows_read_without_the_rules_join_equal_the_checked_tables():
     late = c[c["customer_id"].isin(churned.index)].drop_duplicates("customer_id").copy()  # after their end
     late["date"] = churned.loc[late["customer_id"], "end_date"].to_numpy() + pd.Timedelta(days=3)
     late["is_complaint"] = True
+    # kept: a complaint on a customer's first day (before their first other one) and on a leaver's last day
+    first_day = complaints.drop_duplicates("customer_id").tail(40).copy()
+    first_day["date"] = cust.loc[first_day["customer_id"], "start_date"].to_numpy()
+    last_day = c[c["customer_id"].isin(cust[cust["end_date"].notna()].index[-60:])].drop_duplicates("customer_id")
+    last_day = last_day.assign(is_complaint=True, resolved=False, resolved_date=pd.NaT)
+    last_day["date"] = cust.loc[last_day["customer_id"], "end_date"].to_numpy()
     ghost = complaints.head(5).assign(customer_id="X-ghost")
     undated = complaints.head(5).assign(date=pd.NaT)
     t, referred = world.transactions, cust[cust["referred_by"].notna()]
@@ -585,7 +591,8 @@ def test_windows_read_without_the_rules_join_equal_the_checked_tables():
     gone = referred[referred["end_date"].notna()]
     after = t.head(len(gone)).assign(customer_id=gone.index, date=gone["end_date"].to_numpy() + pd.Timedelta(days=2),
                                      amount=1_000.0)  # after their end
-    tables = {**world.tables, "contacts": pd.concat([c, early, late, ghost, undated], ignore_index=True),
+    tables = {**world.tables, "contacts": pd.concat([c, early, late, first_day, last_day, ghost, undated],
+                                                    ignore_index=True),
               "transactions": pd.concat([t, before, after], ignore_index=True)}
     p = load_params(overrides={"as_of": world.truth["as_of"]})
     checked = data.check(tables, p)
@@ -609,3 +616,7 @@ def test_windows_read_without_the_rules_join_equal_the_checked_tables():
         fast, slow = read(checked), read(strict)
         assert len(fast) >= 3 and fast.notna().any().all(), what
         pd.testing.assert_frame_equal(fast, slow, obj=what)
+    firsts = reads["complaint history"](checked).set_index("customer_id")["complaint_date"]
+    assert (firsts.reindex(first_day["customer_id"]).to_numpy() == first_day["date"].to_numpy()).all()
+    on_last_day = firsts.reindex(last_day["customer_id"]).to_numpy() == last_day["date"].to_numpy()
+    assert on_last_day.sum() > 10  # those who had not complained before their last day
