@@ -113,7 +113,6 @@ def _complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataF
     known = customers.select(_c_id=customers.customer_id, _c_start=customers.start_date, _c_end=customers.end_date)
     comp = comp.inner_join(known, comp.customer_id == known._c_id).filter(
         ibis._.date >= ibis._._c_start, ibis._._c_end.isnull() | (ibis._.date <= ibis._._c_end))
-    comp = comp.drop("_c_id", "_c_start", "_c_end")
     # same-day complaints: the one left open, else the one resolved last (the customer waits for both)
     resolved = comp.resolved.fill_null(False) if "resolved" in cols else comp.resolved_date.notnull()
     order = [comp.date, resolved, comp.resolved_date.isnull().desc(), comp.resolved_date.desc()]
