@@ -106,13 +106,7 @@ def _complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataF
     cond = [c.is_complaint.fill_null(False), c.date <= ibis.literal(study_end)]
     if study_start:
         cond.append(c.date >= ibis.literal(study_start))
-    comp = c.filter(*cond)
-    # the contract's rules on the complaints alone (a known customer, dated inside their time as a
-    # customer; study_end is on or before as_of), not on every contact
-    customers = data.tables["customers"]
-    known = customers.select(_c_id=customers.customer_id, _c_start=customers.start_date, _c_end=customers.end_date)
-    comp = comp.inner_join(known, comp.customer_id == known._c_id).filter(
-        ibis._.date >= ibis._._c_start, ibis._._c_end.isnull() | (ibis._.date <= ibis._._c_end))
+    comp = data.checked_rows("contacts", c.filter(*cond))  # the contract's rules on the complaints alone
     # same-day complaints: the one left open, else the one resolved last (the customer waits for both)
     resolved = comp.resolved.fill_null(False) if "resolved" in cols else comp.resolved_date.notnull()
     order = [comp.date, resolved, comp.resolved_date.isnull().desc(), comp.resolved_date.desc()]
@@ -122,6 +116,7 @@ def _complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataF
         customer_id=first.customer_id, complaint_date=first.date,
         resolved_flag=first.resolved.fill_null(False) if "resolved" in cols else first.resolved_date.notnull(),
         resolved_date=first.resolved_date)
+    customers = data.tables["customers"]
     base = first.inner_join(customers, "customer_id")
     end_or_as_of = ibis.least(base.end_date.fill_null(as_of), as_of)
     base = base.mutate(
@@ -145,7 +140,6 @@ def _complaint_history(data: CheckedData, params: dict[str, Any], hist: pd.DataF
         prior_sales_transactions=prior.cast("int64").sum(),
         pre_revenue=ibis.cases((in_pre, tj.amount), else_=zero).sum(),
         post_revenue=ibis.cases((in_post, tj.amount), else_=zero).sum())
-    c = data.in_windows("contacts")
     cj = c.inner_join(win, "customer_id")
     cj = cj.mutate(_unit_cost=contact_unit_cost(cj, params, data.has_contact_cost))
     c_pre = (cj.date >= cj.pre_start) & (cj.date < cj.complaint_date)

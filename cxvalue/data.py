@@ -183,6 +183,17 @@ class CheckedData:
         table otherwise). A sum that also reads rows with a null amount or date must filter them."""
         return self.unjoined.get(name, self.tables[name])
 
+    def checked_rows(self, name: str, rows: ir.Table) -> ir.Table:
+        """The rows of ``rows`` (a filter of :meth:`in_windows` ``name``) that the checked table keeps: the
+        contract's rules (:func:`_event_rules`) applied to these rows alone, not to the whole table."""
+        if name not in self.unjoined:
+            return rows  # already the checked table's
+        c = self.tables["customers"]
+        cust = c.select(_c_id=c.customer_id, _c_start=c.start_date, _c_end=c.end_date)
+        j, rules, _ = _event_rules(name, rows, cust, ibis.literal(self.as_of, type="date"))
+        broken = ibis.or_(*[cond.fill_null(False) for _, cond in rules])
+        return j.filter(~broken).drop("_c_id", "_c_start", "_c_end")
+
 
 # --------------------------------------------------------------------------- opening
 

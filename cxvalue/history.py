@@ -133,13 +133,16 @@ def build_history(data: CheckedData, params: dict[str, Any] | None = None, use_u
     params = params or load_params()
     k = int(shift_months)
     wide = _build_histories(data, params, (k,), use_unjoined)
-    columns = [c for c in _history_columns(data) if c in wide.columns or _dated(c, k) in wide.columns]
     wide = wide.filter(wide[f"_in{k}"]) if k else wide
-    return wide.select(*[wide[_dated(c, k)].name(c) if c in DATED_COLUMNS else wide[c] for c in columns])
+    return wide.select(**{c: wide[w] for c, w in _one_shift(data, wide.columns, k).items()})
 
 
-def _history_columns(data: CheckedData) -> list[str]:
-    return [*HISTORY_COLUMNS, "pre_cogs", "post_cogs", *data.covariates]
+def _one_shift(data: CheckedData, columns: list[str], shift: int) -> dict[str, str]:
+    """The history's columns (:data:`HISTORY_COLUMNS`, cogs, covariates) in a table of several shifts'
+    (:func:`_build_histories` with ``columns``): name -> that shift's column."""
+    wanted = [*HISTORY_COLUMNS, "pre_cogs", "post_cogs", *data.covariates]
+    named = {c: _dated(c, shift) if c in DATED_COLUMNS else c for c in wanted}
+    return {c: w for c, w in named.items() if w in columns}
 
 
 def _build_histories(data: CheckedData, params: dict[str, Any], shifts: tuple[int, ...],
@@ -161,7 +164,6 @@ def _build_histories(data: CheckedData, params: dict[str, Any], shifts: tuple[in
         r = (base.response_date - ibis.interval(months=k)).cast("date") if k else base.response_date
         windows.update({  # dates, not timestamps: millions of event dates are compared with them
             f"_r{k}": r,
-            f"_in{k}": base.start_date <= r,
             f"_pre_start{k}": ibis.greatest(base.start_date, (r - ibis.interval(months=months)).cast("date")),
             f"_post_end{k}": ibis.least((r + ibis.interval(months=months)).cast("date"),
                                         (end_or_far + ibis.interval(days=1)).cast("date"), day_after_as_of),
@@ -255,9 +257,10 @@ def _build_histories(data: CheckedData, params: dict[str, Any], shifts: tuple[in
             _dated("duration_days", k): stop.delta(r, unit="day"),
         })
     h = h.mutate(**dated, churned=h.end_date.notnull())
-    common = [c for c in _history_columns(data) if c not in DATED_COLUMNS and c in h.columns]
+    common = [c for c in _one_shift(data, h.columns, 0) if c not in DATED_COLUMNS]
     shifted = [_dated(c, k) for k in shifts for c in DATED_COLUMNS if _dated(c, k) in h.columns]
-    return h.select(*common, *shifted, *[f"_in{k}" for k in shifts if k])
+    # a customer is in a shifted history when already a customer on the earlier day
+    return h.select(*common, *shifted, **{f"_in{k}": h.start_date <= h[f"_r{k}"] for k in shifts if k})
 
 
 def history(data: CheckedData, params: dict[str, Any] | None = None, shift_months: int = 0) -> pd.DataFrame:
@@ -284,12 +287,10 @@ def histories(data: CheckedData, params: dict[str, Any] | None = None, shifts: t
     wide = (_build_histories(data, params, shifts).order_by("customer_id").to_pyarrow()
             .to_pandas(date_as_object=False))
     wide["group"] = pd.Categorical(wide["group"], categories=list(bands_for(params)), ordered=True)
-    columns = [c for c in _history_columns(data) if c in wide.columns or _dated(c, 0) in wide.columns
-               or any(_dated(c, k) in wide.columns for k in shifts)]
     out = []
     for k in shifts:
         rows = wide[wide[f"_in{k}"]].reset_index(drop=True) if k else wide
-        df = pd.DataFrame({c: rows[_dated(c, k)] if c in DATED_COLUMNS else rows[c] for c in columns})
+        df = pd.DataFrame({c: rows[w] for c, w in _one_shift(data, list(wide.columns), k).items()})
         for col in ("response_date", "start_date", "end_date"):
             df[col] = pd.to_datetime(df[col])
         out.append(df)
